@@ -1,0 +1,348 @@
+//! One TCP connection: the write path shared by every thread that sends on it.
+//!
+//! A sender encodes its frame, appends it to the connection's queue, and, if nobody is
+//! writing, writes the queue itself: at low load a message costs no thread hand-off, and at
+//! high load frames queued by others while a write is under way go out together in one
+//! `writev`. When the socket is full the rest waits for the IO thread's writable event.
+//!
+//! ```text
+//!            append + nobody writing                     WouldBlock
+//!   Idle ---------------------------------> Writing ------------------> Idle (data queued,
+//!    ^                                         |                        IO thread flushes
+//!    +----------- queue empty -----------------+                        on writable)
+//! ```
+//!
+//! Reading belongs to the connection's IO thread alone (see `io_loop`).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use mio::net::TcpStream;
+use mio::Token;
+use parking_lot::Mutex;
+
+use crate::address::RpcAddress;
+use crate::error::RpcError;
+use crate::frame::LENGTH_FIELD;
+use crate::io_loop::IoHandle;
+
+/// Frames at most this large are copied into the shared tail buffer; larger ones are queued
+/// as their own chunk to avoid copying them.
+const COPY_LIMIT: usize = 16 * 1024;
+/// How many rounds a sending thread writes for others before handing the rest to the IO
+/// thread, so a sender is never stuck writing other threads' frames forever.
+const SENDER_WRITE_ROUNDS: usize = 8;
+/// Chunks per `writev`.
+const MAX_IOVECS: usize = 64;
+
+struct WriteState {
+    /// Frames waiting, oldest first; `tail` holds the newest small frames, contiguous.
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    /// Some thread is in `flush`.
+    writer_active: bool,
+    /// A writable event came while a writer was active: it must try again, not stop.
+    writable_while_active: bool,
+}
+
+impl WriteState {
+    fn has_data(&self) -> bool {
+        !self.chunks.is_empty() || !self.tail.is_empty()
+    }
+
+    fn take_batch(&mut self) -> VecDeque<Bytes> {
+        if !self.tail.is_empty() {
+            let tail = self.tail.split().freeze();
+            self.chunks.push_back(tail);
+        }
+        std::mem::take(&mut self.chunks)
+    }
+}
+
+/// Where the connection came from, for network events and for failing its asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// We connected, through the outbox with this route id.
+    Outbound { outbox_route: u64 },
+    /// The peer connected to our listener.
+    Inbound,
+}
+
+/// A connection, shared by its IO thread (reads, closes) and senders (writes).
+pub(crate) struct Connection {
+    /// Unique in the env; also the route id of asks sent directly on it.
+    pub(crate) id: u64,
+    pub(crate) token: Token,
+    pub(crate) direction: Direction,
+    /// The peer's socket address.
+    pub(crate) peer: SocketAddr,
+    /// The peer's listen address: known when we connected, learned from the first frame
+    /// that names a sender when it connected to us.
+    remote_address: Mutex<Option<Arc<RpcAddress>>>,
+    stream: TcpStream,
+    write: Mutex<WriteState>,
+    closed: AtomicBool,
+    io: Arc<IoHandle>,
+    max_frame: usize,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        id: u64,
+        stream: TcpStream,
+        peer: SocketAddr,
+        direction: Direction,
+        remote_address: Option<Arc<RpcAddress>>,
+        io: Arc<IoHandle>,
+        max_frame: usize,
+    ) -> Connection {
+        Connection {
+            id,
+            token: Token(id as usize),
+            direction,
+            peer,
+            remote_address: Mutex::new(remote_address),
+            stream,
+            write: Mutex::new(WriteState {
+                chunks: VecDeque::new(),
+                tail: BytesMut::with_capacity(8 * 1024),
+                writer_active: false,
+                writable_while_active: false,
+            }),
+            closed: AtomicBool::new(false),
+            io,
+            max_frame,
+        }
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The peer's listen address, if known.
+    pub(crate) fn remote_address(&self) -> Option<Arc<RpcAddress>> {
+        self.remote_address.lock().clone()
+    }
+
+    /// Records the peer's listen address; `true` the first time.
+    pub(crate) fn learn_remote_address(&self, address: &Arc<RpcAddress>) -> bool {
+        let mut known = self.remote_address.lock();
+        if known.is_some() {
+            return false;
+        }
+        *known = Some(Arc::clone(address));
+        true
+    }
+
+    /// The peer as `host:port`, its listen address when known.
+    pub(crate) fn peer_name(&self) -> String {
+        match &*self.remote_address.lock() {
+            Some(a) => a.host_port(),
+            None => self.peer.to_string(),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection closed; `true` for the caller that closed it.
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Encodes one frame with `encode` and sends it (see the module docs for who writes).
+    pub(crate) fn send_frame(&self, encode: &mut dyn FnMut(&mut BytesMut)) -> Result<(), RpcError> {
+        thread_local! {
+            static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(4096));
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                encode(&mut buf);
+                self.enqueue_encoded(&mut buf)
+            }
+            // Only reachable if an `Encode` impl sends a message itself; give it a buffer.
+            Err(_) => {
+                let mut buf = BytesMut::new();
+                encode(&mut buf);
+                self.enqueue_encoded(&mut buf)
+            }
+        })
+    }
+
+    /// Sends frames that were encoded earlier (queued while the outbox was connecting).
+    pub(crate) fn send_encoded(&self, frames: Vec<Bytes>) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut w = self.write.lock();
+        if !w.tail.is_empty() {
+            let tail = w.tail.split().freeze();
+            w.chunks.push_back(tail);
+        }
+        w.chunks.extend(frames);
+        self.write_or_leave(w);
+    }
+
+    fn enqueue_encoded(&self, buf: &mut BytesMut) -> Result<(), RpcError> {
+        if self.is_closed() {
+            return Err(RpcError::ConnectionClosed {
+                peer: self.peer_name(),
+            });
+        }
+        let frame_len = buf.len().saturating_sub(LENGTH_FIELD);
+        if frame_len > self.max_frame {
+            return Err(RpcError::MessageTooLarge {
+                size: frame_len,
+                max: self.max_frame,
+            });
+        }
+        let mut w = self.write.lock();
+        if buf.len() <= COPY_LIMIT {
+            w.tail.extend_from_slice(buf);
+            buf.clear();
+        } else {
+            if !w.tail.is_empty() {
+                let tail = w.tail.split().freeze();
+                w.chunks.push_back(tail);
+            }
+            w.chunks.push_back(buf.split().freeze());
+        }
+        self.write_or_leave(w);
+        Ok(())
+    }
+
+    /// Becomes the writer if nobody is writing; otherwise the active writer takes our frames.
+    fn write_or_leave(&self, mut w: parking_lot::MutexGuard<'_, WriteState>) {
+        if w.writer_active {
+            return;
+        }
+        w.writer_active = true;
+        drop(w);
+        self.flush(SENDER_WRITE_ROUNDS);
+    }
+
+    /// The IO thread saw the socket become writable.
+    pub(crate) fn on_writable(&self) {
+        let mut w = self.write.lock();
+        if w.writer_active {
+            w.writable_while_active = true;
+            return;
+        }
+        if !w.has_data() {
+            return;
+        }
+        w.writer_active = true;
+        drop(w);
+        self.flush(usize::MAX);
+    }
+
+    /// The IO thread was asked to take over writing.
+    pub(crate) fn on_flush_request(&self) {
+        self.on_writable();
+    }
+
+    /// Writes until the queue is empty, the socket is full, or `rounds` run out. Must be
+    /// entered with `writer_active` set by the caller; leaves it cleared.
+    fn flush(&self, mut rounds: usize) {
+        loop {
+            let mut batch = self.write.lock().take_batch();
+            let outcome = if batch.is_empty() {
+                Ok(true)
+            } else {
+                self.write_batch(&mut batch)
+            };
+            let mut w = self.write.lock();
+            match outcome {
+                Ok(true) => {
+                    if !w.has_data() {
+                        w.writer_active = false;
+                        return;
+                    }
+                    rounds = rounds.saturating_sub(1);
+                    if rounds == 0 {
+                        // Let the IO thread write the rest; our caller has its own work.
+                        w.writer_active = false;
+                        drop(w);
+                        self.io.request_flush(self.token);
+                        return;
+                    }
+                }
+                Ok(false) => {
+                    // Socket full: put the rest back in front and wait for writable.
+                    while let Some(chunk) = batch.pop_back() {
+                        w.chunks.push_front(chunk);
+                    }
+                    if w.writable_while_active {
+                        w.writable_while_active = false;
+                        continue;
+                    }
+                    w.writer_active = false;
+                    return;
+                }
+                Err(e) => {
+                    w.writer_active = false;
+                    w.chunks.clear();
+                    w.tail.clear();
+                    drop(w);
+                    log::warn!("Failed to write to {}: {e}", self.peer_name());
+                    self.io.request_close(
+                        self.token,
+                        Some(RpcError::Io {
+                            context: format!("Failed to send to {}", self.peer_name()),
+                            reason: e.to_string(),
+                        }),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` with `writev`; `Ok(false)` when the socket would block first.
+    fn write_batch(&self, batch: &mut VecDeque<Bytes>) -> io::Result<bool> {
+        while !batch.is_empty() {
+            let written = {
+                let slices: Vec<IoSlice<'_>> = batch
+                    .iter()
+                    .take(MAX_IOVECS)
+                    .map(|b| IoSlice::new(b))
+                    .collect();
+                match (&self.stream).write_vectored(&slices) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let mut left = written;
+            while left > 0 {
+                let Some(front) = batch.front_mut() else {
+                    break;
+                };
+                if front.len() <= left {
+                    left -= front.len();
+                    batch.pop_front();
+                } else {
+                    front.advance(left);
+                    left = 0;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Asks the IO thread to close this connection (from any thread).
+    pub(crate) fn close(&self, reason: Option<RpcError>) {
+        if !self.is_closed() {
+            self.io.request_close(self.token, reason);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The dispatcher: endpoint name -> inbox, and the loops that run them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::endpoint::{NetworkEvent, Protocol, RpcEndpoint, Threading};
+use crate::endpoint_ref::EndpointRef;
+use crate::env::RpcEnv;
+use crate::error::RpcError;
+use crate::inbox::{Inbox, InboxEntry};
+use crate::message_loop::MessageLoop;
+
+struct Registered {
+    endpoints: HashMap<Arc<str>, Arc<dyn InboxEntry>>,
+    stopped: bool,
+}
+
+/// Routes messages to endpoints by name; owns the shared loop and the dedicated ones.
+pub(crate) struct Dispatcher {
+    registered: RwLock<Registered>,
+    /// Bumped on every registration change, so IO threads can cache lookups safely.
+    generation: AtomicU64,
+    shared_threads: usize,
+    shared_loop: Mutex<Option<Arc<MessageLoop>>>,
+    /// Every loop ever started, to join at termination.
+    loops: Mutex<Vec<Arc<MessageLoop>>>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(shared_threads: usize) -> Dispatcher {
+        Dispatcher {
+            registered: RwLock::new(Registered {
+                endpoints: HashMap::new(),
+                stopped: false,
+            }),
+            generation: AtomicU64::new(0),
+            shared_threads,
+            shared_loop: Mutex::new(None),
+            loops: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The registration generation; a cached lookup is valid while it is unchanged.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The shared loop, started on first use.
+    fn shared_loop(&self) -> Result<Arc<MessageLoop>, RpcError> {
+        let mut shared = self.shared_loop.lock();
+        if let Some(l) = &*shared {
+            return Ok(Arc::clone(l));
+        }
+        let l = MessageLoop::start(self.shared_threads, |i| {
+            format!("dispatcher-event-loop-{i}")
+        })?;
+        self.loops.lock().push(Arc::clone(&l));
+        *shared = Some(Arc::clone(&l));
+        Ok(l)
+    }
+
+    /// Registers `endpoint` under `name` and schedules its `on_start`.
+    pub(crate) fn register<E: RpcEndpoint>(
+        &self,
+        env: &RpcEnv,
+        name: &str,
+        endpoint: E,
+    ) -> Result<EndpointRef<E::Protocol>, RpcError> {
+        let mut registered = self.registered.write();
+        if registered.stopped {
+            return Err(RpcError::RegisterAfterStop);
+        }
+        if registered.endpoints.contains_key(name) {
+            return Err(RpcError::DuplicateEndpoint {
+                name: name.to_string(),
+            });
+        }
+        let (message_loop, dedicated) = match endpoint.threading() {
+            Threading::Shared => (self.shared_loop()?, false),
+            Threading::Dedicated => {
+                let l = MessageLoop::start(1, |_| format!("dispatcher-{name}"))?;
+                self.loops.lock().push(Arc::clone(&l));
+                (l, true)
+            }
+        };
+        let self_ref = env.local_ref::<E::Protocol>(name);
+        let inbox = Inbox::new(
+            endpoint,
+            self_ref.clone(),
+            env.clone(),
+            message_loop,
+            dedicated,
+        );
+        registered
+            .endpoints
+            .insert(Arc::from(name), Arc::clone(&inbox) as Arc<dyn InboxEntry>);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        drop(registered);
+        inbox.start();
+        Ok(self_ref)
+    }
+
+    /// The inbox registered under `name`.
+    pub(crate) fn lookup(&self, name: &str) -> Result<Arc<dyn InboxEntry>, RpcError> {
+        let registered = self.registered.read();
+        if registered.stopped {
+            return Err(RpcError::EnvStopped);
+        }
+        registered
+            .endpoints
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RpcError::EndpointNotFound {
+                name: name.to_string(),
+            })
+    }
+
+    /// The inbox registered under `name`, typed by its protocol.
+    pub(crate) fn lookup_typed<P: Protocol>(&self, name: &str) -> Result<Arc<Inbox<P>>, RpcError> {
+        self.lookup(name)?
+            .into_any()
+            .downcast::<Inbox<P>>()
+            .map_err(|_| RpcError::WrongProtocol {
+                name: name.to_string(),
+            })
+    }
+
+    /// Whether an endpoint of this name is registered (the verifier's question).
+    pub(crate) fn verify(&self, name: &str) -> bool {
+        self.registered.read().endpoints.contains_key(name)
+    }
+
+    /// Unregisters `name` and stops its endpoint; the name is free at once. Idempotent.
+    pub(crate) fn unregister(&self, name: &str) {
+        let removed = self.registered.write().endpoints.remove(name);
+        if let Some(inbox) = removed {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            inbox.stop();
+        }
+    }
+
+    /// Gives `event` to every endpoint.
+    pub(crate) fn broadcast(&self, event: &NetworkEvent) {
+        let targets: Vec<Arc<dyn InboxEntry>> =
+            self.registered.read().endpoints.values().cloned().collect();
+        for inbox in targets {
+            inbox.post_event(event.clone());
+        }
+    }
+
+    /// Stops every endpoint (each handles what it has queued, then `on_stop`) and lets the
+    /// loops exit once drained.
+    pub(crate) fn stop(&self) {
+        let endpoints: Vec<Arc<dyn InboxEntry>> = {
+            let mut registered = self.registered.write();
+            if registered.stopped {
+                return;
+            }
+            registered.stopped = true;
+            registered.endpoints.drain().map(|(_, v)| v).collect()
+        };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for inbox in &endpoints {
+            inbox.stop();
+        }
+        for l in self.loops.lock().iter() {
+            l.stop();
+        }
+    }
+
+    /// Waits for every loop thread to exit.
+    pub(crate) fn join(&self) {
+        let loops: Vec<Arc<MessageLoop>> = self.loops.lock().clone();
+        for l in loops {
+            l.join();
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Endpoints: the [`RpcEndpoint`] trait, its [`Protocol`], and the context handlers get.
+//!
+//! An endpoint is a named, serial actor: the env calls `on_start` first, then one handler
+//! at a time with `&mut self`, then `on_stop` last. Its messages are typed by its protocol:
+//! one enum of one-way messages and one enum of asks, each ask variant carrying a
+//! [`Reply<T>`](crate::Reply) whose `T` is the reply type.
+
+use std::fmt;
+
+use crate::address::RpcAddress;
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::endpoint_ref::EndpointRef;
+use crate::env::RpcEnv;
+use crate::error::{EndpointError, RpcError};
+
+/// The message types of an endpoint; an [`EndpointRef`] is typed by its protocol.
+///
+/// Several endpoint types may share one protocol (a real endpoint and a test double, say).
+pub trait Protocol: Send + Sync + 'static {
+    /// One-way messages, handled by [`RpcEndpoint::receive`].
+    type Message: Encode + Decode + Send + 'static;
+    /// Asks, handled by [`RpcEndpoint::receive_and_reply`]; each carries its reply port.
+    type Ask: Encode + Decode + Send + 'static;
+}
+
+/// A message type with no values, for a protocol without one-way messages or without asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoMessage {}
+
+impl Encode for NoMessage {
+    fn encode(&self, _buf: &mut bytes::BytesMut) {
+        match *self {}
+    }
+}
+
+impl Decode for NoMessage {
+    fn decode(_r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Err(DecodeError::InvalidValue {
+            what: "this endpoint takes no messages of this kind",
+        })
+    }
+}
+
+/// Where an endpoint's handlers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Threading {
+    /// On the env's shared loop (`ember.rpc.dispatcher.numThreads` threads), one handler of
+    /// this endpoint at a time.
+    #[default]
+    Shared,
+    /// On a loop of its own (Spark's `IsolatedRpcEndpoint`), so a slow endpoint cannot
+    /// starve the shared loop nor be starved by it. A serial endpoint uses one thread.
+    Dedicated,
+}
+
+/// A named endpoint: lifecycle callbacks and message handlers, all on `&mut self`.
+///
+/// Handlers must not block: a handler that needs an answer from elsewhere asks without
+/// waiting and has the answer sent back to itself as a message. A handler that returns an
+/// error, or panics, has [`on_error`](Self::on_error) called; the endpoint keeps running,
+/// and an ask being handled is failed with the panic's message.
+pub trait RpcEndpoint: Send + 'static {
+    /// The messages this endpoint takes.
+    type Protocol: Protocol;
+
+    /// Where the handlers run; asked once, at registration.
+    fn threading(&self) -> Threading {
+        Threading::Shared
+    }
+
+    /// Runs before any message is handled.
+    fn on_start(&mut self, _ctx: &EndpointContext<'_, Self::Protocol>) -> HandlerResult {
+        Ok(())
+    }
+
+    /// Handles a one-way message.
+    fn receive(
+        &mut self,
+        ctx: &EndpointContext<'_, Self::Protocol>,
+        _msg: <Self::Protocol as Protocol>::Message,
+    ) -> HandlerResult {
+        Err(EndpointError::msg(format!(
+            "{} does not implement 'receive'",
+            ctx.name()
+        )))
+    }
+
+    /// Handles an ask. Answer through the reply port inside `ask`, now or later from any
+    /// thread; a port dropped without an answer fails the ask at once.
+    fn receive_and_reply(
+        &mut self,
+        _ctx: &EndpointContext<'_, Self::Protocol>,
+        _ask: <Self::Protocol as Protocol>::Ask,
+    ) -> HandlerResult {
+        Ok(())
+    }
+
+    /// Called with the error of any handler (including `on_start` and `on_stop`) or the
+    /// message of a panic. The default logs it and carries on.
+    fn on_error(&mut self, ctx: &EndpointContext<'_, Self::Protocol>, error: EndpointError) {
+        log::warn!("Ignoring error in endpoint {}: {error}", ctx.name());
+    }
+
+    /// A connection to `remote` was made (either direction).
+    fn on_connected(&mut self, _ctx: &EndpointContext<'_, Self::Protocol>, _remote: &RpcAddress) {}
+
+    /// The connection to `remote` closed.
+    fn on_disconnected(
+        &mut self,
+        _ctx: &EndpointContext<'_, Self::Protocol>,
+        _remote: &RpcAddress,
+    ) {
+    }
+
+    /// The connection to `remote` failed with `error`.
+    fn on_network_error(
+        &mut self,
+        _ctx: &EndpointContext<'_, Self::Protocol>,
+        _error: &RpcError,
+        _remote: &RpcAddress,
+    ) {
+    }
+
+    /// Runs last, after every message queued before the stop. The endpoint's own ref is no
+    /// longer registered here.
+    fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
+        Ok(())
+    }
+}
+
+/// What handlers return.
+pub type HandlerResult = Result<(), EndpointError>;
+
+/// What a handler can see besides its message: the env, its own ref, the sender.
+pub struct EndpointContext<'a, P: Protocol> {
+    pub(crate) env: &'a RpcEnv,
+    pub(crate) self_ref: &'a EndpointRef<P>,
+    pub(crate) sender: Option<&'a RpcAddress>,
+}
+
+impl<'a, P: Protocol> EndpointContext<'a, P> {
+    /// The env this endpoint runs in.
+    pub fn env(&self) -> &'a RpcEnv {
+        self.env
+    }
+
+    /// This endpoint's own ref (Spark's `self`).
+    pub fn self_ref(&self) -> &'a EndpointRef<P> {
+        self.self_ref
+    }
+
+    /// This endpoint's name.
+    pub fn name(&self) -> &'a str {
+        self.self_ref.name()
+    }
+
+    /// The address of the env that sent the message being handled: its advertised address,
+    /// or the socket address of a client-mode env. `None` outside message handlers.
+    pub fn sender(&self) -> Option<&'a RpcAddress> {
+        self.sender
+    }
+
+    /// Stops this endpoint: messages already queued are handled, then `on_stop` runs.
+    pub fn stop(&self) {
+        self.env.stop(self.self_ref);
+    }
+}
+
+impl<P: Protocol> fmt::Debug for EndpointContext<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointContext")
+            .field("endpoint", &self.self_ref.address())
+            .field("sender", &self.sender)
+            .finish()
+    }
+}
+
+/// A network event, delivered to every endpoint of an env.
+#[derive(Debug, Clone)]
+pub(crate) enum NetworkEvent {
+    Connected(RpcAddress),
+    Disconnected(RpcAddress),
+    Error(RpcError, RpcAddress),
+}

@@ -1,0 +1,501 @@
+//! [`RpcEnv`]: endpoints, the network, and the threads that run them.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::address::{EndpointAddress, RpcAddress};
+use crate::ask::{RemoteCall, Ticket};
+use crate::conf::{RpcConf, RpcTimeout};
+use crate::connection::Connection;
+use crate::dispatcher::Dispatcher;
+use crate::endpoint::{Protocol, RpcEndpoint};
+use crate::endpoint_ref::{EndpointRef, RefInner};
+use crate::error::RpcError;
+use crate::frame::{put_message_frame, FrameKind};
+use crate::io_loop::IoThreads;
+use crate::outbox::{connect_in_background, Outbox};
+use crate::registry::{AskRegistry, PendingAsk, TimeoutInfo};
+use crate::verifier::{EndpointVerifier, VerifierAsk, VerifierProtocol, VERIFIER_NAME};
+
+/// How to create an [`RpcEnv`].
+#[derive(Debug, Clone)]
+pub struct RpcEnvConfig {
+    /// A name for the env, used in thread names and logs.
+    pub name: String,
+    /// The host to bind the listener to (server mode).
+    pub bind_host: String,
+    /// The host other envs should use to reach this one; defaults to `bind_host`.
+    pub advertise_host: Option<String>,
+    /// The port to bind; 0 picks a free one. A taken port is retried upwards
+    /// `ember.port.maxRetries` times.
+    pub port: u16,
+    /// `ember.*` settings.
+    pub conf: RpcConf,
+    /// Cores this process may use for sizing thread pools; 0 means all the machine's.
+    pub usable_cores: usize,
+    /// No listener: the env can only connect out, and its endpoints are reachable only over
+    /// connections it made (Spark's client mode, used by executors).
+    pub client_mode: bool,
+}
+
+impl RpcEnvConfig {
+    /// A server-mode env bound to `host:port`.
+    pub fn server(name: impl Into<String>, host: impl Into<String>, port: u16) -> RpcEnvConfig {
+        RpcEnvConfig {
+            name: name.into(),
+            bind_host: host.into(),
+            advertise_host: None,
+            port,
+            conf: RpcConf::new(),
+            usable_cores: 0,
+            client_mode: false,
+        }
+    }
+
+    /// A client-mode env.
+    pub fn client(name: impl Into<String>) -> RpcEnvConfig {
+        RpcEnvConfig {
+            client_mode: true,
+            ..RpcEnvConfig::server(name, "", 0)
+        }
+    }
+
+    /// These settings instead of the defaults.
+    pub fn with_conf(mut self, conf: RpcConf) -> RpcEnvConfig {
+        self.conf = conf;
+        self
+    }
+
+    /// Advertise `host` instead of the bind host.
+    pub fn advertise(mut self, host: impl Into<String>) -> RpcEnvConfig {
+        self.advertise_host = Some(host.into());
+        self
+    }
+}
+
+/// What a decoder inside an env needs to rebuild refs and reply ports.
+pub(crate) struct DecodeContext {
+    pub(crate) env: Arc<EnvShared>,
+    /// The connection the bytes came on.
+    pub(crate) conn: Option<Arc<Connection>>,
+    /// The call a request's reply port answers.
+    pub(crate) call: Option<Arc<RemoteCall>>,
+}
+
+/// The state shared by an env's handle, its refs and its threads.
+pub(crate) struct EnvShared {
+    pub(crate) name: String,
+    conf: RpcConf,
+    address: Option<RpcAddress>,
+    /// This env's address as senders put it in inbox messages.
+    pub(crate) sender_address: Option<Arc<RpcAddress>>,
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) registry: Arc<AskRegistry>,
+    pub(crate) io: IoThreads,
+    outboxes: RwLock<HashMap<RpcAddress, Arc<Outbox>>>,
+    pub(crate) ask_timeout: (Duration, Arc<str>),
+    lookup_timeout: RpcTimeout,
+    pub(crate) connect_timeout: Duration,
+    /// The largest frame length field accepted or sent: `ember.rpc.message.maxSize`.
+    pub(crate) max_frame: usize,
+    next_id: AtomicU64,
+    stopped: AtomicBool,
+    terminated: Mutex<bool>,
+    terminated_signal: Condvar,
+}
+
+/// Where a remote message goes.
+enum Route {
+    Conn(Arc<Connection>),
+    Outbox(Arc<Outbox>),
+}
+
+impl Route {
+    fn id(&self) -> u64 {
+        match self {
+            Route::Conn(c) => c.id,
+            Route::Outbox(o) => o.route,
+        }
+    }
+}
+
+impl EnvShared {
+    /// A fresh id for a connection or outbox (never 0, which means "no route").
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Whether a ref points into this env: same address, or (client mode) no address and no
+    /// connection it came on.
+    pub(crate) fn is_local(&self, target: &RefInner) -> bool {
+        match (&self.address, target.address.address()) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            (None, None) => target.conn.is_none(),
+            _ => false,
+        }
+    }
+
+    fn route(self: &Arc<Self>, target: &RefInner) -> Result<Route, RpcError> {
+        if let Some(conn) = &target.conn {
+            if !conn.is_closed() {
+                return Ok(Route::Conn(Arc::clone(conn)));
+            }
+            if target.address.address().is_none() {
+                return Err(RpcError::ConnectionClosed {
+                    peer: conn.peer.to_string(),
+                });
+            }
+        }
+        let address = target.address.address().ok_or(RpcError::NoListenAddress)?;
+        self.outbox(address)
+    }
+
+    fn outbox(self: &Arc<Self>, address: &RpcAddress) -> Result<Route, RpcError> {
+        if let Some(outbox) = self.outboxes.read().get(address) {
+            return Ok(Route::Outbox(Arc::clone(outbox)));
+        }
+        let mut outboxes = self.outboxes.write();
+        if self.is_stopped() {
+            return Err(RpcError::EnvStopped);
+        }
+        if let Some(outbox) = outboxes.get(address) {
+            return Ok(Route::Outbox(Arc::clone(outbox)));
+        }
+        let outbox = Arc::new(Outbox::new(self.next_id(), address.clone()));
+        outboxes.insert(address.clone(), Arc::clone(&outbox));
+        drop(outboxes);
+        connect_in_background(Arc::clone(self), Arc::clone(&outbox));
+        Ok(Route::Outbox(outbox))
+    }
+
+    /// Removes the outbox with this route id, if it is still the current one for its peer.
+    pub(crate) fn forget_outbox(&self, route: u64) {
+        self.outboxes.write().retain(|_, o| o.route != route);
+    }
+
+    fn send_on(
+        &self,
+        route: &Route,
+        kind: FrameKind,
+        request_id: u64,
+        receiver: &str,
+        body: &dyn Fn(&mut BytesMut),
+    ) -> Result<(), RpcError> {
+        let sender = self.address.as_ref();
+        let mut frame = |buf: &mut BytesMut| {
+            put_message_frame(buf, kind, request_id, sender, receiver, body);
+        };
+        match route {
+            Route::Conn(conn) => conn.send_frame(&mut frame),
+            Route::Outbox(outbox) => outbox.send(self.max_frame, &mut frame),
+        }
+    }
+
+    /// Sends a one-way message to a remote endpoint.
+    pub(crate) fn send_remote(
+        self: &Arc<Self>,
+        target: &RefInner,
+        kind: FrameKind,
+        body: &dyn Fn(&mut BytesMut),
+    ) -> Result<(), RpcError> {
+        if self.is_stopped() {
+            return Err(RpcError::EnvStopped);
+        }
+        let route = self.route(target)?;
+        self.send_on(&route, kind, 0, &target.name, body)
+    }
+
+    /// Sends an ask to a remote endpoint; `pending` is completed by the response, failed by
+    /// anything else. Returns the ticket to abort it with.
+    pub(crate) fn ask_remote(
+        self: &Arc<Self>,
+        target: &RefInner,
+        pending: Box<dyn PendingAsk>,
+        timeout: TimeoutInfo,
+        body: &dyn Fn(&mut BytesMut),
+    ) -> Option<Ticket> {
+        if self.is_stopped() {
+            pending.fail(RpcError::EnvStopped);
+            return None;
+        }
+        let route = match self.route(target) {
+            Ok(route) => route,
+            Err(e) => {
+                pending.fail(e);
+                return None;
+            }
+        };
+        let id = self.registry.insert(pending, route.id(), timeout)?;
+        if let Err(e) = self.send_on(&route, FrameKind::Request, id, &target.name, body) {
+            self.registry.fail(id, e);
+        }
+        Some(Ticket {
+            registry: Arc::clone(&self.registry),
+            id,
+        })
+    }
+}
+
+/// A NettyRpcEnv-style RPC environment: named endpoints, refs to them, and the network.
+///
+/// The handle is cheap to clone. Every env must be [`shutdown`](Self::shutdown): endpoints
+/// and refs hold it alive, so dropping the handle alone does not stop it.
+#[derive(Clone)]
+pub struct RpcEnv {
+    pub(crate) shared: Arc<EnvShared>,
+}
+
+impl RpcEnv {
+    /// Creates an env: binds its listener (server mode), starts its IO threads and timer,
+    /// and registers the `endpoint-verifier` endpoint (server mode).
+    pub fn create(config: RpcEnvConfig) -> Result<RpcEnv, RpcError> {
+        let conf = config.conf;
+        let cores = match config.usable_cores {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let dispatcher_threads = conf.dispatcher_threads(cores)?;
+        let io_threads = conf.io_threads(cores)?;
+        let max_frame = conf.max_message_size()?;
+        let ask_timeout = conf.ask_timeout()?;
+        let lookup_timeout = conf.lookup_timeout()?;
+        let connect_timeout = conf.connect_timeout()?;
+        let max_retries = conf.port_max_retries()?;
+
+        let (listener, address) = if config.client_mode {
+            (None, None)
+        } else {
+            let listener = bind(&config.bind_host, config.port, max_retries)?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| RpcError::Io {
+                    context: "reading the bound port".into(),
+                    reason: e.to_string(),
+                })?
+                .port();
+            let host = config
+                .advertise_host
+                .as_deref()
+                .unwrap_or(&config.bind_host);
+            (Some(listener), Some(RpcAddress::new(host, port)))
+        };
+        let (io, polls) = IoThreads::prepare(io_threads).map_err(|e| RpcError::Io {
+            context: "creating the IO event loops".into(),
+            reason: e.to_string(),
+        })?;
+        let registry = AskRegistry::start(&config.name)?;
+        let shared = Arc::new(EnvShared {
+            name: config.name,
+            sender_address: address.clone().map(Arc::new),
+            address,
+            dispatcher: Dispatcher::new(dispatcher_threads),
+            registry,
+            io,
+            outboxes: RwLock::new(HashMap::new()),
+            ask_timeout: (ask_timeout.duration(), Arc::from(ask_timeout.key())),
+            lookup_timeout,
+            connect_timeout,
+            max_frame,
+            next_id: AtomicU64::new(1),
+            stopped: AtomicBool::new(false),
+            conf,
+            terminated: Mutex::new(false),
+            terminated_signal: Condvar::new(),
+        });
+        shared.io.spawn(&shared, polls, listener)?;
+        let env = RpcEnv { shared };
+        if !config.client_mode {
+            env.setup_endpoint(VERIFIER_NAME, EndpointVerifier)?;
+        }
+        log::debug!(
+            "RpcEnv {} started at {}",
+            env.shared.name,
+            env.address()
+                .map_or("(client mode)".to_string(), |a| a.host_port())
+        );
+        Ok(env)
+    }
+
+    /// The advertised address; `None` in client mode.
+    pub fn address(&self) -> Option<&RpcAddress> {
+        self.shared.address.as_ref()
+    }
+
+    /// The settings the env was created with.
+    pub fn conf(&self) -> &RpcConf {
+        &self.shared.conf
+    }
+
+    /// Registers `endpoint` under `name`. Returns at once: `on_start` runs on a loop thread
+    /// before any message.
+    pub fn setup_endpoint<E: RpcEndpoint>(
+        &self,
+        name: &str,
+        endpoint: E,
+    ) -> Result<EndpointRef<E::Protocol>, RpcError> {
+        self.shared.dispatcher.register(self, name, endpoint)
+    }
+
+    /// A ref to the endpoint `name` of this env (it need not be registered yet).
+    pub fn local_ref<P: Protocol>(&self, name: &str) -> EndpointRef<P> {
+        let address = EndpointAddress::new(self.shared.address.clone(), name.to_string());
+        EndpointRef::bind(Arc::clone(&self.shared), address, None)
+    }
+
+    /// Whether an endpoint called `name` is registered here.
+    pub fn has_endpoint(&self, name: &str) -> bool {
+        self.shared.dispatcher.verify(name)
+    }
+
+    /// Looks up the endpoint `name` of the env at `address` through its `endpoint-verifier`,
+    /// waiting up to `ember.rpc.lookupTimeout`.
+    pub fn setup_endpoint_ref<P: Protocol>(
+        &self,
+        address: &RpcAddress,
+        name: &str,
+    ) -> Result<EndpointRef<P>, RpcError> {
+        let target = EndpointAddress::new(Some(address.clone()), name.to_string());
+        let verifier: EndpointRef<VerifierProtocol> = EndpointRef::bind(
+            Arc::clone(&self.shared),
+            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
+            None,
+        );
+        let exists = verifier
+            .ask_with_timeout(
+                |reply| VerifierAsk::CheckExistence {
+                    name: name.to_string(),
+                    reply,
+                },
+                &self.shared.lookup_timeout,
+            )
+            .wait()?;
+        if !exists {
+            return Err(RpcError::LookupFailed {
+                uri: target.to_string(),
+            });
+        }
+        Ok(EndpointRef::bind(Arc::clone(&self.shared), target, None))
+    }
+
+    /// Looks up an endpoint by URI, `ember://name@host:port`.
+    pub fn setup_endpoint_ref_by_uri<P: Protocol>(
+        &self,
+        uri: &str,
+    ) -> Result<EndpointRef<P>, RpcError> {
+        let target = EndpointAddress::parse(uri)?;
+        match target.address() {
+            Some(address) => self.setup_endpoint_ref(address, target.name()),
+            // A client-mode endpoint has no address to look it up at.
+            None => Err(RpcError::LookupFailed {
+                uri: uri.to_string(),
+            }),
+        }
+    }
+
+    /// Stops the endpoint `endpoint` refers to, if it lives here: the messages it already
+    /// has are handled, then its `on_stop` runs. Its name is free at once. Idempotent.
+    pub fn stop<P: Protocol>(&self, endpoint: &EndpointRef<P>) {
+        if self.shared.is_local(&endpoint.inner) {
+            self.shared.dispatcher.unregister(endpoint.name());
+        }
+    }
+
+    /// Stops everything: outboxes, pending asks (they fail with `RpcEnv already stopped.`),
+    /// every endpoint (each handles what it has queued, then `on_stop`), and the network.
+    /// Its own endpoints see no `on_disconnected`. Idempotent.
+    pub fn shutdown(&self) {
+        let shared = &self.shared;
+        if shared.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let outboxes: Vec<Arc<Outbox>> = shared.outboxes.write().drain().map(|(_, o)| o).collect();
+        for outbox in &outboxes {
+            outbox.stop();
+            shared
+                .registry
+                .fail_route(outbox.route, &RpcError::OutboxStopped);
+        }
+        shared.registry.stop();
+        shared.dispatcher.stop();
+        shared.dispatcher.join();
+        shared.io.stop_and_join();
+        *shared.terminated.lock() = true;
+        shared.terminated_signal.notify_all();
+        log::debug!("RpcEnv {} stopped", shared.name);
+    }
+
+    /// Blocks until [`shutdown`](Self::shutdown) has finished.
+    pub fn await_termination(&self) {
+        let mut terminated = self.shared.terminated.lock();
+        while !*terminated {
+            self.shared.terminated_signal.wait(&mut terminated);
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has been called.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.is_stopped()
+    }
+}
+
+impl std::fmt::Debug for RpcEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcEnv")
+            .field("name", &self.shared.name)
+            .field("address", &self.shared.address)
+            .finish()
+    }
+}
+
+/// Binds `host:port`, trying the next ports up to `max_retries` times when it is taken.
+fn bind(host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError> {
+    let attempts = if port == 0 { 1 } else { max_retries + 1 };
+    let mut last_error = String::new();
+    for attempt in 0..attempts {
+        // Past 65535, wrap to the first unprivileged port, as Spark does.
+        let candidate = if port == 0 {
+            0
+        } else {
+            let p = u32::from(port) + attempt;
+            if p > 65535 {
+                (p - 65535 + 1023) as u16
+            } else {
+                p as u16
+            }
+        };
+        match TcpListener::bind((host, candidate)) {
+            Ok(listener) => {
+                if attempt > 0 {
+                    log::info!("Port {port} was taken; the RPC server bound {candidate} instead");
+                }
+                return Ok(listener);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                last_error = e.to_string();
+            }
+            Err(e) => {
+                return Err(RpcError::Bind {
+                    address: format!("{host}:{candidate}"),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    Err(RpcError::Bind {
+        address: format!("{host}:{port}"),
+        reason: format!(
+            "{last_error}; failed after {max_retries} retries. \
+             Consider setting another port or raising ember.port.maxRetries"
+        ),
+    })
+}

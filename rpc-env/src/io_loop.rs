@@ -1,0 +1,561 @@
+//! IO threads: each runs a mio `Poll` over its share of the connections.
+//!
+//! An IO thread owns reading: it reads into its connection's buffer, splits frames off it
+//! without copying, and routes each one (requests and one-way messages to inboxes,
+//! responses and failures to the asks waiting in the registry). It writes only when a
+//! socket that was full becomes writable again, or when a sender hands writing over.
+//! Other threads talk to it through commands and its `Waker`.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::{Bytes, BytesMut};
+use mio::net::TcpListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use parking_lot::Mutex;
+
+use crate::address::RpcAddress;
+use crate::ask::{CallSlot, RemoteCall};
+use crate::connection::{Connection, Direction};
+use crate::endpoint::NetworkEvent;
+use crate::env::{DecodeContext, EnvShared};
+use crate::error::RpcError;
+use crate::frame::{
+    parse_failure, put_failure_frame, EndpointHeader, Frame, FrameDecoder, FrameKind,
+};
+use crate::inbox::InboxEntry;
+
+const WAKER: Token = Token(usize::MAX);
+const LISTENER: Token = Token(usize::MAX - 1);
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per connection per wakeup before the others get a turn.
+const READS_PER_TURN: usize = 16;
+
+/// What other threads ask of an IO thread.
+pub(crate) enum Command {
+    /// Start watching this connection.
+    Add(Arc<Connection>),
+    /// Take over writing this connection's queue.
+    Flush(Token),
+    /// Close this connection, reporting `reason` as a network error if there is one.
+    Close(Token, Option<RpcError>),
+    /// Close everything and exit.
+    Stop,
+}
+
+/// The way into one IO thread.
+pub(crate) struct IoHandle {
+    index: usize,
+    waker: Waker,
+    commands: Mutex<Vec<Command>>,
+}
+
+impl IoHandle {
+    fn push(&self, command: Command) {
+        self.commands.lock().push(command);
+        if let Err(e) = self.waker.wake() {
+            log::error!("Could not wake IO thread {}: {e}", self.index);
+        }
+    }
+
+    /// Hands writing of `token` over to this thread.
+    pub(crate) fn request_flush(&self, token: Token) {
+        self.push(Command::Flush(token));
+    }
+
+    /// Asks this thread to close `token`.
+    pub(crate) fn request_close(&self, token: Token, reason: Option<RpcError>) {
+        self.push(Command::Close(token, reason));
+    }
+
+    /// Gives this thread a new connection to watch.
+    pub(crate) fn add(&self, conn: Arc<Connection>) {
+        self.push(Command::Add(conn));
+    }
+}
+
+/// The env's IO threads.
+pub(crate) struct IoThreads {
+    handles: Vec<Arc<IoHandle>>,
+    next: AtomicUsize,
+    joins: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl IoThreads {
+    /// Creates `count` polls and their handles; threads start with [`spawn`](Self::spawn).
+    pub(crate) fn prepare(count: usize) -> io::Result<(IoThreads, Vec<Poll>)> {
+        let mut handles = Vec::new();
+        let mut polls = Vec::new();
+        for index in 0..count.max(1) {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), WAKER)?;
+            handles.push(Arc::new(IoHandle {
+                index,
+                waker,
+                commands: Mutex::new(Vec::new()),
+            }));
+            polls.push(poll);
+        }
+        Ok((
+            IoThreads {
+                handles,
+                next: AtomicUsize::new(0),
+                joins: Mutex::new(Vec::new()),
+            },
+            polls,
+        ))
+    }
+
+    /// Starts one thread per poll; the first also accepts on `listener`.
+    pub(crate) fn spawn(
+        &self,
+        env: &Arc<EnvShared>,
+        polls: Vec<Poll>,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<(), RpcError> {
+        let io_error = |context: &str, e: io::Error| RpcError::Io {
+            context: context.to_string(),
+            reason: e.to_string(),
+        };
+        let mut listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)
+                    .map_err(|e| io_error("configuring the listener", e))?;
+                Some(TcpListener::from_std(l))
+            }
+            None => None,
+        };
+        for (index, poll) in polls.into_iter().enumerate() {
+            let mut own_listener = if index == 0 { listener.take() } else { None };
+            if let Some(l) = &mut own_listener {
+                poll.registry()
+                    .register(l, LISTENER, Interest::READABLE)
+                    .map_err(|e| io_error("registering the listener", e))?;
+            }
+            let io_loop = IoLoop {
+                poll,
+                handle: Arc::clone(&self.handles[index]),
+                env: Arc::clone(env),
+                conns: HashMap::new(),
+                listener: own_listener,
+                scratch: vec![0u8; READ_CHUNK],
+                unfinished_reads: Vec::new(),
+            };
+            let join = std::thread::Builder::new()
+                .name(format!("{}-rpc-io-{index}", env.name))
+                .spawn(move || io_loop.run())
+                .map_err(|e| io_error("starting an IO thread", e))?;
+            self.joins.lock().push(join);
+        }
+        Ok(())
+    }
+
+    /// The IO thread for the next new connection (round robin).
+    pub(crate) fn pick(&self) -> Arc<IoHandle> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        Arc::clone(&self.handles[i])
+    }
+
+    /// Closes every connection and stops the threads, then waits for them.
+    pub(crate) fn stop_and_join(&self) {
+        for handle in &self.handles {
+            handle.push(Command::Stop);
+        }
+        let joins: Vec<JoinHandle<()>> = std::mem::take(&mut *self.joins.lock());
+        let me = std::thread::current().id();
+        for join in joins {
+            if join.thread().id() != me {
+                let _ = join.join();
+            }
+        }
+    }
+}
+
+/// Per-connection read state, owned by the IO thread.
+struct ConnState {
+    conn: Arc<Connection>,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    /// The socket address as an `RpcAddress`, the sender of client-mode peers' messages.
+    socket_address: Arc<RpcAddress>,
+    /// The last sender header seen and what it parsed to; one peer sends the same one.
+    last_sender: Option<(Bytes, Option<Arc<RpcAddress>>)>,
+    /// The last receiver looked up, valid while the dispatcher generation is unchanged.
+    last_receiver: Option<(Bytes, u64, Arc<dyn InboxEntry>)>,
+}
+
+struct IoLoop {
+    poll: Poll,
+    handle: Arc<IoHandle>,
+    env: Arc<EnvShared>,
+    conns: HashMap<Token, ConnState>,
+    listener: Option<TcpListener>,
+    scratch: Vec<u8>,
+    /// Connections that still had bytes to read when their turn ended.
+    unfinished_reads: Vec<Token>,
+}
+
+fn socket_rpc_address(addr: &std::net::SocketAddr) -> RpcAddress {
+    RpcAddress::new(&addr.ip().to_string(), addr.port())
+}
+
+impl IoLoop {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = if self.unfinished_reads.is_empty() {
+                None
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("IO thread {} cannot poll: {e}", self.handle.index);
+                self.close_all();
+                return;
+            }
+            if !self.run_commands() {
+                self.close_all();
+                return;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    LISTENER => self.accept(),
+                    token => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(token);
+                        }
+                        if event.is_writable() {
+                            if let Some(state) = self.conns.get(&token) {
+                                let conn = Arc::clone(&state.conn);
+                                conn.on_writable();
+                            }
+                        }
+                    }
+                }
+            }
+            for token in std::mem::take(&mut self.unfinished_reads) {
+                self.read(token);
+            }
+        }
+    }
+
+    /// Runs queued commands; `false` when told to stop.
+    fn run_commands(&mut self) -> bool {
+        let commands = std::mem::take(&mut *self.handle.commands.lock());
+        for command in commands {
+            match command {
+                Command::Add(conn) => self.register(conn),
+                Command::Flush(token) => {
+                    if let Some(state) = self.conns.get(&token) {
+                        let conn = Arc::clone(&state.conn);
+                        conn.on_flush_request();
+                    }
+                }
+                Command::Close(token, reason) => self.close(token, reason),
+                Command::Stop => return false,
+            }
+        }
+        true
+    }
+
+    fn register(&mut self, conn: Arc<Connection>) {
+        let fd = conn.stream().as_raw_fd();
+        let registered = self.poll.registry().register(
+            &mut SourceFd(&fd),
+            conn.token,
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = registered {
+            log::warn!("Could not watch the connection to {}: {e}", conn.peer);
+            conn.mark_closed();
+            self.after_close(&conn, None);
+            return;
+        }
+        let state = ConnState {
+            socket_address: Arc::new(socket_rpc_address(&conn.peer)),
+            conn,
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(self.env.max_frame),
+            last_sender: None,
+            last_receiver: None,
+        };
+        self.conns.insert(state.conn.token, state);
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        log::debug!("Could not set TCP_NODELAY for {peer}: {e}");
+                    }
+                    let io = self.env.io.pick();
+                    let conn = Arc::new(Connection::new(
+                        self.env.next_id(),
+                        stream,
+                        peer,
+                        Direction::Inbound,
+                        None,
+                        Arc::clone(&io),
+                        self.env.max_frame,
+                    ));
+                    self.env
+                        .dispatcher
+                        .broadcast(&NetworkEvent::Connected(socket_rpc_address(&peer)));
+                    if io.index == self.handle.index {
+                        self.register(conn);
+                    } else {
+                        io.add(conn);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("Accepting a connection failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, token: Token) {
+        for _ in 0..READS_PER_TURN {
+            let Some(state) = self.conns.get_mut(&token) else {
+                return;
+            };
+            let n = match state.conn.stream().read(&mut self.scratch) {
+                Ok(0) => {
+                    self.close(token, None);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let peer = state.conn.peer_name();
+                    let reason = RpcError::Io {
+                        context: format!("Connection from {peer} failed"),
+                        reason: e.to_string(),
+                    };
+                    self.close(token, Some(reason));
+                    return;
+                }
+            };
+            state.buf.extend_from_slice(&self.scratch[..n]);
+            if let Err(problem) = route_frames(&self.env, state) {
+                log::warn!(
+                    "Closing the connection to {}: {problem}",
+                    state.conn.peer_name()
+                );
+                self.close(token, Some(problem));
+                return;
+            }
+        }
+        self.unfinished_reads.push(token);
+    }
+
+    fn close(&mut self, token: Token, reason: Option<RpcError>) {
+        let Some(state) = self.conns.remove(&token) else {
+            return;
+        };
+        let conn = state.conn;
+        let fd = conn.stream().as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        let _ = conn.stream().shutdown(std::net::Shutdown::Both);
+        conn.mark_closed();
+        self.after_close(&conn, reason);
+    }
+
+    /// Fails the closed connection's asks and tells every endpoint.
+    fn after_close(&self, conn: &Arc<Connection>, reason: Option<RpcError>) {
+        let closed = RpcError::ConnectionClosed {
+            peer: conn.peer_name(),
+        };
+        self.env.registry.fail_route(conn.id, &closed);
+        if let Direction::Outbound { outbox_route } = conn.direction {
+            self.env.registry.fail_route(outbox_route, &closed);
+            self.env.forget_outbox(outbox_route);
+        }
+        if self.env.is_stopped() {
+            return;
+        }
+        let socket = socket_rpc_address(&conn.peer);
+        let mut addresses = Vec::new();
+        match (conn.direction, conn.remote_address()) {
+            (Direction::Outbound { .. }, Some(listen)) => addresses.push((*listen).clone()),
+            (_, learned) => {
+                addresses.push(socket);
+                if let Some(listen) = learned {
+                    addresses.push((*listen).clone());
+                }
+            }
+        }
+        for address in addresses {
+            if let Some(error) = &reason {
+                self.env
+                    .dispatcher
+                    .broadcast(&NetworkEvent::Error(error.clone(), address.clone()));
+            }
+            self.env
+                .dispatcher
+                .broadcast(&NetworkEvent::Disconnected(address));
+        }
+    }
+
+    fn close_all(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            self.close(token, None);
+        }
+    }
+}
+
+/// Routes every whole frame in the connection's buffer; an error closes the connection.
+fn route_frames(env: &Arc<EnvShared>, state: &mut ConnState) -> Result<(), RpcError> {
+    loop {
+        let frame = match state.decoder.decode(&mut state.buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(RpcError::Io {
+                    context: "Malformed frame".into(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        route_frame(env, state, frame)?;
+    }
+}
+
+fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Result<(), RpcError> {
+    let conn = Arc::clone(&state.conn);
+    let ctx = |call: Option<Arc<RemoteCall>>| DecodeContext {
+        env: Arc::clone(env),
+        conn: Some(Arc::clone(&conn)),
+        call,
+    };
+    match frame.kind {
+        FrameKind::Request | FrameKind::OneWay => {
+            let header = EndpointHeader::parse(frame.payload)?;
+            let sender = sender_of(env, state, &header)?;
+            let Some(inbox) = receiver_of(env, state, &header) else {
+                let error = RpcError::EndpointNotFound {
+                    name: header.receiver_name().to_string(),
+                };
+                if frame.kind == FrameKind::Request {
+                    let id = frame.request_id;
+                    let text = error.to_string();
+                    let _ = state.conn.send_frame(&mut |buf| {
+                        put_failure_frame(buf, id, &text);
+                    });
+                } else if env.is_stopped() {
+                    log::debug!("{error} (the env is stopping)");
+                } else {
+                    log::error!("{error}");
+                }
+                return Ok(());
+            };
+            let call = (frame.kind == FrameKind::Request).then(|| {
+                Arc::new(RemoteCall::new(
+                    Arc::clone(&state.conn),
+                    frame.request_id,
+                    Arc::clone(inbox.name()),
+                ))
+            });
+            let ctx = ctx(call.clone());
+            if let Err(e) = inbox.post_remote(frame.kind, sender, header.body, &ctx) {
+                let error = RpcError::Decode(e);
+                if let Some(call) = call {
+                    call.fail(error.clone());
+                }
+                return Err(error);
+            }
+        }
+        FrameKind::Response => match env.registry.take(frame.request_id) {
+            Some(pending) => {
+                pending
+                    .complete(frame.payload, &ctx(None))
+                    .map_err(RpcError::Decode)?;
+            }
+            None => log::debug!(
+                "Ignoring response for RPC {} from {} ({} bytes) since it is not outstanding",
+                frame.request_id,
+                state.conn.peer_name(),
+                frame.payload.len()
+            ),
+        },
+        FrameKind::Failure => {
+            let message = parse_failure(frame.payload)?;
+            match env.registry.take(frame.request_id) {
+                Some(pending) => pending.fail(RpcError::Failure { message }),
+                None => log::debug!(
+                    "Ignoring failure of RPC {} from {} since it is not outstanding: {message}",
+                    frame.request_id,
+                    state.conn.peer_name()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sender of a message: the address in its header, or the socket address of a
+/// client-mode peer. The first header address seen on an inbound connection is announced to
+/// every endpoint as connected, as Spark does.
+fn sender_of(
+    env: &Arc<EnvShared>,
+    state: &mut ConnState,
+    header: &EndpointHeader,
+) -> Result<Option<Arc<RpcAddress>>, RpcError> {
+    let parsed = match &state.last_sender {
+        Some((raw, parsed)) if *raw == header.sender_raw => parsed.clone(),
+        _ => {
+            let parsed = header.sender()?.map(Arc::new);
+            if let Some(address) = &parsed {
+                if state.conn.direction == Direction::Inbound
+                    && state.conn.learn_remote_address(address)
+                {
+                    env.dispatcher
+                        .broadcast(&NetworkEvent::Connected((**address).clone()));
+                }
+            }
+            state.last_sender = Some((header.sender_raw.clone(), parsed.clone()));
+            parsed
+        }
+    };
+    Ok(Some(
+        parsed.unwrap_or_else(|| Arc::clone(&state.socket_address)),
+    ))
+}
+
+fn receiver_of(
+    env: &Arc<EnvShared>,
+    state: &mut ConnState,
+    header: &EndpointHeader,
+) -> Option<Arc<dyn InboxEntry>> {
+    let generation = env.dispatcher.generation();
+    if let Some((name, seen, inbox)) = &state.last_receiver {
+        if *seen == generation && *name == header.receiver {
+            return Some(Arc::clone(inbox));
+        }
+    }
+    let inbox = env.dispatcher.lookup(header.receiver_name()).ok()?;
+    state.last_receiver = Some((header.receiver.clone(), generation, Arc::clone(&inbox)));
+    Some(inbox)
+}

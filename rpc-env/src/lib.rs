@@ -1,0 +1,89 @@
+//! # rpc-env: a NettyRpcEnv-style RPC environment over mio
+//!
+//! An [`RpcEnv`] hosts named endpoints. An endpoint ([`RpcEndpoint`]) is a serial actor with
+//! a lifecycle (`on_start`, handlers, `on_stop`) and network events. An [`EndpointRef`]
+//! reaches an endpoint in this env or another one: [`send`](EndpointRef::send) a one-way
+//! message, or [`ask`](EndpointRef::ask) and get an [`AskHandle`] that ends with the answer,
+//! a failure or a timeout naming the setting that controls it.
+//!
+//! Messages are typed per endpoint: its [`Protocol`] names an enum of one-way messages and
+//! an enum of asks, each ask carrying a [`Reply<T>`] that fixes the answer's type. They are
+//! encoded with this crate's own [`Encode`] / [`Decode`] (the [`message!`] macro writes them)
+//! into length-prefixed frames (`WIRE.md`). Messages between endpoints of one env are never
+//! encoded. `SEMANTICS.md` is the contract: ordering, delivery, timeouts, disconnects.
+//!
+//! ```
+//! use rpc_env::{message, EndpointContext, HandlerResult, NoMessage, Protocol, Reply,
+//!               RpcEndpoint, RpcEnv, RpcEnvConfig};
+//!
+//! message! {
+//!     /// What an echo endpoint is asked.
+//!     pub enum EchoAsk {
+//!         /// Answers with `text`.
+//!         Echo { text: String, reply: Reply<String> },
+//!     }
+//! }
+//!
+//! struct EchoProtocol;
+//! impl Protocol for EchoProtocol {
+//!     type Message = NoMessage;
+//!     type Ask = EchoAsk;
+//! }
+//!
+//! struct Echo;
+//! impl RpcEndpoint for Echo {
+//!     type Protocol = EchoProtocol;
+//!     fn receive_and_reply(&mut self, _: &EndpointContext<'_, EchoProtocol>, ask: EchoAsk)
+//!         -> HandlerResult {
+//!         let EchoAsk::Echo { text, reply } = ask;
+//!         reply.send(text);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let server = RpcEnv::create(RpcEnvConfig::server("server", "127.0.0.1", 0)).unwrap();
+//! server.setup_endpoint("echo", Echo).unwrap();
+//! let address = server.address().unwrap().clone();
+//!
+//! let client = RpcEnv::create(RpcEnvConfig::client("client")).unwrap();
+//! let echo = client.setup_endpoint_ref::<EchoProtocol>(&address, "echo").unwrap();
+//! let answer = echo.ask_sync(|reply| EchoAsk::Echo { text: "hi".into(), reply }).unwrap();
+//! assert_eq!(answer, "hi");
+//!
+//! client.shutdown();
+//! server.shutdown();
+//! ```
+
+mod address;
+mod ask;
+mod codec;
+mod conf;
+mod connection;
+mod dispatcher;
+mod endpoint;
+mod endpoint_ref;
+mod env;
+mod error;
+mod frame;
+mod inbox;
+mod io_loop;
+mod message_loop;
+mod outbox;
+mod registry;
+mod verifier;
+
+// The public interface.
+pub use address::{AddressError, EndpointAddress, RpcAddress};
+pub use ask::{AskHandle, Reply};
+pub use codec::{decode_from, encode_to_bytes, Decode, DecodeError, Encode, Reader};
+pub use conf::{format_duration, keys, ConfError, RpcConf, RpcTimeout, SizeUnit, TimeUnit};
+pub use endpoint::{EndpointContext, HandlerResult, NoMessage, Protocol, RpcEndpoint, Threading};
+pub use endpoint_ref::EndpointRef;
+pub use env::{RpcEnv, RpcEnvConfig};
+pub use error::{EndpointError, RpcError};
+
+/// Re-exports for the [`message!`] macro; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes::BytesMut;
+}
