@@ -1,0 +1,222 @@
+//! rpc-env measurements for the `rpc` suite, against an echo server in a child process.
+//!
+//! - `rpc.ask_p50_us`, `rpc.ask_p99_us`: sequential asks of a 64-byte payload to an echo
+//!   endpoint, each timed from `ask` to the answer in hand;
+//! - `rpc.send_msgs_per_s`: one-way 64-byte sends, counted when the receiving endpoint has
+//!   handled the last one (an ask queued behind them on the same connection answers only
+//!   then, because per-peer order is FIFO and the endpoint is serial);
+//! - `rpc.ask_pipelined_per_s`: asks with 256 in flight.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rpc_env::{
+    message, EndpointContext, EndpointRef, HandlerResult, Protocol, Reply, RpcAddress, RpcEndpoint,
+    RpcEnv, RpcEnvConfig,
+};
+
+use crate::child::{self, ChildServer};
+use crate::cli::Options;
+use crate::error::BenchError;
+use crate::report::Metric;
+use crate::stats;
+
+/// The child mode that serves the echo endpoint.
+pub(crate) const ECHO_MODE: &str = "rpc-echo";
+const ECHO_NAME: &str = "echo";
+const PAYLOAD: usize = 64;
+const IN_FLIGHT: usize = 256;
+
+message! {
+    /// One-way messages to the echo endpoint.
+    pub(crate) enum BenchMessage {
+        /// Counted and dropped.
+        Payload { data: Bytes },
+    }
+}
+
+message! {
+    /// Asks of the echo endpoint.
+    pub(crate) enum BenchAsk {
+        /// Answers with `data`.
+        Echo { data: Bytes, reply: Reply<Bytes> },
+        /// Answers with how many payloads were received so far.
+        Count { reply: Reply<u64> },
+    }
+}
+
+/// The echo endpoint's protocol.
+pub(crate) struct BenchProtocol;
+
+impl Protocol for BenchProtocol {
+    type Message = BenchMessage;
+    type Ask = BenchAsk;
+}
+
+struct Echo {
+    received: u64,
+}
+
+impl RpcEndpoint for Echo {
+    type Protocol = BenchProtocol;
+
+    fn receive(
+        &mut self,
+        _: &EndpointContext<'_, BenchProtocol>,
+        msg: BenchMessage,
+    ) -> HandlerResult {
+        let BenchMessage::Payload { data } = msg;
+        self.received += 1;
+        drop(data);
+        Ok(())
+    }
+
+    fn receive_and_reply(
+        &mut self,
+        _: &EndpointContext<'_, BenchProtocol>,
+        ask: BenchAsk,
+    ) -> HandlerResult {
+        match ask {
+            BenchAsk::Echo { data, reply } => reply.send(data),
+            BenchAsk::Count { reply } => reply.send(self.received),
+        }
+        Ok(())
+    }
+}
+
+fn rpc_error(context: &str) -> impl Fn(rpc_env::RpcError) -> BenchError + '_ {
+    move |e| BenchError::new(format!("{context}: {e}"))
+}
+
+/// The child side: a server env with the echo endpoint, until the parent goes away.
+pub(crate) fn serve_echo(_args: &[String]) -> Result<(), BenchError> {
+    let env = RpcEnv::create(RpcEnvConfig::server("bench-server", "127.0.0.1", 0))
+        .map_err(rpc_error("starting the server env"))?;
+    env.setup_endpoint(ECHO_NAME, Echo { received: 0 })
+        .map_err(rpc_error("registering the echo endpoint"))?;
+    let port = env.address().map(|a| a.port()).unwrap_or(0);
+    child::announce(port)?;
+    // The stdin watcher ends the process when the parent is gone.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Measures rpc-env's ask and send paths.
+pub(crate) fn measure(opts: &Options) -> Result<Vec<Metric>, BenchError> {
+    let server = ChildServer::spawn(ECHO_MODE, &[])?;
+    let env = RpcEnv::create(RpcEnvConfig::client("bench-client"))
+        .map_err(rpc_error("starting the client env"))?;
+    let result = measure_with(&env, &RpcAddress::new("127.0.0.1", server.port()), opts);
+    env.shutdown();
+    result
+}
+
+fn measure_with(
+    env: &RpcEnv,
+    server: &RpcAddress,
+    opts: &Options,
+) -> Result<Vec<Metric>, BenchError> {
+    let echo: EndpointRef<BenchProtocol> = env
+        .setup_endpoint_ref(server, ECHO_NAME)
+        .map_err(rpc_error("looking up the echo endpoint"))?;
+    let data = Bytes::from(vec![7u8; PAYLOAD]);
+    let mut metrics = Vec::new();
+
+    eprintln!("[rpc] measuring rpc.ask latency ...");
+    let asks = opts.iterations(20_000, 2_000);
+    let mut samples = Vec::with_capacity(asks);
+    for i in 0..(asks + asks / 10) {
+        let start = Instant::now();
+        let answer = echo
+            .ask_sync(|reply| BenchAsk::Echo {
+                data: data.clone(),
+                reply,
+            })
+            .map_err(rpc_error("asking the echo endpoint"))?;
+        let took = start.elapsed();
+        if answer.len() != PAYLOAD {
+            return Err(BenchError::new(
+                "the echo endpoint answered with the wrong payload",
+            ));
+        }
+        // The first tenth warms up connections, caches and allocators.
+        if i >= asks / 10 {
+            samples.push(took.as_secs_f64() * 1e6);
+        }
+    }
+    stats::sort_samples(&mut samples);
+    metrics.push(Metric::new(
+        "rpc.ask_p50_us",
+        stats::percentile(&samples, 50.0),
+        "us",
+    ));
+    metrics.push(Metric::new(
+        "rpc.ask_p99_us",
+        stats::percentile(&samples, 99.0),
+        "us",
+    ));
+
+    eprintln!("[rpc] measuring rpc.send throughput ...");
+    let sends = opts.iterations(1_000_000, 100_000) as u64;
+    let before = count(&echo)?;
+    let start = Instant::now();
+    for _ in 0..sends {
+        echo.send(BenchMessage::Payload { data: data.clone() })
+            .map_err(rpc_error("sending to the echo endpoint"))?;
+    }
+    let after = count(&echo)?;
+    let took = start.elapsed();
+    if after - before != sends {
+        return Err(BenchError::new(format!(
+            "the echo endpoint handled {} of {sends} sends",
+            after - before
+        )));
+    }
+    metrics.push(Metric::new(
+        "rpc.send_msgs_per_s",
+        per_second(sends, took),
+        "msgs/s",
+    ));
+
+    eprintln!("[rpc] measuring rpc.ask pipelined throughput ...");
+    let pipelined = opts.iterations(500_000, 50_000) as u64;
+    let start = Instant::now();
+    let mut window = VecDeque::with_capacity(IN_FLIGHT);
+    for _ in 0..pipelined {
+        if window.len() == IN_FLIGHT {
+            wait_echo(window.pop_front())?;
+        }
+        window.push_back(echo.ask(|reply| BenchAsk::Echo {
+            data: data.clone(),
+            reply,
+        }));
+    }
+    while let Some(handle) = window.pop_front() {
+        wait_echo(Some(handle))?;
+    }
+    let took = start.elapsed();
+    metrics.push(Metric::new(
+        "rpc.ask_pipelined_per_s",
+        per_second(pipelined, took),
+        "asks/s",
+    ));
+    Ok(metrics)
+}
+
+fn wait_echo(handle: Option<rpc_env::AskHandle<Bytes>>) -> Result<(), BenchError> {
+    if let Some(handle) = handle {
+        handle.wait().map_err(rpc_error("a pipelined ask"))?;
+    }
+    Ok(())
+}
+
+fn count(echo: &EndpointRef<BenchProtocol>) -> Result<u64, BenchError> {
+    echo.ask_sync(|reply| BenchAsk::Count { reply })
+        .map_err(rpc_error("asking the echo endpoint for its count"))
+}
+
+fn per_second(count: u64, took: Duration) -> f64 {
+    (count as f64 / took.as_secs_f64()).round()
+}

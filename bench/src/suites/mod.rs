@@ -1,0 +1,36 @@
+//! The benchmark suites, one module each, all listed in [`SUITES`].
+//!
+//! A suite is a module with
+//! `pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError>`
+//! that prints progress on stderr and returns its metrics; `main` prints
+//! them. To add one, add its module here and a line to [`SUITES`]; the CLI
+//! and the usage text pick it up from there.
+
+use crate::cli::Options;
+use crate::error::BenchError;
+use crate::report::Metric;
+
+pub(crate) mod rpc;
+
+/// A suite as the CLI sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Suite {
+    /// The name given on the command line, e.g. `rpc`.
+    pub(crate) name: &'static str,
+    /// One line for the usage text.
+    pub(crate) about: &'static str,
+    /// Runs the suite and returns its metrics.
+    pub(crate) run: fn(&Options) -> Result<Vec<Metric>, BenchError>,
+}
+
+/// Every suite, in the order the usage text lists them.
+pub(crate) const SUITES: &[Suite] = &[Suite {
+    name: "rpc",
+    about: "loopback TCP floor (blocking and busy-poll ping-pong), then rpc-env ask/send",
+    run: rpc::run,
+}];
+
+/// The suite called `name`, if there is one.
+pub(crate) fn find(name: &str) -> Option<&'static Suite> {
+    SUITES.iter().find(|s| s.name == name)
+}
