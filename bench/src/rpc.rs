@@ -5,7 +5,9 @@
 //! - `rpc.send_msgs_per_s`: one-way 64-byte sends, counted when the receiving endpoint has
 //!   handled the last one (an ask queued behind them on the same connection answers only
 //!   then, because per-peer order is FIFO and the endpoint is serial);
-//! - `rpc.ask_pipelined_per_s`: asks with 256 in flight.
+//! - `rpc.ask_pipelined_per_s`: asks with 256 in flight;
+//! - `rpc.ask_cpu_us`: CPU time both processes spent per sequential ask (user + system), so
+//!   latency bought with spinning shows its price.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -108,7 +110,12 @@ pub(crate) fn measure(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     let server = ChildServer::spawn(ECHO_MODE, &[])?;
     let env = RpcEnv::create(RpcEnvConfig::client("bench-client"))
         .map_err(rpc_error("starting the client env"))?;
-    let result = measure_with(&env, &RpcAddress::new("127.0.0.1", server.port()), opts);
+    let result = measure_with(
+        &env,
+        &RpcAddress::new("127.0.0.1", server.port()),
+        server.pid(),
+        opts,
+    );
     env.shutdown();
     result
 }
@@ -116,6 +123,7 @@ pub(crate) fn measure(opts: &Options) -> Result<Vec<Metric>, BenchError> {
 fn measure_with(
     env: &RpcEnv,
     server: &RpcAddress,
+    server_pid: u32,
     opts: &Options,
 ) -> Result<Vec<Metric>, BenchError> {
     let echo: EndpointRef<BenchProtocol> = env
@@ -127,7 +135,11 @@ fn measure_with(
     eprintln!("[rpc] measuring rpc.ask latency ...");
     let asks = opts.iterations(20_000, 2_000);
     let mut samples = Vec::with_capacity(asks);
+    let mut cpu_before = None;
     for i in 0..(asks + asks / 10) {
+        if i == asks / 10 {
+            cpu_before = Some(cpu_time(std::process::id())? + cpu_time(server_pid)?);
+        }
         let start = Instant::now();
         let answer = echo
             .ask_sync(|reply| BenchAsk::Echo {
@@ -146,6 +158,9 @@ fn measure_with(
             samples.push(took.as_secs_f64() * 1e6);
         }
     }
+    let cpu_after = cpu_time(std::process::id())? + cpu_time(server_pid)?;
+    let cpu_per_ask =
+        (cpu_after - cpu_before.unwrap_or(cpu_after)).as_secs_f64() * 1e6 / asks as f64;
     stats::sort_samples(&mut samples);
     metrics.push(Metric::new(
         "rpc.ask_p50_us",
@@ -157,6 +172,7 @@ fn measure_with(
         stats::percentile(&samples, 99.0),
         "us",
     ));
+    metrics.push(Metric::new("rpc.ask_cpu_us", cpu_per_ask, "us"));
 
     eprintln!("[rpc] measuring rpc.send throughput ...");
     let sends = opts.iterations(1_000_000, 100_000) as u64;
@@ -219,4 +235,23 @@ fn count(echo: &EndpointRef<BenchProtocol>) -> Result<u64, BenchError> {
 
 fn per_second(count: u64, took: Duration) -> f64 {
     (count as f64 / took.as_secs_f64()).round()
+}
+
+/// User plus system CPU time of process `pid`, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Result<Duration, BenchError> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).map_err(|e| BenchError::io(&path, e))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<u64, BenchError> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| BenchError::new(format!("cannot read the CPU time in {path}")))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    // Linux reports these in clock ticks of USER_HZ, which is 100 on every supported target.
+    Ok(Duration::from_millis(total * 10))
 }

@@ -7,7 +7,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Condvar, Mutex};
@@ -79,10 +78,6 @@ impl<T> AskShared<T> {
     }
 }
 
-/// How long a waiter spins on the done flag before parking. A parked thread costs tens of
-/// microseconds to wake on a small VM; a reply that is already on its way often lands sooner.
-const SPIN_BEFORE_PARK: Duration = Duration::from_micros(0);
-
 /// The asker's side of an ask: wait for the answer, poll it, or hand it a callback.
 ///
 /// Every ask ends: with the reply, the handler's failure, a connection loss, an abort, or
@@ -117,12 +112,6 @@ impl<T: Send + 'static> AskHandle<T> {
 
     /// Blocks until the ask ends and returns its answer or why there is none.
     pub fn wait(self) -> Result<T, RpcError> {
-        if !SPIN_BEFORE_PARK.is_zero() && !self.shared.is_done() {
-            let until = Instant::now() + SPIN_BEFORE_PARK;
-            while !self.shared.is_done() && Instant::now() < until {
-                std::hint::spin_loop();
-            }
-        }
         let mut state = self.shared.state.lock();
         loop {
             match std::mem::replace(&mut *state, AskState::Taken) {

@@ -1,15 +1,23 @@
 //! One TCP connection: the write path shared by every thread that sends on it.
 //!
-//! A sender encodes its frame, appends it to the connection's queue, and, if nobody is
-//! writing, writes the queue itself: at low load a message costs no thread hand-off, and at
-//! high load frames queued by others while a write is under way go out together in one
-//! `writev`. When the socket is full the rest waits for the IO thread's writable event.
+//! A sender encodes its frame and appends it to the connection's queue. Then one of three
+//! things happens:
+//!
+//! - nobody is writing and the last write is not recent: the sender writes the queue itself,
+//!   so at low load a message costs no thread hand-off;
+//! - the last write was moments ago (a burst): the sender leaves the queue to the IO thread,
+//!   waking it once, and the frames that pile up meanwhile go out in one `writev`;
+//! - the sender is a loop thread draining a batch of messages: the connection is *corked*
+//!   and written once, at the end of the batch ([`Cork`]).
+//!
+//! When the socket is full, the rest waits for the IO thread's writable event.
 //!
 //! ```text
-//!            append + nobody writing                     WouldBlock
-//!   Idle ---------------------------------> Writing ------------------> Idle (data queued,
-//!    ^                                         |                        IO thread flushes
-//!    +----------- queue empty -----------------+                        on writable)
+//!            append, idle, not recent                     WouldBlock
+//!   Idle ---------------------------------> Writing ------------------> Idle (data queued;
+//!    |  ^                                      |                        IO thread flushes
+//!    |  +----------- queue empty --------------+                        on writable)
+//!    +-- append, recent --> FlushRequested --IO thread takes the queue--> Writing
 //! ```
 //!
 //! Reading belongs to the connection's IO thread alone (see `io_loop`).
@@ -20,6 +28,7 @@ use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::TcpStream;
@@ -39,6 +48,65 @@ const COPY_LIMIT: usize = 16 * 1024;
 const SENDER_WRITE_ROUNDS: usize = 8;
 /// Chunks per `writev`.
 const MAX_IOVECS: usize = 64;
+/// A send this soon after the last write is part of a burst: it leaves writing to the IO
+/// thread so the burst coalesces. Shorter than any loopback round trip, so a sender that
+/// waits for answers between sends always writes directly.
+const BURST_WINDOW: Duration = Duration::from_micros(10);
+
+thread_local! {
+    /// Connections written to while this thread is corked (see [`Cork`]).
+    static CORKED: RefCell<Option<Vec<Arc<Connection>>>> = const { RefCell::new(None) };
+}
+
+/// While alive, sends from this thread only queue their frames; dropping it writes every
+/// connection they went to, once. Loop threads cork while they drain a batch of messages, so
+/// the answers to a batch of asks leave in one write. Nested corks are no-ops.
+pub(crate) struct Cork {
+    outermost: bool,
+}
+
+impl Cork {
+    /// Corks this thread.
+    pub(crate) fn new() -> Cork {
+        let outermost = CORKED.with(|c| {
+            let mut corked = c.borrow_mut();
+            if corked.is_some() {
+                return false;
+            }
+            *corked = Some(Vec::new());
+            true
+        });
+        Cork { outermost }
+    }
+}
+
+impl Drop for Cork {
+    fn drop(&mut self) {
+        if !self.outermost {
+            return;
+        }
+        let conns = CORKED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        for conn in conns {
+            conn.write_if_idle();
+        }
+    }
+}
+
+/// Records `conn` for the cork of this thread; `false` if the thread is not corked.
+fn cork(conn: &Arc<Connection>) -> bool {
+    CORKED.with(|c| match c.try_borrow_mut() {
+        Ok(mut corked) => match corked.as_mut() {
+            Some(list) => {
+                if !list.iter().any(|known| Arc::ptr_eq(known, conn)) {
+                    list.push(Arc::clone(conn));
+                }
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
+    })
+}
 
 struct WriteState {
     /// Frames waiting, oldest first; `tail` holds the newest small frames, contiguous.
@@ -48,6 +116,10 @@ struct WriteState {
     writer_active: bool,
     /// A writable event came while a writer was active: it must try again, not stop.
     writable_while_active: bool,
+    /// The IO thread has been asked to write the queue.
+    flush_requested: bool,
+    /// When the last write began, to tell a burst from a lone message.
+    last_write: Option<Instant>,
 }
 
 impl WriteState {
@@ -113,6 +185,8 @@ impl Connection {
                 tail: BytesMut::with_capacity(8 * 1024),
                 writer_active: false,
                 writable_while_active: false,
+                flush_requested: false,
+                last_write: None,
             }),
             closed: AtomicBool::new(false),
             io,
@@ -157,7 +231,10 @@ impl Connection {
     }
 
     /// Encodes one frame with `encode` and sends it (see the module docs for who writes).
-    pub(crate) fn send_frame(&self, encode: &mut dyn FnMut(&mut BytesMut)) -> Result<(), RpcError> {
+    pub(crate) fn send_frame(
+        self: &Arc<Self>,
+        encode: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<(), RpcError> {
         thread_local! {
             static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(4096));
         }
@@ -177,7 +254,7 @@ impl Connection {
     }
 
     /// Sends frames that were encoded earlier (queued while the outbox was connecting).
-    pub(crate) fn send_encoded(&self, frames: Vec<Bytes>) {
+    pub(crate) fn send_encoded(self: &Arc<Self>, frames: Vec<Bytes>) {
         if frames.is_empty() {
             return;
         }
@@ -190,7 +267,7 @@ impl Connection {
         self.write_or_leave(w);
     }
 
-    fn enqueue_encoded(&self, buf: &mut BytesMut) -> Result<(), RpcError> {
+    fn enqueue_encoded(self: &Arc<Self>, buf: &mut BytesMut) -> Result<(), RpcError> {
         if self.is_closed() {
             return Err(RpcError::ConnectionClosed {
                 peer: self.peer_name(),
@@ -218,9 +295,22 @@ impl Connection {
         Ok(())
     }
 
-    /// Becomes the writer if nobody is writing; otherwise the active writer takes our frames.
-    fn write_or_leave(&self, mut w: parking_lot::MutexGuard<'_, WriteState>) {
-        if w.writer_active {
+    /// Decides who writes the frames just queued (see the module docs).
+    fn write_or_leave(self: &Arc<Self>, mut w: parking_lot::MutexGuard<'_, WriteState>) {
+        if w.writer_active || w.flush_requested {
+            // Whoever is writing, or the IO thread about to, takes our frames too.
+            return;
+        }
+        if cork(self) {
+            return;
+        }
+        let now = Instant::now();
+        if w.last_write
+            .is_some_and(|t| now.duration_since(t) < BURST_WINDOW)
+        {
+            w.flush_requested = true;
+            drop(w);
+            self.io.request_flush(self.token);
             return;
         }
         w.writer_active = true;
@@ -228,9 +318,21 @@ impl Connection {
         self.flush(SENDER_WRITE_ROUNDS);
     }
 
-    /// The IO thread saw the socket become writable.
+    /// Writes the queue now unless someone else is writing or about to (uncorking).
+    fn write_if_idle(&self) {
+        let mut w = self.write.lock();
+        if w.writer_active || w.flush_requested || !w.has_data() {
+            return;
+        }
+        w.writer_active = true;
+        drop(w);
+        self.flush(SENDER_WRITE_ROUNDS);
+    }
+
+    /// The IO thread saw the socket become writable, or was asked to write.
     pub(crate) fn on_writable(&self) {
         let mut w = self.write.lock();
+        w.flush_requested = false;
         if w.writer_active {
             w.writable_while_active = true;
             return;
@@ -252,7 +354,11 @@ impl Connection {
     /// entered with `writer_active` set by the caller; leaves it cleared.
     fn flush(&self, mut rounds: usize) {
         loop {
-            let mut batch = self.write.lock().take_batch();
+            let mut batch = {
+                let mut w = self.write.lock();
+                w.last_write = Some(Instant::now());
+                w.take_batch()
+            };
             let outcome = if batch.is_empty() {
                 Ok(true)
             } else {
@@ -309,12 +415,13 @@ impl Connection {
     fn write_batch(&self, batch: &mut VecDeque<Bytes>) -> io::Result<bool> {
         while !batch.is_empty() {
             let written = {
-                let slices: Vec<IoSlice<'_>> = batch
-                    .iter()
-                    .take(MAX_IOVECS)
-                    .map(|b| IoSlice::new(b))
-                    .collect();
-                match (&self.stream).write_vectored(&slices) {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(batch.iter()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                match (&self.stream).write_vectored(&slices[..count]) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),

@@ -191,8 +191,20 @@ impl EndpointHeader {
     pub(crate) fn parse(payload: Bytes) -> Result<EndpointHeader, DecodeError> {
         let total = payload.len();
         let mut r = Reader::new(payload.clone());
-        // Skip over the sender address to find where it ends.
-        let _sender: Option<RpcAddress> = crate::codec::Decode::decode(&mut r)?;
+        // Skip over the sender address to find where it ends; it is parsed only when it
+        // differs from the last one seen on the connection.
+        match r.read_u8()? {
+            0 => {}
+            1 => {
+                let host_len = r.read_len(1)?;
+                r.skip(host_len + 2)?;
+            }
+            _ => {
+                return Err(DecodeError::InvalidValue {
+                    what: "option flag is neither 0 nor 1",
+                })
+            }
+        }
         let sender_len = total - r.remaining();
         let name_len = r.read_len(1)?;
         let name = r.read_bytes(name_len)?;

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use crate::address::RpcAddress;
 use crate::ask::CallSlot;
 use crate::codec::{Decode, DecodeError, Reader};
+use crate::connection::Cork;
 use crate::endpoint::{EndpointContext, HandlerResult, NetworkEvent, Protocol, RpcEndpoint};
 use crate::endpoint_ref::EndpointRef;
 use crate::env::{DecodeContext, RpcEnv};
@@ -301,9 +302,12 @@ impl<P: Protocol> Runnable for Inbox<P> {
                 std::mem::swap(&mut batch, &mut state.queue);
                 drop(state);
                 handled += batch.len();
+                // Answers and sends made while handling the batch leave together at its end.
+                let cork = Cork::new();
                 for msg in batch.drain(..) {
                     self.handle(msg);
                 }
+                drop(cork);
                 state = self.state.lock();
                 continue;
             }

@@ -363,6 +363,12 @@ impl IoLoop {
                 self.close(token, Some(problem));
                 return;
             }
+            if n < self.scratch.len() {
+                // A short read emptied the socket's receive queue; with edge-triggered
+                // polling, bytes that arrive later raise a new event, so there is no need
+                // to spend a system call learning that the next read would block.
+                return;
+            }
         }
         self.unfinished_reads.push(token);
     }
