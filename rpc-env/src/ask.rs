@@ -319,31 +319,31 @@ impl RemoteCall {
             Ok(()) => {}
             Err(e @ RpcError::MessageTooLarge { .. }) => {
                 log::warn!("Reply of {} to RPC {id} not sent: {e}", self.endpoint);
-                self.send_failure(&e.to_string());
+                self.send_failure(&e);
             }
             Err(e) => log::debug!("Reply of {} to RPC {id} not sent: {e}", self.endpoint),
         }
     }
 
-    fn send_failure(&self, message: &str) {
+    fn send_failure(&self, error: &RpcError) {
         let id = self.request_id;
         if let Err(e) = self.conn.send_frame(&mut |buf: &mut BytesMut| {
-            put_failure_frame(buf, id, message);
+            put_failure_frame(buf, id, error);
         }) {
             log::debug!("Failure of RPC {id} not sent: {e}");
         }
     }
 
-    fn fail_with(&self, message: &str) {
+    fn fail_with(&self, error: &RpcError) {
         if !self.answered.swap(true, Ordering::AcqRel) {
-            self.send_failure(message);
+            self.send_failure(error);
         }
     }
 }
 
 impl CallSlot for RemoteCall {
     fn fail(&self, error: RpcError) {
-        self.fail_with(&error.to_string());
+        self.fail_with(&error);
     }
 }
 
@@ -353,7 +353,7 @@ impl Drop for RemoteCall {
             let error = RpcError::NoReply {
                 endpoint: self.endpoint.to_string(),
             };
-            self.fail_with(&error.to_string());
+            self.fail_with(&error);
         }
     }
 }

@@ -135,12 +135,14 @@ impl EnvShared {
         self.stopped.load(Ordering::Acquire)
     }
 
-    /// Whether a ref points into this env: same address, or (client mode) no address and no
-    /// connection it came on.
+    /// Whether a ref points into this env: the same address, or, in a client-mode env, no
+    /// address.
     pub(crate) fn is_local(&self, target: &RefInner) -> bool {
         match (&self.address, target.address.address()) {
             (Some(mine), Some(theirs)) => mine == theirs,
-            (None, None) => target.conn.is_none(),
+            // As in Spark, a client-mode env sees every address-less ref as its own: one that
+            // comes back over a connection can only name an endpoint of this env.
+            (None, None) => true,
             _ => false,
         }
     }
@@ -197,7 +199,7 @@ impl EnvShared {
         };
         match route {
             Route::Conn(conn) => conn.send_frame(&mut frame),
-            Route::Outbox(outbox) => outbox.send(self.max_frame, &mut frame),
+            Route::Outbox(outbox) => outbox.send(self.max_frame, request_id, &mut frame),
         }
     }
 
@@ -412,7 +414,9 @@ impl RpcEnv {
 
     /// Stops everything: outboxes, pending asks (they fail with `RpcEnv already stopped.`),
     /// every endpoint (each handles what it has queued, then `on_stop`), and the network.
-    /// Its own endpoints see no `on_disconnected`. Idempotent.
+    /// Its own endpoints see no `on_disconnected`. Idempotent. Called from one of the env's
+    /// own threads (inside a handler, say), it returns before the endpoints have stopped;
+    /// [`await_termination`](Self::await_termination) waits for that.
     pub fn shutdown(&self) {
         let shared = &self.shared;
         if shared.stopped.swap(true, Ordering::AcqRel) {
@@ -420,18 +424,27 @@ impl RpcEnv {
         }
         let outboxes: Vec<Arc<Outbox>> = shared.outboxes.write().drain().map(|(_, o)| o).collect();
         for outbox in &outboxes {
-            outbox.stop();
-            shared
-                .registry
-                .fail_route(outbox.route, &RpcError::OutboxStopped);
+            // Asks still queued for a connection never left: they fail as dropped.
+            for id in outbox.stop() {
+                shared.registry.fail(id, RpcError::OutboxStopped);
+            }
         }
         shared.registry.stop();
         shared.dispatcher.stop();
-        shared.dispatcher.join();
-        shared.io.stop_and_join();
-        *shared.terminated.lock() = true;
-        shared.terminated_signal.notify_all();
-        log::debug!("RpcEnv {} stopped", shared.name);
+        // From one of the env's own threads (a handler, a callback), the rest must wait for
+        // that very thread to finish, so it happens on a thread of its own.
+        if crate::message_loop::on_rpc_thread() {
+            let for_thread = Arc::clone(shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-shutdown", shared.name))
+                .spawn(move || finish_shutdown(&for_thread));
+            if let Err(e) = spawned {
+                log::error!("Could not start the shutdown thread: {e}; finishing here");
+                finish_shutdown(shared);
+            }
+        } else {
+            finish_shutdown(shared);
+        }
     }
 
     /// Blocks until [`shutdown`](Self::shutdown) has finished.
@@ -455,6 +468,15 @@ impl std::fmt::Debug for RpcEnv {
             .field("address", &self.shared.address)
             .finish()
     }
+}
+
+/// Waits for the loops to drain and stop, closes the network, and signals termination.
+fn finish_shutdown(shared: &Arc<EnvShared>) {
+    shared.dispatcher.join();
+    shared.io.stop_and_join();
+    *shared.terminated.lock() = true;
+    shared.terminated_signal.notify_all();
+    log::debug!("RpcEnv {} stopped", shared.name);
 }
 
 /// Binds `host:port`, trying the next ports up to `max_retries` times when it is taken.

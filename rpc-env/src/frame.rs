@@ -5,7 +5,7 @@
 //! u8  kind          1 request, 2 response, 3 failure, 4 one-way
 //! u64 request id    0 for one-way frames
 //! ... payload       request / one-way: endpoint header, then the message body
-//!                   response: the reply body;  failure: u32 length + UTF-8 text
+//!                   response: the reply body;  failure: the error (kind + text)
 //! ```
 //!
 //! [`FrameDecoder::decode`] splits frames off the front of a read buffer without copying:
@@ -15,6 +15,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::address::RpcAddress;
 use crate::codec::{DecodeError, Encode, Reader};
+use crate::error::RpcError;
+use crate::message;
 
 /// Bytes of the fixed header after the length field: kind and request id.
 pub(crate) const FIXED_HEADER: usize = 9;
@@ -89,11 +91,10 @@ pub(crate) struct FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// A decoder refusing frames whose length field exceeds `max_payload + 9`.
-    pub(crate) fn new(max_payload: usize) -> FrameDecoder {
-        FrameDecoder {
-            max_frame: max_payload.saturating_add(FIXED_HEADER),
-        }
+    /// A decoder refusing frames whose length field exceeds `max_frame`: the same bound
+    /// senders check (`ember.rpc.message.maxSize`), so both sides agree to the byte.
+    pub(crate) fn new(max_frame: usize) -> FrameDecoder {
+        FrameDecoder { max_frame }
     }
 
     /// Takes one whole frame off the front of `buf`, if it holds one.
@@ -108,7 +109,7 @@ impl FrameDecoder {
         if len > self.max_frame {
             return Err(FrameError::TooLarge {
                 len,
-                max: self.max_frame - FIXED_HEADER,
+                max: self.max_frame,
             });
         }
         if len < FIXED_HEADER {
@@ -167,11 +168,48 @@ pub(crate) fn put_message_frame(
     finish_frame(buf, start)
 }
 
-/// Appends a failure frame carrying `message`.
-pub(crate) fn put_failure_frame(buf: &mut BytesMut, request_id: u64, message: &str) -> usize {
+/// Appends a failure frame carrying `error`.
+pub(crate) fn put_failure_frame(buf: &mut BytesMut, request_id: u64, error: &RpcError) -> usize {
     let start = start_frame(buf, FrameKind::Failure, request_id);
-    message.encode(buf);
+    WireFailure::from_error(error).encode(buf);
     finish_frame(buf, start)
+}
+
+message! {
+    /// How a failure travels: the errors an asker can act on keep their kind; everything
+    /// else becomes a `Failure` with its text.
+    enum WireFailure {
+        Failure { message: String },
+        NoReply { endpoint: String },
+        EndpointNotFound { name: String },
+    }
+}
+
+impl WireFailure {
+    fn from_error(error: &RpcError) -> WireFailure {
+        match error {
+            RpcError::NoReply { endpoint } => WireFailure::NoReply {
+                endpoint: endpoint.clone(),
+            },
+            RpcError::EndpointNotFound { name } => {
+                WireFailure::EndpointNotFound { name: name.clone() }
+            }
+            RpcError::Failure { message } => WireFailure::Failure {
+                message: message.clone(),
+            },
+            other => WireFailure::Failure {
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn into_error(self) -> RpcError {
+        match self {
+            WireFailure::Failure { message } => RpcError::Failure { message },
+            WireFailure::NoReply { endpoint } => RpcError::NoReply { endpoint },
+            WireFailure::EndpointNotFound { name } => RpcError::EndpointNotFound { name },
+        }
+    }
 }
 
 /// The endpoint header of a request or one-way frame, kept as raw slices so the caller can
@@ -230,9 +268,9 @@ impl EndpointHeader {
     }
 }
 
-/// Reads the text of a failure frame.
-pub(crate) fn parse_failure(payload: Bytes) -> Result<String, DecodeError> {
-    crate::codec::decode_from(payload)
+/// Reads the error of a failure frame.
+pub(crate) fn parse_failure(payload: Bytes) -> Result<RpcError, DecodeError> {
+    crate::codec::decode_from::<WireFailure>(payload).map(WireFailure::into_error)
 }
 
 #[cfg(test)]
@@ -252,7 +290,7 @@ mod tests {
         let addr = RpcAddress::new("localhost", 7077);
         let mut wire = one_way(Some(&addr), "echo", b"hi");
         let mut second = BytesMut::new();
-        put_failure_frame(&mut second, 42, "Oops");
+        put_failure_frame(&mut second, 42, &RpcError::failure("Oops"));
         wire.extend_from_slice(&second);
         let whole = wire.clone();
 
@@ -276,8 +314,8 @@ mod tests {
         assert_eq!(frames[1].kind, FrameKind::Failure);
         assert_eq!(frames[1].request_id, 42);
         assert_eq!(
-            parse_failure(frames[1].payload.clone()).expect("text"),
-            "Oops"
+            parse_failure(frames[1].payload.clone()).expect("error"),
+            RpcError::failure("Oops")
         );
     }
 
@@ -293,7 +331,7 @@ mod tests {
 
     #[test]
     fn frame_at_the_limit_is_accepted_one_over_is_refused() {
-        let decoder = FrameDecoder::new(16);
+        let decoder = FrameDecoder::new(FIXED_HEADER + 16);
         let mut at_limit = BytesMut::new();
         let start = start_frame(&mut at_limit, FrameKind::Response, 1);
         at_limit.put_slice(&[0u8; 16]);
@@ -306,7 +344,7 @@ mod tests {
         finish_frame(&mut over, start);
         assert_eq!(
             decoder.decode(&mut over).unwrap_err(),
-            FrameError::TooLarge { len: 26, max: 16 }
+            FrameError::TooLarge { len: 26, max: 25 }
         );
     }
 

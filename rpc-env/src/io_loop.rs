@@ -207,6 +207,7 @@ fn socket_rpc_address(addr: &std::net::SocketAddr) -> RpcAddress {
 
 impl IoLoop {
     fn run(mut self) {
+        crate::message_loop::mark_rpc_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.unfinished_reads.is_empty() {
@@ -232,7 +233,10 @@ impl IoLoop {
                     LISTENER => self.accept(),
                     token => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(token);
+                            // When the peer's close came with the data, the short-read
+                            // shortcut would miss it: no later edge announces it.
+                            let drain = event.is_read_closed() || event.is_error();
+                            self.read(token, drain);
                         }
                         if event.is_writable() {
                             if let Some(state) = self.conns.get(&token) {
@@ -244,7 +248,7 @@ impl IoLoop {
                 }
             }
             for token in std::mem::take(&mut self.unfinished_reads) {
-                self.read(token);
+                self.read(token, true);
             }
         }
     }
@@ -331,7 +335,9 @@ impl IoLoop {
         }
     }
 
-    fn read(&mut self, token: Token) {
+    /// Reads what the connection has; with `drain`, until it would block or ends, else it
+    /// may stop after a short read.
+    fn read(&mut self, token: Token, drain: bool) {
         for _ in 0..READS_PER_TURN {
             let Some(state) = self.conns.get_mut(&token) else {
                 return;
@@ -363,7 +369,7 @@ impl IoLoop {
                 self.close(token, Some(problem));
                 return;
             }
-            if n < self.scratch.len() {
+            if n < self.scratch.len() && !drain {
                 // A short read emptied the socket's receive queue; with edge-triggered
                 // polling, bytes that arrive later raise a new event, so there is no need
                 // to spend a system call learning that the next read would block.
@@ -466,9 +472,8 @@ fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Res
                 };
                 if frame.kind == FrameKind::Request {
                     let id = frame.request_id;
-                    let text = error.to_string();
                     let _ = state.conn.send_frame(&mut |buf| {
-                        put_failure_frame(buf, id, &text);
+                        put_failure_frame(buf, id, &error);
                     });
                 } else if env.is_stopped() {
                     log::debug!("{error} (the env is stopping)");
@@ -493,7 +498,10 @@ fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Res
                 return Err(error);
             }
         }
-        FrameKind::Response => match env.registry.take(frame.request_id) {
+        FrameKind::Response => match env
+            .registry
+            .take_answered_on(frame.request_id, routes_of(&conn))
+        {
             Some(pending) => {
                 pending
                     .complete(frame.payload, &ctx(None))
@@ -507,11 +515,14 @@ fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Res
             ),
         },
         FrameKind::Failure => {
-            let message = parse_failure(frame.payload)?;
-            match env.registry.take(frame.request_id) {
-                Some(pending) => pending.fail(RpcError::Failure { message }),
+            let error = parse_failure(frame.payload)?;
+            match env
+                .registry
+                .take_answered_on(frame.request_id, routes_of(&conn))
+            {
+                Some(pending) => pending.fail(error),
                 None => log::debug!(
-                    "Ignoring failure of RPC {} from {} since it is not outstanding: {message}",
+                    "Ignoring failure of RPC {} from {} since it is not outstanding: {error}",
                     frame.request_id,
                     state.conn.peer_name()
                 ),
@@ -519,6 +530,15 @@ fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Res
         }
     }
     Ok(())
+}
+
+/// The routes an answer on `conn` may belong to: the connection itself (asks sent on a ref
+/// that arrived on it) and the outbox that opened it.
+fn routes_of(conn: &Connection) -> [u64; 2] {
+    match conn.direction {
+        Direction::Outbound { outbox_route } => [conn.id, outbox_route],
+        Direction::Inbound => [conn.id, conn.id],
+    }
 }
 
 /// The sender of a message: the address in its header, or the socket address of a

@@ -69,6 +69,8 @@ mod inbox;
 mod io_loop;
 mod message_loop;
 mod outbox;
+#[cfg(test)]
+mod proptests;
 mod registry;
 mod verifier;
 

@@ -13,6 +13,21 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::RpcError;
 
+thread_local! {
+    /// Set on the threads an env runs itself: loop, IO and timer threads.
+    static RPC_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as one of an env's own.
+pub(crate) fn mark_rpc_thread() {
+    RPC_THREAD.with(|t| t.set(true));
+}
+
+/// Whether the calling thread is one of an env's own (a handler or callback runs on it).
+pub(crate) fn on_rpc_thread() -> bool {
+    RPC_THREAD.with(|t| t.get())
+}
+
 /// Work a loop thread can run: an inbox with messages.
 pub(crate) trait Runnable: Send + Sync {
     /// Handles queued messages; reschedules itself if it leaves some behind.
@@ -105,6 +120,7 @@ impl MessageLoop {
     }
 
     fn run_thread(&self) {
+        mark_rpc_thread();
         while let Some(work) = self.next_work() {
             // Inboxes catch handler panics themselves; this only guards the loop against a
             // bug of ours, so the pool keeps its size (Spark's SPARK-27496).

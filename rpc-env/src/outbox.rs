@@ -22,7 +22,10 @@ use crate::error::RpcError;
 use crate::frame::LENGTH_FIELD;
 
 enum OutboxState {
-    Connecting { queued: Vec<Bytes> },
+    /// Frames waiting for the connection, each with its ask's request id (0: one-way).
+    Connecting {
+        queued: Vec<(Bytes, u64)>,
+    },
     Connected(Arc<Connection>),
     Stopped,
 }
@@ -50,6 +53,7 @@ impl Outbox {
     pub(crate) fn send(
         &self,
         max_frame: usize,
+        request_id: u64,
         encode: &mut dyn FnMut(&mut BytesMut),
     ) -> Result<(), RpcError> {
         let mut state = self.state.lock();
@@ -69,18 +73,27 @@ impl Outbox {
                         max: max_frame,
                     });
                 }
-                queued.push(buf.freeze());
+                queued.push((buf.freeze(), request_id));
                 Ok(())
             }
             OutboxState::Stopped => Err(RpcError::OutboxStopped),
         }
     }
 
-    /// Drops whatever is queued; later sends fail with `OutboxStopped`.
-    pub(crate) fn stop(&self) {
+    /// Drops whatever is queued and returns the request ids of the asks among it; later
+    /// sends fail with `OutboxStopped`.
+    pub(crate) fn stop(&self) -> Vec<u64> {
         let previous = std::mem::replace(&mut *self.state.lock(), OutboxState::Stopped);
-        if let OutboxState::Connected(conn) = previous {
-            conn.close(None);
+        match previous {
+            // The connection closes with the rest of the network at the end of shutdown,
+            // after pending asks have failed as the env's stop, not as a lost connection.
+            OutboxState::Connected(_) => Vec::new(),
+            OutboxState::Connecting { queued } => queued
+                .into_iter()
+                .map(|(_, id)| id)
+                .filter(|id| *id != 0)
+                .collect(),
+            OutboxState::Stopped => Vec::new(),
         }
     }
 
@@ -88,7 +101,9 @@ impl Outbox {
         let mut state = self.state.lock();
         match std::mem::replace(&mut *state, OutboxState::Connected(Arc::clone(&conn))) {
             // Queued frames go first, under the lock, so later sends follow them.
-            OutboxState::Connecting { queued } => conn.send_encoded(queued),
+            OutboxState::Connecting { queued } => {
+                conn.send_encoded(queued.into_iter().map(|(frame, _)| frame).collect())
+            }
             OutboxState::Stopped => {
                 *state = OutboxState::Stopped;
                 drop(state);

@@ -82,7 +82,9 @@ impl Inner {
             return None;
         }
         let entry = slot.entry.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        // Generation 0 is skipped on wrap-around, so no live ask ever has request id 0 (the
+        // id of one-way frames).
+        slot.generation = slot.generation.wrapping_add(1).max(1);
         self.free.push(index as u32);
         self.live -= 1;
         Some(entry)
@@ -191,6 +193,27 @@ impl AskRegistry {
         self.inner.lock().take(id).map(|e| e.target)
     }
 
+    /// Takes out the ask with this id if it travelled on one of `routes`: an answer counts
+    /// only on the connection its ask went out on, so no other peer can answer it.
+    pub(crate) fn take_answered_on(
+        &self,
+        id: u64,
+        routes: [u64; 2],
+    ) -> Option<Box<dyn PendingAsk>> {
+        let mut inner = self.inner.lock();
+        let index = (id & 0xffff_ffff) as usize;
+        let travelled_here = inner.slots.get(index).is_some_and(|s| {
+            s.generation == (id >> 32) as u32
+                && s.entry
+                    .as_ref()
+                    .is_some_and(|e| e.route != NO_ROUTE && routes.contains(&e.route))
+        });
+        if !travelled_here {
+            return None;
+        }
+        inner.take(id).map(|e| e.target)
+    }
+
     /// Fails the ask with this id, if it is still waiting.
     pub(crate) fn fail(&self, id: u64, error: RpcError) {
         if let Some(target) = self.take(id) {
@@ -253,6 +276,7 @@ impl AskRegistry {
     }
 
     fn run_timer(&self) {
+        crate::message_loop::mark_rpc_thread();
         let mut expired: Vec<Entry> = Vec::new();
         loop {
             {

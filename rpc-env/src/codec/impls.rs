@@ -188,6 +188,12 @@ impl<T: Decode> Decode for Option<T> {
 
 // Every element type takes at least one byte on the wire (there is no `Encode` for `()`), so
 // a count larger than the bytes left is malformed and is refused before anything is allocated.
+// A count that fits can still claim far more memory than its bytes (a 24-byte `String` per
+// byte of input), so what is reserved up front is capped and the rest grows as elements
+// actually decode.
+
+/// Elements reserved before decoding a collection; beyond this, it grows as it fills.
+const PREALLOCATE_AT_MOST: usize = 1024;
 impl<T: Encode> Encode for [T] {
     fn encode(&self, buf: &mut BytesMut) {
         put_len(buf, self.len());
@@ -206,7 +212,7 @@ impl<T: Encode> Encode for Vec<T> {
 impl<T: Decode> Decode for Vec<T> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let len = r.read_len(1)?;
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(len.min(PREALLOCATE_AT_MOST));
         for _ in 0..len {
             out.push(T::decode(r)?);
         }
@@ -227,7 +233,7 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
 impl<K: Decode + Eq + Hash, V: Decode> Decode for HashMap<K, V> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let len = r.read_len(2)?;
-        let mut out = HashMap::with_capacity(len);
+        let mut out = HashMap::with_capacity(len.min(PREALLOCATE_AT_MOST));
         for _ in 0..len {
             let k = K::decode(r)?;
             out.insert(k, V::decode(r)?);
@@ -270,7 +276,7 @@ impl<T: Encode, S> Encode for HashSet<T, S> {
 impl<T: Decode + Eq + Hash> Decode for HashSet<T> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let len = r.read_len(1)?;
-        let mut out = HashSet::with_capacity(len);
+        let mut out = HashSet::with_capacity(len.min(PREALLOCATE_AT_MOST));
         for _ in 0..len {
             out.insert(T::decode(r)?);
         }

@@ -5,11 +5,20 @@
 //!
 //! Settings stay strings until read, as in Spark's `SparkConf`: a bad value is reported
 //! (with its key) by the getter that reads it, not when it is set.
+//!
+//! This module holds [`RpcConf`], its keys and [`ConfError`]; `strings` parses the value
+//! syntaxes and `timeout` holds [`RpcTimeout`] and [`format_duration`].
+
+mod strings;
+mod timeout;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::num::{IntErrorKind, ParseIntError};
 use std::time::Duration;
+
+use strings::{int_reason, parse_size, parse_time};
+pub use strings::{SizeUnit, TimeUnit};
+pub use timeout::{format_duration, RpcTimeout};
 
 /// The configuration keys the RPC environment reads (Spark's `spark.*` keys as `ember.*`).
 pub mod keys {
@@ -39,11 +48,6 @@ pub(crate) const DEFAULT_MESSAGE_MAX_SIZE_MIB: u32 = 128;
 pub(crate) const MAX_MESSAGE_SIZE_MIB: u32 = 2047;
 /// Default of [`keys::PORT_MAX_RETRIES`].
 pub(crate) const DEFAULT_PORT_MAX_RETRIES: u32 = 16;
-
-const TIME_FORMAT: &str = "time must be given as microseconds (us), milliseconds (ms), \
-     seconds (s), minutes (m or min), hours (h) or days (d), e.g. 50s, 100ms or 250us";
-const SIZE_FORMAT: &str = "size must be given as bytes (b), kibibytes (k), mebibytes (m), \
-     gibibytes (g), tebibytes (t) or pebibytes (p), e.g. 50b, 100k or 250m";
 
 /// A setting that is missing or cannot be read as the type its getter wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,26 +120,6 @@ impl fmt::Display for ConfError {
 }
 
 impl std::error::Error for ConfError {}
-
-/// The unit of a time string that has no suffix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeUnit {
-    /// A bare number is milliseconds.
-    Milliseconds,
-    /// A bare number is seconds.
-    Seconds,
-}
-
-/// The unit of a byte string that has no suffix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SizeUnit {
-    /// A bare number is bytes.
-    Bytes,
-    /// A bare number is kibibytes (1024 bytes).
-    KiB,
-    /// A bare number is mebibytes (1024 KiB).
-    MiB,
-}
 
 /// The `ember.*` settings of an RPC environment, as strings kept in key order.
 #[derive(Clone, Debug, Default)]
@@ -317,7 +301,7 @@ impl RpcConf {
             &[keys::CONNECTION_CREATION_TIMEOUT, keys::NETWORK_TIMEOUT],
             DEFAULT_NETWORK_TIMEOUT,
         )?;
-        Ok(timeout.duration)
+        Ok(timeout.duration())
     }
 
     /// Threads of the shared dispatcher loop: [`keys::DISPATCHER_NUM_THREADS`] (at least 1)
@@ -362,181 +346,37 @@ impl RpcConf {
     }
 }
 
-fn int_reason(e: ParseIntError) -> String {
-    match e.kind() {
-        IntErrorKind::PosOverflow => "number is too large".to_owned(),
-        _ => "expected a non-negative integer".to_owned(),
-    }
-}
-
-/// Splits a number-with-suffix (trimmed, any case) into its value and lower-case suffix;
-/// `format` is the reason given when there is no leading number.
-fn split_number(text: &str, format: &str) -> Result<(u64, String), String> {
-    let s = text.trim().to_ascii_lowercase();
-    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, suffix) = s.split_at(digits_end);
-    if digits.is_empty() {
-        let negative = s.starts_with('-');
-        let reason = if negative {
-            "must not be negative"
-        } else {
-            format
-        };
-        return Err(reason.to_owned());
-    }
-    Ok((digits.parse().map_err(int_reason)?, suffix.to_owned()))
-}
-
-/// Parses Spark's time strings into an exact `Duration`.
-fn parse_time(text: &str, bare_unit: TimeUnit) -> Result<Duration, String> {
-    let (n, suffix) = split_number(text, TIME_FORMAT)?;
-    let secs = |mult: u64| {
-        n.checked_mul(mult)
-            .map(Duration::from_secs)
-            .ok_or_else(|| "number is too large".to_owned())
-    };
-    match suffix.as_str() {
-        "" => match bare_unit {
-            TimeUnit::Milliseconds => Ok(Duration::from_millis(n)),
-            TimeUnit::Seconds => Ok(Duration::from_secs(n)),
-        },
-        "us" => Ok(Duration::from_micros(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" | "min" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86_400),
-        _ => Err(TIME_FORMAT.to_owned()),
-    }
-}
-
-/// Parses Spark's byte strings (powers of 1024) into bytes.
-fn parse_size(text: &str, bare_unit: SizeUnit) -> Result<u64, String> {
-    let (n, suffix) = split_number(text, SIZE_FORMAT)?;
-    let shift = match suffix.as_str() {
-        "" => match bare_unit {
-            SizeUnit::Bytes => 0,
-            SizeUnit::KiB => 10,
-            SizeUnit::MiB => 20,
-        },
-        "b" => 0,
-        "k" | "kb" => 10,
-        "m" | "mb" => 20,
-        "g" | "gb" => 30,
-        "t" | "tb" => 40,
-        "p" | "pb" => 50,
-        // Spark names this case instead of the general format message.
-        s if s.starts_with('.') => return Err("fractional values are not supported".to_owned()),
-        _ => return Err(SIZE_FORMAT.to_owned()),
-    };
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| "number is too large".to_owned())
-}
-
-/// A timeout together with the setting that controls it, so a timeout message can tell the
-/// user which key to change (Spark's `RpcTimeout`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RpcTimeout {
-    duration: Duration,
-    key: String,
-}
-
-impl RpcTimeout {
-    /// A timeout of `duration` attributed to the setting `key`.
-    pub fn new(duration: Duration, key: impl Into<String>) -> Self {
-        RpcTimeout {
-            duration,
-            key: key.into(),
-        }
-    }
-
-    /// The value of the first of `keys` that is set (bare numbers in seconds), attributed to
-    /// that key; when none is set, `default` attributed to `keys[0]`. An empty `keys` is an
-    /// error, since there would be no key to name in timeout messages.
-    pub fn from_conf(conf: &RpcConf, keys: &[&str], default: Duration) -> Result<Self, ConfError> {
-        let Some(first) = keys.first() else {
-            return Err(ConfError::new("(no key)", "", "no key given"));
-        };
-        let Some(key) = keys.iter().find(|key| conf.contains(key)) else {
-            return Ok(RpcTimeout::new(default, *first));
-        };
-        let duration = conf.get_duration(key, default, TimeUnit::Seconds)?;
-        Ok(RpcTimeout::new(duration, *key))
-    }
-
-    /// The value of `key` (bare numbers in seconds); an error if `key` is not set.
-    pub fn from_conf_key(conf: &RpcConf, key: &str) -> Result<Self, ConfError> {
-        if !conf.contains(key) {
-            return Err(ConfError::not_set(key));
-        }
-        Self::from_conf(conf, &[key], Duration::ZERO)
-    }
-
-    /// How long to wait.
-    pub fn duration(&self) -> Duration {
-        self.duration
-    }
-
-    /// The setting that controls this timeout.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-}
-
-impl fmt::Display for RpcTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", format_duration(self.duration), self.key)
-    }
-}
-
-/// Formats a duration the way Scala prints one, because Spark's timeout messages do:
-/// `120 seconds`, `1 second`, `1500 milliseconds`, `3 microseconds`, `7 nanoseconds`, using
-/// the largest of those units that divides it exactly. Zero is `0 seconds`.
-pub fn format_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    let (n, unit) = if nanos % 1_000_000_000 == 0 {
-        (nanos / 1_000_000_000, "second")
-    } else if nanos % 1_000_000 == 0 {
-        (nanos / 1_000_000, "millisecond")
-    } else if nanos % 1_000 == 0 {
-        (nanos / 1_000, "microsecond")
-    } else {
-        (nanos, "nanosecond")
-    };
-    let plural = if n == 1 { "" } else { "s" };
-    format!("{n} {unit}{plural}")
-}
-
 #[cfg(test)]
-mod tests {
+mod test_support {
+    //! Helpers shared by the tests of `conf` and its submodules.
     use super::*;
 
-    const SECS: TimeUnit = TimeUnit::Seconds;
-    const MS: fn(u64) -> Duration = Duration::from_millis;
+    pub(super) const SECS: TimeUnit = TimeUnit::Seconds;
+    pub(super) const MS: fn(u64) -> Duration = Duration::from_millis;
 
     /// A conf with the single setting `key = value`.
-    fn one(key: &str, value: &str) -> RpcConf {
+    pub(super) fn one(key: &str, value: &str) -> RpcConf {
         RpcConf::new().with(key, value)
     }
 
-    fn k(value: &str) -> RpcConf {
+    /// A conf with the single setting `k = value`.
+    pub(super) fn k(value: &str) -> RpcConf {
         one("k", value)
     }
 
-    fn time(v: &str, unit: TimeUnit) -> Result<Duration, ConfError> {
-        k(v).get_duration("k", Duration::ZERO, unit)
-    }
-
-    fn size(v: &str, unit: SizeUnit) -> Result<u64, ConfError> {
-        k(v).get_size_bytes("k", 0, unit)
-    }
-
-    fn reason<T: fmt::Debug>(r: Result<T, ConfError>) -> String {
+    /// The reason of an error, or a text that fails any comparison with one.
+    pub(super) fn reason<T: fmt::Debug>(r: Result<T, ConfError>) -> String {
         r.map_or_else(
             |e| e.reason().to_owned(),
             |v| format!("unexpected Ok({v:?})"),
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{k, one, reason, MS, SECS};
+    use super::*;
 
     #[test]
     fn map_operations() {
@@ -567,43 +407,6 @@ mod tests {
         let e = RpcConf::from_properties("ember.a 1\n  = 5\n").unwrap_err();
         assert_eq!(e.to_string(), "Invalid value '= 5' for line 2: missing key");
         assert!(RpcConf::from_properties(":x").is_err());
-    }
-
-    #[test]
-    fn time_strings() {
-        let texts = [
-            "120s", "100ms", "2min", "2m", "1h", "1d", "  30S ", "5MS", "007s",
-        ];
-        let want_ms = [
-            120_000, 100, 120_000, 120_000, 3_600_000, 86_400_000, 30_000, 5, 7000,
-        ];
-        for (text, ms) in texts.into_iter().zip(want_ms) {
-            assert_eq!(time(text, SECS).unwrap(), MS(ms), "{text}");
-        }
-        assert_eq!(time("250us", SECS).unwrap(), Duration::from_micros(250));
-        assert_eq!(time("0s", SECS).unwrap(), Duration::ZERO);
-        assert_eq!(time("42", SECS).unwrap(), Duration::from_secs(42));
-        assert_eq!(time("42", TimeUnit::Milliseconds).unwrap(), MS(42));
-        assert_eq!(time("42s", TimeUnit::Milliseconds).unwrap(), MS(42_000));
-    }
-
-    #[test]
-    fn bad_time_strings_name_the_key() {
-        let (huge, days) = ("99999999999999999999s", "18446744073709551615d");
-        let bad = [
-            "", " ", "s", "abc", "10 s", "1.5s", "10x", "10sec", "+5s", "-1s", "-1",
-        ];
-        let odd = ["1s2", "５s", "5µs", "\u{0}", huge, days];
-        for text in bad.into_iter().chain(odd) {
-            let e = time(text, SECS).unwrap_err();
-            assert_eq!((e.key(), e.value()), ("k", text));
-            let prefix = format!("Invalid value '{text}' for k: ");
-            assert!(e.to_string().starts_with(&prefix), "{e}");
-        }
-        assert_eq!(reason(time("-1s", SECS)), "must not be negative");
-        assert_eq!(reason(time("10x", SECS)), TIME_FORMAT);
-        assert_eq!(reason(time(huge, SECS)), "number is too large");
-        assert_eq!(reason(time(days, SECS)), "number is too large");
     }
 
     #[test]
@@ -639,29 +442,6 @@ mod tests {
         assert_eq!(k("-3").get_f64("k", 0.0).unwrap(), -3.0);
         for text in ["NaN", "inf", "-infinity", "x", ""] {
             assert!(k(text).get_f64("k", 0.0).is_err(), "{text}");
-        }
-    }
-
-    #[test]
-    fn byte_strings() {
-        let texts = [
-            "512b", "1k", "1KB", "2m", "2mb", " 1g ", "1Gb", "1t", "1tb", "1p",
-        ];
-        let factors = [512, 1, 1, 2, 2, 1, 1, 1, 1, 1];
-        let shifts = [0, 10, 10, 20, 20, 30, 30, 40, 40, 50];
-        for (i, text) in texts.into_iter().enumerate() {
-            let want = factors[i] << shifts[i];
-            assert_eq!(size(text, SizeUnit::Bytes).unwrap(), want, "{text}");
-        }
-        assert_eq!(size("3", SizeUnit::Bytes).unwrap(), 3);
-        assert_eq!(size("3", SizeUnit::KiB).unwrap(), 3 << 10);
-        assert_eq!(size("3", SizeUnit::MiB).unwrap(), 3 << 20);
-        let fractional = reason(size("1.5g", SizeUnit::Bytes));
-        assert_eq!(fractional, "fractional values are not supported");
-        let too_large = reason(size("16384p", SizeUnit::Bytes));
-        assert_eq!(too_large, "number is too large");
-        for text in ["", "g", "1 g", "1x", "1kib", "-1k", "1e3"] {
-            assert!(size(text, SizeUnit::Bytes).is_err(), "{text}");
         }
     }
 
@@ -738,58 +518,6 @@ mod tests {
         let retries = |v: &str| one(keys::PORT_MAX_RETRIES, v).port_max_retries();
         assert_eq!(retries("100").unwrap(), 100);
         assert!(retries("-1").is_err());
-    }
-
-    /// Spark RpcEnvSuite 32: "construct RpcTimeout with conf property".
-    #[test]
-    fn construct_rpc_timeout_with_conf_property() {
-        let test_prop = "ember.ask.test.timeout";
-        let secondary_prop = "ember.ask.secondary.timeout";
-        let c = one(test_prop, "30s").with(secondary_prop, "100s");
-        let one_sec = Duration::from_secs(1);
-
-        let t1 = RpcTimeout::from_conf_key(&c, test_prop).unwrap();
-        assert_eq!(t1.duration(), Duration::from_secs(30));
-
-        let props = ["ember.ask.invalid.timeout", test_prop, secondary_prop];
-        let t2 = RpcTimeout::from_conf(&c, &props, one_sec).unwrap();
-        assert_eq!((t2.duration(), t2.key()), (MS(30_000), test_prop));
-
-        let default_prop = "ember.ask.default.timeout";
-        let t3 = RpcTimeout::from_conf(&c, &[default_prop], one_sec).unwrap();
-        assert_eq!(t3.duration(), one_sec);
-        assert!(t3.key().contains(default_prop));
-
-        let e = RpcTimeout::from_conf_key(&c, default_prop).unwrap_err();
-        assert!(e.is_not_set());
-        assert_eq!((e.key(), e.reason()), (default_prop, "not set"));
-        assert_eq!(e.to_string(), "ember.ask.default.timeout is not set");
-    }
-
-    #[test]
-    fn rpc_timeout_edge_cases() {
-        let e = RpcTimeout::from_conf(&RpcConf::new(), &[], Duration::ZERO).unwrap_err();
-        assert!(!e.is_not_set());
-        assert!(RpcTimeout::from_conf_key(&k("x"), "k").is_err());
-        let t = RpcTimeout::new(MS(1), "ember.rpc.short.timeout");
-        assert_eq!(t.to_string(), "1 millisecond (ember.rpc.short.timeout)");
-    }
-
-    #[test]
-    fn durations_print_like_scala() {
-        let f = format_duration;
-        assert_eq!(f(Duration::from_secs(120)), "120 seconds");
-        assert_eq!(f(Duration::from_secs(1)), "1 second");
-        assert_eq!(f(Duration::ZERO), "0 seconds");
-        assert_eq!(f(MS(1)), "1 millisecond");
-        assert_eq!(f(MS(1500)), "1500 milliseconds");
-        assert_eq!(f(MS(2000)), "2 seconds");
-        assert_eq!(f(Duration::from_micros(1)), "1 microsecond");
-        assert_eq!(f(Duration::from_micros(1001)), "1001 microseconds");
-        assert_eq!(f(Duration::from_nanos(1)), "1 nanosecond");
-        assert_eq!(f(Duration::new(1, 1)), "1000000001 nanoseconds");
-        let max = "18446744073709551615999999999 nanoseconds";
-        assert_eq!(f(Duration::MAX), max);
     }
 
     #[test]
