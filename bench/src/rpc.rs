@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rpc_env::{
     message, EndpointContext, EndpointRef, HandlerResult, Protocol, Reply, RpcAddress, RpcEndpoint,
-    RpcEnv, RpcEnvConfig,
+    RpcEnv, RpcEnvConfig, Threading,
 };
 
 use crate::child::{self, ChildServer};
@@ -62,6 +62,14 @@ struct Echo {
 
 impl RpcEndpoint for Echo {
     type Protocol = BenchProtocol;
+
+    /// The echo handlers answer at once and never block, so the IO thread may run them.
+    fn threading(&self) -> Threading {
+        if std::env::var_os("EMBER_BENCH_SHARED").is_some() {
+            return Threading::Shared;
+        }
+        Threading::Inline
+    }
 
     fn receive(
         &mut self,

@@ -60,7 +60,16 @@ impl<T> AskShared<T> {
             *state = AskState::Taken;
             self.done.store(true, Ordering::Release);
             drop(state);
-            callback(result);
+            // The callback runs on whichever thread ends the ask (an IO thread, the timer
+            // thread); a panic in it must not take that thread down with it.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(result)));
+            if let Err(panic) = outcome {
+                log::error!(
+                    "An ask's on_complete callback panicked: {}",
+                    crate::inbox::panic_message(&*panic)
+                );
+            }
             return true;
         }
         let waiting = *waiting;
@@ -111,7 +120,15 @@ impl<T: Send + 'static> AskHandle<T> {
     }
 
     /// Blocks until the ask ends and returns its answer or why there is none.
+    ///
+    /// On an IO thread (inside a handler of a [`Threading::Inline`](crate::Threading)
+    /// endpoint, or an `on_complete` callback) it fails at once with
+    /// [`RpcError::BlockingOnIoThread`] unless the answer is already there: waiting there
+    /// would stall every connection the thread serves, possibly the one the answer comes on.
     pub fn wait(self) -> Result<T, RpcError> {
+        if crate::io_loop::on_io_thread() && !self.shared.is_done() {
+            return Err(RpcError::BlockingOnIoThread);
+        }
         let mut state = self.shared.state.lock();
         loop {
             match std::mem::replace(&mut *state, AskState::Taken) {

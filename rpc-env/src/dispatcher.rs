@@ -78,12 +78,13 @@ impl Dispatcher {
                 name: name.to_string(),
             });
         }
-        let (message_loop, dedicated) = match endpoint.threading() {
-            Threading::Shared => (self.shared_loop()?, false),
+        let threading = endpoint.threading();
+        let message_loop = match threading {
+            Threading::Shared | Threading::Inline => self.shared_loop()?,
             Threading::Dedicated => {
                 let l = MessageLoop::start(1, |_| format!("dispatcher-{name}"))?;
                 self.loops.lock().push(Arc::clone(&l));
-                (l, true)
+                l
             }
         };
         let self_ref = env.local_ref::<E::Protocol>(name);
@@ -92,7 +93,7 @@ impl Dispatcher {
             self_ref.clone(),
             env.clone(),
             message_loop,
-            dedicated,
+            threading,
         );
         registered
             .endpoints

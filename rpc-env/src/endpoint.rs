@@ -51,6 +51,12 @@ pub enum Threading {
     /// On a loop of its own (Spark's `IsolatedRpcEndpoint`), so a slow endpoint cannot
     /// starve the shared loop nor be starved by it. A serial endpoint uses one thread.
     Dedicated,
+    /// On the shared loop, except that a message from the network for an idle endpoint is
+    /// handled right on the IO thread that read it, saving a thread hand-off (and the
+    /// answers to a batch of such messages leave in one write). For endpoints whose
+    /// handlers are short and never block: on an IO thread, waiting for an ask fails at
+    /// once rather than stall the connections that thread serves.
+    Inline,
 }
 
 /// A named endpoint: lifecycle callbacks and message handlers, all on `&mut self`.

@@ -99,6 +99,8 @@ pub enum RpcError {
         /// The operating system's reason for the last attempt.
         reason: String,
     },
+    /// An ask was waited for on an IO thread, which must never block.
+    BlockingOnIoThread,
     /// Another IO error, with what was being done.
     Io {
         /// What was being done.
@@ -164,6 +166,10 @@ impl fmt::Display for RpcError {
             RpcError::Bind { address, reason } => {
                 write!(f, "Could not bind the RPC server to {address}: {reason}")
             }
+            RpcError::BlockingOnIoThread => f.write_str(
+                "An ask was waited for on an RPC IO thread, which would stall its connections; \
+                 handlers of Threading::Inline endpoints and ask callbacks must not block",
+            ),
             RpcError::Io { context, reason } => write!(f, "{context}: {reason}"),
         }
     }

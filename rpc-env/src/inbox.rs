@@ -23,7 +23,9 @@ use crate::address::RpcAddress;
 use crate::ask::CallSlot;
 use crate::codec::{Decode, DecodeError, Reader};
 use crate::connection::Cork;
-use crate::endpoint::{EndpointContext, HandlerResult, NetworkEvent, Protocol, RpcEndpoint};
+use crate::endpoint::{
+    EndpointContext, HandlerResult, NetworkEvent, Protocol, RpcEndpoint, Threading,
+};
 use crate::endpoint_ref::EndpointRef;
 use crate::env::{DecodeContext, RpcEnv};
 use crate::error::{EndpointError, RpcError};
@@ -76,7 +78,7 @@ pub(crate) struct Inbox<P: Protocol> {
     self_ref: EndpointRef<P>,
     env: RpcEnv,
     message_loop: Arc<MessageLoop>,
-    dedicated: bool,
+    threading: Threading,
     state: Mutex<InboxState<P>>,
     weak_self: Weak<Inbox<P>>,
 }
@@ -132,7 +134,7 @@ impl<P: Protocol> Inbox<P> {
         self_ref: EndpointRef<P>,
         env: RpcEnv,
         message_loop: Arc<MessageLoop>,
-        dedicated: bool,
+        threading: Threading,
     ) -> Arc<Inbox<P>> {
         Arc::new_cyclic(|weak_self| Inbox {
             name: Arc::from(self_ref.name()),
@@ -140,7 +142,7 @@ impl<P: Protocol> Inbox<P> {
             self_ref,
             env,
             message_loop,
-            dedicated,
+            threading,
             state: Mutex::new(InboxState {
                 queue: VecDeque::new(),
                 phase: Phase::NotStarted,
@@ -163,6 +165,19 @@ impl<P: Protocol> Inbox<P> {
             return;
         }
         state.queue.push_back(msg);
+        let run_here = self.threading == Threading::Inline
+            && !state.active
+            && !state.scheduled
+            && crate::io_loop::on_io_thread();
+        if run_here {
+            // Claim the inbox as if it were scheduled, and run it on this IO thread.
+            state.scheduled = true;
+            drop(state);
+            if let Some(me) = self.weak_self.upgrade() {
+                me.run();
+            }
+            return;
+        }
         self.schedule_locked(&mut state);
     }
 
@@ -268,7 +283,7 @@ impl<P: Protocol> Inbox<P> {
                 log::error!("on_error of endpoint {} panicked", self.name);
             }
         }
-        if self.dedicated {
+        if self.threading == Threading::Dedicated {
             self.message_loop.stop();
         }
     }
@@ -517,7 +532,7 @@ mod tests {
             self_ref,
             env.clone(),
             idle_loop,
-            false,
+            Threading::Shared,
         );
         (env, inbox, log)
     }

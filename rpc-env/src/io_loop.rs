@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 use crate::address::RpcAddress;
 use crate::ask::{CallSlot, RemoteCall};
-use crate::connection::{Connection, Direction};
+use crate::connection::{Connection, Cork, Direction};
 use crate::endpoint::NetworkEvent;
 use crate::env::{DecodeContext, EnvShared};
 use crate::error::RpcError;
@@ -29,6 +29,17 @@ use crate::frame::{
     parse_failure, put_failure_frame, EndpointHeader, Frame, FrameDecoder, FrameKind,
 };
 use crate::inbox::InboxEntry;
+
+thread_local! {
+    /// Set on IO threads, where handlers of `Threading::Inline` endpoints may run and where
+    /// waiting for an ask is refused.
+    static IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is an IO thread.
+pub(crate) fn on_io_thread() -> bool {
+    IO_THREAD.with(|t| t.get())
+}
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -208,6 +219,7 @@ fn socket_rpc_address(addr: &std::net::SocketAddr) -> RpcAddress {
 impl IoLoop {
     fn run(mut self) {
         crate::message_loop::mark_rpc_thread();
+        IO_THREAD.with(|t| t.set(true));
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.unfinished_reads.is_empty() {
@@ -361,7 +373,12 @@ impl IoLoop {
                 }
             };
             state.buf.extend_from_slice(&self.scratch[..n]);
-            if let Err(problem) = route_frames(&self.env, state) {
+            // Answers written while these frames are handled (inline endpoints, failures)
+            // leave together once the chunk is done.
+            let cork = Cork::new();
+            let routed = route_frames(&self.env, state);
+            drop(cork);
+            if let Err(problem) = routed {
                 log::warn!(
                     "Closing the connection to {}: {problem}",
                     state.conn.peer_name()

@@ -27,6 +27,9 @@ enum OutboxState {
         queued: Vec<(Bytes, u64)>,
     },
     Connected(Arc<Connection>),
+    /// The connection could not be made; messages that still find this outbox fail with
+    /// the cause (the next ones get a fresh outbox and a fresh attempt).
+    Failed(RpcError),
     Stopped,
 }
 
@@ -76,6 +79,7 @@ impl Outbox {
                 queued.push((buf.freeze(), request_id));
                 Ok(())
             }
+            OutboxState::Failed(error) => Err(error.clone()),
             OutboxState::Stopped => Err(RpcError::OutboxStopped),
         }
     }
@@ -93,7 +97,7 @@ impl Outbox {
                 .map(|(_, id)| id)
                 .filter(|id| *id != 0)
                 .collect(),
-            OutboxState::Stopped => Vec::new(),
+            OutboxState::Failed(_) | OutboxState::Stopped => Vec::new(),
         }
     }
 
@@ -109,12 +113,15 @@ impl Outbox {
                 drop(state);
                 conn.close(None);
             }
-            OutboxState::Connected(_) => {}
+            OutboxState::Connected(_) | OutboxState::Failed(_) => {}
         }
     }
 
-    fn failed(&self) {
-        *self.state.lock() = OutboxState::Stopped;
+    fn failed(&self, error: &RpcError) {
+        let mut state = self.state.lock();
+        if !matches!(*state, OutboxState::Stopped) {
+            *state = OutboxState::Failed(error.clone());
+        }
     }
 }
 
@@ -166,7 +173,7 @@ fn connect(env: &Arc<EnvShared>, outbox: &Arc<Outbox>) {
 }
 
 fn fail_outbox(env: &Arc<EnvShared>, outbox: &Arc<Outbox>, error: &RpcError) {
-    outbox.failed();
+    outbox.failed(error);
     env.forget_outbox(outbox.route);
     env.registry.fail_route(outbox.route, error);
 }

@@ -68,7 +68,7 @@ fn an_ask_answers_in_time_or_times_out_with_the_key_once() {
     let env = Env::server("local");
     let (probe, _h) = Probe::new();
     let ep = env.setup_endpoint("timeouts", probe).unwrap();
-    let in_time = ep.ask_with_timeout(echo("hello"), &short(Duration::from_secs(1)));
+    let in_time = ep.ask_with_timeout(echo("hello"), &short(Duration::from_secs(10)));
     assert_eq!(answer(in_time), Ok("hello".to_string()));
 
     let never = ep.ask_with_timeout(hold, &short(Duration::from_millis(10)));

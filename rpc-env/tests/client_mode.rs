@@ -7,7 +7,7 @@ mod util;
 
 use std::time::Duration;
 
-use rpc_env::{RpcError, RpcTimeout};
+use rpc_env::{keys, RpcConf, RpcEnvConfig, RpcError, RpcTimeout};
 use util::registry::{Registered, Registry, RegistryAsk, RegistryProtocol};
 use util::{answer, echo, text, wait_until, Env, Event, Probe, ProbeAsk, DEADLINE};
 
@@ -127,4 +127,33 @@ fn a_client_ask_waiting_on_the_server_fails_at_once_when_the_server_goes() {
         error.to_string(),
         format!("Connection from {} closed", server.addr())
     );
+}
+
+#[test]
+fn a_client_reconnects_to_a_server_that_comes_back_on_its_port() {
+    let server = Env::server("server");
+    let port = server.addr().port();
+    let (probe, _h) = Probe::new();
+    server.setup_endpoint("echo", probe).unwrap();
+    let client = Env::client("client");
+    let (watcher, watcher_h) = Probe::new();
+    client.setup_endpoint("watcher", watcher).unwrap();
+    let ep = client
+        .setup_endpoint_ref::<util::ProbeProtocol>(&server.addr(), "echo")
+        .unwrap();
+    assert_eq!(answer(ep.ask(echo("first"))), Ok("first".to_string()));
+    server.stop_now();
+    watcher_h.wait_for_event(&Event::Disconnected(server.addr()));
+
+    let back = Env::create(
+        RpcEnvConfig::server("server-again", "127.0.0.1", port)
+            .with_conf(RpcConf::new().with(keys::PORT_MAX_RETRIES, "0")),
+    );
+    let (probe, _h) = Probe::new();
+    back.setup_endpoint("echo", probe).unwrap();
+    // The same ref: a fresh connection is made for it.
+    assert_eq!(answer(ep.ask(echo("again"))), Ok("again".to_string()));
+    wait_until("the client has connected twice", DEADLINE, || {
+        watcher_h.count(|e| *e == Event::Connected(back.addr())) == 2
+    });
 }

@@ -382,3 +382,20 @@ fn a_stopped_name_is_free_at_once() {
     first_h.wait_for_event(&Event::Stop);
     assert!(first_h.texts().is_empty());
 }
+
+#[test]
+fn stop_through_a_ref_of_another_env_stops_nothing_here() {
+    let server = Env::server("server");
+    let (probe, h) = Probe::new();
+    server.setup_endpoint("remote", probe).unwrap();
+    let client = Env::client("client");
+    let ep = client
+        .setup_endpoint_ref::<ProbeProtocol>(&server.addr(), "remote")
+        .unwrap();
+    client.stop(&ep);
+    assert_eq!(
+        util::answer(ep.ask(util::echo("alive"))),
+        Ok("alive".into())
+    );
+    assert!(!h.has(&Event::Stop));
+}

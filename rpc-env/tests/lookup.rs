@@ -10,6 +10,7 @@
 mod util;
 
 use std::net::TcpListener;
+use std::thread;
 use std::time::Duration;
 
 use rpc_env::{keys, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError};
@@ -87,17 +88,32 @@ fn a_lookup_where_nobody_listens_fails_to_connect() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    // Bounds the lookup, should it wrongly wait for a reply instead of failing.
+    // Bounds each lookup, should it wrongly wait for a reply instead of failing.
     let conf = RpcConf::new().with(keys::LOOKUP_TIMEOUT, "30s");
     let client = Env::create(RpcEnvConfig::client("client").with_conf(conf));
     let nowhere = RpcAddress::new("127.0.0.1", free_port);
-    let error = client
-        .setup_endpoint_ref::<ProbeProtocol>(&nowhere, "echo")
-        .unwrap_err();
-    assert!(
-        matches!(&error, RpcError::ConnectFailed { peer, .. } if *peer == nowhere.host_port()),
-        "{error:?}"
-    );
+    // Several threads at once: every lookup, whether it starts the connection attempt or
+    // joins one under way (or just failed), reports the failure to connect.
+    let lookups: Vec<_> = (0..4)
+        .map(|_| {
+            let env = client.0.clone();
+            let nowhere = nowhere.clone();
+            thread::spawn(move || {
+                (0..150)
+                    .map(|_| env.setup_endpoint_ref::<ProbeProtocol>(&nowhere, "echo"))
+                    .map(|result| result.expect_err("nobody listens"))
+                    .collect::<Vec<RpcError>>()
+            })
+        })
+        .collect();
+    for lookup in lookups {
+        for error in lookup.join().unwrap() {
+            assert!(
+                matches!(&error, RpcError::ConnectFailed { peer, .. } if *peer == nowhere.host_port()),
+                "{error:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -248,3 +248,35 @@ fn a_client_mode_env_that_sends_and_leaves_at_once_is_seen_to_go() {
         });
     }
 }
+
+#[test]
+fn events_are_ordered_with_the_messages_of_their_connection() {
+    let server = Env::server("server");
+    let events = recorder(&server);
+    let client = Env::client("client");
+    let ep = client
+        .setup_endpoint_ref::<ProbeProtocol>(&server.addr(), "network-events")
+        .unwrap();
+    for i in 0..100 {
+        ep.send(text(&i.to_string())).unwrap();
+    }
+    client.stop_now();
+    events.wait_for("the client goes", |e| matches!(e, Event::Disconnected(_)));
+    let socket = first_sender(&events);
+    let all = events.events();
+    let at = |wanted: &Event| all.iter().position(|e| e == wanted).expect("recorded");
+    let connected = at(&Event::Connected(socket.clone()));
+    let disconnected = at(&Event::Disconnected(socket.clone()));
+    let first = at(&Event::Text {
+        text: "0".into(),
+        sender: Some(socket.clone()),
+    });
+    let last = at(&Event::Text {
+        text: "99".into(),
+        sender: Some(socket),
+    });
+    assert!(
+        connected < first && first < last && last < disconnected,
+        "{all:?}"
+    );
+}
