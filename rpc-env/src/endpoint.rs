@@ -51,9 +51,10 @@ pub enum Threading {
     /// On a loop of its own (Spark's `IsolatedRpcEndpoint`), so a slow endpoint cannot
     /// starve the shared loop nor be starved by it. A serial endpoint uses one thread.
     Dedicated,
-    /// On the shared loop, except that a message from the network for an idle endpoint is
-    /// handled right on the IO thread that read it, saving a thread hand-off (and the
-    /// answers to a batch of such messages leave in one write). For endpoints whose
+    /// On the shared loop, except that a message for an idle endpoint is handled right on
+    /// the thread that delivers it: the IO thread that read it from the network, or the
+    /// thread that sent it locally. That saves a thread hand-off per message (and the
+    /// answers to a batch of remote messages leave in one write). For endpoints whose
     /// handlers are short and never block: on an IO thread, waiting for an ask fails at
     /// once rather than stall the connections that thread serves.
     Inline,

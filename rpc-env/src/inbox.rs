@@ -46,6 +46,15 @@ pub(crate) enum InboxMessage<P: Protocol> {
     Event(NetworkEvent),
 }
 
+thread_local! {
+    /// How many inline endpoints this thread is running inside one another.
+    static INLINE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Past this many nested inline runs, messages go to the loop: a chain of endpoints sending
+/// to each other must not grow the stack without bound.
+const MAX_INLINE_DEPTH: usize = 4;
+
 /// How many messages a thread handles before letting other inboxes of its loop run.
 const BATCH: usize = 256;
 
@@ -168,13 +177,15 @@ impl<P: Protocol> Inbox<P> {
         let run_here = self.threading == Threading::Inline
             && !state.active
             && !state.scheduled
-            && crate::io_loop::on_io_thread();
+            && INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
         if run_here {
-            // Claim the inbox as if it were scheduled, and run it on this IO thread.
+            // Claim the inbox as if it were scheduled, and run it on the sending thread.
             state.scheduled = true;
             drop(state);
             if let Some(me) = self.weak_self.upgrade() {
+                INLINE_DEPTH.with(|d| d.set(d.get() + 1));
                 me.run();
+                INLINE_DEPTH.with(|d| d.set(d.get() - 1));
             }
             return;
         }

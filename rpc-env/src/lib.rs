@@ -67,6 +67,7 @@ mod error;
 mod frame;
 mod inbox;
 mod io_loop;
+mod local_only;
 mod message_loop;
 mod outbox;
 #[cfg(test)]
@@ -83,6 +84,7 @@ pub use endpoint::{EndpointContext, HandlerResult, NoMessage, Protocol, RpcEndpo
 pub use endpoint_ref::EndpointRef;
 pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};
+pub use local_only::LocalOnly;
 
 /// Re-exports for the [`message!`] macro; not part of the API.
 #[doc(hidden)]
