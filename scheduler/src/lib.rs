@@ -1,3 +1,35 @@
-//! The driver side of Ember: task scheduler, task-set managers, pools and scheduler backends.
+//! # ember-scheduler: the driver side of Ember
 //!
-//! This crate is filled by a later issue; for now it holds only this comment.
+//! The task model ([`TaskSet`], [`TaskDescription`], [`TaskStatus`], [`TaskFailedReason`]),
+//! locality ([`TaskLocality`], [`TaskLocation`]), and, as later modules land, the task
+//! scheduler, task-set managers, pools and the scheduler backends.
+
+mod conf;
+mod driver_endpoint;
+mod heartbeat;
+mod ids;
+mod job;
+mod locality;
+mod messages;
+mod pool;
+mod task;
+mod task_scheduler;
+mod task_set_manager;
+mod ticker;
+
+// The public interface.
+pub use conf::{keys, SchedulerConf};
+pub use driver_endpoint::{DriverEndpoint, LocalExecutor, DISASSOCIATED};
+pub use heartbeat::HeartbeatReceiver;
+pub use ids::{ExecutorId, JobId, StageId, TaskId};
+pub use job::{JobError, JobState};
+pub use locality::{TaskLocality, TaskLocation};
+pub use messages::*;
+pub use pool::{PoolError, PoolInfo, Pools, SchedulingMode, TaskSetKey, TaskSetView};
+pub use task::{
+    ExecutorLossReason, TaskDescription, TaskFailedReason, TaskSet, TaskSpec, TaskState,
+    TaskStatus, WorkerOffer,
+};
+pub use task_scheduler::{Cluster, SchedulerEvent, TaskScheduler};
+pub use task_set_manager::{ClusterView, Offered, TaskSetEvent, TaskSetManager};
+pub use ticker::Ticker;

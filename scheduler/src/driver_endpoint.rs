@@ -1,0 +1,501 @@
+//! The driver endpoint, `CoarseGrainedScheduler`: executors register with it, it offers
+//! their free cores to the task scheduler, launches what comes back, and turns status
+//! updates into job results.
+//!
+//! It owns the [`TaskScheduler`] outright: every change to scheduling state happens in one
+//! of its handlers, one at a time, so there is no scheduler lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rpc_env::{
+    EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv, Threading,
+};
+
+use crate::job::{JobError, JobState};
+use crate::messages::{
+    AppConfig, DriverAsk, DriverMessage, DriverProtocol, ExecutorMessage, ExecutorProtocol,
+    HeartbeatMessage, HeartbeatProtocol, TaskUpdate,
+};
+use crate::task_scheduler::{SchedulerEvent, TaskScheduler};
+use crate::ticker::Ticker;
+use crate::{ExecutorId, ExecutorLossReason, JobId, TaskDescription, TaskId, WorkerOffer};
+
+/// An executor inside the driver's process (local modes): tasks are handed over as values.
+pub trait LocalExecutor: Send + Sync {
+    /// Runs these tasks.
+    fn launch_tasks(&self, tasks: Vec<TaskDescription>);
+    /// Kills this attempt; it reports `Killed` with `reason`.
+    fn kill_task(&self, task_id: TaskId, reason: String);
+    /// Stops the executor.
+    fn stop(&self);
+}
+
+/// How tasks reach an executor.
+enum ExecutorSink {
+    Remote(EndpointRef<ExecutorProtocol>),
+    Local(Arc<dyn LocalExecutor>),
+}
+
+struct ExecutorData {
+    sink: ExecutorSink,
+    host: String,
+    /// Where its messages come from, to recognise its disconnection.
+    address: Option<RpcAddress>,
+    total_cores: u32,
+    free_cores: u32,
+    /// `LaunchedExecutor` came: it takes tasks.
+    launched: bool,
+}
+
+/// The message Spark gives for an executor whose connection dropped.
+pub const DISASSOCIATED: &str = "Remote RPC client disassociated. Likely due to containers \
+     exceeding thresholds, or network issues. Check driver logs for WARN messages.";
+
+/// The driver endpoint.
+pub struct DriverEndpoint {
+    scheduler: TaskScheduler,
+    executors: HashMap<ExecutorId, ExecutorData>,
+    jobs: HashMap<JobId, Arc<JobState>>,
+    app_config: AppConfig,
+    max_message_size: usize,
+    heartbeat: Option<EndpointRef<HeartbeatProtocol>>,
+    local_executor: Option<(ExecutorId, String, u32, Arc<dyn LocalExecutor>)>,
+    tickers: Vec<Ticker>,
+    periodic_revive: bool,
+}
+
+impl DriverEndpoint {
+    /// A driver endpoint scheduling with `scheduler`; executors fetch `app_config`.
+    pub fn new(scheduler: TaskScheduler, app_config: AppConfig, max_message_size: usize) -> Self {
+        DriverEndpoint {
+            scheduler,
+            executors: HashMap::new(),
+            jobs: HashMap::new(),
+            app_config,
+            max_message_size,
+            heartbeat: None,
+            local_executor: None,
+            tickers: Vec::new(),
+            periodic_revive: true,
+        }
+    }
+
+    /// Executors heartbeat to `receiver`, which hears of registrations and removals.
+    pub fn with_heartbeat_receiver(mut self, receiver: EndpointRef<HeartbeatProtocol>) -> Self {
+        self.heartbeat = Some(receiver);
+        self
+    }
+
+    /// An in-process executor, registered and launched from the start (local modes). Local
+    /// modes make offers when work arrives or ends, never on a timer, as in Spark.
+    pub fn with_local_executor(
+        mut self,
+        id: ExecutorId,
+        host: String,
+        cores: u32,
+        executor: Arc<dyn LocalExecutor>,
+    ) -> Self {
+        self.local_executor = Some((id, host, cores, executor));
+        self.periodic_revive = false;
+        self
+    }
+
+    fn make_offers(&mut self, only: Option<&ExecutorId>) {
+        let task_cpus = self.scheduler.conf().task_cpus;
+        let offers: Vec<WorkerOffer> = match only {
+            Some(id) => self
+                .executors
+                .get(id)
+                .filter(|e| e.launched && e.free_cores >= task_cpus)
+                .map(|e| WorkerOffer::new(id.clone(), e.host.clone(), e.free_cores))
+                .into_iter()
+                .collect(),
+            None => self
+                .executors
+                .iter()
+                .filter(|(_, e)| e.launched && e.free_cores >= task_cpus)
+                .map(|(id, e)| WorkerOffer::new(id.clone(), e.host.clone(), e.free_cores))
+                .collect(),
+        };
+        if offers.is_empty() || !self.scheduler.has_task_sets() {
+            return;
+        }
+        let tasks = self
+            .scheduler
+            .resource_offers(&offers, only.is_none(), Instant::now());
+        self.launch_tasks(tasks);
+    }
+
+    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) {
+        if tasks.is_empty() {
+            return;
+        }
+        let mut by_executor: BTreeMap<ExecutorId, Vec<TaskDescription>> = BTreeMap::new();
+        let mut too_large = Vec::new();
+        for task in tasks {
+            let remote = matches!(
+                self.executors.get(&task.executor_id).map(|e| &e.sink),
+                Some(ExecutorSink::Remote(_))
+            );
+            if remote {
+                if let Some(size) = self.oversized(&task) {
+                    too_large.push((task, size));
+                    continue;
+                }
+            }
+            if let Some(e) = self.executors.get_mut(&task.executor_id) {
+                e.free_cores = e.free_cores.saturating_sub(task.cpus);
+            }
+            by_executor
+                .entry(task.executor_id.clone())
+                .or_default()
+                .push(task);
+        }
+        for (executor_id, tasks) in by_executor {
+            match self.executors.get(&executor_id).map(|e| &e.sink) {
+                Some(ExecutorSink::Remote(r)) => {
+                    if let Err(e) = r.send(ExecutorMessage::LaunchTasks { tasks }) {
+                        log::warn!("Could not send tasks to executor {executor_id}: {e}");
+                    }
+                }
+                Some(ExecutorSink::Local(l)) => l.launch_tasks(tasks),
+                None => log::warn!("Tasks for unknown executor {executor_id} dropped"),
+            }
+        }
+        for (task, size) in too_large {
+            let message = format!(
+                "Serialized task {}:{} was {size} bytes, which exceeds max allowed: \
+                 ember.rpc.message.maxSize ({} bytes). Consider increasing \
+                 ember.rpc.message.maxSize or using smaller task inputs.",
+                task.task_id, task.index, self.max_message_size
+            );
+            let events = self
+                .scheduler
+                .abort_task_set_of(task.task_id, &message, Instant::now());
+            self.handle_events(events);
+        }
+    }
+
+    /// The encoded size of `task` if it is over the message limit. Encoding is skipped when
+    /// the input alone is far below the limit.
+    fn oversized(&self, task: &TaskDescription) -> Option<usize> {
+        if task.input.len() + 64 * 1024 < self.max_message_size {
+            return None;
+        }
+        let size = rpc_env::encode_to_bytes(task).len() + 64;
+        (size > self.max_message_size).then_some(size)
+    }
+
+    fn handle_events(&mut self, events: Vec<SchedulerEvent>) {
+        for event in events {
+            match event {
+                SchedulerEvent::TaskSucceeded {
+                    job_id,
+                    partition,
+                    result,
+                } => {
+                    if let Some(job) = self.jobs.get(&job_id) {
+                        job.task_succeeded(partition, result);
+                    }
+                }
+                SchedulerEvent::JobFailed { job_id, message } => {
+                    if let Some(job) = self.jobs.get(&job_id) {
+                        job.fail(JobError::Failed { message });
+                    }
+                }
+                SchedulerEvent::TaskSetFinished { job_id } => {
+                    if let Some(job) = self.jobs.remove(&job_id) {
+                        if !job.is_done() {
+                            job.fail(JobError::Failed {
+                                message: "its task set ended without every result".into(),
+                            });
+                        }
+                    }
+                }
+                SchedulerEvent::KillTask {
+                    task_id,
+                    executor_id,
+                    reason,
+                } => self.kill_on(&executor_id, task_id, reason),
+            }
+        }
+    }
+
+    fn kill_on(&self, executor_id: &ExecutorId, task_id: TaskId, reason: String) {
+        match self.executors.get(executor_id).map(|e| &e.sink) {
+            Some(ExecutorSink::Remote(r)) => {
+                if let Err(e) = r.send(ExecutorMessage::KillTask { task_id, reason }) {
+                    log::warn!("Could not ask executor {executor_id} to kill TID {task_id}: {e}");
+                }
+            }
+            Some(ExecutorSink::Local(l)) => l.kill_task(task_id, reason),
+            None => {
+                log::warn!("Attempted to kill task {task_id} for unknown executor {executor_id}.")
+            }
+        }
+    }
+
+    fn status_update(&mut self, executor_id: &ExecutorId, updates: Vec<TaskUpdate>) {
+        let now = Instant::now();
+        let mut freed = false;
+        for update in updates {
+            let finished = update.status.state().is_finished();
+            freed |= finished;
+            let events = self
+                .scheduler
+                .status_update(update.task_id, update.status, now);
+            if finished {
+                if let Some(e) = self.executors.get_mut(executor_id) {
+                    e.free_cores = (e.free_cores + update.cpus).min(e.total_cores);
+                }
+            }
+            self.handle_events(events);
+        }
+        if !self.executors.contains_key(executor_id) {
+            log::warn!("Ignored task status update from unknown executor {executor_id}");
+        } else if freed {
+            self.make_offers(Some(executor_id));
+        }
+    }
+
+    fn remove_executor(&mut self, executor_id: &ExecutorId, reason: ExecutorLossReason) {
+        let Some(data) = self.executors.remove(executor_id) else {
+            log::debug!("Asked to remove non-existent executor {executor_id}");
+            return;
+        };
+        log::info!("Removing executor {executor_id} on {}: {reason}", data.host);
+        if let Some(hb) = &self.heartbeat {
+            let _ = hb.send(HeartbeatMessage::ExecutorRemoved {
+                executor_id: executor_id.clone(),
+            });
+        }
+        let events = self
+            .scheduler
+            .executor_lost(executor_id, &reason, Instant::now());
+        self.handle_events(events);
+        self.make_offers(None);
+    }
+
+    fn register_executor(
+        &mut self,
+        ctx: &EndpointContext<'_, DriverProtocol>,
+        executor_id: ExecutorId,
+        executor_ref: EndpointRef<ExecutorProtocol>,
+        hostname: String,
+        cores: u32,
+    ) -> Result<(), String> {
+        if self.executors.contains_key(&executor_id) {
+            return Err(format!("Duplicate executor ID: {executor_id}"));
+        }
+        // Executors run client-mode envs: they are known by the address their messages
+        // come from.
+        let address = executor_ref
+            .rpc_address()
+            .cloned()
+            .or_else(|| ctx.sender().cloned());
+        log::info!(
+            "Registered executor {executor_id} ({}) with {cores} core(s)",
+            address
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |a| a.host_port())
+        );
+        self.executors.insert(
+            executor_id.clone(),
+            ExecutorData {
+                sink: ExecutorSink::Remote(executor_ref),
+                host: hostname,
+                address,
+                total_cores: cores,
+                free_cores: 0,
+                launched: false,
+            },
+        );
+        if let Some(hb) = &self.heartbeat {
+            let _ = hb.send(HeartbeatMessage::ExecutorRegistered { executor_id });
+        }
+        Ok(())
+    }
+
+    fn stop_executors(&self) {
+        for (id, e) in &self.executors {
+            match &e.sink {
+                ExecutorSink::Remote(r) => {
+                    if let Err(err) = r.send(ExecutorMessage::StopExecutor) {
+                        log::debug!("Could not tell executor {id} to stop: {err}");
+                    }
+                }
+                ExecutorSink::Local(l) => l.stop(),
+            }
+        }
+    }
+}
+
+impl RpcEndpoint for DriverEndpoint {
+    type Protocol = DriverProtocol;
+
+    /// Its handlers never block (they compute and send), so messages from executors may be
+    /// handled right on the IO thread that read them.
+    fn threading(&self) -> Threading {
+        Threading::Inline
+    }
+
+    fn on_start(&mut self, ctx: &EndpointContext<'_, DriverProtocol>) -> HandlerResult {
+        if let Some((id, host, cores, executor)) = self.local_executor.take() {
+            self.executors.insert(
+                id,
+                ExecutorData {
+                    sink: ExecutorSink::Local(executor),
+                    host,
+                    address: None,
+                    total_cores: cores,
+                    free_cores: cores,
+                    launched: true,
+                },
+            );
+        }
+        let conf = self.scheduler.conf().clone();
+        if self.periodic_revive {
+            let me = ctx.self_ref().clone();
+            self.tickers.push(Ticker::start(
+                "driver-revive-thread",
+                conf.revive_interval,
+                move || me.send(DriverMessage::ReviveOffers).is_ok(),
+            )?);
+        }
+        if conf.speculation {
+            let me = ctx.self_ref().clone();
+            self.tickers.push(Ticker::start(
+                "task-scheduler-speculation",
+                conf.speculation_interval,
+                move || me.send(DriverMessage::CheckSpeculation).is_ok(),
+            )?);
+        }
+        Ok(())
+    }
+
+    fn receive(
+        &mut self,
+        _ctx: &EndpointContext<'_, DriverProtocol>,
+        msg: DriverMessage,
+    ) -> HandlerResult {
+        match msg {
+            DriverMessage::LaunchedExecutor { executor_id } => {
+                if let Some(e) = self.executors.get_mut(&executor_id) {
+                    e.free_cores = e.total_cores;
+                    e.launched = true;
+                    self.make_offers(Some(&executor_id));
+                }
+            }
+            DriverMessage::StatusUpdate {
+                executor_id,
+                updates,
+            } => self.status_update(&executor_id, updates),
+            DriverMessage::ReviveOffers => self.make_offers(None),
+            DriverMessage::CheckSpeculation => {
+                if self.scheduler.check_speculatable_tasks(Instant::now()) {
+                    self.make_offers(None);
+                }
+            }
+            DriverMessage::KillTask { task_id, reason } => {
+                match self.scheduler.kill_task(task_id) {
+                    Some(executor_id) => self.kill_on(&executor_id, task_id, reason),
+                    None => log::debug!("Asked to kill TID {task_id}, which is not running"),
+                }
+            }
+            DriverMessage::RemoveExecutor {
+                executor_id,
+                reason,
+            } => self.remove_executor(&executor_id, reason),
+            DriverMessage::SubmitJob { task_set, job } => {
+                let job = job.0;
+                self.jobs.insert(job.job_id(), job);
+                self.scheduler.submit_tasks(task_set.0, Instant::now());
+                self.make_offers(None);
+            }
+            DriverMessage::CancelJob { job_id, reason } => {
+                let events = self.scheduler.cancel_job(job_id, &reason);
+                if let Some(job) = self.jobs.get(&job_id) {
+                    job.fail(JobError::Cancelled { reason });
+                }
+                self.handle_events(events);
+            }
+            DriverMessage::AbortAll { message } => {
+                let events = self.scheduler.abort_all(&message);
+                self.handle_events(events);
+                for job in self.jobs.values() {
+                    job.fail(JobError::Failed {
+                        message: message.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn receive_and_reply(
+        &mut self,
+        ctx: &EndpointContext<'_, DriverProtocol>,
+        ask: DriverAsk,
+    ) -> HandlerResult {
+        match ask {
+            DriverAsk::RegisterExecutor {
+                executor_id,
+                executor_ref,
+                hostname,
+                cores,
+                log_urls: _,
+                reply,
+            } => match self.register_executor(ctx, executor_id, executor_ref, hostname, cores) {
+                Ok(()) => reply.send(true),
+                Err(message) => reply.fail(message),
+            },
+            DriverAsk::RetrieveAppConfig { reply } => reply.send(self.app_config.clone()),
+            DriverAsk::StopExecutors { reply } => {
+                self.stop_executors();
+                reply.send(true);
+            }
+            DriverAsk::IsExecutorAlive { executor_id, reply } => {
+                reply.send(self.executors.contains_key(&executor_id))
+            }
+            DriverAsk::ExecutorCount { reply } => {
+                let launched: Vec<&ExecutorData> =
+                    self.executors.values().filter(|e| e.launched).collect();
+                let cores = launched.iter().map(|e| e.total_cores).sum();
+                reply.send((launched.len() as u32, cores));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_disconnected(&mut self, _ctx: &EndpointContext<'_, DriverProtocol>, remote: &RpcAddress) {
+        let gone: Vec<ExecutorId> = self
+            .executors
+            .iter()
+            .filter(|(_, e)| e.address.as_ref() == Some(remote))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for executor_id in gone {
+            self.remove_executor(
+                &executor_id,
+                ExecutorLossReason::ProcessLost {
+                    message: DISASSOCIATED.to_string(),
+                    worker_host: None,
+                    caused_by_app: true,
+                },
+            );
+        }
+    }
+
+    fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
+        self.tickers.clear();
+        for job in self.jobs.values() {
+            job.fail(JobError::Cancelled {
+                reason: "the driver stopped".into(),
+            });
+        }
+        self.stop_executors();
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! The `HeartbeatReceiver` endpoint: executors ask it every `ember.executor.heartbeatInterval`;
+//! one silent for longer than `ember.network.timeout` is reported lost to the driver.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcEndpoint, RpcEnv, Threading};
+
+use crate::messages::{
+    DriverMessage, DriverProtocol, HeartbeatAsk, HeartbeatMessage, HeartbeatProtocol,
+    HeartbeatResponse,
+};
+use crate::ticker::Ticker;
+use crate::{ExecutorId, ExecutorLossReason};
+
+/// Tracks when each executor last heartbeat.
+pub struct HeartbeatReceiver {
+    driver: EndpointRef<DriverProtocol>,
+    timeout: Duration,
+    check_interval: Duration,
+    last_seen: HashMap<ExecutorId, Instant>,
+    ticker: Option<Ticker>,
+}
+
+impl HeartbeatReceiver {
+    /// A receiver that reports to `driver` executors silent longer than `timeout`, checking
+    /// every `check_interval` (Spark: `ember.network.timeoutInterval`, 60 s).
+    pub fn new(
+        driver: EndpointRef<DriverProtocol>,
+        timeout: Duration,
+        check_interval: Duration,
+    ) -> Self {
+        HeartbeatReceiver {
+            driver,
+            timeout,
+            check_interval,
+            last_seen: HashMap::new(),
+            ticker: None,
+        }
+    }
+
+    fn expire_dead_hosts(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<(ExecutorId, Duration)> = self
+            .last_seen
+            .iter()
+            .filter_map(|(id, seen)| {
+                let silent = now.duration_since(*seen);
+                (silent > self.timeout).then(|| (id.clone(), silent))
+            })
+            .collect();
+        for (executor_id, silent) in dead {
+            log::warn!(
+                "Removing executor {executor_id} with no recent heartbeats: {} ms exceeds timeout {} ms",
+                silent.as_millis(),
+                self.timeout.as_millis()
+            );
+            self.last_seen.remove(&executor_id);
+            let reason = ExecutorLossReason::ProcessLost {
+                message: format!(
+                    "Executor heartbeat timed out after {} ms",
+                    silent.as_millis()
+                ),
+                worker_host: None,
+                caused_by_app: true,
+            };
+            if let Err(e) = self.driver.send(DriverMessage::RemoveExecutor {
+                executor_id,
+                reason,
+            }) {
+                log::warn!("Could not report a dead executor to the driver: {e}");
+            }
+        }
+    }
+}
+
+impl RpcEndpoint for HeartbeatReceiver {
+    type Protocol = HeartbeatProtocol;
+
+    /// A busy shared loop must not delay heartbeats into false executor loss (SPARK-40778).
+    fn threading(&self) -> Threading {
+        Threading::Dedicated
+    }
+
+    fn on_start(&mut self, ctx: &EndpointContext<'_, HeartbeatProtocol>) -> HandlerResult {
+        let me = ctx.self_ref().clone();
+        self.ticker = Some(Ticker::start(
+            "heartbeat-receiver-expiry",
+            self.check_interval,
+            move || me.send(HeartbeatMessage::ExpireDeadHosts).is_ok(),
+        )?);
+        Ok(())
+    }
+
+    fn receive(
+        &mut self,
+        _ctx: &EndpointContext<'_, HeartbeatProtocol>,
+        msg: HeartbeatMessage,
+    ) -> HandlerResult {
+        match msg {
+            HeartbeatMessage::ExecutorRegistered { executor_id } => {
+                self.last_seen.insert(executor_id, Instant::now());
+            }
+            HeartbeatMessage::ExecutorRemoved { executor_id } => {
+                self.last_seen.remove(&executor_id);
+            }
+            HeartbeatMessage::ExpireDeadHosts => self.expire_dead_hosts(),
+        }
+        Ok(())
+    }
+
+    fn receive_and_reply(
+        &mut self,
+        _ctx: &EndpointContext<'_, HeartbeatProtocol>,
+        ask: HeartbeatAsk,
+    ) -> HandlerResult {
+        let HeartbeatAsk::Heartbeat {
+            executor_id, reply, ..
+        } = ask;
+        let known = match self.last_seen.get_mut(&executor_id) {
+            Some(seen) => {
+                *seen = Instant::now();
+                true
+            }
+            None => false,
+        };
+        reply.send(HeartbeatResponse {
+            unknown_executor: !known,
+        });
+        Ok(())
+    }
+
+    fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
+        self.ticker = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! The messages between the driver and its executors (Spark's
+//! `CoarseGrainedClusterMessages`), and the endpoint names they are sent to.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rpc_env::{message, EndpointRef, LocalOnly, NoMessage, Protocol, Reply};
+
+use crate::ids::{ExecutorId, JobId, TaskId};
+use crate::job::JobState;
+use crate::task::{ExecutorLossReason, TaskDescription, TaskSet, TaskStatus};
+
+/// The driver endpoint's name (Spark's).
+pub const DRIVER_ENDPOINT_NAME: &str = "CoarseGrainedScheduler";
+/// The heartbeat receiver's name (Spark's).
+pub const HEARTBEAT_RECEIVER_NAME: &str = "HeartbeatReceiver";
+/// The executor backend endpoint's name (Spark's).
+pub const EXECUTOR_ENDPOINT_NAME: &str = "Executor";
+
+message! {
+    /// One status change of a task attempt, as an executor reports it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct TaskUpdate {
+        /// The attempt.
+        pub task_id: TaskId,
+        /// What happened.
+        pub status: TaskStatus,
+        /// The cores it held, freed when it ends.
+        pub cpus: u32,
+    }
+}
+
+message! {
+    /// One-way messages to the driver endpoint.
+    pub enum DriverMessage {
+        /// The executor exists and takes tasks now (its cores become free).
+        LaunchedExecutor {
+            /// The executor.
+            executor_id: ExecutorId,
+        },
+        /// Status changes of tasks, batched by the executor.
+        StatusUpdate {
+            /// The executor reporting.
+            executor_id: ExecutorId,
+            /// The changes, in order.
+            updates: Vec<TaskUpdate>,
+        },
+        /// Offer every executor's free cores again (the periodic revive).
+        ReviveOffers,
+        /// Look for slow tasks to speculate (periodic, when speculation is on).
+        CheckSpeculation,
+        /// Kill one task attempt.
+        KillTask {
+            /// The attempt.
+            task_id: TaskId,
+            /// Why.
+            reason: String,
+        },
+        /// An executor is gone, or must go.
+        RemoveExecutor {
+            /// The executor.
+            executor_id: ExecutorId,
+            /// Why.
+            reason: ExecutorLossReason,
+        },
+        /// A job to run (from the driver's own process only).
+        SubmitJob {
+            /// The job's single stage.
+            task_set: LocalOnly<TaskSet>,
+            /// Where results and the outcome go.
+            job: LocalOnly<Arc<JobState>>,
+        },
+        /// Cancel a job.
+        CancelJob {
+            /// The job.
+            job_id: JobId,
+            /// Why.
+            reason: String,
+        },
+        /// The application is dying: fail every job with this message.
+        AbortAll {
+            /// Why.
+            message: String,
+        },
+    }
+}
+
+message! {
+    /// The application's settings, as an executor fetches them before it registers.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct AppConfig {
+        /// The application's id.
+        pub app_id: String,
+        /// Every `ember.*` setting of the driver.
+        pub properties: BTreeMap<String, String>,
+    }
+}
+
+message! {
+    /// Asks of the driver endpoint.
+    pub enum DriverAsk {
+        /// An executor process introduces itself (Spark's `RegisterExecutor`); answers `true`,
+        /// or fails with `Duplicate executor ID: <id>`.
+        RegisterExecutor {
+            /// Its id.
+            executor_id: ExecutorId,
+            /// Its backend endpoint.
+            executor_ref: EndpointRef<ExecutorProtocol>,
+            /// Its host.
+            hostname: String,
+            /// Its cores.
+            cores: u32,
+            /// Where its logs are (`stdout`, `stderr`).
+            log_urls: BTreeMap<String, String>,
+            /// The answer.
+            reply: Reply<bool>,
+        },
+        /// The application's settings (Spark's `RetrieveSparkAppConfig`).
+        RetrieveAppConfig {
+            /// The answer.
+            reply: Reply<AppConfig>,
+        },
+        /// Tell every executor to stop; answers once told.
+        StopExecutors {
+            /// The answer.
+            reply: Reply<bool>,
+        },
+        /// Whether an executor is registered and not being removed.
+        IsExecutorAlive {
+            /// The executor.
+            executor_id: ExecutorId,
+            /// The answer.
+            reply: Reply<bool>,
+        },
+        /// How many executors are registered and launched, and their cores.
+        ExecutorCount {
+            /// The answer: (executors, total cores).
+            reply: Reply<(u32, u32)>,
+        },
+    }
+}
+
+/// The driver endpoint's protocol.
+pub struct DriverProtocol;
+
+impl Protocol for DriverProtocol {
+    type Message = DriverMessage;
+    type Ask = DriverAsk;
+}
+
+message! {
+    /// One-way messages to an executor backend.
+    pub enum ExecutorMessage {
+        /// Run these tasks.
+        LaunchTasks {
+            /// The tasks, in launch order.
+            tasks: Vec<TaskDescription>,
+        },
+        /// Kill this attempt; it reports `Killed` with `reason`.
+        KillTask {
+            /// The attempt.
+            task_id: TaskId,
+            /// Why.
+            reason: String,
+        },
+        /// The driver asks the executor to exit.
+        StopExecutor,
+        /// The driver accepted the registration (sent by the executor to itself).
+        RegisteredExecutor,
+        /// The driver refused the registration (sent by the executor to itself).
+        RegistrationFailed {
+            /// Why.
+            message: String,
+        },
+    }
+}
+
+/// The executor backend's protocol.
+pub struct ExecutorProtocol;
+
+impl Protocol for ExecutorProtocol {
+    type Message = ExecutorMessage;
+    type Ask = NoMessage;
+}
+
+message! {
+    /// What a heartbeat answer says.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct HeartbeatResponse {
+        /// The driver does not know this executor: it should register again (or exit).
+        pub unknown_executor: bool,
+    }
+}
+
+message! {
+    /// Asks of the heartbeat receiver.
+    pub enum HeartbeatAsk {
+        /// An executor is alive, running these attempts.
+        Heartbeat {
+            /// The executor.
+            executor_id: ExecutorId,
+            /// What it runs.
+            running: Vec<TaskId>,
+            /// The answer.
+            reply: Reply<HeartbeatResponse>,
+        },
+    }
+}
+
+message! {
+    /// One-way messages to the heartbeat receiver (from the driver endpoint and its timer).
+    pub enum HeartbeatMessage {
+        /// Start expecting heartbeats from this executor.
+        ExecutorRegistered {
+            /// The executor.
+            executor_id: ExecutorId,
+        },
+        /// Stop expecting them.
+        ExecutorRemoved {
+            /// The executor.
+            executor_id: ExecutorId,
+        },
+        /// Check for executors silent longer than the timeout.
+        ExpireDeadHosts,
+    }
+}
+
+/// The heartbeat receiver's protocol.
+pub struct HeartbeatProtocol;
+
+impl Protocol for HeartbeatProtocol {
+    type Message = HeartbeatMessage;
+    type Ask = HeartbeatAsk;
+}

@@ -1,0 +1,580 @@
+//! The task-set manager: schedules the tasks of one task set (Spark's `TaskSetManager`).
+//!
+//! A sans-IO state machine owned by the task scheduler. It answers single-executor offers
+//! with at most one task, honouring locality preferences through delay scheduling; it
+//! retries failed tasks until one fails `max_task_failures` times; it queues speculative
+//! copies of slow tasks; and it reports what the scheduler must do as [`TaskSetEvent`]s.
+//! It never reads a clock (every call that needs the time takes `now`) and never talks to
+//! executors: the cluster is seen through [`ClusterView`].
+//!
+//! Ember jobs are one stage each, so the parts of Spark's manager that serve the DAG
+//! scheduler are absent: fetch failures, re-running shuffle-map tasks whose output was lost
+//! with an executor, barrier task sets, exclusion on failure (health tracker) and results
+//! fetched through the block manager.
+//!
+//! Layout: this file holds the public types, construction and offers; `completion` handles
+//! task ends, executor loss, abort and cancel; `pending` the per-locality pending lists;
+//! `locality` valid levels and delay scheduling; `speculation` speculative copies;
+//! `records` the per-task and per-attempt state; `result_size` `maxResultSize`.
+
+mod completion;
+mod locality;
+mod pending;
+mod records;
+mod result_size;
+mod speculation;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::conf::SchedulerConf;
+use crate::ids::{ExecutorId, TaskId};
+use crate::locality::TaskLocality;
+use crate::task::{TaskDescription, TaskSet};
+
+use self::locality::DelayScheduler;
+use self::pending::{Candidate, PendingCounts, PendingLists, RackCache};
+use self::records::{Attempt, AttemptMap, AttemptPhase, IndexStatus, TaskRecord, TaskSetPhase};
+use self::result_size::ResultSize;
+use self::speculation::{HostTable, Speculation};
+
+/// What a task-set manager needs to know of the cluster (implemented by the TaskScheduler).
+pub trait ClusterView {
+    /// Whether `executor` is registered and not lost.
+    fn is_executor_alive(&self, executor: &ExecutorId) -> bool;
+    /// Whether some live executor runs on `host`.
+    fn has_executors_alive_on_host(&self, host: &str) -> bool;
+    /// Whether some host with a live executor is in `rack`.
+    fn has_hosts_alive_on_rack(&self, rack: &str) -> bool;
+    /// The rack of `host`, if racks are known.
+    fn rack_for_host(&self, host: &str) -> Option<String>;
+}
+
+/// The result of one offer to a task set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offered {
+    /// The task to launch, if one was chosen.
+    pub task: Option<TaskDescription>,
+    /// Nothing launched although tasks are pending and the offer allowed ANY: delay
+    /// scheduling held them back (SPARK-18886 uses this to decide timer resets).
+    pub delay_rejected: bool,
+    /// The locality the task was launched at.
+    pub locality: Option<TaskLocality>,
+}
+
+impl Offered {
+    fn nothing(delay_rejected: bool) -> Offered {
+        Offered {
+            task: None,
+            delay_rejected,
+            locality: None,
+        }
+    }
+}
+
+/// What happened, for the TaskScheduler to act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskSetEvent {
+    /// An attempt succeeded and its index was not done before: the job gets this result.
+    /// A zombie task set still reports these (its running attempts keep going after an
+    /// abort or cancel); the scheduler drops them for a job that has already ended.
+    TaskSucceeded {
+        /// The attempt.
+        task_id: TaskId,
+        /// The task's index in the set.
+        index: u32,
+        /// The partition it computed.
+        partition: u32,
+        /// The encoded result.
+        result: Bytes,
+    },
+    /// Kill this running attempt (another attempt succeeded, or the task set was cancelled).
+    KillTask {
+        /// The attempt.
+        task_id: TaskId,
+        /// Where it runs.
+        executor_id: ExecutorId,
+        /// Why, for the executor's log and the task's end reason.
+        reason: String,
+    },
+    /// The task set was aborted with this message (the job fails with it). Emitted at most
+    /// once, and only by a task set that was still active.
+    Aborted {
+        /// Why.
+        message: String,
+    },
+    /// The task set is done: zombie and nothing running. Remove it. Emitted once.
+    Finished,
+}
+
+/// Schedules the tasks of one task set: offers, retries, speculation, completion.
+///
+/// # Example
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Instant;
+/// use ember_scheduler::{
+///     ClusterView, ExecutorId, JobId, SchedulerConf, StageId, TaskId, TaskLocality, TaskSet,
+///     TaskSetEvent, TaskSetManager, TaskSpec,
+/// };
+///
+/// struct OneExecutor;
+/// impl ClusterView for OneExecutor {
+///     fn is_executor_alive(&self, e: &ExecutorId) -> bool { e.as_str() == "driver" }
+///     fn has_executors_alive_on_host(&self, h: &str) -> bool { h == "localhost" }
+///     fn has_hosts_alive_on_rack(&self, _: &str) -> bool { false }
+///     fn rack_for_host(&self, _: &str) -> Option<String> { None }
+/// }
+///
+/// let task_set = TaskSet {
+///     job_id: JobId(0),
+///     stage_id: StageId(0),
+///     stage_attempt: 0,
+///     function: "count".into(),
+///     tasks: vec![TaskSpec { partition: 0, preferred_locations: vec![], input: Default::default() }],
+///     properties: BTreeMap::new(),
+/// };
+/// let now = Instant::now();
+/// let conf = SchedulerConf::default();
+/// let mut tsm = TaskSetManager::new(task_set, 1, &conf, now, &OneExecutor);
+/// let offered = tsm.resource_offer(
+///     &ExecutorId::driver(), "localhost", TaskLocality::NoPref, 1, TaskId(0), now, &OneExecutor,
+/// );
+/// let task = offered.task.expect("a task");
+/// assert_eq!(task.name, "task 0.0 in stage 0.0 (TID 0)");
+/// let events = tsm.handle_successful_task(task.task_id, "42".into(), now);
+/// assert!(matches!(events[0], TaskSetEvent::TaskSucceeded { index: 0, .. }));
+/// assert_eq!(events[1], TaskSetEvent::Finished);
+/// ```
+#[derive(Debug)]
+pub struct TaskSetManager {
+    task_set: TaskSet,
+    /// `TaskSet_<stage>.<attempt>`, computed once.
+    name: String,
+    /// ` in stage <stage>.<attempt> (TID `: the middle of every task name, computed once.
+    task_name_middle: String,
+    max_task_failures: u32,
+    phase: TaskSetPhase,
+    /// One record per task, by index.
+    tasks: Vec<TaskRecord>,
+    /// Attempts that have not ended, by task id.
+    running: AttemptMap,
+    /// Pending tasks by locality, with exact per-level counts.
+    pending: PendingLists,
+    pending_counts: PendingCounts,
+    /// Queued speculative copies, and how many tasks want one.
+    speculative: PendingLists,
+    speculatable: usize,
+    /// Tasks with a successful attempt.
+    succeeded: usize,
+    racks: RackCache,
+    delay: DelayScheduler,
+    /// `ember.locality.wait.legacyResetOnTaskLaunch`.
+    legacy_locality_reset: bool,
+    speculation: Speculation,
+    hosts: HostTable,
+    results: ResultSize,
+}
+
+/// A task chosen from the pending lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dequeued {
+    index: u32,
+    locality: TaskLocality,
+    speculative: bool,
+}
+
+impl TaskSetManager {
+    /// A manager for `task_set`, all tasks pending, its locality levels computed from `view`
+    /// and its delay-scheduling timer started at `now`. Preferred hosts' racks are resolved
+    /// here, once.
+    pub fn new(
+        task_set: TaskSet,
+        max_task_failures: u32,
+        conf: &SchedulerConf,
+        now: Instant,
+        view: &dyn ClusterView,
+    ) -> TaskSetManager {
+        let racks = RackCache::resolve(&task_set.tasks, view);
+        let mut pending_counts = PendingCounts::default();
+        let tasks: Vec<TaskRecord> = task_set
+            .tasks
+            .iter()
+            .map(|spec| {
+                let mask = pending::LevelMask::of(&spec.preferred_locations, &racks);
+                pending_counts.add(mask);
+                TaskRecord::new(mask)
+            })
+            .collect();
+        let mut pending = PendingLists::default();
+        // Reverse order: the lists are stacks, so task 0 launches first.
+        for (index, spec) in task_set.tasks.iter().enumerate().rev() {
+            pending.push(index_u32(index), &spec.preferred_locations, &racks);
+        }
+        let levels = pending.valid_levels(view);
+        let name = format!("TaskSet_{}", task_set.stage_name());
+        log::debug!("Valid locality levels for {name}: {:?}", levels.as_slice());
+        let task_name_middle = format!(" in stage {} (TID ", task_set.stage_name());
+        TaskSetManager {
+            name,
+            task_name_middle,
+            max_task_failures,
+            phase: TaskSetPhase::Active,
+            running: AttemptMap::default(),
+            pending,
+            pending_counts,
+            speculative: PendingLists::default(),
+            speculatable: 0,
+            succeeded: 0,
+            racks,
+            delay: DelayScheduler::new(levels, conf, now),
+            legacy_locality_reset: conf.legacy_locality_reset,
+            speculation: Speculation::new(conf, tasks.len()),
+            hosts: HostTable::default(),
+            results: ResultSize::new(conf.max_result_size),
+            tasks,
+            task_set,
+        }
+    }
+
+    /// The task set this manager runs.
+    pub fn task_set(&self) -> &TaskSet {
+        &self.task_set
+    }
+
+    /// `TaskSet_<stageId>.<stageAttempt>`.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Whether the set launches nothing more (all tasks succeeded, aborted or cancelled).
+    pub fn is_zombie(&self) -> bool {
+        !self.is_active()
+    }
+
+    /// Attempts running (launching or running), for FAIR ordering.
+    pub fn running_tasks(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Not zombie, and some task (or speculative copy) waits to be launched.
+    pub fn is_schedulable(&self) -> bool {
+        self.is_active() && self.has_pending()
+    }
+
+    /// The locality levels worth offering at, most local first, ending with ANY.
+    pub fn valid_locality_levels(&self) -> Vec<TaskLocality> {
+        self.delay.levels().to_vec()
+    }
+
+    /// [`TaskSetManager::valid_locality_levels`] without the allocation.
+    pub fn locality_levels(&self) -> &[TaskLocality] {
+        self.delay.levels()
+    }
+
+    /// One offer of `task_cpus` cores on `executor` at `host`; `task_id` is the id to give the
+    /// task if one launches (the scheduler then advances its counter). A zombie launches
+    /// nothing. Unless `max_locality` is NO_PREF (which bypasses delay scheduling, as in
+    /// Spark), tasks are only taken up to the level delay scheduling allows at `now`.
+    ///
+    /// O(1) amortised: pending entries are dropped lazily as they surface.
+    #[allow(clippy::too_many_arguments)] // the interface the task scheduler is written against
+    pub fn resource_offer(
+        &mut self,
+        executor: &ExecutorId,
+        host: &str,
+        max_locality: TaskLocality,
+        task_cpus: u32,
+        task_id: TaskId,
+        now: Instant,
+        view: &dyn ClusterView,
+    ) -> Offered {
+        if !self.is_active() {
+            return Offered::nothing(false);
+        }
+        if self.running.contains_key(&task_id) {
+            log::error!(
+                "{}: offered task id {task_id}, which is already running; launching nothing",
+                self.name
+            );
+            return Offered::nothing(false);
+        }
+        let allowed = if max_locality == TaskLocality::NoPref {
+            TaskLocality::NoPref
+        } else {
+            let counts = &self.pending_counts;
+            self.delay
+                .allowed(now, |level| counts.any_at(level))
+                .min(max_locality)
+        };
+        let Some(dequeued) = self.dequeue(executor, host, allowed, view) else {
+            let delay_rejected = max_locality == TaskLocality::Any && self.has_pending();
+            return Offered::nothing(delay_rejected);
+        };
+        if self.legacy_locality_reset && max_locality != TaskLocality::NoPref {
+            self.delay.reset(Some(dequeued.locality), now);
+        }
+        let task = self.launch(dequeued, executor, host, task_cpus, task_id, now);
+        Offered {
+            locality: task.as_ref().map(|_| dequeued.locality),
+            task,
+            delay_rejected: false,
+        }
+    }
+
+    /// Resets the delay-scheduling timer at `now` and, given a level, makes it the current
+    /// one (SPARK-18886: the scheduler calls this after an offer round that launched
+    /// without delay rejects, with the most local level launched).
+    pub fn reset_delay_timer(&mut self, min_locality: Option<TaskLocality>, now: Instant) {
+        self.delay.reset(min_locality, now);
+    }
+
+    /// Whether no offer was delay-rejected since the last full-offer reset (SPARK-18886;
+    /// kept here for the scheduler, true at first).
+    pub fn no_rejects_since_last_reset(&self) -> bool {
+        self.delay.no_rejects_since_last_reset()
+    }
+
+    /// Sets the flag read by [`TaskSetManager::no_rejects_since_last_reset`].
+    pub fn set_no_rejects_since_last_reset(&mut self, value: bool) {
+        self.delay.set_no_rejects_since_last_reset(value);
+    }
+
+    /// The attempt's executor reported it running: from now on, losing the executor counts
+    /// as the task's failure when the loss is the application's fault (SPARK-39955).
+    pub fn handle_task_running(&mut self, task_id: TaskId) {
+        match self.running.get_mut(&task_id) {
+            Some(attempt) => attempt.phase = AttemptPhase::Running,
+            None => log::debug!("{}: ignoring RUNNING for unknown TID {task_id}", self.name),
+        }
+    }
+
+    /// Recomputes the valid locality levels after an executor registered (SPARK-31837: a
+    /// newly possible, more local level becomes the current one).
+    pub fn executor_added(&mut self, view: &dyn ClusterView) {
+        self.recompute_locality(view);
+    }
+
+    /// The executor of a running attempt.
+    pub fn executor_of(&self, task_id: TaskId) -> Option<&ExecutorId> {
+        self.running.get(&task_id).map(|attempt| &attempt.executor)
+    }
+
+    /// The ids of the running attempts, in increasing order.
+    pub fn running_task_ids(&self) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = self.running.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn is_active(&self) -> bool {
+        self.phase == TaskSetPhase::Active
+    }
+
+    fn has_pending(&self) -> bool {
+        self.pending_counts.total() > 0 || self.speculatable > 0
+    }
+
+    /// Takes a normal task if one fits, else a speculative copy (Spark's `dequeueTask`).
+    fn dequeue(
+        &mut self,
+        executor: &ExecutorId,
+        host: &str,
+        allowed: TaskLocality,
+        view: &dyn ClusterView,
+    ) -> Option<Dequeued> {
+        let tasks = &self.tasks;
+        if self.pending_counts.total() > 0 {
+            let taken = self.pending.take(
+                executor.as_str(),
+                host,
+                allowed,
+                || view.rack_for_host(host),
+                |index| match tasks.get(index as usize).map(|t| t.status) {
+                    Some(IndexStatus::Pending) => Candidate::Take,
+                    _ => Candidate::Stale,
+                },
+            );
+            if let Some((index, locality)) = taken {
+                return Some(Dequeued {
+                    index,
+                    locality,
+                    speculative: false,
+                });
+            }
+        }
+        if self.speculatable > 0 {
+            // A host no launch ever went to cannot have run an attempt.
+            let host_id = self.hosts.get(host);
+            let taken = self.speculative.take(
+                executor.as_str(),
+                host,
+                allowed,
+                || view.rack_for_host(host),
+                |index| {
+                    let Some(task) = tasks.get(index as usize) else {
+                        return Candidate::Stale;
+                    };
+                    match task.status {
+                        IndexStatus::Running {
+                            copies: 1,
+                            speculatable: true,
+                        } => match host_id {
+                            Some(id) if task.hosts_tried.contains(id) => Candidate::Skip,
+                            _ => Candidate::Take,
+                        },
+                        _ => Candidate::Stale,
+                    }
+                },
+            );
+            if let Some((index, locality)) = taken {
+                return Some(Dequeued {
+                    index,
+                    locality,
+                    speculative: true,
+                });
+            }
+        }
+        None
+    }
+
+    /// Launch bookkeeping (Spark's `prepareLaunchingTask`): the task's record, the attempt,
+    /// and the description sent to the executor.
+    fn launch(
+        &mut self,
+        dequeued: Dequeued,
+        executor: &ExecutorId,
+        host: &str,
+        task_cpus: u32,
+        task_id: TaskId,
+        now: Instant,
+    ) -> Option<TaskDescription> {
+        let index = dequeued.index;
+        let (Some(record), Some(spec)) = (
+            self.tasks.get_mut(index as usize),
+            self.task_set.tasks.get(index as usize),
+        ) else {
+            return None;
+        };
+        match (record.status, dequeued.speculative) {
+            (IndexStatus::Pending, false) => {
+                self.pending_counts.remove(record.levels);
+                record.status = IndexStatus::Running {
+                    copies: 1,
+                    speculatable: false,
+                };
+            }
+            (IndexStatus::Running { copies, .. }, true) => {
+                self.speculatable = self.speculatable.saturating_sub(1);
+                record.status = IndexStatus::Running {
+                    copies: copies + 1,
+                    speculatable: false,
+                };
+            }
+            // `dequeue` only returns tasks in one of the states above.
+            _ => return None,
+        }
+        let attempt_number = record.attempts;
+        record.attempts += 1;
+        if self.speculation.enabled() {
+            record.hosts_tried.insert(self.hosts.intern(host));
+        }
+        self.running.insert(
+            task_id,
+            Attempt {
+                index,
+                attempt_number,
+                executor: executor.clone(),
+                launched_at: now,
+                locality: dequeued.locality,
+                speculative: dequeued.speculative,
+                phase: AttemptPhase::Launching,
+                killed_by: None,
+            },
+        );
+        let name = task_name(&self.task_name_middle, index, attempt_number, task_id);
+        log::debug!(
+            "Starting {name} ({host}, executor {executor}, partition {}, {}{})",
+            spec.partition,
+            dequeued.locality,
+            if dequeued.speculative {
+                ", speculative"
+            } else {
+                ""
+            }
+        );
+        Some(TaskDescription {
+            task_id,
+            attempt_number,
+            executor_id: executor.clone(),
+            name,
+            index,
+            partition: spec.partition,
+            job_id: self.task_set.job_id,
+            stage_id: self.task_set.stage_id,
+            stage_attempt: self.task_set.stage_attempt,
+            function: self.task_set.function.to_string(),
+            properties: self.task_set.properties.clone(),
+            cpus: task_cpus,
+            input: spec.input.clone(),
+        })
+    }
+
+    /// Recomputes the valid levels from the pending lists and who is alive (skipped once
+    /// zombie: nothing more will launch).
+    fn recompute_locality(&mut self, view: &dyn ClusterView) {
+        if !self.is_active() {
+            return;
+        }
+        let levels = self.pending.valid_levels(view);
+        log::debug!(
+            "Valid locality levels for {}: {:?}",
+            self.name,
+            levels.as_slice()
+        );
+        self.delay.recompute(levels);
+    }
+}
+
+/// `task <index>.<attempt> in stage <stage>.<attempt> (TID <tid>)`, built without the
+/// formatting machinery: it is made for every launch, and `format!` was a quarter of the
+/// cost of a launch and its completion.
+fn task_name(middle: &str, index: u32, attempt_number: u32, task_id: TaskId) -> String {
+    let mut name = String::with_capacity(middle.len() + 40);
+    name.push_str("task ");
+    push_decimal(&mut name, u64::from(index));
+    name.push('.');
+    push_decimal(&mut name, u64::from(attempt_number));
+    name.push_str(middle);
+    push_decimal(&mut name, task_id.0);
+    name.push(')');
+    name
+}
+
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Always ASCII digits, so the check cannot fail.
+    if let Ok(text) = std::str::from_utf8(&digits[start..]) {
+        out.push_str(text);
+    }
+}
+
+/// A task index as the wire types carry it. A task set cannot have 2^32 tasks in memory, so
+/// the fallback is never used; it only keeps the conversion panic-free.
+fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
