@@ -1,0 +1,24 @@
+//! `ember-executor`: an executor process carrying the built-in tasks (no-op, sleep, fail),
+//! for tests and benchmarks. Applications' own binaries become executors through the app
+//! entry point instead.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ember_executor::{builtin, run_executor, usage, ExecutorArgs, TaskRegistry};
+
+fn main() -> ExitCode {
+    env_logger::init();
+    let args = match ExecutorArgs::parse(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            eprint!("{}", usage("ember-executor"));
+            return ExitCode::from(1);
+        }
+    };
+    let mut registry = TaskRegistry::new();
+    builtin::register(&mut registry);
+    let code = run_executor(&args, Arc::new(registry));
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
