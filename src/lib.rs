@@ -1,6 +1,27 @@
-//! Ember: a Rust re-creation of the core of Apache Spark's standalone cluster.
+//! # Ember: a Rust re-creation of the core of Apache Spark's standalone cluster
 //!
-//! This root crate is what a user imports. For now it re-exports the RPC environment;
-//! `Context`, master URLs and the application entry arrive with the driver-side issue.
+//! A driver program registers its task functions by name in an [`App`], then runs jobs of
+//! them through a [`Context`]: one task per input, results in partition order. The same
+//! binary becomes an executor when a worker (or a test) launches it with executor
+//! arguments, so no closure is ever shipped.
+//!
+//! Master URLs are Spark's ([`MasterUrl`]): `local`, `local[N]`, `local[*]`, `local[N,M]`,
+//! `local-cluster[N,C,M]`, `ember://host:port[,host:port]`.
 
+mod app;
+mod context;
+mod error;
+mod master_url;
+
+// The public interface.
+pub use app::{App, MASTER_ENV};
+pub use context::{
+    Context, JobHandle, APP_NAME, DRIVER_HOST, DRIVER_PORT, MASTER, NETWORK_TIMEOUT_INTERVAL,
+};
+pub use error::Error;
+pub use master_url::{LocalThreads, MasterUrl, MasterUrlError, ACCEPTED_FORMS};
+
+pub use ember_executor::{TaskContext, TaskError, TaskRegistry};
+pub use ember_scheduler::{JobError, JobId, TaskLocation};
 pub use rpc_env;
+pub use rpc_env::{Decode, Encode, RpcConf};

@@ -1,0 +1,111 @@
+//! Monte Carlo pi, like SparkPi: each task throws darts at the unit square and counts the
+//! ones inside the circle.
+//!
+//! ```text
+//! cargo run --release --example pi -- --master local[*] --slices 8
+//! ```
+//!
+//! Prints `Pi is roughly <value>`; exits non-zero when the job fails.
+
+use std::process::ExitCode;
+
+use ember::{App, TaskContext, TaskError};
+
+/// Darts per slice.
+const DARTS_PER_SLICE: u64 = 100_000;
+
+/// Throws `darts` darts and returns how many land inside the circle. Each slice seeds its
+/// own generator from its partition, so the estimate is the same on every run.
+fn sample(ctx: &TaskContext, darts: u64) -> Result<u64, TaskError> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(ctx.partition() + 1);
+    let mut next = move || {
+        // xorshift64*: plenty for darts.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut inside = 0;
+    for i in 0..darts {
+        if i % 10_000 == 0 {
+            ctx.check_interrupted()?;
+        }
+        let (x, y) = (next() * 2.0 - 1.0, next() * 2.0 - 1.0);
+        if x * x + y * y <= 1.0 {
+            inside += 1;
+        }
+    }
+    Ok(inside)
+}
+
+struct Options {
+    master: Option<String>,
+    slices: u32,
+}
+
+fn parse_options() -> Result<Options, String> {
+    use lexopt::prelude::*;
+    let mut options = Options {
+        master: None,
+        slices: 2,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("master") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
+                options.master = Some(value.into_string().map_err(|_| "--master is not UTF-8")?);
+            }
+            Long("slices") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
+                let text = value.into_string().map_err(|_| "--slices is not UTF-8")?;
+                options.slices =
+                    text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("--slices must be a positive integer, not '{text}'")
+                    })?;
+            }
+            Value(value) => {
+                // SparkPi takes the slice count as its one positional argument.
+                let text = value
+                    .into_string()
+                    .map_err(|_| "the slice count is not UTF-8")?;
+                options.slices = text
+                    .parse()
+                    .map_err(|_| format!("not a slice count: '{text}'"))?;
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let app = App::new("pi").task("sample", sample);
+    // Launched as an executor, the App parses its own arguments.
+    if ember_executor_mode() {
+        return app.run(|_| Ok(()));
+    }
+    let options = match parse_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pi: {e}\nUsage: pi [--master <url>] [--slices <n>]");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match &options.master {
+        Some(master) => app.master(master),
+        None => app,
+    };
+    let slices = options.slices;
+    app.run(move |ctx| {
+        let inside: Vec<u64> = ctx.run_job("sample", vec![DARTS_PER_SLICE; slices as usize])?;
+        let total = DARTS_PER_SLICE * u64::from(slices);
+        let pi = 4.0 * inside.iter().sum::<u64>() as f64 / total as f64;
+        println!("Pi is roughly {pi}");
+        Ok(())
+    })
+}
+
+fn ember_executor_mode() -> bool {
+    std::env::args_os().any(|a| a == "--driver-url")
+}

@@ -1,0 +1,136 @@
+//! [`App`]: the entry point of an application's binary, which is both its driver and, when
+//! a worker launches it with executor arguments, its executors.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rpc_env::{Decode, Encode, RpcConf};
+
+use ember_executor::{
+    looks_like_executor, run_executor, usage, ExecutorArgs, TaskContext, TaskError, TaskRegistry,
+};
+
+use crate::context::{Context, APP_NAME, MASTER};
+
+/// The environment variable that names the default master.
+pub const MASTER_ENV: &str = "EMBER_MASTER";
+
+/// An application: its name, its task functions, its settings.
+///
+/// ```no_run
+/// use ember::{App, TaskContext, TaskError};
+///
+/// fn double(_ctx: &TaskContext, x: u64) -> Result<u64, TaskError> {
+///     Ok(2 * x)
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     App::new("doubler")
+///         .task("double", double)
+///         .run(|ctx| {
+///             let out: Vec<u64> = ctx.run_job("double", vec![1u64, 2, 3])?;
+///             println!("{out:?}");
+///             Ok(())
+///         })
+/// }
+/// ```
+pub struct App {
+    name: String,
+    registry: TaskRegistry,
+    conf: RpcConf,
+}
+
+impl App {
+    /// An application called `name`, with no tasks yet.
+    pub fn new(name: &str) -> App {
+        App {
+            name: name.to_string(),
+            registry: TaskRegistry::new(),
+            conf: RpcConf::new(),
+        }
+    }
+
+    /// Registers a task function under `name`.
+    pub fn task<In, Out, F>(mut self, name: &str, f: F) -> App
+    where
+        In: Decode + 'static,
+        Out: Encode + 'static,
+        F: Fn(&TaskContext, In) -> Result<Out, TaskError> + Send + Sync + 'static,
+    {
+        self.registry.register(name, f);
+        self
+    }
+
+    /// Sets an `ember.*` setting.
+    pub fn conf(mut self, key: &str, value: &str) -> App {
+        self.conf.set(key, value);
+        self
+    }
+
+    /// Sets the master URL (else `$EMBER_MASTER`, else `local[*]`).
+    pub fn master(self, url: &str) -> App {
+        self.conf(MASTER, url)
+    }
+
+    /// Runs the application. Launched with executor arguments (`--driver-url ...`), this
+    /// process becomes an executor running the registered tasks; otherwise it creates a
+    /// [`Context`], runs `driver` with it, and stops it. Returns the process's exit code;
+    /// errors are printed.
+    pub fn run<F>(self, driver: F) -> ExitCode
+    where
+        F: FnOnce(&Context) -> Result<(), Box<dyn std::error::Error>>,
+    {
+        let _ = env_logger::try_init();
+        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        if looks_like_executor(&args) {
+            return self.run_as_executor(args);
+        }
+        let mut conf = self.conf;
+        if !conf.contains(MASTER) {
+            let master = std::env::var(MASTER_ENV).unwrap_or_else(|_| "local[*]".to_string());
+            conf.set(MASTER, master);
+        }
+        conf.set(APP_NAME, self.name.clone());
+        let ctx = match Context::new(conf, self.registry) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                eprintln!("{}: {e}", self.name);
+                return ExitCode::FAILURE;
+            }
+        };
+        let outcome = driver(&ctx);
+        ctx.stop();
+        match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: {e}", self.name);
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn run_as_executor(self, args: Vec<OsString>) -> ExitCode {
+        let program = std::env::args().next().unwrap_or_else(|| self.name.clone());
+        match ExecutorArgs::parse(args) {
+            Ok(args) => {
+                let code = run_executor(&args, Arc::new(self.registry));
+                ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                eprint!("{}", usage(&program));
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .field("tasks", &self.registry)
+            .finish()
+    }
+}
