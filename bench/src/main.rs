@@ -78,6 +78,7 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
         tcp_floor::BLOCKING_ECHO_MODE => tcp_floor::serve_blocking_echo,
         tcp_floor::SPIN_ECHO_MODE => tcp_floor::serve_spin_echo,
         rpc::ECHO_MODE => rpc::serve_echo,
+        suites::tasks::EXECUTOR_MODE => suites::tasks::serve_executor,
         other => {
             return Err(BenchError::new(format!(
                 "unknown {} mode '{other}'",

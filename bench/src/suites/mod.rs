@@ -11,6 +11,7 @@ use crate::error::BenchError;
 use crate::report::Metric;
 
 pub(crate) mod rpc;
+pub(crate) mod tasks;
 
 /// A suite as the CLI sees it.
 #[derive(Debug, Clone, Copy)]
@@ -24,11 +25,18 @@ pub(crate) struct Suite {
 }
 
 /// Every suite, in the order the usage text lists them.
-pub(crate) const SUITES: &[Suite] = &[Suite {
-    name: "rpc",
-    about: "loopback TCP floor (blocking and busy-poll ping-pong), then rpc-env ask/send",
-    run: rpc::run,
-}];
+pub(crate) const SUITES: &[Suite] = &[
+    Suite {
+        name: "rpc",
+        about: "loopback TCP floor (blocking and busy-poll ping-pong), then rpc-env ask/send",
+        run: rpc::run,
+    },
+    Suite {
+        name: "tasks",
+        about: "empty tasks on local[2] and on two 1-core executor processes; one-task job latency",
+        run: tasks::run,
+    },
+];
 
 /// The suite called `name`, if there is one.
 pub(crate) fn find(name: &str) -> Option<&'static Suite> {
