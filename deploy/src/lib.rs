@@ -1,3 +1,11 @@
-//! Ember's standalone deploy mode: master and worker daemons, app client, local-cluster.
+//! # ember-deploy: Ember's standalone cluster
 //!
-//! This crate is filled by a later issue; for now it holds only this comment.
+//! The master and worker daemons, the app client a driver uses to get executors from a
+//! master, and `local-cluster[N,C,M]`, which runs a master and N workers in the driver's
+//! process. [`messages`] is the protocol between them.
+
+mod ids;
+pub mod messages;
+
+// The public interface.
+pub use ids::{AppId, DriverId, WorkerId};
