@@ -11,7 +11,8 @@ use ember_executor::{
     looks_like_executor, run_executor, usage, ExecutorArgs, TaskContext, TaskError, TaskRegistry,
 };
 
-use crate::context::{Context, APP_NAME, MASTER};
+use crate::context::Context;
+use crate::keys::{APP_NAME, MASTER};
 
 /// The environment variable that names the default master.
 pub const MASTER_ENV: &str = "EMBER_MASTER";

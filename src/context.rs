@@ -8,30 +8,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rpc_env::{
-    decode_from, encode_to_bytes, Decode, Encode, EndpointRef, LocalOnly, RpcConf, RpcEnv,
-    RpcEnvConfig, TimeUnit,
+    encode_to_bytes, Decode, Encode, EndpointRef, LocalOnly, RpcConf, RpcEnv, RpcEnvConfig,
+    TimeUnit,
 };
 
+use ember_deploy::client::{AppClient, AppClientConfig, AppStatus, StandaloneBackend};
+use ember_deploy::messages::{AppClientAsk, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
 use ember_executor::{DriverReporter, Executor, ExecutorArgs, LocalExecutorHandle, TaskRegistry};
 use ember_scheduler::{
-    keys, AppConfig, DriverAsk, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId,
-    HeartbeatReceiver, JobId, JobState, Pools, SchedulerConf, SchedulingMode, StageId,
-    TaskLocation, TaskScheduler, TaskSet, TaskSpec, DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
+    DriverAsk, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId, JobId, JobState,
+    SchedulerConf, StageId, TaskLocation, TaskScheduler, TaskSet, TaskSpec, DRIVER_ENDPOINT_NAME,
 };
 
 use crate::error::Error;
+use crate::job_handle::JobHandle;
+use crate::keys::{APP_NAME, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT};
 use crate::master_url::MasterUrl;
-
-/// The setting that names the master (`local[2]`, `ember://host:7077`, ...).
-pub const MASTER: &str = "ember.master";
-/// The setting that names the application.
-pub const APP_NAME: &str = "ember.app.name";
-/// The host the driver's RPC server binds and advertises (127.0.0.1).
-pub const DRIVER_HOST: &str = "ember.driver.host";
-/// The port of the driver's RPC server (0: any free one).
-pub const DRIVER_PORT: &str = "ember.driver.port";
-/// How often the driver looks for executors whose heartbeats stopped (60 s).
-pub const NETWORK_TIMEOUT_INTERVAL: &str = "ember.network.timeoutInterval";
+use crate::setup::{
+    app_config, application_description, new_app_id, pools, remote_driver, required,
+};
 
 thread_local! {
     /// Local properties are per thread, as in Spark: each thread may submit to its own pool.
@@ -41,6 +36,8 @@ thread_local! {
 struct Inner {
     env: RpcEnv,
     driver: EndpointRef<DriverProtocol>,
+    app_client: Option<EndpointRef<AppClientProtocol>>,
+    app_status: Option<Arc<AppStatus>>,
     registry: Arc<TaskRegistry>,
     next_job: AtomicU32,
     local_executor: Option<Arc<Executor>>,
@@ -57,50 +54,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Context {
     inner: Arc<Inner>,
-}
-
-fn required<'a>(conf: &'a RpcConf, key: &str, what: &str) -> Result<&'a str, Error> {
-    conf.get(key)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Error::Conf(format!("{what} must be set in your configuration ({key})")))
-}
-
-fn pools(conf: &RpcConf) -> Result<Pools, Error> {
-    let mode = SchedulingMode::parse(conf.get(keys::SCHEDULER_MODE).unwrap_or("FIFO"))
-        .map_err(|e| Error::Conf(format!("{}: {e}", keys::SCHEDULER_MODE)))?;
-    match mode {
-        SchedulingMode::Fifo => Ok(Pools::fifo()),
-        SchedulingMode::Fair => {
-            let xml = match conf.get(keys::ALLOCATION_FILE) {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                    Error::Conf(format!(
-                        "Cannot read {} '{path}': {e}",
-                        keys::ALLOCATION_FILE
-                    ))
-                })?),
-                None => None,
-            };
-            Pools::fair(xml.as_deref()).map_err(|e| Error::Conf(e.to_string()))
-        }
-    }
-}
-
-fn app_config(conf: &RpcConf, app_id: &str) -> AppConfig {
-    AppConfig {
-        app_id: app_id.to_string(),
-        properties: conf
-            .iter()
-            .filter(|(k, _)| k.starts_with("ember."))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
-}
-
-fn new_app_id(prefix: &str) -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!("{prefix}-{millis}")
 }
 
 impl Context {
@@ -121,9 +74,12 @@ impl Context {
                 max_failures,
                 master,
             ),
-            MasterUrl::LocalCluster { .. } | MasterUrl::Standalone { .. } => Err(Error::Conf(
-                "The standalone deploy mode (local-cluster[...] and ember://...) is not \
-                 available yet; use local[N], or Context::driver_only with executors you start"
+            MasterUrl::Standalone { ref masters } => {
+                let masters = masters.clone();
+                Context::standalone(conf, registry, app_name, masters, master)
+            }
+            MasterUrl::LocalCluster { .. } => Err(Error::Conf(
+                "local-cluster[...] is not available yet; use local[N] or ember://host:port"
                     .to_string(),
             )),
         }
@@ -178,6 +134,8 @@ impl Context {
             inner: Arc::new(Inner {
                 env,
                 driver,
+                app_client: None,
+                app_status: None,
                 registry,
                 next_job: AtomicU32::new(0),
                 local_executor: Some(executor),
@@ -195,54 +153,111 @@ impl Context {
     /// [`executor_args`](Self::executor_args) (tests and benchmarks do).
     pub fn driver_only(conf: RpcConf, registry: TaskRegistry) -> Result<Context, Error> {
         let app_name = conf.get(APP_NAME).unwrap_or("ember-app").to_string();
-        let scheduler_conf = SchedulerConf::from_conf(&conf)?;
-        let max_failures = conf.get_u32(keys::TASK_MAX_FAILURES, 4)?;
-        let max_message_size = conf.max_message_size()?;
-        let network_timeout = conf.network_timeout()?;
-        let check_interval = conf.get_duration(
-            NETWORK_TIMEOUT_INTERVAL,
-            Duration::from_secs(60),
-            TimeUnit::Milliseconds,
-        )?;
-        let host = conf.get(DRIVER_HOST).unwrap_or("127.0.0.1").to_string();
-        let port = conf.get_u32(DRIVER_PORT, 0)?;
-        let port = u16::try_from(port)
-            .map_err(|_| Error::Conf(format!("{DRIVER_PORT} must be a port, not {port}")))?;
-        let scheduler = TaskScheduler::new(scheduler_conf, max_failures, pools(&conf)?);
-        let env = RpcEnv::create(
-            RpcEnvConfig::server("ember-driver", host, port).with_conf(conf.clone()),
-        )?;
-        let app_id = new_app_id("app");
-        let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
-        let started = (|| -> Result<(), Error> {
-            let heartbeat = env.setup_endpoint(
-                HEARTBEAT_RECEIVER_NAME,
-                HeartbeatReceiver::new(driver.clone(), network_timeout, check_interval),
-            )?;
-            let endpoint =
-                DriverEndpoint::new(scheduler, app_config(&conf, &app_id), max_message_size)
-                    .with_heartbeat_receiver(heartbeat);
-            env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint)?;
-            Ok(())
-        })();
-        if let Err(e) = started {
-            env.shutdown();
-            return Err(e);
-        }
-        Ok(Context {
+        let (env, driver, app_id) = remote_driver(&conf, "app")?;
+        Ok(Context::remote(
+            env, driver, app_id, app_name, registry, None, None, None,
+        ))
+    }
+
+    /// A driver of a standalone cluster: executors come from the masters' workers.
+    fn standalone(
+        conf: RpcConf,
+        registry: TaskRegistry,
+        app_name: String,
+        masters: Vec<rpc_env::RpcAddress>,
+        master: MasterUrl,
+    ) -> Result<Context, Error> {
+        let (env, driver, _local_id) = remote_driver(&conf, "app")?;
+        let driver_url = format!(
+            "ember://{DRIVER_ENDPOINT_NAME}@{}",
+            env.address().map(|a| a.host_port()).unwrap_or_default()
+        );
+        let registration =
+            (|| -> Result<(EndpointRef<AppClientProtocol>, Arc<AppStatus>, Duration), Error> {
+                let description = application_description(&conf, &app_name, &driver_url)?;
+                let timeout = conf.get_duration(
+                    REGISTRATION_TIMEOUT,
+                    Duration::from_secs(20),
+                    TimeUnit::Seconds,
+                )?;
+                let retries = conf.get_u32(REGISTRATION_RETRIES, 3)?.max(1);
+                let status = Arc::new(AppStatus::default());
+                let client = AppClient::new(
+                    AppClientConfig {
+                        masters,
+                        description,
+                        registration_timeout: timeout,
+                        registration_retries: retries,
+                    },
+                    Box::new(StandaloneBackend::new(driver.clone(), Arc::clone(&status))),
+                );
+                let client_ref = env.setup_endpoint(APP_CLIENT_ENDPOINT_NAME, client)?;
+                Ok((client_ref, status, timeout * (retries + 1)))
+            })();
+        let (client_ref, status, wait) = match registration {
+            Ok(r) => r,
+            Err(e) => {
+                env.shutdown();
+                return Err(e);
+            }
+        };
+        // Like Spark's backend start: a context exists only once a master took the app.
+        let app_id = match status.wait_registered(wait) {
+            Some(Ok(app_id)) => app_id.0,
+            Some(Err(reason)) => {
+                env.shutdown();
+                return Err(Error::Conf(format!(
+                    "Application has been killed. Reason: {reason}"
+                )));
+            }
+            None => {
+                env.shutdown();
+                return Err(Error::Timeout("registering with the masters".into()));
+            }
+        };
+        log::info!(
+            "Started {app_name} ({app_id}) on {}",
+            conf.get(MASTER).unwrap_or("?")
+        );
+        Ok(Context::remote(
+            env,
+            driver,
+            app_id,
+            app_name,
+            registry,
+            Some(client_ref),
+            Some(status),
+            Some(master),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn remote(
+        env: RpcEnv,
+        driver: EndpointRef<DriverProtocol>,
+        app_id: String,
+        app_name: String,
+        registry: TaskRegistry,
+        app_client: Option<EndpointRef<AppClientProtocol>>,
+        app_status: Option<Arc<AppStatus>>,
+        master: Option<MasterUrl>,
+    ) -> Context {
+        Context {
             inner: Arc::new(Inner {
                 env,
                 driver,
+                app_client,
+                app_status,
                 registry: Arc::new(registry),
                 next_job: AtomicU32::new(0),
                 local_executor: None,
                 app_id,
                 app_name,
-                master: None,
+                master,
                 default_parallelism: 2,
                 stopped: AtomicBool::new(false),
             }),
-        })
+        }
     }
 
     /// The application's id (`local-<millis>` in local modes).
@@ -350,6 +365,11 @@ impl Context {
         if self.inner.stopped.load(Ordering::Acquire) {
             return Err(Error::Stopped);
         }
+        if let Some(reason) = self.inner.app_status.as_ref().and_then(|s| s.dead_reason()) {
+            return Err(Error::Job(ember_scheduler::JobError::Failed {
+                message: format!("Application has been killed. Reason: {reason}"),
+            }));
+        }
         self.inner
             .registry
             .check::<In, Out>(task)
@@ -406,6 +426,17 @@ impl Context {
         if let Err(e) = told {
             log::warn!("Could not tell the executors to stop: {e}");
         }
+        if let Some(client) = &self.inner.app_client {
+            let stopped = client
+                .ask_with_timeout(
+                    |reply| AppClientAsk::StopAppClient { reply },
+                    &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
+                )
+                .wait();
+            if let Err(e) = stopped {
+                log::warn!("Could not unregister from the master: {e}");
+            }
+        }
         env.stop(&self.inner.driver);
         env.shutdown();
         env.await_termination();
@@ -423,75 +454,5 @@ impl std::fmt::Debug for Context {
             .field("app_id", &self.inner.app_id)
             .field("master", &self.inner.master)
             .finish()
-    }
-}
-
-/// A submitted job: wait for its outputs, watch its progress, or cancel it.
-pub struct JobHandle<Out> {
-    job: Arc<JobState>,
-    driver: EndpointRef<DriverProtocol>,
-    _out: PhantomData<fn() -> Out>,
-}
-
-impl<Out: Decode + 'static> JobHandle<Out> {
-    /// The job's id.
-    pub fn job_id(&self) -> JobId {
-        self.job.job_id()
-    }
-
-    /// (partitions done, partitions in all).
-    pub fn progress(&self) -> (usize, usize) {
-        self.job.progress()
-    }
-
-    /// Whether the job has ended.
-    pub fn is_done(&self) -> bool {
-        self.job.is_done()
-    }
-
-    /// Cancels the job: running tasks are killed and [`wait`](Self::wait) fails.
-    pub fn cancel(&self, reason: &str) {
-        let _ = self.driver.send(DriverMessage::CancelJob {
-            job_id: self.job.job_id(),
-            reason: reason.to_string(),
-        });
-    }
-
-    /// Waits for the outputs, in partition order.
-    pub fn wait(self) -> Result<Vec<Out>, Error> {
-        match self.job.wait(None) {
-            Some(outcome) => decode_all(outcome?),
-            None => Err(Error::Timeout("the job".into())),
-        }
-    }
-
-    /// Waits at most `timeout`; gives the handle back if the job has not ended.
-    pub fn wait_timeout(
-        self,
-        timeout: Duration,
-    ) -> Result<Result<Vec<Out>, Error>, JobHandle<Out>> {
-        match self.job.wait(Some(Instant::now() + timeout)) {
-            Some(outcome) => Ok(outcome.map_err(Error::from).and_then(decode_all)),
-            None => Err(self),
-        }
-    }
-}
-
-fn decode_all<Out: Decode>(results: Vec<bytes::Bytes>) -> Result<Vec<Out>, Error> {
-    results
-        .into_iter()
-        .enumerate()
-        .map(|(partition, bytes)| {
-            decode_from::<Out>(bytes).map_err(|e| Error::BadResult {
-                partition,
-                message: e.to_string(),
-            })
-        })
-        .collect()
-}
-
-impl<Out> std::fmt::Debug for JobHandle<Out> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JobHandle({:?})", self.job)
     }
 }

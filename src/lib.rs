@@ -11,14 +11,17 @@
 mod app;
 mod context;
 mod error;
+mod job_handle;
+mod keys;
 mod master_url;
+mod setup;
 
 // The public interface.
 pub use app::{App, MASTER_ENV};
-pub use context::{
-    Context, JobHandle, APP_NAME, DRIVER_HOST, DRIVER_PORT, MASTER, NETWORK_TIMEOUT_INTERVAL,
-};
+pub use context::Context;
 pub use error::Error;
+pub use job_handle::JobHandle;
+pub use keys::*;
 pub use master_url::{LocalThreads, MasterUrl, MasterUrlError, ACCEPTED_FORMS};
 
 pub use ember_executor::{TaskContext, TaskError, TaskRegistry};

@@ -4,6 +4,7 @@
 //! master, and `local-cluster[N,C,M]`, which runs a master and N workers in the driver's
 //! process. [`messages`] is the protocol between them.
 
+pub mod client;
 mod ids;
 pub mod messages;
 

@@ -354,6 +354,16 @@ impl RpcEnv {
         EndpointRef::bind(Arc::clone(&self.shared), address, None)
     }
 
+    /// A ref to the endpoint `name` of the env at `address`, without asking that env whether
+    /// it exists (no round trip, no wait). Messages to an endpoint that is not there are
+    /// dropped by the peer (asks fail with `Could not find <name>.`), and to an env that is
+    /// not there fail to connect. For senders that retry on a timer anyway, like a worker
+    /// or an application registering with masters that may not be up yet.
+    pub fn endpoint_ref_at<P: Protocol>(&self, address: &RpcAddress, name: &str) -> EndpointRef<P> {
+        let target = EndpointAddress::new(Some(address.clone()), name.to_string());
+        EndpointRef::bind(Arc::clone(&self.shared), target, None)
+    }
+
     /// Whether an endpoint called `name` is registered here.
     pub fn has_endpoint(&self, name: &str) -> bool {
         self.shared.dispatcher.verify(name)

@@ -1,0 +1,24 @@
+//! The settings a driver program reads, besides the RPC environment's and the scheduler's.
+
+/// The setting that names the master (`local[2]`, `ember://host:7077`, ...).
+pub const MASTER: &str = "ember.master";
+/// The setting that names the application.
+pub const APP_NAME: &str = "ember.app.name";
+/// The host the driver's RPC server binds and advertises (127.0.0.1).
+pub const DRIVER_HOST: &str = "ember.driver.host";
+/// The port of the driver's RPC server (0: any free one).
+pub const DRIVER_PORT: &str = "ember.driver.port";
+/// How often the driver looks for executors whose heartbeats stopped (60 s).
+pub const NETWORK_TIMEOUT_INTERVAL: &str = "ember.network.timeoutInterval";
+/// The most cores an application takes across a standalone cluster (unlimited).
+pub const CORES_MAX: &str = "ember.cores.max";
+/// Cores per executor (all of a worker's free cores by default, as in Spark).
+pub const EXECUTOR_CORES: &str = "ember.executor.cores";
+/// Memory per executor (`1g`; a bare number is MiB).
+pub const EXECUTOR_MEMORY: &str = "ember.executor.memory";
+/// The program workers start as this application's executors (default: this program).
+pub const EXECUTOR_PROGRAM: &str = "ember.executor.program";
+/// How long to wait for a master to answer a registration before trying again (20 s).
+pub const REGISTRATION_TIMEOUT: &str = "ember.standalone.registrationTimeout";
+/// Registration rounds before giving up (3).
+pub const REGISTRATION_RETRIES: &str = "ember.standalone.registrationRetries";

@@ -1,0 +1,156 @@
+//! How a context builds its scheduler backend: settings, pools, the listening driver env
+//! with its endpoints, and the description of the application for a standalone master.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rpc_env::{EndpointRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
+
+use ember_deploy::messages::{placeholders, ApplicationDescription, Command};
+use ember_scheduler::{
+    keys, AppConfig, DriverEndpoint, DriverProtocol, HeartbeatReceiver, Pools, SchedulerConf,
+    SchedulingMode, TaskScheduler, DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
+};
+
+use crate::error::Error;
+use crate::keys::{
+    CORES_MAX, DRIVER_HOST, DRIVER_PORT, EXECUTOR_CORES, EXECUTOR_MEMORY, EXECUTOR_PROGRAM,
+    NETWORK_TIMEOUT_INTERVAL,
+};
+
+pub(crate) fn required<'a>(conf: &'a RpcConf, key: &str, what: &str) -> Result<&'a str, Error> {
+    conf.get(key)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Error::Conf(format!("{what} must be set in your configuration ({key})")))
+}
+
+pub(crate) fn pools(conf: &RpcConf) -> Result<Pools, Error> {
+    let mode = SchedulingMode::parse(conf.get(keys::SCHEDULER_MODE).unwrap_or("FIFO"))
+        .map_err(|e| Error::Conf(format!("{}: {e}", keys::SCHEDULER_MODE)))?;
+    match mode {
+        SchedulingMode::Fifo => Ok(Pools::fifo()),
+        SchedulingMode::Fair => {
+            let xml = match conf.get(keys::ALLOCATION_FILE) {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Error::Conf(format!(
+                        "Cannot read {} '{path}': {e}",
+                        keys::ALLOCATION_FILE
+                    ))
+                })?),
+                None => None,
+            };
+            Pools::fair(xml.as_deref()).map_err(|e| Error::Conf(e.to_string()))
+        }
+    }
+}
+
+pub(crate) fn app_config(conf: &RpcConf, app_id: &str) -> AppConfig {
+    AppConfig {
+        app_id: app_id.to_string(),
+        properties: conf
+            .iter()
+            .filter(|(k, _)| k.starts_with("ember."))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+pub(crate) fn new_app_id(prefix: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{prefix}-{millis}")
+}
+
+/// A listening driver env with the driver endpoint and the heartbeat receiver.
+pub(crate) fn remote_driver(
+    conf: &RpcConf,
+    id_prefix: &str,
+) -> Result<(RpcEnv, EndpointRef<DriverProtocol>, String), Error> {
+    let scheduler_conf = SchedulerConf::from_conf(conf)?;
+    let max_failures = conf.get_u32(keys::TASK_MAX_FAILURES, 4)?;
+    let max_message_size = conf.max_message_size()?;
+    let network_timeout = conf.network_timeout()?;
+    let check_interval = conf.get_duration(
+        NETWORK_TIMEOUT_INTERVAL,
+        Duration::from_secs(60),
+        TimeUnit::Milliseconds,
+    )?;
+    let host = conf.get(DRIVER_HOST).unwrap_or("127.0.0.1").to_string();
+    let port = conf.get_u32(DRIVER_PORT, 0)?;
+    let port = u16::try_from(port)
+        .map_err(|_| Error::Conf(format!("{DRIVER_PORT} must be a port, not {port}")))?;
+    let scheduler = TaskScheduler::new(scheduler_conf, max_failures, pools(conf)?);
+    let env =
+        RpcEnv::create(RpcEnvConfig::server("ember-driver", host, port).with_conf(conf.clone()))?;
+    let app_id = new_app_id(id_prefix);
+    let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
+    let started = (|| -> Result<(), Error> {
+        let heartbeat = env.setup_endpoint(
+            HEARTBEAT_RECEIVER_NAME,
+            HeartbeatReceiver::new(driver.clone(), network_timeout, check_interval),
+        )?;
+        let endpoint = DriverEndpoint::new(scheduler, app_config(conf, &app_id), max_message_size)
+            .with_heartbeat_receiver(heartbeat);
+        env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint)?;
+        Ok(())
+    })();
+    if let Err(e) = started {
+        env.shutdown();
+        return Err(e);
+    }
+    Ok((env, driver, app_id))
+}
+
+/// What the master needs to know of this application, including how a worker starts one
+/// of its executors: this program (or `ember.executor.program`) with executor arguments.
+pub(crate) fn application_description(
+    conf: &RpcConf,
+    app_name: &str,
+    driver_url: &str,
+) -> Result<ApplicationDescription, Error> {
+    let program = match conf.get(EXECUTOR_PROGRAM) {
+        Some(p) => p.to_string(),
+        None => std::env::current_exe()
+            .map_err(|e| Error::Conf(format!("Cannot find this program to start executors: {e}")))?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let args = vec![
+        "--driver-url".to_string(),
+        driver_url.to_string(),
+        "--executor-id".to_string(),
+        placeholders::EXECUTOR_ID.to_string(),
+        "--hostname".to_string(),
+        placeholders::HOSTNAME.to_string(),
+        "--cores".to_string(),
+        placeholders::CORES.to_string(),
+        "--app-id".to_string(),
+        placeholders::APP_ID.to_string(),
+        "--worker-url".to_string(),
+        placeholders::WORKER_URL.to_string(),
+    ];
+    let mut env = BTreeMap::new();
+    for key in ["RUST_LOG", "RUST_BACKTRACE"] {
+        if let Ok(v) = std::env::var(key) {
+            env.insert(key.to_string(), v);
+        }
+    }
+    let memory = conf.get_size_bytes(EXECUTOR_MEMORY, 1 << 30, rpc_env::SizeUnit::MiB)?;
+    let cores_max = conf
+        .get(CORES_MAX)
+        .map(|_| conf.get_u32(CORES_MAX, 0))
+        .transpose()?;
+    let cores_per_executor = conf
+        .get(EXECUTOR_CORES)
+        .map(|_| conf.get_u32(EXECUTOR_CORES, 0))
+        .transpose()?;
+    Ok(ApplicationDescription {
+        name: app_name.to_string(),
+        max_cores: cores_max,
+        memory_per_executor_mib: u32::try_from(memory >> 20).unwrap_or(u32::MAX),
+        cores_per_executor,
+        command: Command { program, args, env },
+        user: std::env::var("USER").unwrap_or_else(|_| "ember".to_string()),
+    })
+}
