@@ -104,6 +104,43 @@ impl Dispatcher {
         Ok(self_ref)
     }
 
+    /// Registers a concurrent `endpoint` under `name`, on a loop of its own with its
+    /// threads, and schedules its `on_start`.
+    pub(crate) fn register_concurrent<E: crate::endpoint::ConcurrentRpcEndpoint>(
+        &self,
+        env: &RpcEnv,
+        name: &str,
+        endpoint: E,
+    ) -> Result<EndpointRef<E::Protocol>, RpcError> {
+        let mut registered = self.registered.write();
+        if registered.stopped {
+            return Err(RpcError::RegisterAfterStop);
+        }
+        if registered.endpoints.contains_key(name) {
+            return Err(RpcError::DuplicateEndpoint {
+                name: name.to_string(),
+            });
+        }
+        let threads = endpoint.threads().max(1);
+        let message_loop = MessageLoop::start(threads, |i| format!("dispatcher-{name}-{i}"))?;
+        self.loops.lock().push(Arc::clone(&message_loop));
+        let self_ref = env.local_ref::<E::Protocol>(name);
+        let inbox = Inbox::new_concurrent(
+            endpoint,
+            self_ref.clone(),
+            env.clone(),
+            message_loop,
+            threads,
+        );
+        registered
+            .endpoints
+            .insert(Arc::from(name), Arc::clone(&inbox) as Arc<dyn InboxEntry>);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        drop(registered);
+        inbox.start();
+        Ok(self_ref)
+    }
+
     /// The inbox registered under `name`.
     pub(crate) fn lookup(&self, name: &str) -> Result<Arc<dyn InboxEntry>, RpcError> {
         let registered = self.registered.read();

@@ -135,6 +135,70 @@ pub trait RpcEndpoint: Send + 'static {
     }
 }
 
+/// An endpoint whose handlers may run on several threads at once (Spark's
+/// `IsolatedRpcEndpoint` with `threadCount() > 1`): handlers take `&self`, so the endpoint
+/// keeps its own state behind whatever locks it needs. It runs on a loop of its own with
+/// [`threads`](Self::threads) threads. `on_start` still runs first and alone, and `on_stop`
+/// last, after every handler has returned.
+pub trait ConcurrentRpcEndpoint: Send + Sync + 'static {
+    /// The messages this endpoint takes.
+    type Protocol: Protocol;
+
+    /// How many threads its loop has (at least 1).
+    fn threads(&self) -> usize;
+
+    /// Runs before any message is handled.
+    fn on_start(&self, _ctx: &EndpointContext<'_, Self::Protocol>) -> HandlerResult {
+        Ok(())
+    }
+
+    /// Handles a one-way message.
+    fn receive(
+        &self,
+        ctx: &EndpointContext<'_, Self::Protocol>,
+        _msg: <Self::Protocol as Protocol>::Message,
+    ) -> HandlerResult {
+        Err(EndpointError::msg(format!(
+            "{} does not implement 'receive'",
+            ctx.name()
+        )))
+    }
+
+    /// Handles an ask (see [`RpcEndpoint::receive_and_reply`]).
+    fn receive_and_reply(
+        &self,
+        _ctx: &EndpointContext<'_, Self::Protocol>,
+        _ask: <Self::Protocol as Protocol>::Ask,
+    ) -> HandlerResult {
+        Ok(())
+    }
+
+    /// Called with the error of any handler or the message of a panic.
+    fn on_error(&self, ctx: &EndpointContext<'_, Self::Protocol>, error: EndpointError) {
+        log::warn!("Ignoring error in endpoint {}: {error}", ctx.name());
+    }
+
+    /// A connection to `remote` was made.
+    fn on_connected(&self, _ctx: &EndpointContext<'_, Self::Protocol>, _remote: &RpcAddress) {}
+
+    /// The connection to `remote` closed.
+    fn on_disconnected(&self, _ctx: &EndpointContext<'_, Self::Protocol>, _remote: &RpcAddress) {}
+
+    /// The connection to `remote` failed.
+    fn on_network_error(
+        &self,
+        _ctx: &EndpointContext<'_, Self::Protocol>,
+        _error: &RpcError,
+        _remote: &RpcAddress,
+    ) {
+    }
+
+    /// Runs last, after every handler has returned.
+    fn on_stop(&self, _env: &RpcEnv) -> HandlerResult {
+        Ok(())
+    }
+}
+
 /// What handlers return.
 pub type HandlerResult = Result<(), EndpointError>;
 

@@ -348,6 +348,18 @@ impl RpcEnv {
         self.shared.dispatcher.register(self, name, endpoint)
     }
 
+    /// Registers a concurrent `endpoint` under `name`: its handlers run on a loop of its own
+    /// with [`threads()`](crate::ConcurrentRpcEndpoint::threads) threads, several at once.
+    pub fn setup_concurrent_endpoint<E: crate::endpoint::ConcurrentRpcEndpoint>(
+        &self,
+        name: &str,
+        endpoint: E,
+    ) -> Result<EndpointRef<E::Protocol>, RpcError> {
+        self.shared
+            .dispatcher
+            .register_concurrent(self, name, endpoint)
+    }
+
     /// A ref to the endpoint `name` of this env (it need not be registered yet).
     pub fn local_ref<P: Protocol>(&self, name: &str) -> EndpointRef<P> {
         let address = EndpointAddress::new(self.shared.address.clone(), name.to_string());

@@ -80,7 +80,10 @@ pub use address::{AddressError, EndpointAddress, RpcAddress};
 pub use ask::{AskHandle, Reply};
 pub use codec::{decode_from, encode_to_bytes, Decode, DecodeError, Encode, Reader};
 pub use conf::{format_duration, keys, ConfError, RpcConf, RpcTimeout, SizeUnit, TimeUnit};
-pub use endpoint::{EndpointContext, HandlerResult, NoMessage, Protocol, RpcEndpoint, Threading};
+pub use endpoint::{
+    ConcurrentRpcEndpoint, EndpointContext, HandlerResult, NoMessage, Protocol, RpcEndpoint,
+    Threading,
+};
 pub use endpoint_ref::EndpointRef;
 pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};

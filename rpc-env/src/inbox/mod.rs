@@ -24,13 +24,18 @@ use crate::ask::CallSlot;
 use crate::codec::{Decode, DecodeError, Reader};
 use crate::connection::Cork;
 use crate::endpoint::{
-    EndpointContext, HandlerResult, NetworkEvent, Protocol, RpcEndpoint, Threading,
+    ConcurrentRpcEndpoint, EndpointContext, HandlerResult, NetworkEvent, Protocol, RpcEndpoint,
+    Threading,
 };
 use crate::endpoint_ref::EndpointRef;
 use crate::env::{DecodeContext, RpcEnv};
 use crate::error::{EndpointError, RpcError};
 use crate::frame::FrameKind;
 use crate::message_loop::{MessageLoop, Runnable};
+
+mod handler;
+
+use handler::{Concurrent, Handler, Serial};
 
 /// A message waiting in an inbox.
 pub(crate) enum InboxMessage<P: Protocol> {
@@ -61,6 +66,8 @@ const BATCH: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     NotStarted,
+    /// `on_start` is running: no other handler may run, whatever the concurrency.
+    Starting,
     Running,
     Stopped,
 }
@@ -69,16 +76,12 @@ struct InboxState<P: Protocol> {
     queue: VecDeque<InboxMessage<P>>,
     phase: Phase,
     stop_requested: bool,
-    /// A thread is running this inbox.
-    active: bool,
+    /// Threads running this inbox (at most 1 for a serial endpoint).
+    active: usize,
     /// The inbox is on its loop's run queue.
     scheduled: bool,
     dropped: u64,
 }
-
-/// The handlers, behind the inbox's one-at-a-time rule. The endpoint sits in a mutex only
-/// to be shareable between loop threads; the inbox guarantees it is never contended.
-struct Serial<E>(Mutex<E>);
 
 /// The inbox of an endpoint speaking protocol `P`.
 pub(crate) struct Inbox<P: Protocol> {
@@ -88,56 +91,14 @@ pub(crate) struct Inbox<P: Protocol> {
     env: RpcEnv,
     message_loop: Arc<MessageLoop>,
     threading: Threading,
+    /// Threads that may run handlers at once once started: 1, or a concurrent endpoint's.
+    concurrency: usize,
     state: Mutex<InboxState<P>>,
     weak_self: Weak<Inbox<P>>,
 }
 
-/// An endpoint's callbacks, with the endpoint type erased.
-trait Handler<P: Protocol>: Send + Sync {
-    fn on_start(&self, ctx: &EndpointContext<'_, P>) -> HandlerResult;
-    fn receive(&self, ctx: &EndpointContext<'_, P>, msg: P::Message) -> HandlerResult;
-    fn receive_and_reply(&self, ctx: &EndpointContext<'_, P>, ask: P::Ask) -> HandlerResult;
-    fn on_error(&self, ctx: &EndpointContext<'_, P>, error: EndpointError);
-    fn on_event(&self, ctx: &EndpointContext<'_, P>, event: &NetworkEvent);
-    fn on_stop(&self, env: &RpcEnv) -> HandlerResult;
-}
-
-impl<E: RpcEndpoint> Handler<E::Protocol> for Serial<E> {
-    fn on_start(&self, ctx: &EndpointContext<'_, E::Protocol>) -> HandlerResult {
-        self.0.lock().on_start(ctx)
-    }
-    fn receive(
-        &self,
-        ctx: &EndpointContext<'_, E::Protocol>,
-        msg: <E::Protocol as Protocol>::Message,
-    ) -> HandlerResult {
-        self.0.lock().receive(ctx, msg)
-    }
-    fn receive_and_reply(
-        &self,
-        ctx: &EndpointContext<'_, E::Protocol>,
-        ask: <E::Protocol as Protocol>::Ask,
-    ) -> HandlerResult {
-        self.0.lock().receive_and_reply(ctx, ask)
-    }
-    fn on_error(&self, ctx: &EndpointContext<'_, E::Protocol>, error: EndpointError) {
-        self.0.lock().on_error(ctx, error)
-    }
-    fn on_event(&self, ctx: &EndpointContext<'_, E::Protocol>, event: &NetworkEvent) {
-        let mut endpoint = self.0.lock();
-        match event {
-            NetworkEvent::Connected(a) => endpoint.on_connected(ctx, a),
-            NetworkEvent::Disconnected(a) => endpoint.on_disconnected(ctx, a),
-            NetworkEvent::Error(e, a) => endpoint.on_network_error(ctx, e, a),
-        }
-    }
-    fn on_stop(&self, env: &RpcEnv) -> HandlerResult {
-        self.0.lock().on_stop(env)
-    }
-}
-
 impl<P: Protocol> Inbox<P> {
-    /// An inbox for `endpoint`, not yet scheduled.
+    /// An inbox for a serial `endpoint`, not yet scheduled.
     pub(crate) fn new<E: RpcEndpoint<Protocol = P>>(
         endpoint: E,
         self_ref: EndpointRef<P>,
@@ -145,18 +106,50 @@ impl<P: Protocol> Inbox<P> {
         message_loop: Arc<MessageLoop>,
         threading: Threading,
     ) -> Arc<Inbox<P>> {
+        let handler = Box::new(Serial(Mutex::new(endpoint)));
+        Inbox::with_handler(handler, self_ref, env, message_loop, threading, 1)
+    }
+
+    /// An inbox for a concurrent `endpoint` on its own loop of `threads` threads.
+    pub(crate) fn new_concurrent<E: ConcurrentRpcEndpoint<Protocol = P>>(
+        endpoint: E,
+        self_ref: EndpointRef<P>,
+        env: RpcEnv,
+        message_loop: Arc<MessageLoop>,
+        threads: usize,
+    ) -> Arc<Inbox<P>> {
+        let handler = Box::new(Concurrent(endpoint));
+        Inbox::with_handler(
+            handler,
+            self_ref,
+            env,
+            message_loop,
+            Threading::Dedicated,
+            threads,
+        )
+    }
+
+    fn with_handler(
+        handler: Box<dyn Handler<P>>,
+        self_ref: EndpointRef<P>,
+        env: RpcEnv,
+        message_loop: Arc<MessageLoop>,
+        threading: Threading,
+        concurrency: usize,
+    ) -> Arc<Inbox<P>> {
         Arc::new_cyclic(|weak_self| Inbox {
             name: Arc::from(self_ref.name()),
-            handler: Box::new(Serial(Mutex::new(endpoint))),
+            handler,
             self_ref,
             env,
             message_loop,
             threading,
+            concurrency: concurrency.max(1),
             state: Mutex::new(InboxState {
                 queue: VecDeque::new(),
                 phase: Phase::NotStarted,
                 stop_requested: false,
-                active: false,
+                active: 0,
                 scheduled: false,
                 dropped: 0,
             }),
@@ -175,7 +168,7 @@ impl<P: Protocol> Inbox<P> {
         }
         state.queue.push_back(msg);
         let run_here = self.threading == Threading::Inline
-            && !state.active
+            && state.active == 0
             && !state.scheduled
             && INLINE_DEPTH.with(|d| d.get()) < MAX_INLINE_DEPTH;
         if run_here {
@@ -210,8 +203,21 @@ impl<P: Protocol> Inbox<P> {
         self.schedule_locked(&mut state);
     }
 
+    /// How many threads may run the inbox now: one until `on_start` has run.
+    fn limit(&self, state: &InboxState<P>) -> usize {
+        match state.phase {
+            Phase::Running => self.concurrency,
+            Phase::NotStarted | Phase::Starting | Phase::Stopped => 1,
+        }
+    }
+
     fn schedule_locked(&self, state: &mut InboxState<P>) {
-        if state.scheduled || state.active || state.phase == Phase::Stopped {
+        if state.scheduled || state.phase == Phase::Stopped || state.active >= self.limit(state) {
+            return;
+        }
+        let has_work =
+            !state.queue.is_empty() || state.phase == Phase::NotStarted || state.stop_requested;
+        if !has_work {
             return;
         }
         if let Some(me) = self.weak_self.upgrade() {
@@ -304,26 +310,42 @@ impl<P: Protocol> Runnable for Inbox<P> {
     fn run(self: Arc<Self>) {
         let mut state = self.state.lock();
         state.scheduled = false;
-        if state.active || state.phase == Phase::Stopped {
+        if state.phase == Phase::Stopped || state.active >= self.limit(&state) {
             return;
         }
-        state.active = true;
+        state.active += 1;
         let mut batch = VecDeque::new();
         let mut handled = 0;
         loop {
             if state.phase == Phase::NotStarted {
-                state.phase = Phase::Running;
+                // Only one thread gets here: the limit is 1 until on_start has run.
+                state.phase = Phase::Starting;
                 drop(state);
                 self.guarded(None, |ctx| self.handler.on_start(ctx));
                 state = self.state.lock();
+                state.phase = Phase::Running;
+                // Other threads of a concurrent endpoint may help from now on.
+                self.schedule_locked(&mut state);
                 continue;
             }
             if !state.queue.is_empty() {
                 if handled >= BATCH {
                     // Let the other inboxes of this loop have a turn.
-                    state.active = false;
+                    state.active -= 1;
                     self.schedule_locked(&mut state);
                     return;
+                }
+                if self.concurrency > 1 {
+                    // One message at a time, calling in a helper while more wait.
+                    let msg = state.queue.pop_front();
+                    self.schedule_locked(&mut state);
+                    drop(state);
+                    if let Some(msg) = msg {
+                        self.handle(msg);
+                    }
+                    handled += 1;
+                    state = self.state.lock();
+                    continue;
                 }
                 std::mem::swap(&mut batch, &mut state.queue);
                 drop(state);
@@ -337,7 +359,8 @@ impl<P: Protocol> Runnable for Inbox<P> {
                 state = self.state.lock();
                 continue;
             }
-            if state.stop_requested {
+            // The last thread out runs on_stop, after every other handler has returned.
+            if state.stop_requested && state.active == 1 {
                 state.phase = Phase::Stopped;
                 if state.dropped > 0 {
                     log::debug!(
@@ -350,7 +373,7 @@ impl<P: Protocol> Runnable for Inbox<P> {
                 self.run_on_stop();
                 state = self.state.lock();
             }
-            state.active = false;
+            state.active -= 1;
             return;
         }
     }
@@ -445,282 +468,4 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Spark's InboxSuite, on the sans-thread inbox: the test thread runs it.
-    use super::*;
-    use crate::ask::{AskHandle, AskShared, LocalCall, Reply};
-    use crate::env::RpcEnvConfig;
-    use crate::{message, RpcEnv};
-
-    message! {
-        enum TestMsg {
-            Text { text: String },
-            Panic,
-        }
-    }
-
-    message! {
-        enum TestAsk {
-            Echo { text: String, reply: Reply<String> },
-            Panic { reply: Reply<String> },
-        }
-    }
-
-    struct TestProtocol;
-    impl Protocol for TestProtocol {
-        type Message = TestMsg;
-        type Ask = TestAsk;
-    }
-
-    type Log = Arc<Mutex<Vec<String>>>;
-
-    struct Recorder(Log);
-
-    impl RpcEndpoint for Recorder {
-        type Protocol = TestProtocol;
-        fn on_start(&mut self, _: &EndpointContext<'_, TestProtocol>) -> HandlerResult {
-            self.0.lock().push("start".into());
-            Ok(())
-        }
-        fn receive(
-            &mut self,
-            _: &EndpointContext<'_, TestProtocol>,
-            msg: TestMsg,
-        ) -> HandlerResult {
-            match msg {
-                TestMsg::Text { text } => self.0.lock().push(format!("receive {text}")),
-                TestMsg::Panic => panic!("Oops"),
-            }
-            Ok(())
-        }
-        fn receive_and_reply(
-            &mut self,
-            _: &EndpointContext<'_, TestProtocol>,
-            ask: TestAsk,
-        ) -> HandlerResult {
-            match ask {
-                TestAsk::Echo { text, reply } => {
-                    self.0.lock().push(format!("ask {text}"));
-                    reply.send(text);
-                }
-                TestAsk::Panic { reply: _reply } => panic!("Oops in ask"),
-            }
-            Ok(())
-        }
-        fn on_error(&mut self, _: &EndpointContext<'_, TestProtocol>, error: EndpointError) {
-            self.0.lock().push(format!("error {error}"));
-        }
-        fn on_connected(&mut self, _: &EndpointContext<'_, TestProtocol>, remote: &RpcAddress) {
-            self.0.lock().push(format!("connected {remote}"));
-        }
-        fn on_disconnected(&mut self, _: &EndpointContext<'_, TestProtocol>, remote: &RpcAddress) {
-            self.0.lock().push(format!("disconnected {remote}"));
-        }
-        fn on_network_error(
-            &mut self,
-            _: &EndpointContext<'_, TestProtocol>,
-            error: &RpcError,
-            remote: &RpcAddress,
-        ) {
-            self.0
-                .lock()
-                .push(format!("network error {error} {remote}"));
-        }
-        fn on_stop(&mut self, _: &RpcEnv) -> HandlerResult {
-            self.0.lock().push("stop".into());
-            Ok(())
-        }
-    }
-
-    /// An inbox on a loop with no threads, so only the test runs it.
-    fn inbox() -> (RpcEnv, Arc<Inbox<TestProtocol>>, Log) {
-        let env = RpcEnv::create(RpcEnvConfig::client("inbox-test")).expect("env");
-        let log: Log = Arc::default();
-        let idle_loop = MessageLoop::start(0, |_| String::new()).expect("loop");
-        let self_ref = env.local_ref::<TestProtocol>("test");
-        let inbox = Inbox::new(
-            Recorder(Arc::clone(&log)),
-            self_ref,
-            env.clone(),
-            idle_loop,
-            Threading::Shared,
-        );
-        (env, inbox, log)
-    }
-
-    fn text(t: &str) -> InboxMessage<TestProtocol> {
-        InboxMessage::OneWay {
-            sender: None,
-            msg: TestMsg::Text { text: t.into() },
-        }
-    }
-
-    fn local_ask<T: Send + 'static>(
-        make: impl FnOnce(Reply<T>) -> TestAsk,
-    ) -> (InboxMessage<TestProtocol>, AskHandle<T>) {
-        let shared = AskShared::new();
-        let call = Arc::new(LocalCall::new(Arc::clone(&shared), None, Arc::from("test")));
-        let ask = make(Reply::local(Arc::clone(&call)));
-        (
-            InboxMessage::Ask {
-                sender: None,
-                ask,
-                call,
-            },
-            AskHandle::new(shared, None),
-        )
-    }
-
-    fn run(inbox: &Arc<Inbox<TestProtocol>>) {
-        Arc::clone(inbox).run();
-    }
-
-    #[test]
-    fn post_runs_on_start_first_and_on_stop_last() {
-        let (env, inbox, log) = inbox();
-        inbox.post(text("hi"));
-        run(&inbox);
-        assert_eq!(*log.lock(), ["start", "receive hi"]);
-        inbox.stop();
-        run(&inbox);
-        assert_eq!(*log.lock(), ["start", "receive hi", "stop"]);
-        env.shutdown();
-    }
-
-    #[test]
-    fn post_with_reply_answers_the_ask() {
-        let (env, inbox, log) = inbox();
-        let (msg, handle) = local_ask(|reply| TestAsk::Echo {
-            text: "hi".into(),
-            reply,
-        });
-        inbox.post(msg);
-        run(&inbox);
-        assert_eq!(handle.wait(), Ok("hi".to_string()));
-        assert_eq!(*log.lock(), ["start", "ask hi"]);
-        env.shutdown();
-    }
-
-    #[test]
-    fn messages_queued_before_a_stop_are_handled_later_ones_dropped_and_counted() {
-        let (env, inbox, log) = inbox();
-        let senders: Vec<_> = (0..10)
-            .map(|t| {
-                let inbox = Arc::clone(&inbox);
-                std::thread::spawn(move || {
-                    for i in 0..100 {
-                        inbox.post(text(&format!("{t}-{i}")));
-                    }
-                })
-            })
-            .collect();
-        run(&inbox);
-        inbox.stop();
-        run(&inbox);
-        for s in senders {
-            s.join().expect("sender thread");
-        }
-        run(&inbox);
-        let received = log
-            .lock()
-            .iter()
-            .filter(|l| l.starts_with("receive"))
-            .count() as u64;
-        assert_eq!(received + inbox.dropped(), 1000);
-        let log = log.lock();
-        assert_eq!(log.first().map(String::as_str), Some("start"));
-        assert_eq!(log.last().map(String::as_str), Some("stop"));
-        drop(log);
-        env.shutdown();
-    }
-
-    #[test]
-    fn an_ask_after_the_stop_fails_at_once_naming_the_endpoint() {
-        let (env, inbox, _log) = inbox();
-        inbox.stop();
-        let (msg, handle) = local_ask(|reply| TestAsk::Echo {
-            text: "late".into(),
-            reply,
-        });
-        inbox.post(msg);
-        assert_eq!(
-            handle.wait(),
-            Err(RpcError::EndpointNotFound {
-                name: "test".into()
-            })
-        );
-        assert_eq!(inbox.dropped(), 1);
-        env.shutdown();
-    }
-
-    #[test]
-    fn stop_before_start_still_runs_on_start_and_queued_messages_first() {
-        let (env, inbox, log) = inbox();
-        inbox.post(text("early"));
-        inbox.stop();
-        run(&inbox);
-        assert_eq!(*log.lock(), ["start", "receive early", "stop"]);
-        env.shutdown();
-    }
-
-    #[test]
-    fn network_events_reach_their_callbacks_once() {
-        let (env, inbox, log) = inbox();
-        let addr = RpcAddress::new("localhost", 11111);
-        inbox.post(InboxMessage::Event(NetworkEvent::Connected(addr.clone())));
-        inbox.post(InboxMessage::Event(NetworkEvent::Disconnected(
-            addr.clone(),
-        )));
-        inbox.post(InboxMessage::Event(NetworkEvent::Error(
-            RpcError::failure("Oops"),
-            addr,
-        )));
-        run(&inbox);
-        assert_eq!(
-            *log.lock(),
-            [
-                "start",
-                "connected localhost:11111",
-                "disconnected localhost:11111",
-                "network error Oops localhost:11111"
-            ]
-        );
-        env.shutdown();
-    }
-
-    #[test]
-    fn a_panicking_handler_reports_to_on_error_and_the_inbox_goes_on() {
-        let (env, inbox, log) = inbox();
-        inbox.post(InboxMessage::OneWay {
-            sender: None,
-            msg: TestMsg::Panic,
-        });
-        let (msg, handle) = local_ask(|reply| TestAsk::Panic { reply });
-        inbox.post(msg);
-        inbox.post(text("after"));
-        run(&inbox);
-        assert_eq!(handle.wait(), Err(RpcError::failure("Oops in ask")));
-        assert_eq!(
-            *log.lock(),
-            ["start", "error Oops", "error Oops in ask", "receive after"]
-        );
-        env.shutdown();
-    }
-
-    #[test]
-    fn a_dropped_reply_port_fails_the_ask() {
-        let (env, inbox, _log) = inbox();
-        let shared = AskShared::<String>::new();
-        let call = Arc::new(LocalCall::new(Arc::clone(&shared), None, Arc::from("test")));
-        drop(Reply::local(Arc::clone(&call)));
-        drop(call);
-        assert_eq!(
-            AskHandle::new(shared, None).wait(),
-            Err(RpcError::NoReply {
-                endpoint: "test".into()
-            })
-        );
-        drop(inbox);
-        env.shutdown();
-    }
-}
+mod tests;
