@@ -43,6 +43,12 @@ pub mod keys {
     pub const MAX_RESULT_SIZE: &str = "ember.driver.maxResultSize";
     /// How often executors heartbeat (10 s).
     pub const HEARTBEAT_INTERVAL: &str = "ember.executor.heartbeatInterval";
+    /// The most tasks per core an executor may hold queued beyond the ones running (32;
+    /// 0 = one task per core, Spark's behaviour).
+    pub const LAUNCH_AHEAD: &str = "ember.scheduler.launchAhead";
+    /// How much work, judged by recent task times, an executor may hold queued per core
+    /// (1 ms): short tasks are launched ahead, long ones are not.
+    pub const LAUNCH_AHEAD_TIME: &str = "ember.scheduler.launchAheadTime";
 }
 
 /// Sizes and waits the scheduler works with.
@@ -74,6 +80,10 @@ pub struct SchedulerConf {
     pub revive_interval: Duration,
     /// `ember.executor.heartbeatInterval`.
     pub heartbeat_interval: Duration,
+    /// `ember.scheduler.launchAhead`.
+    pub launch_ahead: u32,
+    /// `ember.scheduler.launchAheadTime`.
+    pub launch_ahead_time: Duration,
 }
 
 impl Default for SchedulerConf {
@@ -92,6 +102,8 @@ impl Default for SchedulerConf {
             max_result_size: 1 << 30,
             revive_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(10),
+            launch_ahead: 32,
+            launch_ahead_time: Duration::from_millis(1),
         }
     }
 }
@@ -151,6 +163,12 @@ impl SchedulerConf {
             heartbeat_interval: conf.get_duration(
                 keys::HEARTBEAT_INTERVAL,
                 d.heartbeat_interval,
+                TimeUnit::Milliseconds,
+            )?,
+            launch_ahead: conf.get_u32(keys::LAUNCH_AHEAD, d.launch_ahead)?,
+            launch_ahead_time: conf.get_duration(
+                keys::LAUNCH_AHEAD_TIME,
+                d.launch_ahead_time,
                 TimeUnit::Milliseconds,
             )?,
         })

@@ -6,7 +6,9 @@
 //! wants_job(StageId(1));
 //! ```
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -96,3 +98,32 @@ impl From<&str> for ExecutorId {
         ExecutorId::new(s)
     }
 }
+
+/// A hasher for task ids. They are dense integers handed out in order, so a multiply
+/// (Fx-style) spreads them well and costs a fraction of SipHash; a map lookup happens on
+/// every launch and every status update.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TaskIdHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for TaskIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(FX_SEED);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(FX_SEED);
+    }
+}
+
+/// A map keyed by task id, with the cheap hasher.
+pub type TaskIdMap<V> = HashMap<TaskId, V, BuildHasherDefault<TaskIdHasher>>;
+/// A set of task ids, with the cheap hasher.
+pub type TaskIdSet = HashSet<TaskId, BuildHasherDefault<TaskIdHasher>>;

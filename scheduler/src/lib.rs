@@ -21,13 +21,13 @@ mod ticker;
 pub use conf::{keys, SchedulerConf};
 pub use driver_endpoint::{DriverEndpoint, LocalExecutor, DISASSOCIATED};
 pub use heartbeat::HeartbeatReceiver;
-pub use ids::{ExecutorId, JobId, StageId, TaskId};
+pub use ids::{ExecutorId, JobId, StageId, TaskId, TaskIdHasher, TaskIdMap, TaskIdSet};
 pub use job::{JobError, JobState};
 pub use locality::{TaskLocality, TaskLocation};
 pub use messages::*;
 pub use pool::{PoolError, PoolInfo, Pools, SchedulingMode, TaskSetKey, TaskSetView};
 pub use task::{
-    ExecutorLossReason, TaskDescription, TaskFailedReason, TaskSet, TaskSpec, TaskState,
+    task_name, ExecutorLossReason, TaskDescription, TaskFailedReason, TaskSet, TaskSpec, TaskState,
     TaskStatus, WorkerOffer,
 };
 pub use task_scheduler::{Cluster, SchedulerEvent, TaskScheduler};

@@ -27,6 +27,9 @@ message! {
         pub status: TaskStatus,
         /// The cores it held, freed when it ends.
         pub cpus: u32,
+        /// How long the task function ran, in microseconds (0 until it ends): how the driver
+        /// judges how much work to queue on an executor.
+        pub run_micros: u64,
     }
 }
 

@@ -57,8 +57,6 @@ message! {
         pub attempt_number: u32,
         /// The executor it was launched on.
         pub executor_id: ExecutorId,
-        /// `task <index>.<attempt> in stage <stage>.<attempt> (TID <tid>)`.
-        pub name: String,
         /// The task's index in its task set.
         pub index: u32,
         /// The partition it computes.
@@ -69,14 +67,68 @@ message! {
         pub stage_id: StageId,
         /// Its stage attempt.
         pub stage_attempt: u32,
-        /// The registered task function to run.
-        pub function: String,
+        /// The registered task function to run (shared by every task of its set).
+        pub function: Arc<str>,
         /// The job's local properties.
         pub properties: BTreeMap<String, String>,
         /// Cores the task holds while it runs (`ember.task.cpus`).
         pub cpus: u32,
         /// The encoded input.
         pub input: Bytes,
+    }
+}
+
+impl TaskDescription {
+    /// Spark's task name, `task <index>.<attempt> in stage <stage>.<attempt> (TID <tid>)`,
+    /// made when asked for (logs), not on every launch.
+    pub fn name(&self) -> String {
+        task_name(
+            self.index,
+            self.attempt_number,
+            self.stage_id,
+            self.stage_attempt,
+            self.task_id,
+        )
+    }
+}
+
+/// Spark's task name, built without the formatting machinery (it shows up in profiles).
+pub fn task_name(
+    index: u32,
+    attempt_number: u32,
+    stage_id: StageId,
+    stage_attempt: u32,
+    task_id: TaskId,
+) -> String {
+    let mut name = String::with_capacity(48);
+    name.push_str("task ");
+    push_decimal(&mut name, u64::from(index));
+    name.push('.');
+    push_decimal(&mut name, u64::from(attempt_number));
+    name.push_str(" in stage ");
+    push_decimal(&mut name, u64::from(stage_id.0));
+    name.push('.');
+    push_decimal(&mut name, u64::from(stage_attempt));
+    name.push_str(" (TID ");
+    push_decimal(&mut name, task_id.0);
+    name.push(')');
+    name
+}
+
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Always ASCII digits, so the check cannot fail.
+    if let Ok(text) = std::str::from_utf8(&digits[start..]) {
+        out.push_str(text);
     }
 }
 

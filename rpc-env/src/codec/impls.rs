@@ -130,6 +130,18 @@ impl Decode for String {
     }
 }
 
+impl Encode for std::sync::Arc<str> {
+    fn encode(&self, buf: &mut BytesMut) {
+        (**self).encode(buf);
+    }
+}
+
+impl Decode for std::sync::Arc<str> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_str().map(std::sync::Arc::from)
+    }
+}
+
 impl Encode for Bytes {
     fn encode(&self, buf: &mut BytesMut) {
         put_len(buf, self.len());

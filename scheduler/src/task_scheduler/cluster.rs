@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::ids::{ExecutorId, TaskId};
+use crate::ids::{ExecutorId, TaskId, TaskIdMap, TaskIdSet};
 use crate::task_set_manager::ClusterView;
 
 type RackResolver = Box<dyn Fn(&str) -> Option<String> + Send>;
@@ -13,13 +13,13 @@ pub struct Cluster {
     executors: HashMap<ExecutorId, ExecutorState>,
     hosts: HashMap<String, HashSet<ExecutorId>>,
     racks: HashMap<String, HashSet<String>>,
-    task_to_executor: HashMap<TaskId, ExecutorId>,
+    task_to_executor: TaskIdMap<ExecutorId>,
     rack_resolver: Option<RackResolver>,
 }
 
 struct ExecutorState {
     host: String,
-    running: HashSet<TaskId>,
+    running: TaskIdSet,
     /// Disconnected, the real reason yet to come: no offers go to it, its attempts stay.
     pending_loss: bool,
 }

@@ -7,6 +7,9 @@
 
 mod cluster;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -15,7 +18,7 @@ use bytes::Bytes;
 pub use cluster::Cluster;
 
 use crate::conf::SchedulerConf;
-use crate::ids::{ExecutorId, JobId, TaskId};
+use crate::ids::{ExecutorId, JobId, TaskId, TaskIdMap};
 use crate::locality::TaskLocality;
 use crate::pool::{Pools, TaskSetKey, TaskSetView};
 use crate::task::{ExecutorLossReason, TaskDescription, TaskSet, TaskStatus, WorkerOffer};
@@ -72,7 +75,7 @@ pub struct TaskScheduler {
     cluster: Cluster,
     next_task_id: u64,
     /// Which task set each running attempt belongs to.
-    task_to_set: HashMap<TaskId, TaskSetKey>,
+    task_to_set: TaskIdMap<TaskSetKey>,
     /// Shuffles offers so load spreads; tests turn it off to get a fixed order.
     shuffle: Option<SplitMix64>,
 }
@@ -137,7 +140,7 @@ impl TaskScheduler {
             pools,
             cluster: Cluster::default(),
             next_task_id: 0,
-            task_to_set: HashMap::new(),
+            task_to_set: TaskIdMap::default(),
             shuffle: Some(SplitMix64(seed)),
         }
     }

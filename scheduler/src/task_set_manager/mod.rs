@@ -146,7 +146,7 @@ pub enum TaskSetEvent {
 ///     &ExecutorId::driver(), "localhost", TaskLocality::NoPref, 1, TaskId(0), now, &OneExecutor,
 /// );
 /// let task = offered.task.expect("a task");
-/// assert_eq!(task.name, "task 0.0 in stage 0.0 (TID 0)");
+/// assert_eq!(task.name(), "task 0.0 in stage 0.0 (TID 0)");
 /// let events = tsm.handle_successful_task(task.task_id, "42".into(), now);
 /// assert!(matches!(events[0], TaskSetEvent::TaskSucceeded { index: 0, .. }));
 /// assert_eq!(events[1], TaskSetEvent::Finished);
@@ -156,8 +156,6 @@ pub struct TaskSetManager {
     task_set: TaskSet,
     /// `TaskSet_<stage>.<attempt>`, computed once.
     name: String,
-    /// ` in stage <stage>.<attempt> (TID `: the middle of every task name, computed once.
-    task_name_middle: String,
     max_task_failures: u32,
     phase: TaskSetPhase,
     /// One record per task, by index.
@@ -219,10 +217,8 @@ impl TaskSetManager {
         let levels = pending.valid_levels(view);
         let name = format!("TaskSet_{}", task_set.stage_name());
         log::debug!("Valid locality levels for {name}: {:?}", levels.as_slice());
-        let task_name_middle = format!(" in stage {} (TID ", task_set.stage_name());
         TaskSetManager {
             name,
-            task_name_middle,
             max_task_failures,
             phase: TaskSetPhase::Active,
             running: AttemptMap::default(),
@@ -497,28 +493,35 @@ impl TaskSetManager {
                 killed_by: None,
             },
         );
-        let name = task_name(&self.task_name_middle, index, attempt_number, task_id);
-        log::debug!(
-            "Starting {name} ({host}, executor {executor}, partition {}, {}{})",
-            spec.partition,
-            dequeued.locality,
-            if dequeued.speculative {
-                ", speculative"
-            } else {
-                ""
-            }
-        );
+        if log::log_enabled!(log::Level::Debug) {
+            let name = crate::task::task_name(
+                index,
+                attempt_number,
+                self.task_set.stage_id,
+                self.task_set.stage_attempt,
+                task_id,
+            );
+            log::debug!(
+                "Starting {name} ({host}, executor {executor}, partition {}, {}{})",
+                spec.partition,
+                dequeued.locality,
+                if dequeued.speculative {
+                    ", speculative"
+                } else {
+                    ""
+                }
+            );
+        }
         Some(TaskDescription {
             task_id,
             attempt_number,
             executor_id: executor.clone(),
-            name,
             index,
             partition: spec.partition,
             job_id: self.task_set.job_id,
             stage_id: self.task_set.stage_id,
             stage_attempt: self.task_set.stage_attempt,
-            function: self.task_set.function.to_string(),
+            function: std::sync::Arc::clone(&self.task_set.function),
             properties: self.task_set.properties.clone(),
             cpus: task_cpus,
             input: spec.input.clone(),
@@ -538,38 +541,6 @@ impl TaskSetManager {
             levels.as_slice()
         );
         self.delay.recompute(levels);
-    }
-}
-
-/// `task <index>.<attempt> in stage <stage>.<attempt> (TID <tid>)`, built without the
-/// formatting machinery: it is made for every launch, and `format!` was a quarter of the
-/// cost of a launch and its completion.
-fn task_name(middle: &str, index: u32, attempt_number: u32, task_id: TaskId) -> String {
-    let mut name = String::with_capacity(middle.len() + 40);
-    name.push_str("task ");
-    push_decimal(&mut name, u64::from(index));
-    name.push('.');
-    push_decimal(&mut name, u64::from(attempt_number));
-    name.push_str(middle);
-    push_decimal(&mut name, task_id.0);
-    name.push(')');
-    name
-}
-
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Always ASCII digits, so the check cannot fail.
-    if let Ok(text) = std::str::from_utf8(&digits[start..]) {
-        out.push_str(text);
     }
 }
 

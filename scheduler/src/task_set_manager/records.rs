@@ -6,9 +6,7 @@
 //! [`IndexStatus`] says where it stands, and the pending lists only hold indices that are
 //! checked against that status when they are taken.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use crate::ids::{ExecutorId, TaskId};
@@ -143,29 +141,5 @@ pub(crate) struct Attempt {
     pub(crate) killed_by: Option<TaskId>,
 }
 
-/// A hasher for task ids. They are dense integers handed out in order, so a multiply
-/// (Fx-style) spreads them well and costs a fraction of SipHash; a map lookup happens on
-/// every launch and every status update.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct TaskIdHasher(u64);
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl Hasher for TaskIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(FX_SEED);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(FX_SEED);
-    }
-}
-
 /// Running attempts by task id.
-pub(crate) type AttemptMap = HashMap<TaskId, Attempt, BuildHasherDefault<TaskIdHasher>>;
+pub(crate) type AttemptMap = crate::ids::TaskIdMap<Attempt>;

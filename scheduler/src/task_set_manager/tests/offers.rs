@@ -89,11 +89,11 @@ fn the_description_carries_cpus_properties_input_and_the_spark_task_name() {
         Some(ProcessLocal),
         "no-pref tasks count as local"
     );
-    assert_eq!(task.name, "task 0.0 in stage 3.1 (TID 41)");
+    assert_eq!(task.name(), "task 0.0 in stage 3.1 (TID 41)");
     assert_eq!(task.cpus, 2);
     assert_eq!(task.partition, 100);
     assert_eq!(task.input, Bytes::from("input 0"));
-    assert_eq!(task.function, "f");
+    assert_eq!(&*task.function, "f");
     assert_eq!(
         task.properties
             .get("ember.scheduler.pool")
@@ -114,7 +114,7 @@ fn the_description_carries_cpus_properties_input_and_the_spark_task_name() {
     h.next_tid = 42;
     let retry = h.offer("exec1", "host1", NoPref).expect("the retry");
     assert_eq!((retry.index, retry.attempt_number), (0, 1));
-    assert_eq!(retry.name, "task 0.1 in stage 3.1 (TID 42)");
+    assert_eq!(retry.name(), "task 0.1 in stage 3.1 (TID 42)");
 }
 
 /// TSM #4 "skip unsatisfiable locality levels".
@@ -469,7 +469,7 @@ fn task_names_match_the_formatted_ones() {
         (1234, 0, 1 << 40),
     ] {
         assert_eq!(
-            super::super::task_name(" in stage 12.3 (TID ", index, attempt, TaskId(tid)),
+            crate::task::task_name(index, attempt, crate::StageId(12), 3, TaskId(tid)),
             format!("task {index}.{attempt} in stage 12.3 (TID {tid})")
         );
     }

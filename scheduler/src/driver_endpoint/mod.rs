@@ -5,13 +5,17 @@
 //! It owns the [`TaskScheduler`] outright: every change to scheduling state happens in one
 //! of its handlers, one at a time, so there is no scheduler lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rpc_env::{
     EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv, Threading,
 };
+
+mod batches;
+
+use batches::{batches_that_fit, estimated_size, FRAME_ALLOWANCE};
 
 use crate::job::{JobError, JobState};
 use crate::messages::{
@@ -20,7 +24,10 @@ use crate::messages::{
 };
 use crate::task_scheduler::{SchedulerEvent, TaskScheduler};
 use crate::ticker::Ticker;
-use crate::{ExecutorId, ExecutorLossReason, JobId, TaskDescription, TaskId, WorkerOffer};
+use crate::{
+    ExecutorId, ExecutorLossReason, JobId, TaskDescription, TaskFailedReason, TaskId, TaskStatus,
+    WorkerOffer,
+};
 
 /// An executor inside the driver's process (local modes): tasks are handed over as values.
 pub trait LocalExecutor: Send + Sync {
@@ -44,9 +51,12 @@ struct ExecutorData {
     /// Where its messages come from, to recognise its disconnection.
     address: Option<RpcAddress>,
     total_cores: u32,
-    free_cores: u32,
+    /// Cores held by tasks launched there and not yet ended (queued ones included).
+    busy_cores: u32,
     /// `LaunchedExecutor` came: it takes tasks.
     launched: bool,
+    /// Disconnected, the real loss reason yet to come: it gets no offers.
+    pending_loss: bool,
 }
 
 /// The message Spark gives for an executor whose connection dropped.
@@ -64,6 +74,8 @@ pub struct DriverEndpoint {
     local_executor: Option<(ExecutorId, String, u32, Arc<dyn LocalExecutor>)>,
     tickers: Vec<Ticker>,
     periodic_revive: bool,
+    /// A moving average of recent tasks' run times, as executors report them.
+    task_time: Option<Duration>,
 }
 
 impl DriverEndpoint {
@@ -79,7 +91,41 @@ impl DriverEndpoint {
             local_executor: None,
             tickers: Vec::new(),
             periodic_revive: true,
+            task_time: None,
         }
+    }
+
+    /// How many cores' worth of tasks an executor may hold. Spark's rule is its cores. Ember
+    /// lets tasks wait queued on an executor, up to `ember.scheduler.launchAheadTime` of work
+    /// per core judged by recent task times (at most `ember.scheduler.launchAhead` tasks), so
+    /// an executor running tiny tasks never idles through a round trip to the driver, while
+    /// a long task is never queued behind another: the work queued bounds how late a job can
+    /// end because of it.
+    fn capacity(&self, e: &ExecutorData) -> u32 {
+        let conf = self.scheduler.conf();
+        let ahead = match self.task_time {
+            Some(t) if !t.is_zero() => {
+                let fits = conf.launch_ahead_time.as_nanos() / t.as_nanos();
+                u32::try_from(fits)
+                    .unwrap_or(u32::MAX)
+                    .min(conf.launch_ahead)
+            }
+            Some(_) => conf.launch_ahead,
+            None => 0,
+        };
+        e.total_cores.saturating_mul(1 + ahead)
+    }
+
+    fn free_cores(&self, e: &ExecutorData) -> u32 {
+        self.capacity(e).saturating_sub(e.busy_cores)
+    }
+
+    /// Folds one task's time into the moving average.
+    fn learn_task_time(&mut self, took: Duration) {
+        self.task_time = Some(match self.task_time {
+            None => took,
+            Some(avg) => (avg * 4 + took) / 5,
+        });
     }
 
     /// Executors heartbeat to `receiver`, which hears of registrations and removals.
@@ -108,15 +154,15 @@ impl DriverEndpoint {
             Some(id) => self
                 .executors
                 .get(id)
-                .filter(|e| e.launched && e.free_cores >= task_cpus)
-                .map(|e| WorkerOffer::new(id.clone(), e.host.clone(), e.free_cores))
+                .filter(|e| e.launched && !e.pending_loss && self.free_cores(e) >= task_cpus)
+                .map(|e| WorkerOffer::new(id.clone(), e.host.clone(), self.free_cores(e)))
                 .into_iter()
                 .collect(),
             None => self
                 .executors
                 .iter()
-                .filter(|(_, e)| e.launched && e.free_cores >= task_cpus)
-                .map(|(id, e)| WorkerOffer::new(id.clone(), e.host.clone(), e.free_cores))
+                .filter(|(_, e)| e.launched && !e.pending_loss && self.free_cores(e) >= task_cpus)
+                .map(|(id, e)| WorkerOffer::new(id.clone(), e.host.clone(), self.free_cores(e)))
                 .collect(),
         };
         if offers.is_empty() || !self.scheduler.has_task_sets() {
@@ -132,7 +178,8 @@ impl DriverEndpoint {
         if tasks.is_empty() {
             return;
         }
-        let mut by_executor: BTreeMap<ExecutorId, Vec<TaskDescription>> = BTreeMap::new();
+        // Launches usually go to one executor (a finished task's); a short list beats a map.
+        let mut by_executor: Vec<(ExecutorId, Vec<TaskDescription>)> = Vec::new();
         let mut too_large = Vec::new();
         for task in tasks {
             let remote = matches!(
@@ -146,23 +193,54 @@ impl DriverEndpoint {
                 }
             }
             if let Some(e) = self.executors.get_mut(&task.executor_id) {
-                e.free_cores = e.free_cores.saturating_sub(task.cpus);
+                e.busy_cores += task.cpus;
             }
-            by_executor
-                .entry(task.executor_id.clone())
-                .or_default()
-                .push(task);
+            match by_executor
+                .iter_mut()
+                .find(|(id, _)| *id == task.executor_id)
+            {
+                Some((_, tasks)) => tasks.push(task),
+                None => by_executor.push((task.executor_id.clone(), vec![task])),
+            }
         }
+        let mut unsent = Vec::new();
         for (executor_id, tasks) in by_executor {
             match self.executors.get(&executor_id).map(|e| &e.sink) {
                 Some(ExecutorSink::Remote(r)) => {
-                    if let Err(e) = r.send(ExecutorMessage::LaunchTasks { tasks }) {
-                        log::warn!("Could not send tasks to executor {executor_id}: {e}");
+                    // Every task fits a message on its own (checked above), but several
+                    // together may not: send them in batches that fit.
+                    for batch in batches_that_fit(tasks, self.max_message_size) {
+                        let ids: Vec<(TaskId, u32)> =
+                            batch.iter().map(|t| (t.task_id, t.cpus)).collect();
+                        if let Err(e) = r.send(ExecutorMessage::LaunchTasks { tasks: batch }) {
+                            log::warn!("Could not send tasks to executor {executor_id}: {e}");
+                            unsent.extend(
+                                ids.into_iter()
+                                    .map(|(t, c)| (executor_id.clone(), t, c, e.to_string())),
+                            );
+                        }
                     }
                 }
                 Some(ExecutorSink::Local(l)) => l.launch_tasks(tasks),
                 None => log::warn!("Tasks for unknown executor {executor_id} dropped"),
             }
+        }
+        // A task that never left ran nowhere: it ends as lost through no fault of the
+        // application, so it is tried again rather than waited for forever.
+        for (executor_id, task_id, cpus, reason) in unsent {
+            let update = TaskUpdate {
+                task_id,
+                status: TaskStatus::Failed {
+                    reason: TaskFailedReason::ExecutorLostFailure {
+                        executor_id: executor_id.clone(),
+                        exit_caused_by_app: false,
+                        reason: Some(format!("the task could not be sent: {reason}")),
+                    },
+                },
+                cpus,
+                run_micros: 0,
+            };
+            self.status_update(&executor_id, vec![update]);
         }
         for (task, size) in too_large {
             let message = format!(
@@ -178,13 +256,13 @@ impl DriverEndpoint {
         }
     }
 
-    /// The encoded size of `task` if it is over the message limit. Encoding is skipped when
-    /// the input alone is far below the limit.
+    /// The encoded size of `task` if it does not fit a message. Encoding is skipped when the
+    /// task is clearly far below the limit.
     fn oversized(&self, task: &TaskDescription) -> Option<usize> {
-        if task.input.len() + 64 * 1024 < self.max_message_size {
+        if estimated_size(task) + 64 * 1024 < self.max_message_size {
             return None;
         }
-        let size = rpc_env::encode_to_bytes(task).len() + 64;
+        let size = rpc_env::encode_to_bytes(task).len() + FRAME_ALLOWANCE;
         (size > self.max_message_size).then_some(size)
     }
 
@@ -248,7 +326,10 @@ impl DriverEndpoint {
                 .status_update(update.task_id, update.status, now);
             if finished {
                 if let Some(e) = self.executors.get_mut(executor_id) {
-                    e.free_cores = (e.free_cores + update.cpus).min(e.total_cores);
+                    e.busy_cores = e.busy_cores.saturating_sub(update.cpus);
+                }
+                if update.run_micros > 0 {
+                    self.learn_task_time(Duration::from_micros(update.run_micros));
                 }
             }
             self.handle_events(events);
@@ -261,6 +342,18 @@ impl DriverEndpoint {
     }
 
     fn remove_executor(&mut self, executor_id: &ExecutorId, reason: ExecutorLossReason) {
+        if reason == ExecutorLossReason::Pending {
+            // The real reason comes later (from the cluster manager): keep the executor
+            // known, give it nothing new, and let its tasks wait for that reason.
+            if let Some(e) = self.executors.get_mut(executor_id) {
+                e.pending_loss = true;
+                let events = self
+                    .scheduler
+                    .executor_lost(executor_id, &reason, Instant::now());
+                self.handle_events(events);
+            }
+            return;
+        }
         let Some(data) = self.executors.remove(executor_id) else {
             log::debug!("Asked to remove non-existent executor {executor_id}");
             return;
@@ -308,8 +401,9 @@ impl DriverEndpoint {
                 host: hostname,
                 address,
                 total_cores: cores,
-                free_cores: 0,
+                busy_cores: 0,
                 launched: false,
+                pending_loss: false,
             },
         );
         if let Some(hb) = &self.heartbeat {
@@ -350,8 +444,9 @@ impl RpcEndpoint for DriverEndpoint {
                     host,
                     address: None,
                     total_cores: cores,
-                    free_cores: cores,
+                    busy_cores: 0,
                     launched: true,
+                    pending_loss: false,
                 },
             );
         }
@@ -383,7 +478,6 @@ impl RpcEndpoint for DriverEndpoint {
         match msg {
             DriverMessage::LaunchedExecutor { executor_id } => {
                 if let Some(e) = self.executors.get_mut(&executor_id) {
-                    e.free_cores = e.total_cores;
                     e.launched = true;
                     self.make_offers(Some(&executor_id));
                 }

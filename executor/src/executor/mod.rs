@@ -6,7 +6,7 @@
 //! asked to stop. Status updates from the task threads are combined into batches, one
 //! message per batch.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use ember_scheduler::{
-    ExecutorId, TaskDescription, TaskFailedReason, TaskId, TaskStatus, TaskUpdate,
+    ExecutorId, TaskDescription, TaskFailedReason, TaskId, TaskIdMap, TaskStatus, TaskUpdate,
 };
 
 use crate::registry::{KillSwitch, TaskContext, TaskRegistry};
@@ -43,7 +43,15 @@ struct Queue {
 struct Reports {
     pending: Vec<TaskUpdate>,
     sending: bool,
+    /// When the oldest update that was queued without being sent (a `Running`) was queued.
+    quiet_since: Option<Instant>,
+    stopped: bool,
 }
+
+/// How long a `Running` update may wait for company before it is sent alone. A short task's
+/// `Running` then travels with its result, halving the messages per task; a long task's
+/// still reaches the driver almost at once.
+const RUNNING_REPORT_DELAY: Duration = Duration::from_millis(10);
 
 struct Inner {
     executor_id: ExecutorId,
@@ -53,9 +61,11 @@ struct Inner {
     max_result_size: usize,
     queue: Mutex<Queue>,
     work: Condvar,
-    running: Mutex<HashMap<TaskId, Arc<KillSwitch>>>,
-    kill_marks: Mutex<HashMap<TaskId, (String, Instant)>>,
+    running: Mutex<TaskIdMap<Arc<KillSwitch>>>,
+    kill_marks: Mutex<TaskIdMap<(String, Instant)>>,
     reports: Mutex<Reports>,
+    /// Wakes the flusher of quiet updates.
+    reports_waiting: Condvar,
 }
 
 /// Runs tasks on `cores` threads.
@@ -83,14 +93,23 @@ impl Executor {
                 stopped: false,
             }),
             work: Condvar::new(),
-            running: Mutex::new(HashMap::new()),
-            kill_marks: Mutex::new(HashMap::new()),
+            running: Mutex::new(TaskIdMap::default()),
+            kill_marks: Mutex::new(TaskIdMap::default()),
             reports: Mutex::new(Reports {
                 pending: Vec::new(),
                 sending: false,
+                quiet_since: None,
+                stopped: false,
             }),
+            reports_waiting: Condvar::new(),
         });
         let mut threads = Vec::new();
+        let flusher = Arc::clone(&inner);
+        threads.push(
+            std::thread::Builder::new()
+                .name("executor-status-flusher".to_string())
+                .spawn(move || flusher.flush_quiet_updates())?,
+        );
         for i in 0..cores.max(1) {
             let worker = Arc::clone(&inner);
             threads.push(
@@ -122,7 +141,7 @@ impl Executor {
         // this very thread, handed it the next task) takes one task itself as soon as it
         // returns: waking another thread for it would only cost a switch.
         if WILL_TAKE_NEXT.with(|t| t.replace(false)) {
-            count -= 1;
+            count = count.saturating_sub(1);
         }
         match count {
             0 => {}
@@ -138,7 +157,10 @@ impl Executor {
     /// Asks a task attempt to stop. A kill that arrives before its task is remembered for a
     /// while and applied when the task starts.
     pub fn kill_task(&self, task_id: TaskId, reason: String) {
-        if let Some(kill) = self.inner.running.lock().get(&task_id) {
+        // Checking for the task and leaving a mark happen under the `running` lock, which a
+        // starting task also holds while it takes its mark: a kill cannot slip between.
+        let running = self.inner.running.lock();
+        if let Some(kill) = running.get(&task_id) {
             log::info!("Executor is trying to kill TID {task_id}, reason: {reason}");
             kill.kill(reason);
             return;
@@ -158,6 +180,8 @@ impl Executor {
     pub fn stop(&self) {
         self.inner.queue.lock().stopped = true;
         self.inner.work.notify_all();
+        self.inner.reports.lock().stopped = true;
+        self.inner.reports_waiting.notify_all();
         for kill in self.inner.running.lock().values() {
             kill.kill("the executor is stopping".into());
         }
@@ -205,18 +229,67 @@ impl Inner {
     fn report(&self, update: TaskUpdate) {
         let mut reports = self.reports.lock();
         reports.pending.push(update);
+        self.send_pending(reports);
+    }
+
+    /// Queues an update to go with the next one sent, or alone after
+    /// [`RUNNING_REPORT_DELAY`].
+    fn report_later(&self, update: TaskUpdate) {
+        let mut reports = self.reports.lock();
+        reports.pending.push(update);
+        if reports.quiet_since.is_none() {
+            reports.quiet_since = Some(Instant::now());
+            drop(reports);
+            self.reports_waiting.notify_one();
+        }
+    }
+
+    /// Sends what is queued unless another thread is sending (it takes ours too).
+    fn send_pending<'a>(&'a self, mut reports: parking_lot::MutexGuard<'a, Reports>) {
         if reports.sending {
             return;
         }
         reports.sending = true;
         loop {
             let batch = std::mem::take(&mut reports.pending);
+            reports.quiet_since = None;
             drop(reports);
-            self.reporter.report(batch);
+            // Each result fits in a message on its own (see `max_result_size`), but several
+            // together may not: split what goes in one report.
+            for part in split_by_size(batch, self.max_result_size) {
+                self.reporter.report(part);
+            }
             reports = self.reports.lock();
             if reports.pending.is_empty() {
                 reports.sending = false;
                 return;
+            }
+        }
+    }
+
+    /// The flusher thread: sends quiet updates nobody else sent in time.
+    fn flush_quiet_updates(&self) {
+        let mut reports = self.reports.lock();
+        loop {
+            if reports.stopped {
+                return;
+            }
+            match reports.quiet_since {
+                None => {
+                    self.reports_waiting.wait(&mut reports);
+                }
+                Some(since) => {
+                    let due = since + RUNNING_REPORT_DELAY;
+                    if Instant::now() >= due && !reports.sending && !reports.pending.is_empty() {
+                        self.send_pending(reports);
+                        reports = self.reports.lock();
+                    } else {
+                        self.reports_waiting.wait_until(
+                            &mut reports,
+                            due.max(Instant::now() + Duration::from_millis(1)),
+                        );
+                    }
+                }
             }
         }
     }
@@ -233,15 +306,28 @@ impl TaskRunner<'_> {
         let task_id = task.task_id;
         let cpus = task.cpus;
         let kill = Arc::new(KillSwitch::default());
-        if let Some((reason, _)) = inner.kill_marks.lock().remove(&task_id) {
-            kill.kill(reason);
+        {
+            let mut running = inner.running.lock();
+            if let Some((reason, _)) = inner.kill_marks.lock().remove(&task_id) {
+                kill.kill(reason);
+            }
+            running.insert(task_id, Arc::clone(&kill));
         }
-        inner.running.lock().insert(task_id, Arc::clone(&kill));
-        inner.report(TaskUpdate {
+        inner.report_later(TaskUpdate {
             task_id,
             status: TaskStatus::Running,
             cpus,
+            run_micros: 0,
         });
+        // The name only appears in logs of failures: keep its parts, make the text on demand.
+        let (index, attempt, stage, stage_attempt) = (
+            task.index,
+            task.attempt_number,
+            task.stage_id,
+            task.stage_attempt,
+        );
+        let name =
+            move || ember_scheduler::task_name(index, attempt, stage, stage_attempt, task_id);
         let ctx = TaskContext {
             task_id,
             attempt_number: task.attempt_number,
@@ -252,10 +338,11 @@ impl TaskRunner<'_> {
             properties: task.properties,
             kill: Arc::clone(&kill),
         };
+        let started = Instant::now();
         let status = match kill.reason() {
             // Killed before it started: don't start it.
             Some(reason) => TaskStatus::Killed { reason },
-            None => self.execute(&task.function, &ctx, task.input, &task.name),
+            None => self.execute(&task.function, &ctx, task.input, &name),
         };
         inner.running.lock().remove(&task_id);
         WILL_TAKE_NEXT.with(|t| t.set(true));
@@ -263,6 +350,7 @@ impl TaskRunner<'_> {
             task_id,
             status,
             cpus,
+            run_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         });
         WILL_TAKE_NEXT.with(|t| t.set(false));
     }
@@ -272,7 +360,7 @@ impl TaskRunner<'_> {
         function: &str,
         ctx: &TaskContext,
         input: bytes::Bytes,
-        name: &str,
+        name: &dyn Fn() -> String,
     ) -> TaskStatus {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.inner.registry.run(function, ctx, input)
@@ -283,14 +371,16 @@ impl TaskRunner<'_> {
             (Ok(Ok(result)), None) => {
                 if result.len() > self.inner.max_result_size {
                     log::warn!(
-                        "Result of {name} is {} bytes, too large to send",
+                        "Result of {} is {} bytes, too large to send",
+                        name(),
                         result.len()
                     );
                     TaskStatus::Failed {
                         reason: TaskFailedReason::ExceptionFailure {
                             message: format!(
-                                "The result of {name} is {} bytes, which exceeds what a \
+                                "The result of {} is {} bytes, which exceeds what a \
                                  message may carry (ember.rpc.message.maxSize, {} bytes)",
+                                name(),
                                 result.len(),
                                 self.inner.max_result_size
                             ),
@@ -304,7 +394,7 @@ impl TaskRunner<'_> {
                 reason: e.message().to_string(),
             },
             (Ok(Err(e)), None) => {
-                log::warn!("Exception in {name}: {e}");
+                log::warn!("Exception in {}: {e}", name());
                 TaskStatus::Failed {
                     reason: TaskFailedReason::ExceptionFailure {
                         message: e.message().to_string(),
@@ -313,7 +403,7 @@ impl TaskRunner<'_> {
             }
             (Err(panic), None) => {
                 let message = panic_message(&*panic);
-                log::error!("Task {name} panicked: {message}");
+                log::error!("Task {} panicked: {message}", name());
                 TaskStatus::Failed {
                     reason: TaskFailedReason::ExceptionFailure {
                         message: format!("task panicked: {message}"),
@@ -322,6 +412,46 @@ impl TaskRunner<'_> {
             }
         }
     }
+}
+
+/// About what an update adds to a message besides its result or failure text.
+const UPDATE_OVERHEAD: usize = 64;
+
+fn update_size(update: &TaskUpdate) -> usize {
+    UPDATE_OVERHEAD
+        + match &update.status {
+            TaskStatus::Finished { result } => result.len(),
+            TaskStatus::Failed {
+                reason: TaskFailedReason::ExceptionFailure { message },
+            } => message.len(),
+            TaskStatus::Killed { reason } => reason.len(),
+            _ => 0,
+        }
+}
+
+/// Splits updates, in order, into batches of at most `limit` bytes of results each (an
+/// update alone over the limit still gets a batch of its own).
+fn split_by_size(updates: Vec<TaskUpdate>, limit: usize) -> Vec<Vec<TaskUpdate>> {
+    let total: usize = updates.iter().map(update_size).sum();
+    if total <= limit {
+        return vec![updates];
+    }
+    let mut batches = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for update in updates {
+        let this = update_size(&update);
+        if !current.is_empty() && size + this > limit {
+            batches.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += this;
+        current.push(update);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -333,3 +463,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "a panic with a non-string payload".to_string()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,522 @@
+//! Shared helpers of the scheduler's integration tests: a driver on a loopback server env
+//! (its `DriverEndpoint`, optionally a `HeartbeatReceiver`), and fake executors, each in a
+//! client-mode env of its own, that register with it, record what the driver sends them and
+//! report task status the way an executor backend does.
+//!
+//! Each test binary uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ember_scheduler::{
+    AppConfig, DriverAsk, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId,
+    ExecutorMessage, ExecutorProtocol, HeartbeatAsk, HeartbeatProtocol, HeartbeatReceiver,
+    HeartbeatResponse, JobId, JobState, Pools, SchedulerConf, StageId, TaskDescription, TaskId,
+    TaskLocation, TaskScheduler, TaskSet, TaskSpec, TaskStatus, TaskUpdate, DRIVER_ENDPOINT_NAME,
+    EXECUTOR_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
+};
+use rpc_env::{
+    AskHandle, EndpointContext, EndpointRef, HandlerResult, LocalOnly, RpcAddress, RpcConf,
+    RpcEndpoint, RpcEnv, RpcEnvConfig, RpcError,
+};
+
+/// How long a test waits for something that should happen: generous, since only a failing
+/// test ever waits this long, and the machine may be loaded.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `cond` every millisecond until it holds; panics naming `what` after `deadline`.
+#[track_caller]
+pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    loop {
+        if cond() {
+            return;
+        }
+        if Instant::now() >= end {
+            panic!("timed out after {deadline:?} waiting until {what}");
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The outcome of an ask, waiting at most [`DEADLINE`] for it.
+#[track_caller]
+pub fn answer<T: Send + 'static>(handle: AskHandle<T>) -> Result<T, RpcError> {
+    let end = Instant::now() + DEADLINE;
+    let mut handle = handle;
+    loop {
+        match handle.poll() {
+            Ok(result) => return result,
+            Err(back) => handle = back,
+        }
+        if Instant::now() >= end {
+            panic!("the ask did not end within {DEADLINE:?}");
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// An env that is shut down (and awaited) when dropped, unless the test is panicking.
+pub struct Env(pub RpcEnv);
+
+impl Env {
+    pub fn stop_now(&self) {
+        self.0.shutdown();
+        self.0.await_termination();
+    }
+}
+
+impl std::ops::Deref for Env {
+    type Target = RpcEnv;
+    fn deref(&self) -> &RpcEnv {
+        &self.0
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            self.stop_now();
+        }
+    }
+}
+
+/// The app config every test driver serves.
+pub fn app_config() -> AppConfig {
+    let mut properties = BTreeMap::new();
+    properties.insert("ember.app.name".to_string(), "scheduler-tests".to_string());
+    properties.insert("ember.task.cpus".to_string(), "1".to_string());
+    AppConfig {
+        app_id: "app-20240101000000-0000".to_string(),
+        properties,
+    }
+}
+
+/// How a driver is set up.
+pub struct DriverSetup {
+    /// Settings of the driver's env (`ember.rpc.message.maxSize`, ...).
+    pub rpc: RpcConf,
+    pub scheduler: SchedulerConf,
+    pub max_failures: u32,
+    /// `(timeout, check interval)` of a heartbeat receiver, if one runs.
+    pub heartbeat: Option<(Duration, Duration)>,
+}
+
+/// Settings with Spark's one task per free core (`ember.scheduler.launchAhead = 0`), which
+/// the ported tests assume; the launch-ahead tests set their own.
+pub fn spark_cores() -> SchedulerConf {
+    SchedulerConf {
+        launch_ahead: 0,
+        ..SchedulerConf::default()
+    }
+}
+
+impl Default for DriverSetup {
+    fn default() -> Self {
+        DriverSetup {
+            rpc: RpcConf::new(),
+            scheduler: spark_cores(),
+            max_failures: 4,
+            heartbeat: None,
+        }
+    }
+}
+
+/// A driver: a server-mode env on loopback with the driver endpoint.
+pub struct Driver {
+    pub env: Env,
+    pub driver: EndpointRef<DriverProtocol>,
+}
+
+impl Driver {
+    pub fn start(setup: DriverSetup) -> Driver {
+        // `RUST_LOG=debug` shows the driver's side of a failing test.
+        let _ = env_logger::builder().is_test(true).try_init();
+        let max_message_size = setup.rpc.max_message_size().expect("a valid max size");
+        let env = Env(RpcEnv::create(
+            RpcEnvConfig::server("driver", "127.0.0.1", 0).with_conf(setup.rpc),
+        )
+        .expect("the driver env starts"));
+        let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
+        let scheduler = TaskScheduler::new(setup.scheduler, setup.max_failures, Pools::fifo());
+        let mut endpoint = DriverEndpoint::new(scheduler, app_config(), max_message_size);
+        if let Some((timeout, interval)) = setup.heartbeat {
+            let receiver = env
+                .setup_endpoint(
+                    HEARTBEAT_RECEIVER_NAME,
+                    HeartbeatReceiver::new(driver.clone(), timeout, interval),
+                )
+                .expect("the heartbeat receiver registers");
+            endpoint = endpoint.with_heartbeat_receiver(receiver);
+        }
+        env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint)
+            .expect("the driver endpoint registers");
+        Driver { env, driver }
+    }
+
+    pub fn addr(&self) -> RpcAddress {
+        self.env.address().expect("a server env").clone()
+    }
+
+    /// Submits `task_set` as its job, from the driver's own process.
+    pub fn submit(&self, task_set: TaskSet) -> Arc<JobState> {
+        let job = Arc::new(JobState::new(task_set.job_id, task_set.tasks.len()));
+        self.driver
+            .send(DriverMessage::SubmitJob {
+                task_set: LocalOnly(task_set),
+                job: LocalOnly(Arc::clone(&job)),
+            })
+            .expect("the driver takes the job");
+        job
+    }
+
+    pub fn send(&self, msg: DriverMessage) {
+        self.driver.send(msg).expect("the driver takes the message");
+    }
+
+    /// Tells every executor to stop. Also a barrier: everything sent to the driver before
+    /// from this thread has been handled, and every message the driver sent an executor
+    /// before reaches that executor before its `StopExecutor`.
+    pub fn stop_executors(&self) -> bool {
+        answer(self.driver.ask(|reply| DriverAsk::StopExecutors { reply })).expect("answered")
+    }
+
+    /// (launched executors, their cores).
+    pub fn executor_count(&self) -> (u32, u32) {
+        answer(self.driver.ask(|reply| DriverAsk::ExecutorCount { reply })).expect("answered")
+    }
+
+    pub fn is_alive(&self, executor: &str) -> bool {
+        answer(self.driver.ask(|reply| DriverAsk::IsExecutorAlive {
+            executor_id: ExecutorId::new(executor),
+            reply,
+        }))
+        .expect("answered")
+    }
+}
+
+/// What a fake executor was sent, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Launch(TaskDescription),
+    Kill { task_id: TaskId, reason: String },
+    Stop,
+}
+
+#[derive(Default)]
+struct Shared {
+    seen: Mutex<Vec<Seen>>,
+    /// Report every launched task RUNNING then FINISHED (result = its input) at once.
+    auto_finish: AtomicBool,
+}
+
+/// The fake executor backend endpoint (in the executor's env).
+struct FakeBackend {
+    id: ExecutorId,
+    driver: EndpointRef<DriverProtocol>,
+    shared: Arc<Shared>,
+    /// Attempts running here, with their cores.
+    running: HashMap<TaskId, u32>,
+}
+
+impl FakeBackend {
+    fn report(&self, updates: Vec<TaskUpdate>) {
+        let _ = self.driver.send(DriverMessage::StatusUpdate {
+            executor_id: self.id.clone(),
+            updates,
+        });
+    }
+}
+
+impl RpcEndpoint for FakeBackend {
+    type Protocol = ExecutorProtocol;
+
+    fn receive(
+        &mut self,
+        _ctx: &EndpointContext<'_, ExecutorProtocol>,
+        msg: ExecutorMessage,
+    ) -> HandlerResult {
+        match msg {
+            ExecutorMessage::LaunchTasks { tasks } => {
+                let auto = self.shared.auto_finish.load(Ordering::SeqCst);
+                let mut updates = Vec::new();
+                for task in tasks {
+                    if auto {
+                        updates.push(TaskUpdate {
+                            task_id: task.task_id,
+                            status: TaskStatus::Running,
+                            cpus: task.cpus,
+                            run_micros: 0,
+                        });
+                        updates.push(TaskUpdate {
+                            task_id: task.task_id,
+                            status: TaskStatus::Finished {
+                                result: task.input.clone(),
+                            },
+                            cpus: task.cpus,
+                            run_micros: 0,
+                        });
+                    } else {
+                        self.running.insert(task.task_id, task.cpus);
+                    }
+                    self.shared.seen.lock().unwrap().push(Seen::Launch(task));
+                }
+                if !updates.is_empty() {
+                    self.report(updates);
+                }
+            }
+            ExecutorMessage::KillTask { task_id, reason } => {
+                self.shared.seen.lock().unwrap().push(Seen::Kill {
+                    task_id,
+                    reason: reason.clone(),
+                });
+                // As an executor does: a running attempt ends KILLED with the reason.
+                if let Some(cpus) = self.running.remove(&task_id) {
+                    self.report(vec![TaskUpdate {
+                        task_id,
+                        status: TaskStatus::Killed { reason },
+                        cpus,
+                        run_micros: 0,
+                    }]);
+                }
+            }
+            ExecutorMessage::StopExecutor => self.shared.seen.lock().unwrap().push(Seen::Stop),
+            ExecutorMessage::RegisteredExecutor | ExecutorMessage::RegistrationFailed { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// A fake executor: its own client-mode env, its backend endpoint, its ref to the driver.
+pub struct FakeExecutor {
+    pub id: ExecutorId,
+    pub env: Env,
+    pub driver: EndpointRef<DriverProtocol>,
+    pub me: EndpointRef<ExecutorProtocol>,
+    shared: Arc<Shared>,
+}
+
+impl FakeExecutor {
+    /// Starts an executor env and registers `id` with the driver at `addr`; the
+    /// registration's answer comes back with it.
+    pub fn register(
+        addr: &RpcAddress,
+        id: &str,
+        host: &str,
+        cores: u32,
+    ) -> (FakeExecutor, Result<bool, RpcError>) {
+        let env = Env(
+            RpcEnv::create(RpcEnvConfig::client(format!("executor-{id}")))
+                .expect("the executor env starts"),
+        );
+        let driver = env
+            .setup_endpoint_ref::<DriverProtocol>(addr, DRIVER_ENDPOINT_NAME)
+            .expect("the driver is found");
+        let shared = Arc::new(Shared::default());
+        let executor_id = ExecutorId::new(id);
+        let me = env
+            .setup_endpoint(
+                EXECUTOR_ENDPOINT_NAME,
+                FakeBackend {
+                    id: executor_id.clone(),
+                    driver: driver.clone(),
+                    shared: Arc::clone(&shared),
+                    running: HashMap::new(),
+                },
+            )
+            .expect("the backend registers");
+        let mut log_urls = BTreeMap::new();
+        log_urls.insert("stdout".to_string(), format!("http://{host}/stdout"));
+        let registered = answer(driver.ask(|reply| DriverAsk::RegisterExecutor {
+            executor_id: executor_id.clone(),
+            executor_ref: me.clone(),
+            hostname: host.to_string(),
+            cores,
+            log_urls,
+            reply,
+        }));
+        let executor = FakeExecutor {
+            id: executor_id,
+            env,
+            driver,
+            me,
+            shared,
+        };
+        (executor, registered)
+    }
+
+    /// Registers and sends `LaunchedExecutor`: the executor takes tasks.
+    pub fn start(addr: &RpcAddress, id: &str, host: &str, cores: u32) -> FakeExecutor {
+        let (executor, registered) = FakeExecutor::register(addr, id, host, cores);
+        assert_eq!(registered, Ok(true), "executor {id} registers");
+        executor.launched();
+        executor
+    }
+
+    /// Like [`FakeExecutor::start`], reporting every task finished at once.
+    pub fn start_finishing(addr: &RpcAddress, id: &str, host: &str, cores: u32) -> FakeExecutor {
+        let (executor, registered) = FakeExecutor::register(addr, id, host, cores);
+        assert_eq!(registered, Ok(true), "executor {id} registers");
+        executor.auto_finish(true);
+        executor.launched();
+        executor
+    }
+
+    pub fn auto_finish(&self, on: bool) {
+        self.shared.auto_finish.store(on, Ordering::SeqCst);
+    }
+
+    pub fn launched(&self) {
+        self.driver
+            .send(DriverMessage::LaunchedExecutor {
+                executor_id: self.id.clone(),
+            })
+            .expect("sent");
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    pub fn launches(&self) -> Vec<TaskDescription> {
+        self.seen()
+            .into_iter()
+            .filter_map(|s| match s {
+                Seen::Launch(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn kills(&self) -> Vec<(TaskId, String)> {
+        self.seen()
+            .into_iter()
+            .filter_map(|s| match s {
+                Seen::Kill { task_id, reason } => Some((task_id, reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn stops(&self) -> usize {
+        self.seen().iter().filter(|s| **s == Seen::Stop).count()
+    }
+
+    /// Waits until `n` tasks in all have been launched here; returns them all.
+    #[track_caller]
+    pub fn wait_launches(&self, n: usize) -> Vec<TaskDescription> {
+        wait_until(
+            &format!("executor {} has {n} task(s)", self.id),
+            DEADLINE,
+            || self.launches().len() >= n,
+        );
+        self.launches()
+    }
+
+    /// Waits until `n` `StopExecutor`s in all have arrived.
+    #[track_caller]
+    pub fn wait_stops(&self, n: usize) {
+        wait_until(
+            &format!("executor {} was told to stop {n} time(s)", self.id),
+            DEADLINE,
+            || self.stops() >= n,
+        );
+    }
+
+    /// Reports `task` with `status`, holding the cores the task was launched with.
+    pub fn report(&self, task: &TaskDescription, status: TaskStatus) {
+        self.report_timed(task, status, 0);
+    }
+
+    /// Reports `task` with `status` after running `run_micros` (0: not timed).
+    pub fn report_timed(&self, task: &TaskDescription, status: TaskStatus, run_micros: u64) {
+        self.driver
+            .send(DriverMessage::StatusUpdate {
+                executor_id: self.id.clone(),
+                updates: vec![TaskUpdate {
+                    task_id: task.task_id,
+                    status,
+                    cpus: task.cpus,
+                    run_micros,
+                }],
+            })
+            .expect("sent");
+    }
+
+    /// Reports `task` finished with `result`.
+    pub fn finish(&self, task: &TaskDescription, result: &str) {
+        self.report(
+            task,
+            TaskStatus::Finished {
+                result: Bytes::from(result.to_string()),
+            },
+        );
+    }
+
+    /// Asks the driver's heartbeat receiver (looked up at `addr`) whether it knows us.
+    pub fn heartbeat(&self, addr: &RpcAddress) -> HeartbeatResponse {
+        heartbeat_as(&self.env, addr, self.id.as_str())
+    }
+
+    /// Closes the executor's env: its connection to the driver goes.
+    pub fn disconnect(&self) {
+        self.env.stop_now();
+    }
+}
+
+/// A heartbeat for `executor` from `env` to the receiver at `addr`.
+pub fn heartbeat_as(env: &RpcEnv, addr: &RpcAddress, executor: &str) -> HeartbeatResponse {
+    let receiver = env
+        .setup_endpoint_ref::<HeartbeatProtocol>(addr, HEARTBEAT_RECEIVER_NAME)
+        .expect("the heartbeat receiver is found");
+    answer(receiver.ask(|reply| HeartbeatAsk::Heartbeat {
+        executor_id: ExecutorId::new(executor),
+        running: Vec::new(),
+        reply,
+    }))
+    .expect("the heartbeat is answered")
+}
+
+/// Job `job` (stage `job`, attempt 0) with one task per input, task `i` preferring
+/// `prefs(i)`.
+pub fn job_of(job: u32, inputs: Vec<Bytes>, prefs: impl Fn(usize) -> Vec<TaskLocation>) -> TaskSet {
+    TaskSet {
+        job_id: JobId(job),
+        stage_id: StageId(job),
+        stage_attempt: 0,
+        function: "echo".into(),
+        tasks: inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| TaskSpec {
+                partition: i as u32,
+                preferred_locations: prefs(i),
+                input,
+            })
+            .collect(),
+        properties: BTreeMap::new(),
+    }
+}
+
+/// Job `job` of `n` tasks with inputs `"<job>:<i>"` and no preferences.
+pub fn job(job: u32, n: usize) -> TaskSet {
+    let inputs = (0..n).map(|i| Bytes::from(format!("{job}:{i}"))).collect();
+    job_of(job, inputs, |_| Vec::new())
+}
+
+/// The results an echoing executor gives for [`job`]`(job, n)`.
+pub fn echoed(job: u32, n: usize) -> Vec<Bytes> {
+    (0..n).map(|i| Bytes::from(format!("{job}:{i}"))).collect()
+}
+
+/// Waits for `job`'s outcome.
+#[track_caller]
+pub fn outcome(job: &JobState) -> Result<Vec<Bytes>, ember_scheduler::JobError> {
+    job.wait(Some(Instant::now() + DEADLINE))
+        .expect("the job ended in time")
+}
