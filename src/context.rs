@@ -14,6 +14,7 @@ use rpc_env::{
 
 use ember_deploy::client::{AppClient, AppClientConfig, AppStatus, StandaloneBackend};
 use ember_deploy::messages::{AppClientAsk, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
+use ember_deploy::LocalCluster;
 use ember_executor::{DriverReporter, Executor, ExecutorArgs, LocalExecutorHandle, TaskRegistry};
 use ember_scheduler::{
     DriverAsk, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId, JobId, JobState,
@@ -22,7 +23,7 @@ use ember_scheduler::{
 
 use crate::error::Error;
 use crate::job_handle::JobHandle;
-use crate::keys::{APP_NAME, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT};
+use crate::keys::{APP_NAME, EXECUTOR_MEMORY, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT};
 use crate::master_url::MasterUrl;
 use crate::setup::{
     app_config, application_description, new_app_id, pools, remote_driver, required,
@@ -38,6 +39,8 @@ struct Inner {
     driver: EndpointRef<DriverProtocol>,
     app_client: Option<EndpointRef<AppClientProtocol>>,
     app_status: Option<Arc<AppStatus>>,
+    /// The master and workers of `local-cluster[...]`, stopped with the context.
+    local_cluster: parking_lot::Mutex<Option<LocalCluster>>,
     registry: Arc<TaskRegistry>,
     next_job: AtomicU32,
     local_executor: Option<Arc<Executor>>,
@@ -78,10 +81,27 @@ impl Context {
                 let masters = masters.clone();
                 Context::standalone(conf, registry, app_name, masters, master)
             }
-            MasterUrl::LocalCluster { .. } => Err(Error::Conf(
-                "local-cluster[...] is not available yet; use local[N] or ember://host:port"
-                    .to_string(),
-            )),
+            MasterUrl::LocalCluster {
+                workers,
+                cores_per_worker,
+                memory_per_worker_mib,
+            } => {
+                let executor_mib =
+                    conf.get_size_bytes(EXECUTOR_MEMORY, 1 << 30, rpc_env::SizeUnit::MiB)? >> 20;
+                if executor_mib > u64::from(memory_per_worker_mib) {
+                    return Err(Error::Conf(format!(
+                        "Asked to launch cluster with {memory_per_worker_mib} MiB/worker but \
+                         requested {executor_mib} MiB/executor"
+                    )));
+                }
+                let cluster =
+                    LocalCluster::start(workers, cores_per_worker, memory_per_worker_mib, &conf)
+                        .map_err(|e| Error::Conf(format!("Cannot start the local cluster: {e}")))?;
+                let masters = vec![cluster.master().address()];
+                let ctx = Context::standalone(conf, registry, app_name, masters, master)?;
+                *ctx.inner.local_cluster.lock() = Some(cluster);
+                Ok(ctx)
+            }
         }
     }
 
@@ -136,6 +156,7 @@ impl Context {
                 driver,
                 app_client: None,
                 app_status: None,
+                local_cluster: parking_lot::Mutex::new(None),
                 registry,
                 next_job: AtomicU32::new(0),
                 local_executor: Some(executor),
@@ -248,6 +269,7 @@ impl Context {
                 driver,
                 app_client,
                 app_status,
+                local_cluster: parking_lot::Mutex::new(None),
                 registry: Arc::new(registry),
                 next_job: AtomicU32::new(0),
                 local_executor: None,
@@ -443,6 +465,9 @@ impl Context {
         if let Some(executor) = &self.inner.local_executor {
             executor.stop();
             executor.join();
+        }
+        if let Some(mut cluster) = self.inner.local_cluster.lock().take() {
+            cluster.stop();
         }
         log::info!("Stopped {} ({})", self.inner.app_name, self.inner.app_id);
     }

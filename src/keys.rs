@@ -18,6 +18,10 @@ pub const EXECUTOR_CORES: &str = "ember.executor.cores";
 pub const EXECUTOR_MEMORY: &str = "ember.executor.memory";
 /// The program workers start as this application's executors (default: this program).
 pub const EXECUTOR_PROGRAM: &str = "ember.executor.program";
+/// Arguments put before the executor's own when a worker starts this application's
+/// executors (whitespace-separated): for a program that needs to be told to act as an
+/// executor, like a test binary (`executor_entry --exact --`) or `ember-bench __serve executor`.
+pub const EXECUTOR_PROGRAM_ARGS: &str = "ember.executor.programArgs";
 /// How long to wait for a master to answer a registration before trying again (20 s).
 pub const REGISTRATION_TIMEOUT: &str = "ember.standalone.registrationTimeout";
 /// Registration rounds before giving up (3).

@@ -15,7 +15,7 @@ use ember_scheduler::{
 use crate::error::Error;
 use crate::keys::{
     CORES_MAX, DRIVER_HOST, DRIVER_PORT, EXECUTOR_CORES, EXECUTOR_MEMORY, EXECUTOR_PROGRAM,
-    NETWORK_TIMEOUT_INTERVAL,
+    EXECUTOR_PROGRAM_ARGS, NETWORK_TIMEOUT_INTERVAL,
 };
 
 pub(crate) fn required<'a>(conf: &'a RpcConf, key: &str, what: &str) -> Result<&'a str, Error> {
@@ -116,7 +116,11 @@ pub(crate) fn application_description(
             .to_string_lossy()
             .into_owned(),
     };
-    let args = vec![
+    let mut args: Vec<String> = conf
+        .get(EXECUTOR_PROGRAM_ARGS)
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    args.extend([
         "--driver-url".to_string(),
         driver_url.to_string(),
         "--executor-id".to_string(),
@@ -129,7 +133,7 @@ pub(crate) fn application_description(
         placeholders::APP_ID.to_string(),
         "--worker-url".to_string(),
         placeholders::WORKER_URL.to_string(),
-    ];
+    ]);
     let mut env = BTreeMap::new();
     for key in ["RUST_LOG", "RUST_BACKTRACE"] {
         if let Ok(v) = std::env::var(key) {

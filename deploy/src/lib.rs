@@ -6,7 +6,20 @@
 
 pub mod client;
 mod ids;
+mod local_cluster;
+mod master;
 pub mod messages;
+mod worker;
 
 // The public interface.
 pub use ids::{AppId, DriverId, WorkerId};
+pub use local_cluster::{LocalCluster, LocalClusterError};
+pub use master::{
+    keys as master_keys, parse_master_args, start_master, MasterCliError, MasterCommand,
+    MasterConfig, MasterHandle, MasterSettings, WorkerSelectionPolicy, DEFAULT_MASTER_HOST,
+    DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT, MASTER_USAGE,
+};
+pub use worker::{
+    keys as worker_keys, parse_master_urls, parse_memory_mib, parse_worker_args, start_worker,
+    worker_usage, WorkerArgsError, WorkerConfig, WorkerError, WorkerExit, WorkerHandle,
+};

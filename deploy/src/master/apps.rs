@@ -1,0 +1,470 @@
+//! The master's application registry: active applications by id, by driver address and
+//! in registration order, and the finished ones kept for tools.
+
+use rpc_env::{EndpointRef, RpcAddress};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use crate::ids::{AppId, WorkerId};
+use crate::messages::{AppClientProtocol, AppSummary, ApplicationDescription, ExecutorState};
+
+/// An application's state (Spark's `ApplicationState`).
+///
+/// ```text
+/// Waiting --first executor launched--> Running --unregistered--> Finished
+///    \______________________________________\---killed--> Killed
+///                                            \--executors keep failing--> Failed
+/// ```
+///
+/// Recovery will add `Unknown` (stored, not yet answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppStatus {
+    /// Registered, no executor yet.
+    Waiting,
+    /// Has had an executor launched.
+    Running,
+    /// Unregistered by its driver, or its driver went away.
+    Finished,
+    /// Removed because its executors kept failing.
+    Failed,
+    /// Killed on request.
+    Killed,
+}
+
+impl AppStatus {
+    /// Spark's name for the state, also the text of `ApplicationRemoved`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AppStatus::Waiting => "WAITING",
+            AppStatus::Running => "RUNNING",
+            AppStatus::Finished => "FINISHED",
+            AppStatus::Failed => "FAILED",
+            AppStatus::Killed => "KILLED",
+        }
+    }
+}
+
+/// One executor of an application, as the master tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExecutorInfo {
+    pub(crate) worker: WorkerId,
+    pub(crate) cores: u32,
+    pub(crate) memory_mib: u32,
+    pub(crate) state: ExecutorState,
+}
+
+/// One application.
+#[derive(Debug)]
+pub(crate) struct AppInfo {
+    id: AppId,
+    description: ApplicationDescription,
+    driver: EndpointRef<AppClientProtocol>,
+    /// The address of the driver's env: the key of re-registration checks and disconnects.
+    address: RpcAddress,
+    status: AppStatus,
+    /// `ember.cores.max`, else `ember.deploy.defaultCores`, else unlimited.
+    requested_cores: u32,
+    executors: BTreeMap<u32, ExecutorInfo>,
+    next_executor_id: u32,
+    cores_granted: u32,
+    /// Executor failures since the last executor reached RUNNING.
+    retry_count: u32,
+}
+
+impl AppInfo {
+    /// A new, waiting application.
+    pub(crate) fn new(
+        id: AppId,
+        description: ApplicationDescription,
+        driver: EndpointRef<AppClientProtocol>,
+        address: RpcAddress,
+        default_cores: Option<u32>,
+    ) -> AppInfo {
+        let requested_cores = description.max_cores.or(default_cores).unwrap_or(u32::MAX);
+        AppInfo {
+            id,
+            description,
+            driver,
+            address,
+            status: AppStatus::Waiting,
+            requested_cores,
+            executors: BTreeMap::new(),
+            next_executor_id: 0,
+            cores_granted: 0,
+            retry_count: 0,
+        }
+    }
+
+    pub(crate) fn id(&self) -> &AppId {
+        &self.id
+    }
+
+    pub(crate) fn description(&self) -> &ApplicationDescription {
+        &self.description
+    }
+
+    pub(crate) fn driver(&self) -> &EndpointRef<AppClientProtocol> {
+        &self.driver
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> AppStatus {
+        self.status
+    }
+
+    pub(crate) fn cores_left(&self) -> u32 {
+        self.requested_cores.saturating_sub(self.cores_granted)
+    }
+
+    pub(crate) fn executor_count(&self) -> usize {
+        self.executors.len()
+    }
+
+    pub(crate) fn executor(&self, id: u32) -> Option<&ExecutorInfo> {
+        self.executors.get(&id)
+    }
+
+    // Only the debug-build consistency check calls this.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn executors(&self) -> impl Iterator<Item = (u32, &ExecutorInfo)> + '_ {
+        self.executors.iter().map(|(&id, e)| (id, e))
+    }
+
+    pub(crate) fn has_running_executor(&self) -> bool {
+        self.executors
+            .values()
+            .any(|e| e.state == ExecutorState::Running)
+    }
+
+    /// Adds a LAUNCHING executor with the next id (counting from 0) and makes the
+    /// application RUNNING, as Spark does when it launches one.
+    pub(crate) fn add_executor(&mut self, worker: WorkerId, cores: u32, memory_mib: u32) -> u32 {
+        let id = self.next_executor_id;
+        self.next_executor_id = self.next_executor_id.saturating_add(1);
+        self.executors.insert(
+            id,
+            ExecutorInfo {
+                worker,
+                cores,
+                memory_mib,
+                state: ExecutorState::Launching,
+            },
+        );
+        self.cores_granted = self.cores_granted.saturating_add(cores);
+        self.status = AppStatus::Running;
+        id
+    }
+
+    /// Sets an executor's state; returns the old one.
+    pub(crate) fn set_executor_state(
+        &mut self,
+        id: u32,
+        state: ExecutorState,
+    ) -> Option<ExecutorState> {
+        self.executors
+            .get_mut(&id)
+            .map(|e| std::mem::replace(&mut e.state, state))
+    }
+
+    /// Forgets an executor and gives its cores back to what the application may still get.
+    pub(crate) fn remove_executor(&mut self, id: u32) -> Option<ExecutorInfo> {
+        let exec = self.executors.remove(&id)?;
+        self.cores_granted = self.cores_granted.saturating_sub(exec.cores);
+        Some(exec)
+    }
+
+    /// Counts one more failed executor; returns the count.
+    pub(crate) fn increment_retry_count(&mut self) -> u32 {
+        self.retry_count = self.retry_count.saturating_add(1);
+        self.retry_count
+    }
+
+    pub(crate) fn reset_retry_count(&mut self) {
+        self.retry_count = 0;
+    }
+
+    pub(crate) fn summary(&self) -> AppSummary {
+        AppSummary {
+            id: self.id.clone(),
+            name: self.description.name.clone(),
+            state: self.status.as_str().to_string(),
+            cores_granted: self.cores_granted,
+            executors: u32::try_from(self.executors.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// An application just removed: what the master must still clean up.
+#[derive(Debug)]
+pub(crate) struct RemovedApp {
+    pub(crate) id: AppId,
+    pub(crate) driver: EndpointRef<AppClientProtocol>,
+    /// The executors it had, to be killed on their workers.
+    pub(crate) executors: Vec<(u32, ExecutorInfo)>,
+}
+
+/// Active applications by id (the primary map) and by driver address, their registration
+/// order (Spark's `waitingApps`: an application stays in it, waiting for more cores or not,
+/// until it is removed), and the finished ones, at most `retained` of them.
+/// Only [`insert`](Self::insert) and [`remove`](Self::remove) change which applications
+/// there are.
+#[derive(Debug)]
+pub(crate) struct Apps {
+    active: BTreeMap<AppId, AppInfo>,
+    by_address: HashMap<RpcAddress, AppId>,
+    waiting: VecDeque<AppId>,
+    completed: VecDeque<AppInfo>,
+    retained: usize,
+}
+
+impl Apps {
+    /// An empty registry remembering at most `retained` finished applications.
+    pub(crate) fn new(retained: usize) -> Apps {
+        Apps {
+            active: BTreeMap::new(),
+            by_address: HashMap::new(),
+            waiting: VecDeque::new(),
+            completed: VecDeque::new(),
+            retained,
+        }
+    }
+
+    /// Adds an application; refused with the id of the one already registered from the
+    /// same driver address (a driver runs one application).
+    pub(crate) fn insert(&mut self, app: AppInfo) -> Result<(), AppId> {
+        if let Some(existing) = self.by_address.get(&app.address) {
+            return Err(existing.clone());
+        }
+        if self.active.contains_key(&app.id) {
+            return Err(app.id);
+        }
+        self.by_address.insert(app.address.clone(), app.id.clone());
+        self.waiting.push_back(app.id.clone());
+        self.active.insert(app.id.clone(), app);
+        Ok(())
+    }
+
+    /// Removes an active application with its final status and keeps it among the
+    /// finished ones (dropping the oldest tenth when full, as Spark does). Its executors
+    /// are handed back for killing.
+    pub(crate) fn remove(&mut self, id: &AppId, status: AppStatus) -> Option<RemovedApp> {
+        let mut app = self.active.remove(id)?;
+        self.by_address.remove(&app.address);
+        self.waiting.retain(|w| w != id);
+        app.status = status;
+        let executors: Vec<(u32, ExecutorInfo)> = std::mem::take(&mut app.executors)
+            .into_iter()
+            .map(|(exec_id, mut e)| {
+                e.state = ExecutorState::Killed;
+                (exec_id, e)
+            })
+            .collect();
+        app.cores_granted = 0;
+        let removed = RemovedApp {
+            id: app.id.clone(),
+            driver: app.driver.clone(),
+            executors,
+        };
+        if self.retained > 0 {
+            if self.completed.len() >= self.retained {
+                let drop = (self.retained / 10).max(1);
+                self.completed.drain(..drop.min(self.completed.len()));
+            }
+            self.completed.push_back(app);
+        }
+        Some(removed)
+    }
+
+    pub(crate) fn get(&self, id: &AppId) -> Option<&AppInfo> {
+        self.active.get(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &AppId) -> Option<&mut AppInfo> {
+        self.active.get_mut(id)
+    }
+
+    /// The active application whose driver's env has this address.
+    pub(crate) fn at(&self, address: &RpcAddress) -> Option<&AppId> {
+        self.by_address.get(address)
+    }
+
+    /// Active applications in registration order.
+    pub(crate) fn in_order(&self) -> impl Iterator<Item = &AppInfo> + '_ {
+        self.waiting.iter().filter_map(|id| self.active.get(id))
+    }
+
+    /// Finished applications, oldest first.
+    pub(crate) fn completed(&self) -> impl Iterator<Item = &AppInfo> + '_ {
+        self.completed.iter()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    // Only the debug-build consistency check calls this.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    /// Checks that the address index and the order hold exactly the active applications.
+    pub(crate) fn check_indexes(&self) -> Result<(), String> {
+        let active: BTreeSet<&AppId> = self.active.keys().collect();
+        let by_address: BTreeSet<&AppId> = self.by_address.values().collect();
+        let ordered: BTreeSet<&AppId> = self.waiting.iter().collect();
+        if active != by_address || self.by_address.len() != active.len() {
+            return Err(format!("active {active:?} but by address {by_address:?}"));
+        }
+        if active != ordered || self.waiting.len() != active.len() {
+            return Err(format!("active {active:?} but in order {:?}", self.waiting));
+        }
+        for (address, id) in &self.by_address {
+            if &self.active[id].address != address {
+                return Err(format!("{id} is indexed under {address}"));
+            }
+        }
+        for (id, app) in &self.active {
+            let cores: u32 = app.executors.values().map(|e| e.cores).sum();
+            if &app.id != id || cores != app.cores_granted {
+                return Err(format!(
+                    "{id}: granted {} but runs {cores}",
+                    app.cores_granted
+                ));
+            }
+        }
+        if self.completed.len() > self.retained {
+            return Err(format!(
+                "{} finished apps kept, limit {}",
+                self.completed.len(),
+                self.retained
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Command;
+    use rpc_env::{RpcEnv, RpcEnvConfig};
+
+    fn description(max_cores: Option<u32>) -> ApplicationDescription {
+        ApplicationDescription {
+            name: "test".into(),
+            max_cores,
+            memory_per_executor_mib: 512,
+            cores_per_executor: None,
+            command: Command {
+                program: "true".into(),
+                args: Vec::new(),
+                env: BTreeMap::new(),
+            },
+            user: "me".into(),
+        }
+    }
+
+    fn app(env: &RpcEnv, n: u16) -> AppInfo {
+        AppInfo::new(
+            AppId(format!("app-{n}")),
+            description(Some(10)),
+            env.local_ref("AppClient"),
+            RpcAddress::new("driver", n),
+            None,
+        )
+    }
+
+    #[test]
+    fn indexes_agree_through_insert_and_remove() {
+        let env = RpcEnv::create(RpcEnvConfig::client("apps-test")).expect("env");
+        let mut apps = Apps::new(200);
+        for n in 0..5 {
+            apps.insert(app(&env, n)).expect("new");
+            apps.check_indexes().expect("after insert");
+        }
+        let a2 = AppId("app-2".into());
+        apps.get_mut(&a2)
+            .expect("active")
+            .add_executor(WorkerId("w".into()), 4, 512);
+        apps.check_indexes().expect("after executor");
+        let removed = apps.remove(&a2, AppStatus::Killed).expect("active");
+        assert_eq!(removed.executors.len(), 1);
+        assert_eq!(removed.executors[0].1.state, ExecutorState::Killed);
+        apps.check_indexes().expect("after remove");
+        assert!(apps.at(&RpcAddress::new("driver", 2)).is_none());
+        let order: Vec<&str> = apps.in_order().map(|a| a.id().0.as_str()).collect();
+        assert_eq!(order, ["app-0", "app-1", "app-3", "app-4"]);
+        assert_eq!(
+            apps.completed().next().map(|a| a.status()),
+            Some(AppStatus::Killed)
+        );
+        assert!(
+            apps.remove(&a2, AppStatus::Killed).is_none(),
+            "removed once"
+        );
+        env.shutdown();
+    }
+
+    #[test]
+    fn one_application_per_driver_address() {
+        let env = RpcEnv::create(RpcEnvConfig::client("apps-test")).expect("env");
+        let mut apps = Apps::new(200);
+        apps.insert(app(&env, 1)).expect("new");
+        let mut again = app(&env, 1);
+        again.id = AppId("app-9".into());
+        assert_eq!(apps.insert(again), Err(AppId("app-1".into())));
+        apps.check_indexes().expect("unchanged");
+        env.shutdown();
+    }
+
+    #[test]
+    fn completed_apps_are_capped_like_sparks() {
+        let env = RpcEnv::create(RpcEnvConfig::client("apps-test")).expect("env");
+        let mut apps = Apps::new(20);
+        for n in 0..25 {
+            apps.insert(app(&env, n)).expect("new");
+            apps.remove(&AppId(format!("app-{n}")), AppStatus::Finished)
+                .expect("active");
+            apps.check_indexes().expect("within the cap");
+        }
+        // Full at 20: the 21st drops the two oldest (a tenth), and so on.
+        let kept: Vec<&str> = apps.completed().map(|a| a.id().0.as_str()).collect();
+        assert_eq!(kept.len(), 19);
+        assert_eq!(kept.first(), Some(&"app-6"));
+        env.shutdown();
+    }
+
+    #[test]
+    fn cores_left_and_retries() {
+        let env = RpcEnv::create(RpcEnvConfig::client("apps-test")).expect("env");
+        let mut a = app(&env, 1);
+        assert_eq!((a.cores_left(), a.status()), (10, AppStatus::Waiting));
+        let e0 = a.add_executor(WorkerId("w".into()), 4, 512);
+        let e1 = a.add_executor(WorkerId("w".into()), 4, 512);
+        assert_eq!((e0, e1), (0, 1), "executor ids count from 0");
+        assert_eq!((a.cores_left(), a.status()), (2, AppStatus::Running));
+        assert_eq!(
+            a.set_executor_state(e0, ExecutorState::Running),
+            Some(ExecutorState::Launching)
+        );
+        assert!(a.has_running_executor());
+        a.remove_executor(e0);
+        assert_eq!(a.cores_left(), 6);
+        assert_eq!(
+            (a.increment_retry_count(), a.increment_retry_count()),
+            (1, 2)
+        );
+        a.reset_retry_count();
+        assert_eq!(a.increment_retry_count(), 1);
+        let unlimited = AppInfo::new(
+            AppId("x".into()),
+            description(None),
+            env.local_ref("AppClient"),
+            RpcAddress::new("d", 1),
+            Some(3),
+        );
+        assert_eq!(
+            unlimited.cores_left(),
+            3,
+            "ember.deploy.defaultCores applies"
+        );
+        env.shutdown();
+    }
+}

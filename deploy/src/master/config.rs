@@ -1,0 +1,352 @@
+//! How a master is started ([`MasterConfig`]) and the `ember.*` settings it reads
+//! ([`MasterSettings`], keys in [`keys`]), with Spark's defaults.
+
+use std::fmt;
+use std::time::Duration;
+
+use rpc_env::{ConfError, RpcConf, TimeUnit};
+
+/// The settings the master reads (Spark's `spark.*` keys as `ember.*`).
+pub mod keys {
+    /// Workers silent for longer than this are removed; they heartbeat every quarter of it.
+    /// A bare number is in seconds. Default `60s`.
+    pub const WORKER_TIMEOUT: &str = "ember.worker.timeout";
+    /// A DEAD worker stays listed for `(this + 1) × ember.worker.timeout`. Default 15.
+    pub const DEAD_WORKER_PERSISTENCE: &str = "ember.dead.worker.persistence";
+    /// Spread each application's executors over as many workers as possible (`true`,
+    /// default) or pack them onto as few as possible.
+    pub const SPREAD_OUT_APPS: &str = "ember.deploy.spreadOutApps";
+    /// The older name of [`SPREAD_OUT_APPS`], read when that is not set.
+    pub const SPREAD_OUT: &str = "ember.deploy.spreadOut";
+    /// Place drivers round-robin over shuffled workers (`true`, default) or first-fit over
+    /// workers sorted by id.
+    pub const SPREAD_OUT_DRIVERS: &str = "ember.deploy.spreadOutDrivers";
+    /// The order executors try workers in: `CORES_FREE_DESC` (default), `CORES_FREE_ASC`,
+    /// `MEMORY_FREE_ASC`, `MEMORY_FREE_DESC` or `WORKER_ID` (any case).
+    pub const WORKER_SELECTION_POLICY: &str = "ember.deploy.workerSelectionPolicy";
+    /// Cores for applications that do not set `ember.cores.max`; default unlimited, at
+    /// least 1 when set.
+    pub const DEFAULT_CORES: &str = "ember.deploy.defaultCores";
+    /// The most drivers running at once; default unlimited.
+    pub const MAX_DRIVERS: &str = "ember.deploy.maxDrivers";
+    /// Executor failures in a row (with none running) after which an application is
+    /// removed as FAILED; `-1` never removes it. Default 10.
+    pub const MAX_EXECUTOR_RETRIES: &str = "ember.deploy.maxExecutorRetries";
+    /// Finished applications remembered for tools. Default 200.
+    pub const RETAINED_APPLICATIONS: &str = "ember.deploy.retainedApplications";
+    /// Finished drivers remembered for tools. Default 200.
+    pub const RETAINED_DRIVERS: &str = "ember.deploy.retainedDrivers";
+    /// The web UI port; overrides `--webui-port` when set (Spark's `spark.master.ui.port`).
+    pub const MASTER_UI_PORT: &str = "ember.master.ui.port";
+}
+
+/// The master's port when none is given (Spark's 7077).
+pub const DEFAULT_MASTER_PORT: u16 = 7077;
+/// The master's web UI port when none is given (Spark's 8080).
+pub const DEFAULT_MASTER_WEBUI_PORT: u16 = 8080;
+/// The host a master binds to when none is given: loopback, so that a master started
+/// without thought is not reachable from the network.
+pub const DEFAULT_MASTER_HOST: &str = "127.0.0.1";
+
+/// How to start a master: where it listens and its `ember.*` settings.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// The host to bind to and advertise (default loopback).
+    pub host: String,
+    /// The RPC port; 0 picks a free one (default 7077).
+    pub port: u16,
+    /// The web UI port (default 8080; the UI itself comes later).
+    pub webui_port: u16,
+    /// All `ember.*` settings: the master's ([`keys`]) and the RPC environment's.
+    pub conf: RpcConf,
+    /// Start as a STANDBY master, which turns workers and applications away. Until leader
+    /// election exists a standby never becomes ALIVE; this is for tests and tools.
+    pub standby: bool,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            host: DEFAULT_MASTER_HOST.to_string(),
+            port: DEFAULT_MASTER_PORT,
+            webui_port: DEFAULT_MASTER_WEBUI_PORT,
+            conf: RpcConf::new(),
+            standby: false,
+        }
+    }
+}
+
+impl MasterConfig {
+    /// A master on `host:port` with default settings.
+    pub fn new(host: impl Into<String>, port: u16) -> MasterConfig {
+        MasterConfig {
+            host: host.into(),
+            port,
+            ..MasterConfig::default()
+        }
+    }
+
+    /// A master on loopback with a free port, as tests and local clusters want.
+    pub fn local() -> MasterConfig {
+        MasterConfig::new(DEFAULT_MASTER_HOST, 0)
+    }
+
+    /// These settings instead of the defaults.
+    pub fn with_conf(mut self, conf: RpcConf) -> MasterConfig {
+        self.conf = conf;
+        self
+    }
+
+    /// Sets one `ember.*` setting.
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> MasterConfig {
+        self.conf.set(key, value);
+        self
+    }
+
+    /// The master's settings, read and checked.
+    ///
+    /// # Errors
+    ///
+    /// A setting of [`keys`] with a value that does not parse or is out of range.
+    pub fn settings(&self) -> Result<MasterSettings, ConfError> {
+        MasterSettings::from_conf(&self.conf)
+    }
+}
+
+/// The order in which executors try workers (`ember.deploy.workerSelectionPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerSelectionPolicy {
+    /// Fewest free cores first.
+    CoresFreeAsc,
+    /// Most free cores first (the default).
+    #[default]
+    CoresFreeDesc,
+    /// Least free memory first.
+    MemoryFreeAsc,
+    /// Most free memory first.
+    MemoryFreeDesc,
+    /// Smallest worker id first.
+    WorkerId,
+}
+
+impl WorkerSelectionPolicy {
+    /// Reads a policy name in any case.
+    pub fn parse(name: &str) -> Option<WorkerSelectionPolicy> {
+        let policy = match name.trim().to_ascii_uppercase().as_str() {
+            "CORES_FREE_ASC" => WorkerSelectionPolicy::CoresFreeAsc,
+            "CORES_FREE_DESC" => WorkerSelectionPolicy::CoresFreeDesc,
+            "MEMORY_FREE_ASC" => WorkerSelectionPolicy::MemoryFreeAsc,
+            "MEMORY_FREE_DESC" => WorkerSelectionPolicy::MemoryFreeDesc,
+            "WORKER_ID" => WorkerSelectionPolicy::WorkerId,
+            _ => return None,
+        };
+        Some(policy)
+    }
+}
+
+impl fmt::Display for WorkerSelectionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkerSelectionPolicy::CoresFreeAsc => "CORES_FREE_ASC",
+            WorkerSelectionPolicy::CoresFreeDesc => "CORES_FREE_DESC",
+            WorkerSelectionPolicy::MemoryFreeAsc => "MEMORY_FREE_ASC",
+            WorkerSelectionPolicy::MemoryFreeDesc => "MEMORY_FREE_DESC",
+            WorkerSelectionPolicy::WorkerId => "WORKER_ID",
+        })
+    }
+}
+
+/// The master's settings, read from an [`RpcConf`] with Spark's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterSettings {
+    /// [`keys::WORKER_TIMEOUT`]: 60 s; never zero.
+    pub worker_timeout: Duration,
+    /// [`keys::DEAD_WORKER_PERSISTENCE`]: 15.
+    pub dead_worker_persistence: u32,
+    /// [`keys::SPREAD_OUT_APPS`] (or [`keys::SPREAD_OUT`]): true.
+    pub spread_out_apps: bool,
+    /// [`keys::SPREAD_OUT_DRIVERS`]: true.
+    pub spread_out_drivers: bool,
+    /// [`keys::WORKER_SELECTION_POLICY`]: `CORES_FREE_DESC`.
+    pub worker_selection_policy: WorkerSelectionPolicy,
+    /// [`keys::DEFAULT_CORES`]: `None` = unlimited.
+    pub default_cores: Option<u32>,
+    /// [`keys::MAX_DRIVERS`]: `None` = unlimited.
+    pub max_drivers: Option<u32>,
+    /// [`keys::MAX_EXECUTOR_RETRIES`]: `Some(10)`; `None` (set as `-1`, or any negative
+    /// number) never removes an application for failing executors.
+    pub max_executor_retries: Option<u32>,
+    /// [`keys::RETAINED_APPLICATIONS`]: 200.
+    pub retained_applications: usize,
+    /// [`keys::RETAINED_DRIVERS`]: 200.
+    pub retained_drivers: usize,
+}
+
+impl Default for MasterSettings {
+    fn default() -> Self {
+        MasterSettings {
+            worker_timeout: Duration::from_secs(60),
+            dead_worker_persistence: 15,
+            spread_out_apps: true,
+            spread_out_drivers: true,
+            worker_selection_policy: WorkerSelectionPolicy::CoresFreeDesc,
+            default_cores: None,
+            max_drivers: None,
+            max_executor_retries: Some(10),
+            retained_applications: 200,
+            retained_drivers: 200,
+        }
+    }
+}
+
+impl MasterSettings {
+    /// Reads the settings of [`keys`] from `conf`; unset keys get Spark's defaults.
+    ///
+    /// # Errors
+    ///
+    /// A value that does not parse, a zero worker timeout, a zero `defaultCores`, or an
+    /// unknown worker selection policy.
+    pub fn from_conf(conf: &RpcConf) -> Result<MasterSettings, ConfError> {
+        let d = MasterSettings::default();
+        let worker_timeout =
+            conf.get_duration(keys::WORKER_TIMEOUT, d.worker_timeout, TimeUnit::Seconds)?;
+        if worker_timeout.is_zero() {
+            return Err(invalid(conf, keys::WORKER_TIMEOUT, "must be more than 0"));
+        }
+        let spread_out_apps = match conf.get(keys::SPREAD_OUT_APPS) {
+            Some(_) => conf.get_bool(keys::SPREAD_OUT_APPS, true)?,
+            None => conf.get_bool(keys::SPREAD_OUT, true)?,
+        };
+        let worker_selection_policy = match conf.get(keys::WORKER_SELECTION_POLICY) {
+            None => d.worker_selection_policy,
+            Some(name) => WorkerSelectionPolicy::parse(name).ok_or_else(|| {
+                ConfError::new(
+                    keys::WORKER_SELECTION_POLICY,
+                    name,
+                    "expected one of CORES_FREE_ASC, CORES_FREE_DESC, MEMORY_FREE_ASC, \
+                     MEMORY_FREE_DESC, WORKER_ID",
+                )
+            })?,
+        };
+        let default_cores = optional_u32(conf, keys::DEFAULT_CORES)?;
+        if default_cores == Some(0) {
+            return Err(invalid(conf, keys::DEFAULT_CORES, "must be positive"));
+        }
+        let max_executor_retries =
+            match conf.get(keys::MAX_EXECUTOR_RETRIES) {
+                None => d.max_executor_retries,
+                Some(raw) => match raw.trim().parse::<i64>() {
+                    Ok(n) if n < 0 => None,
+                    Ok(n) => Some(u32::try_from(n).map_err(|_| {
+                        ConfError::new(keys::MAX_EXECUTOR_RETRIES, raw, "too large")
+                    })?),
+                    Err(_) => {
+                        return Err(ConfError::new(
+                            keys::MAX_EXECUTOR_RETRIES,
+                            raw,
+                            "expected an integer",
+                        ))
+                    }
+                },
+            };
+        Ok(MasterSettings {
+            worker_timeout,
+            dead_worker_persistence: conf
+                .get_u32(keys::DEAD_WORKER_PERSISTENCE, d.dead_worker_persistence)?,
+            spread_out_apps,
+            spread_out_drivers: conf.get_bool(keys::SPREAD_OUT_DRIVERS, d.spread_out_drivers)?,
+            worker_selection_policy,
+            default_cores,
+            max_drivers: optional_u32(conf, keys::MAX_DRIVERS)?,
+            max_executor_retries,
+            retained_applications: conf
+                .get_usize(keys::RETAINED_APPLICATIONS, d.retained_applications)?,
+            retained_drivers: conf.get_usize(keys::RETAINED_DRIVERS, d.retained_drivers)?,
+        })
+    }
+}
+
+fn optional_u32(conf: &RpcConf, key: &str) -> Result<Option<u32>, ConfError> {
+    match conf.get(key) {
+        None => Ok(None),
+        Some(_) => conf.get_u32(key, 0).map(Some),
+    }
+}
+
+fn invalid(conf: &RpcConf, key: &str, reason: &str) -> ConfError {
+    ConfError::new(key, conf.get(key).unwrap_or(""), reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_sparks() {
+        let s = MasterSettings::from_conf(&RpcConf::new()).expect("defaults parse");
+        assert_eq!(s, MasterSettings::default());
+        assert_eq!(s.worker_timeout, Duration::from_secs(60));
+        assert_eq!(s.max_executor_retries, Some(10));
+        assert_eq!(s.retained_applications, 200);
+        assert!(s.spread_out_apps && s.spread_out_drivers);
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let conf = RpcConf::new()
+            .with(keys::WORKER_TIMEOUT, "200ms")
+            .with(keys::DEAD_WORKER_PERSISTENCE, "3")
+            .with(keys::SPREAD_OUT, "false")
+            .with(keys::SPREAD_OUT_DRIVERS, "false")
+            .with(keys::WORKER_SELECTION_POLICY, "worker_id")
+            .with(keys::DEFAULT_CORES, "4")
+            .with(keys::MAX_DRIVERS, "2")
+            .with(keys::MAX_EXECUTOR_RETRIES, "-1")
+            .with(keys::RETAINED_APPLICATIONS, "5")
+            .with(keys::RETAINED_DRIVERS, "6");
+        let s = MasterSettings::from_conf(&conf).expect("parses");
+        assert_eq!(
+            s,
+            MasterSettings {
+                worker_timeout: Duration::from_millis(200),
+                dead_worker_persistence: 3,
+                spread_out_apps: false,
+                spread_out_drivers: false,
+                worker_selection_policy: WorkerSelectionPolicy::WorkerId,
+                default_cores: Some(4),
+                max_drivers: Some(2),
+                max_executor_retries: None,
+                retained_applications: 5,
+                retained_drivers: 6,
+            }
+        );
+    }
+
+    #[test]
+    fn the_new_spread_out_key_wins_over_the_old_one() {
+        let conf = RpcConf::new()
+            .with(keys::SPREAD_OUT, "false")
+            .with(keys::SPREAD_OUT_APPS, "true");
+        assert!(
+            MasterSettings::from_conf(&conf)
+                .expect("parses")
+                .spread_out_apps
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (key, value) in [
+            (keys::WORKER_TIMEOUT, "soon"),
+            (keys::WORKER_TIMEOUT, "0"),
+            (keys::DEFAULT_CORES, "0"),
+            (keys::WORKER_SELECTION_POLICY, "RANDOM"),
+            (keys::MAX_EXECUTOR_RETRIES, "ten"),
+            (keys::SPREAD_OUT, "maybe"),
+        ] {
+            let conf = RpcConf::new().with(key, value);
+            let err = MasterSettings::from_conf(&conf).expect_err(value);
+            assert_eq!(err.key(), key, "{err}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Starting a master: [`start_master`] and the [`MasterHandle`] it returns.
+
+use rpc_env::{EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError};
+
+use crate::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
+
+use super::config::MasterConfig;
+use super::endpoint::Master;
+use super::phase::Phase;
+
+/// The name of the master's RPC environment (Spark's `sparkMaster`).
+const MASTER_ENV_NAME: &str = "ember-master";
+
+/// Starts a master: an RPC environment on `config.host:config.port` with the `Master`
+/// endpoint, ALIVE at once (or STANDBY when `config.standby`). Returns when the endpoint is
+/// registered; it handles messages from then on.
+///
+/// ```no_run
+/// use ember_deploy::{start_master, MasterConfig};
+///
+/// let master = start_master(MasterConfig::local())?;
+/// println!("Master listening on {}", master.url());
+/// master.shutdown();
+/// # Ok::<(), rpc_env::RpcError>(())
+/// ```
+///
+/// # Errors
+///
+/// A setting that does not parse ([`RpcError::Conf`]), or a port that cannot be bound.
+pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
+    let settings = config.settings()?;
+    let env_config = RpcEnvConfig::server(MASTER_ENV_NAME, config.host.clone(), config.port)
+        .with_conf(config.conf.clone());
+    let env = RpcEnv::create(env_config)?;
+    let Some(address) = env.address().cloned() else {
+        env.shutdown();
+        return Err(RpcError::NoListenAddress);
+    };
+    let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
+    let web_ui_url = format!("http://{}:{}", address.host(), config.webui_port);
+    let phase = if config.standby {
+        Phase::Standby
+    } else {
+        Phase::Alive
+    };
+    let master = Master::new(settings, phase, me.clone(), &address, web_ui_url);
+    if let Err(e) = env.setup_endpoint(MASTER_ENDPOINT_NAME, master) {
+        env.shutdown();
+        return Err(e);
+    }
+    Ok(MasterHandle {
+        env,
+        master: me,
+        address,
+    })
+}
+
+/// A running master: its address, its endpoint, and how to stop it.
+///
+/// Dropping the handle does not stop the master; [`shutdown`](Self::shutdown) does.
+#[derive(Debug, Clone)]
+pub struct MasterHandle {
+    env: RpcEnv,
+    master: EndpointRef<MasterProtocol>,
+    address: RpcAddress,
+}
+
+impl MasterHandle {
+    /// The address the master listens on.
+    pub fn address(&self) -> RpcAddress {
+        self.address.clone()
+    }
+
+    /// The master URL, `ember://host:port`, as workers and drivers are given it.
+    pub fn url(&self) -> String {
+        self.address.to_ember_url()
+    }
+
+    /// A ref to the `Master` endpoint.
+    pub fn master_ref(&self) -> EndpointRef<MasterProtocol> {
+        self.master.clone()
+    }
+
+    /// The master's RPC environment.
+    pub fn env(&self) -> &RpcEnv {
+        &self.env
+    }
+
+    /// The master's state (`RequestMasterState`), waiting for the answer. Never call it
+    /// from inside an endpoint's handler.
+    ///
+    /// # Errors
+    ///
+    /// The master is stopped, or did not answer within `ember.rpc.askTimeout`.
+    pub fn state(&self) -> Result<MasterState, RpcError> {
+        self.master
+            .ask_sync(|reply| MasterAsk::RequestMasterState { reply })
+    }
+
+    /// Stops the master and its environment. Idempotent.
+    pub fn shutdown(&self) {
+        self.env.shutdown();
+    }
+
+    /// Blocks until the master has been shut down.
+    pub fn await_termination(&self) {
+        self.env.await_termination();
+    }
+}

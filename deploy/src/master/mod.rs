@@ -1,0 +1,40 @@
+//! The standalone master (Spark's `Master`): a single-threaded state machine that keeps
+//! the registry of workers, applications and cluster-mode drivers, places drivers and
+//! executors on workers, and notices lost workers.
+//!
+//! Layout, top-down:
+//!
+//! - `handle`: [`start_master`] and [`MasterHandle`], what the rest of Ember calls;
+//! - `config` and `cli`: [`MasterConfig`], the `ember.*` settings, `ember-master`'s flags;
+//! - `endpoint`: the `Master` endpoint and its dispatch, one arm per (phase, message);
+//! - `on_workers`, `on_apps`, `on_drivers`: the handlers;
+//! - `workers`, `apps`, `drivers`: registries that own their maps and indexes;
+//! - `placement`: `schedule()` and `scheduleExecutorsOnWorkers` as pure functions;
+//! - `phase`, `id_gen`: the master's phase, and application and driver ids.
+//!
+//! The protocol is [`crate::messages`]: workers and applications register with one-way
+//! sends answered by sends; `ExecutorStateChanged` and the tools' requests are asks.
+
+mod apps;
+mod cli;
+mod config;
+mod drivers;
+mod endpoint;
+mod handle;
+mod id_gen;
+mod on_apps;
+mod on_drivers;
+mod on_workers;
+mod phase;
+mod placement;
+mod workers;
+
+#[cfg(test)]
+mod tests;
+
+pub use cli::{parse_master_args, MasterCliError, MasterCommand, MASTER_USAGE};
+pub use config::{
+    keys, MasterConfig, MasterSettings, WorkerSelectionPolicy, DEFAULT_MASTER_HOST,
+    DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT,
+};
+pub use handle::{start_master, MasterHandle};

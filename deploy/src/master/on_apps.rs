@@ -1,0 +1,237 @@
+//! The master's application handlers: registration, executor state changes and the
+//! retry budget, launching executors, and removing applications.
+
+use std::time::SystemTime;
+
+use rpc_env::{EndpointRef, RpcAddress};
+
+use crate::ids::AppId;
+use crate::messages::{
+    AppClientMessage, AppClientProtocol, ApplicationDescription, ExecutorState, WorkerMessage,
+};
+
+use super::apps::{AppInfo, AppStatus};
+use super::endpoint::{tell, Master};
+use super::placement::ExecutorLaunch;
+use super::workers::ExecutorKey;
+
+impl Master {
+    /// `RegisterApplication` while ALIVE.
+    ///
+    /// A driver runs one application: a second registration from the same driver address
+    /// (a retry whose answer crossed ours) is answered with the id already given, where
+    /// Spark would answer with a fresh id it never registers.
+    pub(super) fn register_application(
+        &mut self,
+        description: ApplicationDescription,
+        driver: EndpointRef<AppClientProtocol>,
+        sender: Option<&RpcAddress>,
+    ) {
+        log::info!("Registering app {}", description.name);
+        let Some(address) = driver.rpc_address().or(sender).cloned() else {
+            log::warn!(
+                "Cannot register app {}: its driver has no address",
+                description.name
+            );
+            return;
+        };
+        let master = self.me.clone();
+        if let Some(existing) = self.apps.at(&address) {
+            log::info!("Attempted to re-register application at same address: {address}");
+            let app_id = existing.clone();
+            tell(
+                &driver,
+                AppClientMessage::RegisteredApplication { app_id, master },
+            );
+            return;
+        }
+        let now = SystemTime::now();
+        let id = self.ids.next_app_id(now);
+        let name = description.name.clone();
+        let default_cores = self.settings.default_cores;
+        let app = AppInfo::new(
+            id.clone(),
+            description,
+            driver.clone(),
+            address,
+            default_cores,
+        );
+        if let Err(existing) = self.apps.insert(app) {
+            log::warn!("Could not register app {name} as {id}: {existing} is registered");
+            return;
+        }
+        log::info!("Registered app {name} with ID {id}");
+        tell(
+            &driver,
+            AppClientMessage::RegisteredApplication { app_id: id, master },
+        );
+        self.schedule();
+    }
+
+    /// `UnregisterApplication`: the application is done.
+    pub(super) fn unregister_application(&mut self, id: &AppId) {
+        log::info!("Received unregister request from application {id}");
+        if self.apps.get(id).is_some() {
+            self.remove_application(id, AppStatus::Finished);
+            self.schedule();
+        }
+    }
+
+    /// `RequestKillApplication`: remove it as KILLED; false if it is not active.
+    pub(super) fn kill_application(&mut self, id: &AppId) -> bool {
+        if self.apps.get(id).is_none() {
+            log::warn!("Asked to kill unknown application {id}");
+            return false;
+        }
+        log::info!("Asked to kill application {id}");
+        self.remove_application(id, AppStatus::Killed);
+        self.schedule();
+        true
+    }
+
+    /// `ExecutorStateChanged`: record it, tell the application's driver, and when the
+    /// executor is gone free its cores and apply the retry budget
+    /// (`ember.deploy.maxExecutorRetries`): that many failures in a row, with no executor
+    /// RUNNING, remove the application as FAILED. An executor reaching RUNNING resets the
+    /// count; an exit with status 0 does not count.
+    pub(super) fn executor_state_changed(
+        &mut self,
+        app_id: &AppId,
+        exec_id: u32,
+        state: ExecutorState,
+        message: Option<String>,
+        exit_status: Option<i32>,
+    ) {
+        let old = self
+            .apps
+            .get(app_id)
+            .and_then(|a| a.executor(exec_id))
+            .map(|e| e.state);
+        let (Some(old), Some(app)) = (old, self.apps.get_mut(app_id)) else {
+            log::warn!("Got status update for unknown executor {app_id}/{exec_id}");
+            return;
+        };
+        if state == ExecutorState::Running && old != ExecutorState::Launching {
+            // Spark asserts here; a repeated RUNNING (a worker retrying its ask) is harmless.
+            log::warn!("Executor {app_id}/{exec_id} state transfer from {old:?} to RUNNING is illegal; ignored");
+            return;
+        }
+        app.set_executor_state(exec_id, state);
+        if state == ExecutorState::Running {
+            app.reset_retry_count();
+        }
+        let update = AppClientMessage::ExecutorUpdated {
+            id: exec_id,
+            state,
+            message,
+            exit_status,
+            worker_host: None,
+        };
+        tell(app.driver(), update);
+        if state.is_finished() {
+            log::info!("Removing executor {app_id}/{exec_id} because it is {state:?}");
+            if let Some(exec) = app.remove_executor(exec_id) {
+                let key = ExecutorKey {
+                    app: app_id.clone(),
+                    exec_id,
+                };
+                if let Some(worker) = self.workers.alive_mut(&exec.worker) {
+                    worker.remove_executor(&key);
+                }
+            }
+            if exit_status != Some(0) {
+                let failures = app.increment_retry_count();
+                let out_of_retries = self
+                    .settings
+                    .max_executor_retries
+                    .is_some_and(|max| failures >= max);
+                if out_of_retries && !app.has_running_executor() {
+                    log::error!(
+                        "Application {} with ID {app_id} failed {failures} times; removing it",
+                        app.description().name
+                    );
+                    self.remove_application(app_id, AppStatus::Failed);
+                }
+            }
+        }
+        self.schedule();
+    }
+
+    /// Launches one executor of a plan: account it to its application and worker, then
+    /// `LaunchExecutor` to the worker and `ExecutorAdded` to the application's driver.
+    pub(super) fn launch_executor(&mut self, launch: ExecutorLaunch) {
+        let (Some(app), Some(worker)) = (
+            self.apps.get_mut(&launch.app),
+            self.workers.alive_mut(&launch.worker),
+        ) else {
+            return;
+        };
+        let exec_id = app.add_executor(launch.worker.clone(), launch.cores, launch.memory_mib);
+        let key = ExecutorKey {
+            app: launch.app.clone(),
+            exec_id,
+        };
+        worker.add_executor(key, launch.cores, launch.memory_mib);
+        log::info!(
+            "Launching executor {}/{exec_id} on worker {}",
+            launch.app,
+            launch.worker
+        );
+        let start = WorkerMessage::LaunchExecutor {
+            master_url: self.url.clone(),
+            app_id: launch.app.clone(),
+            exec_id,
+            description: app.description().clone(),
+            cores: launch.cores,
+            memory_mib: launch.memory_mib,
+        };
+        tell(worker.endpoint(), start);
+        let added = AppClientMessage::ExecutorAdded {
+            id: exec_id,
+            worker_id: launch.worker,
+            host_port: worker.host_port(),
+            cores: launch.cores,
+            memory_mib: launch.memory_mib,
+        };
+        tell(app.driver(), added);
+    }
+
+    /// Spark's `removeApplication` without its `schedule()`: kill its executors, tell its
+    /// driver unless it finished by itself, and tell every worker (dead ones too, in case
+    /// they come back) that it finished so they can clean its directories.
+    pub(super) fn remove_application(&mut self, id: &AppId, status: AppStatus) {
+        let Some(removed) = self.apps.remove(id, status) else {
+            return;
+        };
+        log::info!("Removing app {id}");
+        for (exec_id, exec) in removed.executors {
+            let key = ExecutorKey {
+                app: removed.id.clone(),
+                exec_id,
+            };
+            if let Some(worker) = self.workers.alive_mut(&exec.worker) {
+                worker.remove_executor(&key);
+                let kill = WorkerMessage::KillExecutor {
+                    master_url: self.url.clone(),
+                    app_id: removed.id.clone(),
+                    exec_id,
+                };
+                tell(worker.endpoint(), kill);
+            }
+        }
+        if status != AppStatus::Finished {
+            let message = status.as_str().to_string();
+            tell(
+                &removed.driver,
+                AppClientMessage::ApplicationRemoved { message },
+            );
+        }
+        for worker in self.workers.iter() {
+            let app_id = removed.id.clone();
+            tell(
+                worker.endpoint(),
+                WorkerMessage::ApplicationFinished { app_id },
+            );
+        }
+    }
+}

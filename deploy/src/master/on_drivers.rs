@@ -1,0 +1,207 @@
+//! The master's driver handlers (cluster deploy mode): submit, kill, status, state
+//! changes, launch, relaunch.
+
+use std::time::SystemTime;
+
+use rpc_env::{EndpointError, HandlerResult};
+
+use crate::ids::{DriverId, WorkerId};
+use crate::messages::{
+    DriverDescription, DriverState, DriverStatusResponse, KillDriverResponse, SubmitDriverResponse,
+    WorkerMessage,
+};
+
+use super::drivers::DriverInfo;
+use super::endpoint::{tell, Master, NOT_ALIVE};
+use super::phase::Phase;
+
+/// Spark's name for a driver state.
+pub(super) fn state_name(state: DriverState) -> &'static str {
+    match state {
+        DriverState::Submitted => "SUBMITTED",
+        DriverState::Running => "RUNNING",
+        DriverState::Finished => "FINISHED",
+        DriverState::Relaunching => "RELAUNCHING",
+        DriverState::Unknown => "UNKNOWN",
+        DriverState::Killed => "KILLED",
+        DriverState::Failed => "FAILED",
+        DriverState::Error => "ERROR",
+    }
+}
+
+/// `RequestSubmitDriver` to a master that does not lead.
+pub(super) fn refuse_submit(phase: Phase) -> SubmitDriverResponse {
+    SubmitDriverResponse {
+        success: false,
+        driver_id: None,
+        message: format!(
+            "{NOT_ALIVE}: {}. Can only accept driver submissions in ALIVE state.",
+            phase.as_str()
+        ),
+    }
+}
+
+/// `RequestKillDriver` to a master that does not lead.
+pub(super) fn refuse_kill(phase: Phase, driver_id: DriverId) -> KillDriverResponse {
+    KillDriverResponse {
+        driver_id,
+        success: false,
+        message: format!(
+            "{NOT_ALIVE}: {}. Can only kill drivers in ALIVE state.",
+            phase.as_str()
+        ),
+    }
+}
+
+/// `RequestDriverStatus` to a master that does not lead.
+pub(super) fn refuse_status(phase: Phase) -> DriverStatusResponse {
+    DriverStatusResponse {
+        found: false,
+        state: None,
+        worker_id: None,
+        exception: Some(format!(
+            "{NOT_ALIVE}: {}. Can only request driver status in ALIVE state.",
+            phase.as_str()
+        )),
+    }
+}
+
+impl Master {
+    /// `RequestSubmitDriver` while ALIVE: queue it and try to place it now. The answer
+    /// says it was accepted, not that it runs ("fire and forget", as in Spark).
+    pub(super) fn submit_driver(&mut self, description: DriverDescription) -> SubmitDriverResponse {
+        log::info!("Driver submitted {}", description.command.program);
+        let now = SystemTime::now();
+        let id = self.ids.next_driver_id(now);
+        self.drivers
+            .insert(DriverInfo::new(id.clone(), description));
+        self.schedule();
+        SubmitDriverResponse {
+            success: true,
+            message: format!("Driver successfully submitted as {id}"),
+            driver_id: Some(id),
+        }
+    }
+
+    /// `RequestKillDriver` while ALIVE: a waiting driver ends KILLED at once; a running one
+    /// is killed by its worker, which reports the end with `DriverStateChanged`.
+    pub(super) fn kill_driver(&mut self, driver_id: DriverId) -> KillDriverResponse {
+        log::info!("Asked to kill driver {driver_id}");
+        let Some(driver) = self.drivers.get(&driver_id) else {
+            let message = format!("Driver {driver_id} has already finished or does not exist");
+            log::warn!("{message}");
+            return KillDriverResponse {
+                driver_id,
+                success: false,
+                message,
+            };
+        };
+        if self.drivers.is_waiting(&driver_id) {
+            self.drivers.dequeue(&driver_id);
+            self.remove_driver(&driver_id, DriverState::Killed, None);
+            self.schedule();
+        } else if let Some(worker) = driver.worker().and_then(|w| self.workers.alive(w)) {
+            tell(
+                worker.endpoint(),
+                WorkerMessage::KillDriver {
+                    driver_id: driver_id.clone(),
+                },
+            );
+        }
+        let message = format!("Kill request for {driver_id} submitted");
+        log::info!("{message}");
+        KillDriverResponse {
+            driver_id,
+            success: true,
+            message,
+        }
+    }
+
+    /// `RequestDriverStatus` while ALIVE: active and finished drivers are found.
+    pub(super) fn driver_status(&self, driver_id: &DriverId) -> DriverStatusResponse {
+        match self.drivers.find(driver_id) {
+            Some(d) => DriverStatusResponse {
+                found: true,
+                state: Some(d.state()),
+                worker_id: d.worker().cloned(),
+                exception: d.exception().map(str::to_string),
+            },
+            None => DriverStatusResponse {
+                found: false,
+                state: None,
+                worker_id: None,
+                exception: None,
+            },
+        }
+    }
+
+    /// `DriverStateChanged`: a driver that ended is removed; any other state is an error
+    /// (Spark throws inside its loop; here the handler fails and the loop logs it).
+    pub(super) fn driver_state_changed(
+        &mut self,
+        driver_id: &DriverId,
+        state: DriverState,
+        exception: Option<String>,
+    ) -> HandlerResult {
+        if !state.is_finished() {
+            return Err(EndpointError::msg(format!(
+                "Received unexpected state update for driver {driver_id}: {}",
+                state_name(state)
+            )));
+        }
+        self.remove_driver(driver_id, state, exception);
+        self.schedule();
+        Ok(())
+    }
+
+    /// Launches a placed driver: account it to the worker and send `LaunchDriver`.
+    pub(super) fn launch_driver(&mut self, driver_id: &DriverId, worker_id: &WorkerId) {
+        let (Some(driver), Some(worker)) = (
+            self.drivers.get(driver_id),
+            self.workers.alive_mut(worker_id),
+        ) else {
+            return;
+        };
+        let description = driver.description().clone();
+        log::info!("Launching driver {driver_id} on worker {worker_id}");
+        worker.add_driver(driver_id.clone(), description.cores, description.memory_mib);
+        let launch = WorkerMessage::LaunchDriver {
+            driver_id: driver_id.clone(),
+            description,
+        };
+        tell(worker.endpoint(), launch);
+        self.drivers.launch(driver_id, worker_id.clone());
+    }
+
+    /// Spark's `removeDriver` without its `schedule()`: the driver ends in `state` and its
+    /// worker's resources are freed.
+    pub(super) fn remove_driver(
+        &mut self,
+        driver_id: &DriverId,
+        state: DriverState,
+        exception: Option<String>,
+    ) {
+        let Some(driver) = self.drivers.remove(driver_id, state, exception) else {
+            log::warn!("Asked to remove unknown driver: {driver_id}");
+            return;
+        };
+        log::info!("Removing driver: {driver_id} ({})", state_name(state));
+        if let Some(worker) = driver.worker().and_then(|w| self.workers.alive_mut(w)) {
+            worker.remove_driver(driver_id);
+        }
+    }
+
+    /// Relaunches a supervised driver whose worker was lost, under a new id: the old
+    /// process may still run behind a partition, and a late `DriverStateChanged` from it
+    /// must not end the new one (SPARK-19900). The old id ends as RELAUNCHING.
+    pub(super) fn relaunch_driver(&mut self, driver_id: &DriverId) {
+        let Some(description) = self.drivers.get(driver_id).map(|d| d.description().clone()) else {
+            return;
+        };
+        self.remove_driver(driver_id, DriverState::Relaunching, None);
+        let now = SystemTime::now();
+        let id = self.ids.next_driver_id(now);
+        log::info!("Driver {driver_id} relaunched as {id}");
+        self.drivers.insert(DriverInfo::new(id, description));
+    }
+}

@@ -1,0 +1,246 @@
+//! The master's worker handlers: registration, heartbeats, the latest-state check, the
+//! dead-worker timer, disconnects, and removing a lost worker.
+
+use std::time::Instant;
+
+use rpc_env::{EndpointRef, RpcAddress};
+
+use crate::ids::{DriverId, WorkerId};
+use crate::messages::{
+    AppClientMessage, DriverState, ExecutorDescription, ExecutorState, WorkerMessage,
+    WorkerProtocol,
+};
+
+use super::apps::AppStatus;
+use super::endpoint::{tell, Master};
+use super::workers::{ExecutorKey, InsertError, NewWorker};
+
+/// A `RegisterWorker` message's fields.
+pub(super) struct Registration {
+    pub(super) id: WorkerId,
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) worker: EndpointRef<WorkerProtocol>,
+    pub(super) cores: u32,
+    pub(super) memory_mib: u32,
+    pub(super) master_address: RpcAddress,
+}
+
+impl Master {
+    /// `RegisterWorker` while ALIVE.
+    ///
+    /// A worker is keyed by the address of its env (as Spark keys it by its endpoint's
+    /// address); a client-mode worker, which has none, by the connection it wrote on.
+    pub(super) fn register_worker(&mut self, reg: Registration, sender: Option<&RpcAddress>) {
+        log::info!(
+            "Registering worker {}:{} with {} cores, {} MiB RAM",
+            reg.host,
+            reg.port,
+            reg.cores,
+            reg.memory_mib
+        );
+        let address = reg
+            .worker
+            .rpc_address()
+            .or(sender)
+            .cloned()
+            .unwrap_or_else(|| RpcAddress::new(&reg.host, reg.port));
+        let registered = |duplicate| WorkerMessage::RegisteredWorker {
+            master: self.me.clone(),
+            master_web_ui_url: self.web_ui_url.clone(),
+            master_address: reg.master_address.clone(),
+            duplicate,
+        };
+        if let Some(existing) = self.workers.alive(&reg.id) {
+            if existing.address() == &address {
+                // Spark 4 (SPARK-23191): the same worker registering again (its first
+                // answer was lost, or it retried too early) is told it is registered.
+                tell(&reg.worker, registered(true));
+            } else {
+                // Another process claims a live worker's id: refuse it (Spark 4 would
+                // answer it as a duplicate and keep the first worker's ref).
+                log::warn!(
+                    "Worker registration failed. Duplicate worker ID {} from {address}",
+                    reg.id
+                );
+                let message = "Duplicate worker ID".to_string();
+                tell(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
+            }
+            return;
+        }
+        let new = NewWorker {
+            id: reg.id.clone(),
+            host: reg.host.clone(),
+            port: reg.port,
+            address,
+            endpoint: reg.worker.clone(),
+            cores: reg.cores,
+            memory_mib: reg.memory_mib,
+        };
+        match self.workers.insert(new, Instant::now()) {
+            Ok(()) => {
+                tell(&reg.worker, registered(false));
+                self.schedule();
+            }
+            Err(InsertError::DuplicateAddress(address)) => {
+                log::warn!(
+                    "Worker registration failed. Attempted to re-register worker at same address: {address}"
+                );
+                let message = format!("Attempted to re-register worker at same address: {address}");
+                tell(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
+            }
+            Err(InsertError::DuplicateId) => {
+                let message = "Duplicate worker ID".to_string();
+                tell(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
+            }
+        }
+    }
+
+    /// `Heartbeat`: a live worker is seen; a dead one is told to register again.
+    pub(super) fn heartbeat(&mut self, id: &WorkerId, worker: &EndpointRef<WorkerProtocol>) {
+        if let Some(info) = self.workers.alive_mut(id) {
+            info.heartbeat(Instant::now());
+        } else if self.workers.get(id).is_some() {
+            log::warn!("Got heartbeat from unregistered worker {id}. Asking it to re-register.");
+            let master_url = self.url.clone();
+            tell(worker, WorkerMessage::ReconnectWorker { master_url });
+        } else {
+            log::warn!(
+                "Got heartbeat from unregistered worker {id}. This worker was never registered, so ignoring the heartbeat."
+            );
+        }
+    }
+
+    /// `WorkerLatestState`: kill what a worker runs that the master does not know of
+    /// (SPARK-13604), such as executors of applications removed while it was away.
+    pub(super) fn worker_latest_state(
+        &self,
+        id: &WorkerId,
+        executors: Vec<ExecutorDescription>,
+        driver_ids: Vec<DriverId>,
+    ) {
+        let Some(worker) = self.workers.alive(id) else {
+            log::warn!("Worker state from unknown worker: {id}");
+            return;
+        };
+        for exec in executors {
+            let key = ExecutorKey {
+                app: exec.app_id,
+                exec_id: exec.exec_id,
+            };
+            if !worker.has_executor(&key) {
+                let kill = WorkerMessage::KillExecutor {
+                    master_url: self.url.clone(),
+                    app_id: key.app,
+                    exec_id: key.exec_id,
+                };
+                tell(worker.endpoint(), kill);
+            }
+        }
+        for driver_id in driver_ids {
+            if !worker.has_driver(&driver_id) {
+                tell(worker.endpoint(), WorkerMessage::KillDriver { driver_id });
+            }
+        }
+    }
+
+    /// `CheckForWorkerTimeout`: remove live workers silent for longer than the timeout,
+    /// and forget dead ones silent for `(ember.dead.worker.persistence + 1)` timeouts.
+    pub(super) fn time_out_dead_workers(&mut self, now: Instant) {
+        let timeout = self.settings.worker_timeout;
+        let cull_after =
+            timeout.saturating_mul(self.settings.dead_worker_persistence.saturating_add(1));
+        let silent: Vec<(WorkerId, bool, bool)> = self
+            .workers
+            .iter()
+            .filter_map(|w| {
+                let silence = now.saturating_duration_since(w.last_heartbeat());
+                (silence > timeout).then(|| (w.id().clone(), w.is_alive(), silence > cull_after))
+            })
+            .collect();
+        let mut removed = false;
+        for (id, alive, cull) in silent {
+            if alive {
+                log::warn!(
+                    "Removing {id} because we got no heartbeat in {} ms",
+                    timeout.as_millis()
+                );
+                let message = format!("Not receiving heartbeat for {} seconds", timeout.as_secs());
+                self.remove_worker(&id, &message);
+                removed = true;
+            } else if cull {
+                self.workers.cull(&id);
+            }
+        }
+        if removed {
+            self.schedule();
+        }
+    }
+
+    /// A connection closed: the worker or application at that address is gone.
+    pub(super) fn disconnected(&mut self, address: &RpcAddress) {
+        let worker = self.workers.live_at(address).map(|w| w.id().clone());
+        let app = self.apps.at(address).cloned();
+        if worker.is_none() && app.is_none() {
+            log::debug!("{address} disconnected");
+            return;
+        }
+        log::info!("{address} got disassociated, removing it.");
+        if let Some(id) = worker {
+            self.remove_worker(&id, &format!("{address} got disassociated"));
+        }
+        if let Some(id) = app {
+            self.remove_application(&id, AppStatus::Finished);
+        }
+        self.schedule();
+    }
+
+    /// Spark's `removeWorker` without its `schedule()`: the worker is DEAD; its executors
+    /// are reported LOST to their applications (with the worker's host, so drivers drop
+    /// its shuffle outputs), its drivers relaunched if supervised or ended in ERROR, and
+    /// every application is told the worker is gone.
+    pub(super) fn remove_worker(&mut self, id: &WorkerId, message: &str) {
+        let Some(lost) = self.workers.mark_dead(id) else {
+            return;
+        };
+        log::info!("Removing worker {id} on {}", lost.host);
+        for key in lost.executors {
+            let Some(app) = self.apps.get_mut(&key.app) else {
+                continue;
+            };
+            if app.remove_executor(key.exec_id).is_some() {
+                log::info!("Telling app of lost executor: {}", key.exec_id);
+                let update = AppClientMessage::ExecutorUpdated {
+                    id: key.exec_id,
+                    state: ExecutorState::Lost,
+                    message: Some(format!("worker lost: {message}")),
+                    exit_status: None,
+                    worker_host: Some(lost.host.clone()),
+                };
+                tell(app.driver(), update);
+            }
+        }
+        for driver_id in lost.drivers {
+            let supervised = self
+                .drivers
+                .get(&driver_id)
+                .is_some_and(|d| d.description().supervise);
+            if supervised {
+                log::info!("Re-launching {driver_id}");
+                self.relaunch_driver(&driver_id);
+            } else {
+                log::info!("Not re-launching {driver_id} because it was not supervised");
+                self.remove_driver(&driver_id, DriverState::Error, None);
+            }
+        }
+        log::info!("Telling app of lost worker: {id}");
+        for app in self.apps.in_order() {
+            let removed = AppClientMessage::WorkerRemoved {
+                id: id.clone(),
+                host: lost.host.clone(),
+                message: message.to_string(),
+            };
+            tell(app.driver(), removed);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The master's handlers driven directly, without a running endpoint: after every step
+//! the registries must agree with each other (`check_consistency`). Refs point at envs
+//! where no endpoint is registered, so what the master sends is dropped with a warning;
+//! the endpoint tests under `deploy/tests/master_*.rs` check the messages themselves.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rpc_env::{keys as rpc_keys, RpcConf, RpcEnv, RpcEnvConfig};
+
+use super::apps::AppStatus;
+use super::config::MasterSettings;
+use super::endpoint::Master;
+use super::phase::Phase;
+use crate::ids::{AppId, DriverId, WorkerId};
+use crate::messages::{
+    ApplicationDescription, Command, DriverDescription, DriverState, ExecutorState, MasterMessage,
+    MasterProtocol, MASTER_ENDPOINT_NAME,
+};
+
+struct Fixture {
+    envs: Vec<RpcEnv>,
+    master: Master,
+}
+
+fn small_env(name: &str) -> RpcEnv {
+    let conf = RpcConf::new()
+        .with(rpc_keys::IO_THREADS, "1")
+        .with(rpc_keys::DISPATCHER_NUM_THREADS, "1");
+    RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(conf)).expect("env")
+}
+
+fn command() -> Command {
+    Command {
+        program: "true".into(),
+        args: Vec::new(),
+        env: BTreeMap::new(),
+    }
+}
+
+impl Fixture {
+    fn new(settings: MasterSettings) -> Fixture {
+        let env = small_env("master-test");
+        let address = env.address().expect("server").clone();
+        let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
+        let master = Master::new(settings, Phase::Alive, me, &address, "http://x".into());
+        Fixture {
+            envs: vec![env],
+            master,
+        }
+    }
+
+    #[track_caller]
+    fn check(&self, step: &str) {
+        if let Err(e) = self.master.check_consistency() {
+            panic!("after {step}: {e}");
+        }
+    }
+
+    fn add_worker(&mut self, id: &str, cores: u32, memory_mib: u32) {
+        let env = small_env(id);
+        let address = env.address().expect("server").clone();
+        let msg = MasterMessage::RegisterWorker {
+            id: WorkerId(id.into()),
+            host: address.host().to_string(),
+            port: address.port(),
+            worker: env.local_ref("Worker"),
+            cores,
+            memory_mib,
+            web_ui_url: String::new(),
+            master_address: address,
+        };
+        self.envs.push(env);
+        self.master.handle(msg, None).expect("handled");
+        self.check(&format!("registering {id}"));
+    }
+
+    fn add_app(
+        &mut self,
+        name: &str,
+        max_cores: Option<u32>,
+        cores_per_executor: Option<u32>,
+    ) -> AppId {
+        let env = small_env(name);
+        let description = ApplicationDescription {
+            name: name.into(),
+            max_cores,
+            memory_per_executor_mib: 100,
+            cores_per_executor,
+            command: command(),
+            user: "me".into(),
+        };
+        let msg = MasterMessage::RegisterApplication {
+            description,
+            driver: env.local_ref("AppClient"),
+        };
+        self.envs.push(env);
+        self.master.handle(msg, None).expect("handled");
+        self.check(&format!("registering {name}"));
+        let app = self.master.apps.in_order().last().expect("registered");
+        app.id().clone()
+    }
+
+    fn executors(&self, app: &AppId) -> Vec<(u32, WorkerId, u32)> {
+        self.master
+            .apps
+            .get(app)
+            .map(|a| {
+                a.executors()
+                    .map(|(id, e)| (id, e.worker.clone(), e.cores))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn exec_state(&mut self, app: &AppId, exec_id: u32, state: ExecutorState, exit: Option<i32>) {
+        self.master
+            .executor_state_changed(app, exec_id, state, None, exit);
+        self.check(&format!("{app}/{exec_id} -> {state:?}"));
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for env in &self.envs {
+            env.shutdown();
+        }
+    }
+}
+
+fn driver_description(supervise: bool) -> DriverDescription {
+    DriverDescription {
+        memory_mib: 100,
+        cores: 1,
+        supervise,
+        command: command(),
+    }
+}
+
+#[test]
+fn registries_stay_consistent_through_a_cluster_lifetime() {
+    let mut f = Fixture::new(MasterSettings::default());
+    for id in ["worker-a", "worker-b", "worker-c"] {
+        f.add_worker(id, 10, 1024);
+    }
+    let submitted = f.master.submit_driver(driver_description(true));
+    f.check("submitting a driver");
+    let driver = submitted.driver_id.expect("accepted");
+    let driver_worker = f
+        .master
+        .drivers
+        .get(&driver)
+        .and_then(|d| d.worker().cloned());
+    let driver_worker = driver_worker.expect("placed at once");
+
+    let a = f.add_app("a", Some(12), None);
+    assert_eq!(f.executors(&a).iter().map(|e| e.2).sum::<u32>(), 12);
+    let b = f.add_app("b", None, Some(2));
+    assert_eq!(
+        f.executors(&b).iter().map(|e| e.2).sum::<u32>(),
+        16,
+        "everything left, two cores at a time, minus the driver's odd core"
+    );
+
+    f.exec_state(&a, 0, ExecutorState::Running, None);
+    f.exec_state(&a, 1, ExecutorState::Failed, Some(1));
+    assert!(f.master.apps.get(&a).is_some(), "one failure is not fatal");
+
+    f.master.remove_worker(&driver_worker, "test");
+    f.master.schedule();
+    f.check("losing the driver's worker");
+    assert_eq!(
+        f.master.drivers.find(&driver).map(|d| d.state()),
+        Some(DriverState::Relaunching)
+    );
+    assert!(f.executors(&a).iter().all(|e| e.1 != driver_worker));
+
+    assert!(f.master.kill_application(&b));
+    f.check("killing b");
+    let relaunched: Vec<DriverId> = f.master.drivers.active().map(|d| d.id().clone()).collect();
+    assert_eq!(relaunched.len(), 1);
+    assert_ne!(relaunched[0], driver, "relaunched under a new id");
+    assert!(f
+        .master
+        .drivers
+        .get(&relaunched[0])
+        .and_then(|d| d.worker())
+        .is_some());
+
+    f.master
+        .driver_state_changed(&relaunched[0], DriverState::Finished, None)
+        .expect("a final state");
+    f.check("the driver finishing");
+    f.master.unregister_application(&a);
+    f.check("a unregistering");
+    for w in f.master.workers.alive_iter() {
+        assert_eq!(
+            (w.cores_used(), w.is_idle()),
+            (0, true),
+            "{} is free",
+            w.id()
+        );
+    }
+    assert_eq!(f.master.apps.len(), 0);
+}
+
+#[test]
+fn the_retry_budget_fails_an_app_whose_executors_keep_dying() {
+    let mut f = Fixture::new(MasterSettings::default());
+    f.add_worker("worker-a", 4, 1024);
+    let app = f.add_app("flaky", None, None);
+    for round in 0..10 {
+        let execs = f.executors(&app);
+        assert_eq!(execs.len(), 1, "round {round}: relaunched");
+        f.exec_state(&app, execs[0].0, ExecutorState::Failed, Some(1));
+    }
+    assert!(f.master.apps.get(&app).is_none());
+    let removed = f.master.apps.completed().last().expect("kept").status();
+    assert_eq!(removed, AppStatus::Failed);
+}
+
+#[test]
+fn a_running_executor_or_a_clean_exit_keeps_the_app() {
+    let settings = MasterSettings {
+        max_executor_retries: Some(2),
+        ..MasterSettings::default()
+    };
+    let mut f = Fixture::new(settings);
+    f.add_worker("worker-a", 2, 1024);
+    let app = f.add_app("steady", None, Some(1));
+    // Executors 0 and 1; 0 runs, 1 fails over and over.
+    f.exec_state(&app, 0, ExecutorState::Running, None);
+    for _ in 0..4 {
+        let failing = f.executors(&app).last().expect("one").0;
+        f.exec_state(&app, failing, ExecutorState::Failed, Some(1));
+    }
+    assert!(
+        f.master.apps.get(&app).is_some(),
+        "a RUNNING executor keeps it"
+    );
+    f.exec_state(&app, 0, ExecutorState::Exited, Some(0));
+    assert!(f.master.apps.get(&app).is_some(), "exit 0 does not count");
+}
+
+#[test]
+fn silent_workers_die_then_are_culled() {
+    let settings = MasterSettings {
+        worker_timeout: Duration::from_secs(60),
+        dead_worker_persistence: 1,
+        ..MasterSettings::default()
+    };
+    let mut f = Fixture::new(settings);
+    f.add_worker("worker-a", 4, 1024);
+    let app = f.add_app("a", None, None);
+    assert_eq!(f.executors(&app).len(), 1);
+    let start = f
+        .master
+        .workers
+        .alive(&WorkerId("worker-a".into()))
+        .expect("registered")
+        .last_heartbeat();
+    f.master
+        .time_out_dead_workers(start + Duration::from_secs(59));
+    assert_eq!(f.master.workers.alive_iter().count(), 1, "not yet");
+    f.master
+        .time_out_dead_workers(start + Duration::from_secs(61));
+    f.check("the worker dying");
+    assert_eq!(f.master.workers.alive_iter().count(), 0);
+    assert!(f.executors(&app).is_empty(), "its executor is lost");
+    f.master
+        .time_out_dead_workers(start + Duration::from_secs(119));
+    assert_eq!(f.master.workers.iter().count(), 1, "listed while dead");
+    f.master
+        .time_out_dead_workers(start + Duration::from_secs(121));
+    assert_eq!(
+        f.master.workers.iter().count(),
+        0,
+        "culled after (1 + 1) timeouts"
+    );
+}

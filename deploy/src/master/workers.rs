@@ -1,0 +1,500 @@
+//! The master's worker registry: every worker by id (DEAD ones too, until culled) and the
+//! live ones by RPC address, kept in step by the registry's own mutators.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use rpc_env::{EndpointRef, RpcAddress};
+
+use crate::ids::{AppId, DriverId, WorkerId};
+use crate::messages::{WorkerProtocol, WorkerSummary};
+
+/// One executor of one application: how a worker and the master's app records name it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ExecutorKey {
+    /// The application.
+    pub(crate) app: AppId,
+    /// The executor's id within it.
+    pub(crate) exec_id: u32,
+}
+
+/// A worker's lifecycle as the master sees it.
+///
+/// ```text
+/// Alive --no heartbeat for ember.worker.timeout / disconnected--> Dead --culled--> (gone)
+/// ```
+///
+/// Recovery will add `Unknown` (stored, not yet answered) and decommission `Decommissioned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerStatus {
+    /// Registered and heartbeating: it may get work.
+    Alive,
+    /// Lost: kept only so tools can show it, and so a late heartbeat is told to reconnect.
+    Dead,
+}
+
+impl WorkerStatus {
+    /// Spark's name for the state.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WorkerStatus::Alive => "ALIVE",
+            WorkerStatus::Dead => "DEAD",
+        }
+    }
+}
+
+/// What a worker brings when it registers.
+#[derive(Debug, Clone)]
+pub(crate) struct NewWorker {
+    pub(crate) id: WorkerId,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// The address of the env the worker's endpoint lives in: the key of duplicate-address
+    /// checks and of disconnect events.
+    pub(crate) address: RpcAddress,
+    pub(crate) endpoint: EndpointRef<WorkerProtocol>,
+    pub(crate) cores: u32,
+    pub(crate) memory_mib: u32,
+}
+
+/// One worker. Its id, address and status never change through `&mut WorkerInfo`: only
+/// [`Workers`] may change what its indexes are keyed by.
+#[derive(Debug)]
+pub(crate) struct WorkerInfo {
+    info: NewWorker,
+    status: WorkerStatus,
+    executors: BTreeMap<ExecutorKey, (u32, u32)>,
+    drivers: BTreeMap<DriverId, (u32, u32)>,
+    cores_used: u32,
+    memory_used_mib: u32,
+    last_heartbeat: Instant,
+}
+
+impl WorkerInfo {
+    pub(crate) fn id(&self) -> &WorkerId {
+        &self.info.id
+    }
+
+    pub(crate) fn host_port(&self) -> String {
+        RpcAddress::new(&self.info.host, self.info.port).host_port()
+    }
+
+    pub(crate) fn address(&self) -> &RpcAddress {
+        &self.info.address
+    }
+
+    pub(crate) fn endpoint(&self) -> &EndpointRef<WorkerProtocol> {
+        &self.info.endpoint
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> WorkerStatus {
+        self.status
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.status == WorkerStatus::Alive
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cores_used(&self) -> u32 {
+        self.cores_used
+    }
+
+    pub(crate) fn cores_free(&self) -> u32 {
+        self.info.cores.saturating_sub(self.cores_used)
+    }
+
+    pub(crate) fn memory_free_mib(&self) -> u32 {
+        self.info.memory_mib.saturating_sub(self.memory_used_mib)
+    }
+
+    /// Runs no executor and no driver.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.executors.is_empty() && self.drivers.is_empty()
+    }
+
+    pub(crate) fn last_heartbeat(&self) -> Instant {
+        self.last_heartbeat
+    }
+
+    pub(crate) fn has_executor(&self, key: &ExecutorKey) -> bool {
+        self.executors.contains_key(key)
+    }
+
+    pub(crate) fn has_driver(&self, id: &DriverId) -> bool {
+        self.drivers.contains_key(id)
+    }
+
+    // Only the debug-build consistency check calls this.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn executors(&self) -> impl Iterator<Item = (&ExecutorKey, u32)> + '_ {
+        self.executors.iter().map(|(k, &(cores, _))| (k, cores))
+    }
+
+    // Only the debug-build consistency check calls this.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    pub(crate) fn drivers(&self) -> impl Iterator<Item = (&DriverId, u32)> + '_ {
+        self.drivers.iter().map(|(k, &(cores, _))| (k, cores))
+    }
+
+    pub(crate) fn heartbeat(&mut self, now: Instant) {
+        self.last_heartbeat = now;
+    }
+
+    /// Accounts an executor's cores and memory to this worker.
+    pub(crate) fn add_executor(&mut self, key: ExecutorKey, cores: u32, memory_mib: u32) {
+        if self.executors.insert(key, (cores, memory_mib)).is_none() {
+            self.use_resources(cores, memory_mib);
+        }
+    }
+
+    /// Frees an executor's cores and memory; false if the worker did not run it.
+    pub(crate) fn remove_executor(&mut self, key: &ExecutorKey) -> bool {
+        match self.executors.remove(key) {
+            Some((cores, memory)) => {
+                self.free_resources(cores, memory);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Accounts a driver's cores and memory to this worker.
+    pub(crate) fn add_driver(&mut self, id: DriverId, cores: u32, memory_mib: u32) {
+        if self.drivers.insert(id, (cores, memory_mib)).is_none() {
+            self.use_resources(cores, memory_mib);
+        }
+    }
+
+    /// Frees a driver's cores and memory; false if the worker did not run it.
+    pub(crate) fn remove_driver(&mut self, id: &DriverId) -> bool {
+        match self.drivers.remove(id) {
+            Some((cores, memory)) => {
+                self.free_resources(cores, memory);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn use_resources(&mut self, cores: u32, memory_mib: u32) {
+        self.cores_used = self.cores_used.saturating_add(cores);
+        self.memory_used_mib = self.memory_used_mib.saturating_add(memory_mib);
+    }
+
+    fn free_resources(&mut self, cores: u32, memory_mib: u32) {
+        self.cores_used = self.cores_used.saturating_sub(cores);
+        self.memory_used_mib = self.memory_used_mib.saturating_sub(memory_mib);
+    }
+
+    pub(crate) fn summary(&self) -> WorkerSummary {
+        WorkerSummary {
+            id: self.info.id.clone(),
+            host_port: self.host_port(),
+            state: self.status.as_str().to_string(),
+            cores: self.info.cores,
+            cores_used: self.cores_used,
+            memory_mib: self.info.memory_mib,
+            memory_used_mib: self.memory_used_mib,
+        }
+    }
+}
+
+/// Why a worker could not be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InsertError {
+    /// A live worker has this id.
+    DuplicateId,
+    /// A live worker has this RPC address.
+    DuplicateAddress(RpcAddress),
+}
+
+/// What a worker held when it was declared dead.
+#[derive(Debug, Default)]
+pub(crate) struct LostWork {
+    pub(crate) host: String,
+    pub(crate) executors: Vec<ExecutorKey>,
+    pub(crate) drivers: Vec<DriverId>,
+}
+
+/// Every known worker by id (the primary map, DEAD ones included), and the live ones by
+/// address. Only [`insert`](Self::insert), [`mark_dead`](Self::mark_dead) and
+/// [`cull`](Self::cull) change which workers there are or their status.
+#[derive(Debug, Default)]
+pub(crate) struct Workers {
+    by_id: BTreeMap<WorkerId, WorkerInfo>,
+    live_by_address: HashMap<RpcAddress, WorkerId>,
+}
+
+impl Workers {
+    /// Adds a live worker, heartbeating as of `now`. DEAD workers of the same host and port
+    /// (or the same id) are dropped first, as Spark does: a restarted worker replaces its
+    /// dead self in the listing.
+    pub(crate) fn insert(&mut self, new: NewWorker, now: Instant) -> Result<(), InsertError> {
+        if self.alive(&new.id).is_some() {
+            return Err(InsertError::DuplicateId);
+        }
+        if self.live_by_address.contains_key(&new.address) {
+            return Err(InsertError::DuplicateAddress(new.address));
+        }
+        self.by_id.retain(|id, w| {
+            w.is_alive() || (*id != new.id && (w.info.host != new.host || w.info.port != new.port))
+        });
+        self.live_by_address
+            .insert(new.address.clone(), new.id.clone());
+        self.by_id.insert(
+            new.id.clone(),
+            WorkerInfo {
+                info: new,
+                status: WorkerStatus::Alive,
+                executors: BTreeMap::new(),
+                drivers: BTreeMap::new(),
+                cores_used: 0,
+                memory_used_mib: 0,
+                last_heartbeat: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Declares a live worker DEAD: it leaves the address index, and gives up the
+    /// executors and drivers it ran (returned, so their owners can be told). `None` when
+    /// no live worker has this id.
+    pub(crate) fn mark_dead(&mut self, id: &WorkerId) -> Option<LostWork> {
+        let worker = self.by_id.get_mut(id).filter(|w| w.is_alive())?;
+        worker.status = WorkerStatus::Dead;
+        worker.cores_used = 0;
+        worker.memory_used_mib = 0;
+        let lost = LostWork {
+            host: worker.info.host.clone(),
+            executors: std::mem::take(&mut worker.executors).into_keys().collect(),
+            drivers: std::mem::take(&mut worker.drivers).into_keys().collect(),
+        };
+        self.live_by_address.remove(&worker.info.address);
+        Some(lost)
+    }
+
+    /// Forgets a DEAD worker for good. Live workers must be marked dead first.
+    pub(crate) fn cull(&mut self, id: &WorkerId) -> bool {
+        if self.by_id.get(id).is_some_and(|w| !w.is_alive()) {
+            self.by_id.remove(id);
+            return true;
+        }
+        false
+    }
+
+    /// Any known worker, DEAD ones included.
+    pub(crate) fn get(&self, id: &WorkerId) -> Option<&WorkerInfo> {
+        self.by_id.get(id)
+    }
+
+    /// A live worker.
+    pub(crate) fn alive(&self, id: &WorkerId) -> Option<&WorkerInfo> {
+        self.by_id.get(id).filter(|w| w.is_alive())
+    }
+
+    /// A live worker, to account work to it.
+    pub(crate) fn alive_mut(&mut self, id: &WorkerId) -> Option<&mut WorkerInfo> {
+        self.by_id.get_mut(id).filter(|w| w.is_alive())
+    }
+
+    /// The live worker whose env has this address.
+    pub(crate) fn live_at(&self, address: &RpcAddress) -> Option<&WorkerInfo> {
+        self.live_by_address
+            .get(address)
+            .and_then(|id| self.by_id.get(id))
+    }
+
+    /// Every known worker by id.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &WorkerInfo> + '_ {
+        self.by_id.values()
+    }
+
+    /// The live workers by id.
+    pub(crate) fn alive_iter(&self) -> impl Iterator<Item = &WorkerInfo> + '_ {
+        self.by_id.values().filter(|w| w.is_alive())
+    }
+
+    // Only the debug-build consistency check calls this.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
+    /// Checks that the address index holds exactly the live workers, each under its own
+    /// address, and that each worker's usage is the sum of what it runs.
+    pub(crate) fn check_indexes(&self) -> Result<(), String> {
+        let live: BTreeSet<&WorkerId> = self.alive_iter().map(|w| w.id()).collect();
+        let indexed: BTreeSet<&WorkerId> = self.live_by_address.values().collect();
+        if live != indexed || live.len() != self.live_by_address.len() {
+            return Err(format!(
+                "live workers {live:?} but the address index holds {indexed:?}"
+            ));
+        }
+        for (address, id) in &self.live_by_address {
+            let worker = &self.by_id[id];
+            if worker.address() != address {
+                return Err(format!("{id} is indexed under {address}"));
+            }
+        }
+        for (id, w) in &self.by_id {
+            if w.id() != id {
+                return Err(format!("{} is stored under {id}", w.id()));
+            }
+            let cores: u32 = w
+                .executors
+                .values()
+                .chain(w.drivers.values())
+                .map(|r| r.0)
+                .sum();
+            let memory: u32 = w
+                .executors
+                .values()
+                .chain(w.drivers.values())
+                .map(|r| r.1)
+                .sum();
+            if (cores, memory) != (w.cores_used, w.memory_used_mib) {
+                return Err(format!(
+                    "{id} counts {}/{} used but runs {cores}/{memory}",
+                    w.cores_used, w.memory_used_mib
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rpc_env::{RpcEnv, RpcEnvConfig};
+
+    fn env() -> RpcEnv {
+        RpcEnv::create(RpcEnvConfig::client("workers-test")).expect("client env")
+    }
+
+    fn new_worker(env: &RpcEnv, id: &str, host: &str, port: u16) -> NewWorker {
+        NewWorker {
+            id: WorkerId(id.into()),
+            host: host.into(),
+            port,
+            address: RpcAddress::new(host, port),
+            endpoint: env.local_ref(id),
+            cores: 8,
+            memory_mib: 1024,
+        }
+    }
+
+    fn key(app: &str, exec_id: u32) -> ExecutorKey {
+        ExecutorKey {
+            app: AppId(app.into()),
+            exec_id,
+        }
+    }
+
+    #[test]
+    fn indexes_agree_through_insert_death_and_cull() {
+        let env = env();
+        let now = Instant::now();
+        let mut workers = Workers::default();
+        for (i, id) in ["w1", "w2", "w3"].into_iter().enumerate() {
+            let port = 7000 + u16::try_from(i).expect("small");
+            workers
+                .insert(new_worker(&env, id, "h", port), now)
+                .expect("new");
+            workers.check_indexes().expect("after insert");
+        }
+        let w2 = WorkerId("w2".into());
+        workers
+            .alive_mut(&w2)
+            .expect("alive")
+            .add_executor(key("a", 0), 2, 100);
+        workers
+            .alive_mut(&w2)
+            .expect("alive")
+            .add_driver(DriverId("d".into()), 1, 10);
+        workers.check_indexes().expect("after accounting");
+
+        let lost = workers.mark_dead(&w2).expect("was alive");
+        assert_eq!(lost.executors, [key("a", 0)]);
+        assert_eq!(lost.drivers, [DriverId("d".into())]);
+        workers.check_indexes().expect("after death");
+        assert!(workers.live_at(&RpcAddress::new("h", 7001)).is_none());
+        assert_eq!(
+            workers.get(&w2).map(|w| w.status()),
+            Some(WorkerStatus::Dead)
+        );
+        assert!(workers.mark_dead(&w2).is_none(), "dies once");
+
+        assert!(workers.cull(&w2));
+        assert!(
+            !workers.cull(&WorkerId("w1".into())),
+            "live workers are not culled"
+        );
+        workers.check_indexes().expect("after cull");
+        assert_eq!(workers.iter().count(), 2);
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let env = env();
+        let now = Instant::now();
+        let mut workers = Workers::default();
+        workers
+            .insert(new_worker(&env, "w1", "h", 1), now)
+            .expect("new");
+        assert_eq!(
+            workers.insert(new_worker(&env, "w1", "h", 2), now),
+            Err(InsertError::DuplicateId)
+        );
+        assert_eq!(
+            workers.insert(new_worker(&env, "w2", "h", 1), now),
+            Err(InsertError::DuplicateAddress(RpcAddress::new("h", 1)))
+        );
+        workers.check_indexes().expect("unchanged");
+    }
+
+    #[test]
+    fn a_restarted_worker_replaces_its_dead_self() {
+        let env = env();
+        let now = Instant::now();
+        let mut workers = Workers::default();
+        workers
+            .insert(new_worker(&env, "old", "h", 1), now)
+            .expect("new");
+        workers.mark_dead(&WorkerId("old".into())).expect("alive");
+        workers
+            .insert(new_worker(&env, "new", "h", 1), now)
+            .expect("address is free");
+        let ids: Vec<&str> = workers.iter().map(|w| w.id().0.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["new"],
+            "the dead entry on the same host:port is dropped"
+        );
+        workers.mark_dead(&WorkerId("new".into())).expect("alive");
+        workers
+            .insert(new_worker(&env, "new", "h", 2), now)
+            .expect("same id, dead");
+        assert_eq!(workers.iter().count(), 1);
+        workers.check_indexes().expect("agree");
+    }
+
+    #[test]
+    fn usage_follows_executors_and_drivers() {
+        let env = env();
+        let mut workers = Workers::default();
+        workers
+            .insert(new_worker(&env, "w1", "h", 1), Instant::now())
+            .expect("new");
+        let w = workers.alive_mut(&WorkerId("w1".into())).expect("alive");
+        w.add_executor(key("a", 0), 3, 300);
+        w.add_executor(key("a", 0), 3, 300);
+        assert_eq!(
+            (w.cores_free(), w.memory_free_mib()),
+            (5, 724),
+            "added once"
+        );
+        assert!(w.remove_executor(&key("a", 0)));
+        assert!(!w.remove_executor(&key("a", 0)));
+        assert_eq!((w.cores_free(), w.memory_free_mib()), (8, 1024));
+        assert!(w.is_idle());
+    }
+}

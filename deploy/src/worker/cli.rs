@@ -1,0 +1,368 @@
+//! The `ember-worker` command line (Spark's `WorkerArguments`): `ember-worker [options]
+//! <master>`, with `EMBER_WORKER_*` environment variables as defaults under the flags, and
+//! `--properties-file` for `ember.*` settings.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use rpc_env::RpcConf;
+
+use super::config::{keys, parse_master_urls, parse_memory_mib, WorkerConfig};
+
+/// Why the command line does not start a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerArgsError {
+    /// `--help`: print the usage and exit 0.
+    Help,
+    /// A bad flag or a missing master: print this, then the usage, and exit 1.
+    Usage(String),
+    /// A bad value (memory, port, properties file): print this and exit 1.
+    Invalid(String),
+}
+
+impl fmt::Display for WorkerArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerArgsError::Help => f.write_str("help requested"),
+            WorkerArgsError::Usage(why) | WorkerArgsError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for WorkerArgsError {}
+
+/// The usage text.
+pub fn worker_usage() -> String {
+    "Usage: ember-worker [options] <master>\n\
+     \n\
+     Master must be a URL of the form ember://hostname:port[,hostname:port...]\n\
+     \n\
+     Options:\n  \
+     -c CORES, --cores CORES  Number of cores to use (default: all)\n  \
+     -m MEM, --memory MEM     Amount of memory to use (e.g. 1000M, 2G; default: total - 1G)\n  \
+     -d DIR, --work-dir DIR   Directory to run apps in (default: work)\n  \
+     -h HOST, --host HOST     Hostname to listen on (default: 127.0.0.1)\n  \
+     -p PORT, --port PORT     Port to listen on (default: random)\n  \
+     --webui-port PORT        Port for web UI (default: 8081)\n  \
+     --properties-file FILE   Path to a custom Ember properties file\n  \
+     --help                   Print this help\n\
+     \n\
+     Environment: EMBER_WORKER_CORES, EMBER_WORKER_MEMORY, EMBER_WORKER_DIR, EMBER_WORKER_HOST\n\
+     (or EMBER_LOCAL_IP), EMBER_WORKER_PORT, EMBER_WORKER_WEBUI_PORT; flags win.\n"
+        .to_string()
+}
+
+/// Parses the arguments after the program name; `env` reads environment variables (a
+/// parameter so tests need not touch the process's environment).
+pub fn parse_worker_args(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<WorkerConfig, WorkerArgsError> {
+    use lexopt::prelude::*;
+
+    let mut config = WorkerConfig::new(Vec::new());
+    // As in Spark, a bad memory value only counts if no flag replaces it.
+    let mut memory: Result<u32, String> = Ok(config.memory_mib);
+    if let Some(v) = env("EMBER_WORKER_CORES") {
+        config.cores = parse_cores(&v, "EMBER_WORKER_CORES")?;
+    }
+    if let Some(v) = env("EMBER_WORKER_MEMORY") {
+        memory = parse_memory_mib(&v);
+    }
+    if let Some(v) = env("EMBER_WORKER_PORT") {
+        config.port = parse_port(&v, "EMBER_WORKER_PORT")?;
+    }
+    if let Some(v) = env("EMBER_WORKER_WEBUI_PORT") {
+        config.webui_port = parse_port(&v, "EMBER_WORKER_WEBUI_PORT")?;
+    }
+    if let Some(v) = env("EMBER_WORKER_DIR") {
+        config.work_dir = PathBuf::from(v);
+    }
+    if let Some(v) = env("EMBER_WORKER_HOST").or_else(|| env("EMBER_LOCAL_IP")) {
+        config.host = v;
+    }
+
+    let mut master = None;
+    let mut properties_file = None;
+    let mut parser = lexopt::Parser::from_args(args);
+    let usage_err = |e: lexopt::Error| WorkerArgsError::Usage(e.to_string());
+    while let Some(arg) = parser.next().map_err(usage_err)? {
+        match arg {
+            Short('c') | Long("cores") => {
+                config.cores = parse_cores(&text(parser.value())?, "--cores")?;
+            }
+            Short('m') | Long("memory") => memory = parse_memory_mib(&text(parser.value())?),
+            Short('d') | Long("work-dir") => config.work_dir = PathBuf::from(text(parser.value())?),
+            Short('h') | Long("host") => config.host = text(parser.value())?,
+            Short('p') | Long("port") => {
+                config.port = parse_port(&text(parser.value())?, "--port")?
+            }
+            Long("webui-port") => {
+                config.webui_port = parse_port(&text(parser.value())?, "--webui-port")?;
+            }
+            Long("properties-file") => properties_file = Some(text(parser.value())?),
+            Long("help") => return Err(WorkerArgsError::Help),
+            Value(v) => {
+                if master.is_some() {
+                    return Err(WorkerArgsError::Usage(
+                        "Only one master URL may be given".to_string(),
+                    ));
+                }
+                let v = v.into_string().map_err(|_| {
+                    WorkerArgsError::Usage("The master URL is not valid UTF-8".to_string())
+                })?;
+                master = Some(v);
+            }
+            other => return Err(WorkerArgsError::Usage(other.unexpected().to_string())),
+        }
+    }
+    let master = master.ok_or_else(|| WorkerArgsError::Usage("No master URL given".to_string()))?;
+    config.masters = parse_master_urls(&master).map_err(WorkerArgsError::Usage)?;
+    if let Some(path) = properties_file {
+        config.conf = load_properties(&path)?;
+        // Spark lets the file's UI port win over the flag.
+        if let Some(port) = config.conf.get(keys::UI_PORT) {
+            config.webui_port = parse_port(port, keys::UI_PORT)?;
+        }
+    }
+    config.memory_mib = memory.map_err(WorkerArgsError::Invalid)?;
+    Ok(config)
+}
+
+fn text(value: Result<OsString, lexopt::Error>) -> Result<String, WorkerArgsError> {
+    value
+        .map_err(|e| WorkerArgsError::Usage(e.to_string()))?
+        .into_string()
+        .map_err(|_| WorkerArgsError::Usage("An option's value is not valid UTF-8".to_string()))
+}
+
+fn parse_cores(v: &str, what: &str) -> Result<u32, WorkerArgsError> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(WorkerArgsError::Invalid(format!(
+            "{what} must be a positive integer, not '{v}'"
+        ))),
+    }
+}
+
+fn parse_port(v: &str, what: &str) -> Result<u16, WorkerArgsError> {
+    v.trim()
+        .parse::<u16>()
+        .map_err(|_| WorkerArgsError::Invalid(format!("{what} must be a port number, not '{v}'")))
+}
+
+/// The `ember.*` settings of a properties file (other keys are ignored, as Spark ignores
+/// non-`spark.*` ones).
+fn load_properties(path: &str) -> Result<RpcConf, WorkerArgsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        WorkerArgsError::Invalid(format!("Cannot read properties file {path}: {e}"))
+    })?;
+    let all = RpcConf::from_properties(&text)
+        .map_err(|e| WorkerArgsError::Invalid(format!("Bad properties file {path}: {e}")))?;
+    let mut conf = RpcConf::new();
+    for (key, value) in all.iter().filter(|(k, _)| k.starts_with("ember.")) {
+        conf.set(key, value);
+    }
+    Ok(conf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rpc_env::RpcAddress;
+    use std::collections::HashMap;
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<WorkerConfig, WorkerArgsError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_worker_args(args.iter().map(OsString::from), |k| env.get(k).cloned())
+    }
+
+    fn parse(args: &[&str]) -> Result<WorkerConfig, WorkerArgsError> {
+        parse_with(args, &[])
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["ember://m1:7077,m2:7078"]).expect("parses");
+        assert_eq!(
+            c.masters,
+            [RpcAddress::new("m1", 7077), RpcAddress::new("m2", 7078)]
+        );
+        assert_eq!(c.host, "127.0.0.1", "loopback unless told");
+        assert_eq!(c.port, 0);
+        assert_eq!(c.webui_port, 8081);
+        assert_eq!(c.work_dir, PathBuf::from("work"));
+        assert!(c.cores >= 1);
+        assert!(c.memory_mib >= 1024);
+    }
+
+    #[test]
+    fn flags_short_and_long() {
+        let c = parse(&[
+            "-c",
+            "3",
+            "-m",
+            "2g",
+            "-d",
+            "/tmp/w",
+            "-h",
+            "0.0.0.0",
+            "-p",
+            "7100",
+            "--webui-port",
+            "9000",
+            "ember://m:1",
+        ])
+        .expect("parses");
+        assert_eq!(
+            (c.cores, c.memory_mib, c.port, c.webui_port),
+            (3, 2048, 7100, 9000)
+        );
+        assert_eq!(
+            (c.host.as_str(), c.work_dir.to_str()),
+            ("0.0.0.0", Some("/tmp/w"))
+        );
+        let c = parse(&[
+            "--cores=2",
+            "--memory",
+            "512m",
+            "--work-dir",
+            "w2",
+            "--host",
+            "h",
+            "--port",
+            "1",
+            "ember://m:1",
+        ])
+        .expect("parses");
+        assert_eq!((c.cores, c.memory_mib, c.port), (2, 512, 1));
+        assert_eq!(c.work_dir, PathBuf::from("w2"));
+    }
+
+    #[test]
+    fn environment_under_flags() {
+        let env = [
+            ("EMBER_WORKER_CORES", "5"),
+            ("EMBER_WORKER_MEMORY", "3g"),
+            ("EMBER_WORKER_PORT", "7200"),
+            ("EMBER_WORKER_WEBUI_PORT", "8200"),
+            ("EMBER_WORKER_DIR", "/var/w"),
+            ("EMBER_LOCAL_IP", "10.1.1.1"),
+        ];
+        let c = parse_with(&["ember://m:1"], &env).expect("parses");
+        assert_eq!(
+            (c.cores, c.memory_mib, c.port, c.webui_port),
+            (5, 3072, 7200, 8200)
+        );
+        assert_eq!(
+            (c.host.as_str(), c.work_dir.to_str()),
+            ("10.1.1.1", Some("/var/w"))
+        );
+        let c = parse_with(&["-c", "1", "-h", "h2", "ember://m:1"], &env).expect("parses");
+        assert_eq!((c.cores, c.host.as_str()), (1, "h2"), "flags win");
+        let both = [("EMBER_WORKER_HOST", "h3"), ("EMBER_LOCAL_IP", "10.1.1.1")];
+        let c = parse_with(&["ember://m:1"], &both).expect("parses");
+        assert_eq!(c.host, "h3", "EMBER_WORKER_HOST before EMBER_LOCAL_IP");
+    }
+
+    /// WorkerArgumentsTest: memory without a unit is bytes, so below 1 MiB; units work.
+    #[test]
+    fn worker_arguments_test_memory() {
+        let too_small =
+            WorkerArgsError::Invalid(crate::worker::config::MEMORY_TOO_SMALL.to_string());
+        assert_eq!(
+            parse(&["-m", "10000", "ember://m:1"]).err(),
+            Some(too_small.clone())
+        );
+        let env = [("EMBER_WORKER_MEMORY", "50000")];
+        assert_eq!(parse_with(&["ember://m:1"], &env).err(), Some(too_small));
+        let env = [("EMBER_WORKER_MEMORY", "5G")];
+        assert_eq!(
+            parse_with(&["ember://m:1"], &env).map(|c| c.memory_mib),
+            Ok(5120)
+        );
+        assert_eq!(
+            parse(&["-m", "10000M", "ember://m:1"]).map(|c| c.memory_mib),
+            Ok(10000)
+        );
+        // A flag replaces a bad environment value, as in Spark.
+        let env = [("EMBER_WORKER_MEMORY", "50000")];
+        assert_eq!(
+            parse_with(&["-m", "1g", "ember://m:1"], &env).map(|c| c.memory_mib),
+            Ok(1024)
+        );
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        assert!(
+            matches!(parse(&[]), Err(WorkerArgsError::Usage(_))),
+            "no master"
+        );
+        assert!(matches!(
+            parse(&["ember://a:1", "ember://b:2"]),
+            Err(WorkerArgsError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["--bogus", "ember://a:1"]),
+            Err(WorkerArgsError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["-x", "ember://a:1"]),
+            Err(WorkerArgsError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["spark://a:1"]),
+            Err(WorkerArgsError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["ember://a:1", "-c"]),
+            Err(WorkerArgsError::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&["-c", "zero", "ember://a:1"]),
+            Err(WorkerArgsError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(&["-c", "0", "ember://a:1"]),
+            Err(WorkerArgsError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(&["-p", "70000", "ember://a:1"]),
+            Err(WorkerArgsError::Invalid(_))
+        ));
+        assert_eq!(parse(&["--help"]).err(), Some(WorkerArgsError::Help));
+        let usage = worker_usage();
+        assert!(usage.starts_with("Usage: ember-worker [options] <master>"));
+        assert!(usage.contains("Master must be a URL of the form ember://hostname:port"));
+    }
+
+    #[test]
+    fn properties_file() {
+        let dir = crate::worker::test_util::TempDir::new("props");
+        let path = dir.path().join("worker.conf");
+        std::fs::write(
+            &path,
+            "# tiny intervals\nember.worker.timeout 2s\nember.worker.ui.port=9999\nother.key 1\n",
+        )
+        .expect("writes");
+        let path = path.to_str().expect("utf-8").to_string();
+        let c = parse(&[
+            "--webui-port",
+            "1234",
+            "--properties-file",
+            &path,
+            "ember://m:1",
+        ])
+        .expect("parses");
+        assert_eq!(c.conf.get(keys::TIMEOUT), Some("2s"));
+        assert_eq!(c.conf.get("other.key"), None, "only ember.* keys");
+        assert_eq!(c.webui_port, 9999, "the file's UI port wins, as in Spark");
+        let missing = parse(&["--properties-file", "/nonexistent/x.conf", "ember://m:1"]);
+        assert!(matches!(missing, Err(WorkerArgsError::Invalid(_))));
+    }
+}

@@ -1,0 +1,186 @@
+//! DriverRunner: the supervise decisions without processes (Spark's DriverRunnerTest, whose
+//! sleeper and clock are mocked), then real processes for the final states.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc;
+
+use super::*;
+use crate::messages::Command;
+use crate::worker::test_util::TempDir;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+const SHORT: Duration = Duration::from_millis(10);
+const LONG: Duration = Duration::from_secs(8);
+
+/// Feeds `runs` (exit code, duration) to a supervising relauncher; returns the waits and
+/// how it ended.
+fn drive(supervise: bool, runs: &[(i32, Duration)]) -> (Vec<u64>, Option<DriverState>, usize) {
+    let mut r = Relauncher::new(supervise, FIRST_BACKOFF, SUCCESSFUL_RUN);
+    let mut waits = Vec::new();
+    for (n, &(code, ran_for)) in runs.iter().enumerate() {
+        match r.after_run(code, ran_for, false) {
+            AfterRun::Relaunch(wait) => waits.push(wait.as_secs()),
+            AfterRun::Finish(state) => return (waits, Some(state), n + 1),
+        }
+    }
+    (waits, None, runs.len())
+}
+
+/// DriverRunnerTest 1 and 7: "Process succeeds instantly", "Finalized with state FINISHED".
+#[test]
+fn success_at_once_needs_no_wait() {
+    assert_eq!(
+        drive(true, &[(0, SHORT)]),
+        (vec![], Some(DriverState::Finished), 1)
+    );
+}
+
+/// DriverRunnerTest 2: "Process failing several times and then succeeding".
+#[test]
+fn failures_back_off_exponentially() {
+    let runs = [(-1, SHORT), (-1, SHORT), (-1, SHORT), (0, SHORT)];
+    assert_eq!(
+        drive(true, &runs),
+        (vec![1, 2, 4], Some(DriverState::Finished), 4)
+    );
+}
+
+/// DriverRunnerTest 3 and 8: "Process doesn't restart if not supervised", "FAILED".
+#[test]
+fn unsupervised_failure_is_final() {
+    assert_eq!(
+        drive(false, &[(-1, SHORT)]),
+        (vec![], Some(DriverState::Failed), 1)
+    );
+}
+
+/// DriverRunnerTest 4: "Process doesn't restart if killed".
+#[test]
+fn a_killed_driver_is_not_relaunched() {
+    let mut r = Relauncher::new(true, FIRST_BACKOFF, SUCCESSFUL_RUN);
+    assert_eq!(
+        r.after_run(-1, SHORT, true),
+        AfterRun::Finish(DriverState::Killed)
+    );
+}
+
+/// DriverRunnerTest 5: "Reset of backoff counter".
+#[test]
+fn a_long_run_resets_the_back_off() {
+    let runs = [
+        (-1, SHORT),
+        (-1, SHORT),
+        (-1, LONG),
+        (-1, SHORT),
+        (-1, LONG),
+        (0, SHORT),
+    ];
+    let (waits, state, _) = drive(true, &runs);
+    assert_eq!(waits, [1, 2, 1, 2, 1]);
+    assert_eq!(state, Some(DriverState::Finished));
+}
+
+fn spec(work: &Path, program: &str, args: &[&str], supervise: bool) -> DriverSpec {
+    DriverSpec {
+        driver_id: DriverId("driver-20240101000000-0001".to_string()),
+        description: DriverDescription {
+            memory_mib: 256,
+            cores: 1,
+            supervise,
+            command: Command {
+                program: program.to_string(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                env: BTreeMap::new(),
+            },
+        },
+        worker_url: "ember://Worker@127.0.0.1:4444".to_string(),
+        work_dir: work.to_path_buf(),
+        kill_grace: Duration::from_secs(10),
+        first_backoff: SHORT,
+        launcher: Vec::new(),
+    }
+}
+
+fn run(spec: DriverSpec) -> (DriverRunner, mpsc::Receiver<(DriverState, Option<String>)>) {
+    let (tx, rx) = mpsc::channel();
+    let runner = DriverRunner::start(spec, move |state, why| {
+        let _ = tx.send((state, why));
+    })
+    .expect("starts");
+    (runner, rx)
+}
+
+#[test]
+fn a_real_driver_finishes_with_its_worker_url_filled_in() {
+    let work = TempDir::new("driver-ok");
+    let (runner, rx) = run(spec(
+        work.path(),
+        "/bin/sh",
+        &["-c", "echo {{WORKER_URL}}"],
+        false,
+    ));
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).expect("report"),
+        (DriverState::Finished, None)
+    );
+    assert!(runner.wait_done(PATIENCE));
+    let dir = work.path().join("driver-20240101000000-0001");
+    let out = std::fs::read_to_string(dir.join("stdout")).expect("stdout");
+    assert_eq!(out, "ember://Worker@127.0.0.1:4444\n");
+    let err = std::fs::read_to_string(dir.join("stderr")).expect("stderr");
+    assert!(err.starts_with("Launch Command: \"/bin/sh\""), "{err}");
+}
+
+#[test]
+fn a_supervised_driver_is_relaunched_until_it_succeeds() {
+    let work = TempDir::new("driver-retry");
+    // Fails twice, then succeeds: each run appends a line and checks the count.
+    let script = "echo run >> ../runs; [ $(wc -l < ../runs) -ge 3 ]";
+    let (_runner, rx) = run(spec(work.path(), "/bin/sh", &["-c", script], true));
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).expect("report"),
+        (DriverState::Finished, None)
+    );
+    let runs = std::fs::read_to_string(work.path().join("runs")).expect("runs");
+    assert_eq!(runs.lines().count(), 3);
+}
+
+/// DriverRunnerTest 8 with a real process: not supervised, non-zero exit.
+#[test]
+fn an_unsupervised_failing_driver_is_failed() {
+    let work = TempDir::new("driver-fail");
+    let (_runner, rx) = run(spec(work.path(), "/bin/sh", &["-c", "exit 2"], false));
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).expect("report"),
+        (DriverState::Failed, None)
+    );
+}
+
+/// DriverRunnerTest 6: "Kill process finalized with state KILLED", even when supervised.
+#[test]
+fn a_killed_driver_is_killed() {
+    let work = TempDir::new("driver-kill");
+    let (runner, rx) = run(spec(work.path(), "sleep", &["30"], true));
+    let dir = work.path().join("driver-20240101000000-0001");
+    // Kill once it runs: the header is written just before the process starts.
+    crate::worker::test_util::wait_until(PATIENCE, "the driver's start", || {
+        dir.join("stderr").exists() && runner.shared.state.lock().process.is_some()
+    });
+    runner.kill();
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).expect("report"),
+        (DriverState::Killed, None)
+    );
+    assert!(runner.wait_done(PATIENCE));
+}
+
+/// DriverRunnerTest 9: "Handle exception starting process" → ERROR with the reason.
+#[test]
+fn a_driver_that_cannot_start_is_error() {
+    let work = TempDir::new("driver-missing");
+    let (_runner, rx) = run(spec(work.path(), "/nonexistent/ember-driver", &[], true));
+    let (state, why) = rx.recv_timeout(PATIENCE).expect("report");
+    assert_eq!(state, DriverState::Error);
+    assert!(why.unwrap_or_default().contains("Cannot run program"));
+}

@@ -1,0 +1,566 @@
+//! The worker daemon (Spark's `Worker`): registers with the masters, heartbeats, and runs
+//! the executors and drivers the master places on it.
+//!
+//! - [`registration`]: the sans-IO registration state machine and retry schedule;
+//! - [`executor_runner`] / [`driver_runner`]: the child processes;
+//! - [`state_sync`]: executor state reports to the master, retried off the handler;
+//! - [`cleanup`]: the periodic work-dir cleanup;
+//! - [`config`] / [`cli`]: settings and the `ember-worker` command line;
+//! - [`handle`]: [`start_worker`] and [`WorkerHandle`], what the rest of Ember calls.
+//!
+//! The endpoint itself ([`Worker`]) has one method per message; its timers are tickers that
+//! send it messages, and nothing in it blocks except killing its children when it stops.
+
+mod cleanup;
+mod cli;
+mod config;
+mod driver_runner;
+mod executor_runner;
+mod handle;
+mod handlers;
+mod process;
+mod registration;
+mod state_sync;
+#[cfg(test)]
+mod test_util;
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ember_scheduler::Ticker;
+use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
+
+use crate::messages::{
+    ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk, WorkerMessage,
+    WorkerProtocol, WorkerState, MASTER_ENDPOINT_NAME,
+};
+use crate::{AppId, DriverId, WorkerId};
+
+use config::WorkerSettings;
+use driver_runner::DriverRunner;
+use executor_runner::ExecutorRunner;
+use handle::ExitSlot;
+use registration::{Action, Registration, Targets};
+use state_sync::{Report, StateSync};
+
+pub use cli::{parse_worker_args, worker_usage, WorkerArgsError};
+pub use config::{keys, parse_master_urls, parse_memory_mib, WorkerConfig};
+pub use handle::{start_worker, WorkerError, WorkerExit, WorkerHandle};
+
+/// Extra wait, after the kill grace periods, for children to go when the worker stops.
+const STOP_MARGIN: Duration = Duration::from_secs(15);
+
+type Ctx<'a> = EndpointContext<'a, WorkerProtocol>;
+
+/// A running executor as the worker tracks it.
+struct RunningExecutor {
+    runner: ExecutorRunner,
+    state: ExecutorState,
+}
+
+/// The worker endpoint. Its state is owned here and changed only by its handlers.
+pub(crate) struct Worker {
+    id: WorkerId,
+    host: String,
+    port: u16,
+    cores: u32,
+    memory_mib: u32,
+    work_dir: PathBuf,
+    web_ui_url: String,
+    masters: Vec<RpcAddress>,
+    launcher: Vec<String>,
+    settings: WorkerSettings,
+    registration: Registration,
+    /// The master last registered with (Spark's `master`).
+    master: Option<EndpointRef<MasterProtocol>>,
+    retry_timer: Option<Ticker>,
+    heartbeat_timer: Option<Ticker>,
+    cleanup_timer: Option<Ticker>,
+    cleanup_running: Arc<AtomicBool>,
+    executors: BTreeMap<(AppId, u32), RunningExecutor>,
+    finished_executors: VecDeque<ExecutorDescription>,
+    drivers: BTreeMap<DriverId, DriverRunner>,
+    finished_drivers: VecDeque<DriverId>,
+    finished_apps: HashSet<AppId>,
+    cores_used: u32,
+    memory_used_mib: u32,
+    sync: Option<StateSync>,
+    exit: Arc<ExitSlot>,
+}
+
+/// What [`Worker::new`] needs besides its settings.
+pub(crate) struct WorkerIdentity {
+    /// `worker-<yyyyMMddHHmmss>-<host>-<port>`.
+    pub(crate) id: WorkerId,
+    /// The worker env's advertised address.
+    pub(crate) address: RpcAddress,
+    /// Cores offered.
+    pub(crate) cores: u32,
+    /// Memory offered, MiB.
+    pub(crate) memory_mib: u32,
+    /// The work dir, absolute.
+    pub(crate) work_dir: PathBuf,
+    /// Reported to the master.
+    pub(crate) web_ui_url: String,
+    /// The masters to register with.
+    pub(crate) masters: Vec<RpcAddress>,
+    /// The command prefix children start through.
+    pub(crate) launcher: Vec<String>,
+}
+
+impl Worker {
+    /// A worker that has not registered yet; `exit` receives the reason if it gives up.
+    pub(crate) fn new(
+        who: WorkerIdentity,
+        settings: WorkerSettings,
+        exit: Arc<ExitSlot>,
+    ) -> Worker {
+        Worker {
+            id: who.id,
+            host: who.address.host().to_string(),
+            port: who.address.port(),
+            cores: who.cores,
+            memory_mib: who.memory_mib,
+            work_dir: who.work_dir,
+            web_ui_url: who.web_ui_url,
+            masters: who.masters,
+            launcher: who.launcher,
+            registration: Registration::new(settings.schedule),
+            settings,
+            master: None,
+            retry_timer: None,
+            heartbeat_timer: None,
+            cleanup_timer: None,
+            cleanup_running: Arc::new(AtomicBool::new(false)),
+            executors: BTreeMap::new(),
+            finished_executors: VecDeque::new(),
+            drivers: BTreeMap::new(),
+            finished_drivers: VecDeque::new(),
+            finished_apps: HashSet::new(),
+            cores_used: 0,
+            memory_used_mib: 0,
+            sync: None,
+            exit,
+        }
+    }
+
+    /// `ember://host:port` of the master last registered with.
+    fn active_master_url(&self) -> Option<String> {
+        self.registration.master().map(RpcAddress::to_ember_url)
+    }
+
+    /// Performs what the registration machine asked for.
+    fn perform(&mut self, ctx: &Ctx<'_>, actions: Vec<Action>, give_up_reason: &str) {
+        for action in actions {
+            match action {
+                Action::Register(Targets::All) => {
+                    for master in self.masters.clone() {
+                        self.send_register(ctx, &master);
+                    }
+                }
+                Action::Register(Targets::Known(master)) => self.send_register(ctx, &master),
+                Action::ArmRetryTimer(interval) => {
+                    self.retry_timer =
+                        self.ticker(ctx, "worker-registration-retry", interval, || {
+                            WorkerMessage::ReregisterWithMaster
+                        });
+                }
+                Action::CancelRetryTimer => self.retry_timer = None,
+                Action::StartTimers => self.start_timers(ctx),
+                Action::SendLatestState => {
+                    let msg = MasterMessage::WorkerLatestState {
+                        id: self.id.clone(),
+                        executors: self.executor_descriptions(),
+                        driver_ids: self.drivers.keys().cloned().collect(),
+                    };
+                    self.send_to_master(msg);
+                }
+                Action::GiveUp => self.give_up(ctx, give_up_reason),
+            }
+        }
+    }
+
+    fn send_register(&self, ctx: &Ctx<'_>, master: &RpcAddress) {
+        log::info!("Connecting to master {}...", master.host_port());
+        let master_ref: EndpointRef<MasterProtocol> =
+            ctx.env().endpoint_ref_at(master, MASTER_ENDPOINT_NAME);
+        let sent = master_ref.send(MasterMessage::RegisterWorker {
+            id: self.id.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            worker: ctx.self_ref().clone(),
+            cores: self.cores,
+            memory_mib: self.memory_mib,
+            web_ui_url: self.web_ui_url.clone(),
+            master_address: master.clone(),
+        });
+        if let Err(e) = sent {
+            log::warn!("Failed to connect to master {}: {e}", master.host_port());
+        }
+    }
+
+    /// A ticker sending this endpoint `make()` every `interval`; `None` (logged) if no
+    /// thread could be started.
+    fn ticker(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        interval: Duration,
+        make: fn() -> WorkerMessage,
+    ) -> Option<Ticker> {
+        let me = ctx.self_ref().clone();
+        match Ticker::start(name, interval, move || me.send(make()).is_ok()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::error!("Could not start the {name} timer: {e}");
+                None
+            }
+        }
+    }
+
+    fn start_timers(&mut self, ctx: &Ctx<'_>) {
+        // Spark sends the first heartbeat right after registering; the ticker's first tick
+        // comes one interval later, so send one now.
+        self.send_heartbeat(ctx);
+        self.heartbeat_timer = self.ticker(
+            ctx,
+            "worker-heartbeat",
+            self.settings.heartbeat_interval,
+            || WorkerMessage::SendHeartbeat,
+        );
+        if let Some(cleanup) = self.settings.cleanup {
+            self.cleanup_timer = self.ticker(ctx, "worker-cleanup-timer", cleanup.interval, || {
+                WorkerMessage::WorkDirCleanup
+            });
+        }
+    }
+
+    fn send_heartbeat(&self, ctx: &Ctx<'_>) {
+        if self.registration.is_connected() {
+            self.send_to_master(MasterMessage::Heartbeat {
+                worker_id: self.id.clone(),
+                worker: ctx.self_ref().clone(),
+            });
+        }
+    }
+
+    fn send_to_master(&self, msg: MasterMessage) {
+        match &self.master {
+            Some(master) => {
+                if let Err(e) = master.send(msg) {
+                    log::warn!("Failed to send to master {master}: {e}");
+                }
+            }
+            None => log::warn!(
+                "Dropping a message to the master because the connection to master has not \
+                 yet been established"
+            ),
+        }
+    }
+
+    /// Registration is hopeless, or a fatal error happened: exit 1 (Spark's
+    /// `System.exit(1)`). The env shuts down, which kills the children first.
+    fn give_up(&mut self, ctx: &Ctx<'_>, reason: &str) {
+        log::error!("{reason}");
+        self.exit.fail(reason);
+        ctx.env().shutdown();
+    }
+
+    fn executor_descriptions(&self) -> Vec<ExecutorDescription> {
+        self.executors
+            .values()
+            .map(|e| e.runner.description(e.state))
+            .collect()
+    }
+
+    // ---- Handlers, one per message.
+
+    fn registered_worker(
+        &mut self,
+        ctx: &Ctx<'_>,
+        master: EndpointRef<MasterProtocol>,
+        master_address: RpcAddress,
+        duplicate: bool,
+    ) {
+        let address = master
+            .rpc_address()
+            .cloned()
+            .unwrap_or(master_address.clone());
+        log::info!(
+            "Successfully registered with master {}",
+            address.to_ember_url()
+        );
+        if duplicate {
+            log::warn!("Duplicate registration at master {master_address}");
+        }
+        self.master = Some(master);
+        let actions = self.registration.registered(address);
+        self.perform(ctx, actions, "");
+    }
+
+    fn register_worker_failed(&mut self, ctx: &Ctx<'_>, message: &str) {
+        let actions = self.registration.register_failed();
+        if actions.is_empty() {
+            log::info!("Ignoring a registration failure ({message}): already registered");
+        }
+        self.perform(
+            ctx,
+            actions,
+            &format!("Worker registration failed: {message}"),
+        );
+    }
+
+    fn reconnect_worker(&mut self, ctx: &Ctx<'_>, master_url: &str) {
+        log::info!("Master with url {master_url} requested this worker to reconnect.");
+        let actions = self.registration.register();
+        self.perform(ctx, actions, "");
+    }
+
+    fn master_changed(
+        &mut self,
+        ctx: &Ctx<'_>,
+        master: EndpointRef<MasterProtocol>,
+        web_ui_url: &str,
+    ) {
+        let Some(address) = master.rpc_address().cloned() else {
+            log::warn!("Ignoring a master change to {master}, which has no address");
+            return;
+        };
+        log::info!(
+            "Master has changed, new master is at {} ({web_ui_url})",
+            address.to_ember_url()
+        );
+        self.master = Some(master);
+        let actions = self.registration.master_changed(address);
+        self.perform(ctx, actions, "");
+        self.send_to_master(MasterMessage::WorkerSchedulerStateResponse {
+            id: self.id.clone(),
+            executors: self.executor_descriptions(),
+            driver_ids: self.drivers.keys().cloned().collect(),
+        });
+    }
+
+    fn reregister_with_master(&mut self, ctx: &Ctx<'_>) {
+        let actions = self.registration.retry_tick();
+        self.perform(ctx, actions, "All masters are unresponsive! Giving up.");
+    }
+}
+
+impl RpcEndpoint for Worker {
+    type Protocol = WorkerProtocol;
+
+    fn on_start(&mut self, ctx: &Ctx<'_>) -> HandlerResult {
+        log::info!(
+            "Starting Ember worker {}:{} with {} cores, {} MiB RAM",
+            self.host,
+            self.port,
+            self.cores,
+            self.memory_mib
+        );
+        log::info!(
+            "Worker id {}; work dir {}",
+            self.id,
+            self.work_dir.display()
+        );
+        let exit = Arc::clone(&self.exit);
+        let env = ctx.env().clone();
+        let sync = StateSync::start(
+            self.settings.state_sync_max_attempts,
+            self.settings.ask_timeout.clone(),
+            move |reason| {
+                log::error!("{reason}");
+                exit.fail(&reason);
+                env.shutdown();
+            },
+        )?;
+        self.sync = Some(sync);
+        let actions = self.registration.register();
+        self.perform(ctx, actions, "");
+        Ok(())
+    }
+
+    fn receive(&mut self, ctx: &Ctx<'_>, msg: WorkerMessage) -> HandlerResult {
+        match msg {
+            WorkerMessage::RegisteredWorker {
+                master,
+                master_address,
+                duplicate,
+                ..
+            } => self.registered_worker(ctx, master, master_address, duplicate),
+            WorkerMessage::RegisterWorkerFailed { message } => {
+                self.register_worker_failed(ctx, &message)
+            }
+            WorkerMessage::MasterInStandby => log::debug!("A master is in standby; still trying"),
+            WorkerMessage::ReconnectWorker { master_url } => {
+                self.reconnect_worker(ctx, &master_url)
+            }
+            WorkerMessage::LaunchExecutor {
+                master_url,
+                app_id,
+                exec_id,
+                description,
+                cores,
+                memory_mib,
+            } => self.launch_executor(
+                ctx,
+                &master_url,
+                app_id,
+                exec_id,
+                description,
+                cores,
+                memory_mib,
+            ),
+            WorkerMessage::KillExecutor {
+                master_url,
+                app_id,
+                exec_id,
+            } => self.kill_executor(&master_url, app_id, exec_id),
+            WorkerMessage::LaunchDriver {
+                driver_id,
+                description,
+            } => self.launch_driver(ctx, driver_id, description),
+            WorkerMessage::KillDriver { driver_id } => self.kill_driver(&driver_id),
+            WorkerMessage::MasterChanged {
+                master,
+                master_web_ui_url,
+            } => self.master_changed(ctx, master, &master_web_ui_url),
+            WorkerMessage::ApplicationFinished { app_id } => self.application_finished(app_id),
+            WorkerMessage::ExecutorStateChanged {
+                app_id,
+                exec_id,
+                state,
+                message,
+                exit_status,
+            } => self.executor_state_changed(app_id, exec_id, state, message, exit_status),
+            WorkerMessage::DriverStateChanged {
+                driver_id,
+                state,
+                exception,
+            } => self.driver_state_changed(driver_id, state, exception),
+            WorkerMessage::ReregisterWithMaster => self.reregister_with_master(ctx),
+            WorkerMessage::SendHeartbeat => self.send_heartbeat(ctx),
+            WorkerMessage::WorkDirCleanup => self.work_dir_cleanup(),
+        }
+        Ok(())
+    }
+
+    fn receive_and_reply(&mut self, _ctx: &Ctx<'_>, ask: WorkerAsk) -> HandlerResult {
+        let WorkerAsk::RequestWorkerState { reply } = ask;
+        reply.send(WorkerState {
+            id: self.id.clone(),
+            master_url: self.active_master_url(),
+            cores: self.cores,
+            cores_used: self.cores_used,
+            memory_mib: self.memory_mib,
+            memory_used_mib: self.memory_used_mib,
+            executors: self.executor_descriptions(),
+            finished_executors: self.finished_executors.iter().cloned().collect(),
+            drivers: self.drivers.keys().cloned().collect(),
+        });
+        Ok(())
+    }
+
+    fn on_disconnected(&mut self, ctx: &Ctx<'_>, remote: &RpcAddress) {
+        let actions = self.registration.disconnected(remote);
+        self.perform(ctx, actions, "");
+    }
+
+    fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
+        self.retry_timer = None;
+        self.heartbeat_timer = None;
+        self.cleanup_timer = None;
+        if let Some(mut sync) = self.sync.take() {
+            sync.stop();
+        }
+        self.kill_all_children();
+        Ok(())
+    }
+}
+
+impl Worker {
+    /// Kills every executor and driver and waits for them, so none outlives the worker.
+    fn kill_all_children(&mut self) {
+        if self.executors.is_empty() && self.drivers.is_empty() {
+            return;
+        }
+        log::info!(
+            "Killing {} executors and {} drivers",
+            self.executors.len(),
+            self.drivers.len()
+        );
+        // Signal them all first, so their grace periods run at the same time.
+        for e in self.executors.values() {
+            e.runner.kill();
+        }
+        for d in self.drivers.values() {
+            d.kill();
+        }
+        let grace = self
+            .settings
+            .executor_kill_grace
+            .max(self.settings.driver_kill_grace);
+        let deadline = Instant::now() + grace + STOP_MARGIN;
+        for ((app_id, exec_id), e) in &self.executors {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if e.runner.wait_exit(left).is_none() {
+                log::warn!(
+                    "Executor {app_id}/{exec_id} (pid {}) did not exit",
+                    e.runner.pid()
+                );
+            }
+        }
+        for (id, d) in &self.drivers {
+            if !d.wait_done(deadline.saturating_duration_since(Instant::now())) {
+                log::warn!("Driver {id} did not exit");
+            }
+        }
+    }
+}
+
+/// Drops the oldest entries when `list` is over `retained`: `max(len / 10, 1)` of them, so
+/// trimming happens in batches (Spark's `trimFinishedExecutorsIfNecessary`).
+fn trim_oldest<T>(list: &mut VecDeque<T>, retained: usize) {
+    if list.len() > retained {
+        let drop = (list.len() / 10).max(1);
+        list.drain(..drop.min(list.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trimmed_sizes(retained: usize, exits: usize) -> Vec<usize> {
+        let mut finished = VecDeque::new();
+        (0..exits)
+            .map(|i| {
+                finished.push_back(i);
+                trim_oldest(&mut finished, retained);
+                finished.len()
+            })
+            .collect()
+    }
+
+    /// WorkerSuite 3 and 5: "test clearing of finishedExecutors / finishedDrivers (small
+    /// number of ...)": with 2 retained, sizes go 1, 2, 2, 2, 2, oldest dropped first.
+    #[test]
+    fn clearing_finished_entries_small() {
+        assert_eq!(trimmed_sizes(2, 5), [1, 2, 2, 2, 2]);
+        let mut finished: VecDeque<usize> = (0..3).collect();
+        trim_oldest(&mut finished, 2);
+        assert_eq!(finished, [1, 2]);
+    }
+
+    /// WorkerSuite 4 and 6: "(more executors / drivers)": 30 retained, the 31st exit drops
+    /// max(31 / 10, 1) = 3 of the oldest, leaving 28.
+    #[test]
+    fn clearing_finished_entries_more() {
+        let sizes = trimmed_sizes(30, 50);
+        assert_eq!(sizes[29], 30);
+        assert_eq!(sizes[30], 28);
+        assert!(sizes.iter().all(|&n| n <= 30));
+    }
+}

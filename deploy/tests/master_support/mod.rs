@@ -1,0 +1,477 @@
+//! Fakes for the master's endpoint tests: workers and application clients that record
+//! what the master sends them, each in an RPC env of its own on loopback (so each has its
+//! own address, as real ones do), and waits with deadlines instead of sleeps.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ember_deploy::messages::{
+    AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
+    DriverDescription, ExecutorState, MasterAsk, MasterMessage, MasterProtocol, MasterState,
+    WorkerAsk, WorkerMessage, WorkerProtocol, APP_CLIENT_ENDPOINT_NAME, MASTER_ENDPOINT_NAME,
+    WORKER_ENDPOINT_NAME,
+};
+use ember_deploy::{start_master, AppId, MasterConfig, MasterHandle, WorkerId};
+use rpc_env::{
+    keys, EndpointContext, EndpointRef, HandlerResult, Protocol, RpcConf, RpcEndpoint, RpcEnv,
+    RpcEnvConfig,
+};
+
+/// How long a test waits for something that should happen; generous, for loaded machines.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Settings for a small env: one IO thread, one loop thread.
+pub fn small_conf() -> RpcConf {
+    RpcConf::new()
+        .with(keys::IO_THREADS, "1")
+        .with(keys::DISPATCHER_NUM_THREADS, "1")
+}
+
+/// Starts a master on loopback with a free port and these extra settings.
+pub fn master_with(settings: &[(&str, &str)]) -> MasterHandle {
+    init_logging();
+    let mut config = MasterConfig::local().with_conf(small_conf());
+    for (k, v) in settings {
+        config = config.set(*k, *v);
+    }
+    start_master(config).expect("master starts")
+}
+
+/// Logs to the test's output when `RUST_LOG` asks for it.
+pub fn init_logging() {
+    let _ = env_logger::builder().is_test(true).try_init();
+}
+
+/// A master with default settings.
+pub fn master() -> MasterHandle {
+    master_with(&[])
+}
+
+/// Polls the master's state until `cond` holds; panics naming `what` after [`DEADLINE`].
+#[track_caller]
+pub fn wait_state(
+    master: &MasterHandle,
+    what: &str,
+    cond: impl Fn(&MasterState) -> bool,
+) -> MasterState {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let state = master.state().expect("master answers");
+        if cond(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out waiting until {what}: {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Messages an endpoint received, in order, with a way to wait for one.
+pub struct Recorded<M> {
+    items: Mutex<Vec<M>>,
+    changed: Condvar,
+}
+
+impl<M> Default for Recorded<M> {
+    fn default() -> Self {
+        Recorded {
+            items: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl<M> Recorded<M> {
+    fn push(&self, m: M) {
+        self.lock().push(m);
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<M>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `find` finds something in what was received so far.
+    #[track_caller]
+    pub fn wait_for<T>(&self, what: &str, mut find: impl FnMut(&[M]) -> Option<T>) -> T {
+        let end = Instant::now() + DEADLINE;
+        let mut items = self.lock();
+        loop {
+            if let Some(found) = find(&items) {
+                return found;
+            }
+            let now = Instant::now();
+            assert!(now < end, "timed out waiting for {what}");
+            items = self
+                .changed
+                .wait_timeout(items, end - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits until at least `n` received messages match `pred`; returns the first `n`.
+    #[track_caller]
+    pub fn wait_count<T>(&self, what: &str, n: usize, pick: impl Fn(&M) -> Option<T>) -> Vec<T> {
+        self.wait_for(what, |items| {
+            let found: Vec<T> = items.iter().filter_map(&pick).collect();
+            (found.len() >= n).then(|| found.into_iter().take(n).collect())
+        })
+    }
+
+    /// Looks at what was received so far.
+    pub fn with<T>(&self, f: impl FnOnce(&[M]) -> T) -> T {
+        f(&self.lock())
+    }
+}
+
+struct Recorder<P: Protocol> {
+    got: Arc<Recorded<P::Message>>,
+}
+
+impl RpcEndpoint for Recorder<WorkerProtocol> {
+    type Protocol = WorkerProtocol;
+
+    fn receive(
+        &mut self,
+        _: &EndpointContext<'_, WorkerProtocol>,
+        msg: WorkerMessage,
+    ) -> HandlerResult {
+        self.got.push(msg);
+        Ok(())
+    }
+
+    fn receive_and_reply(
+        &mut self,
+        _: &EndpointContext<'_, WorkerProtocol>,
+        _: WorkerAsk,
+    ) -> HandlerResult {
+        Ok(())
+    }
+}
+
+impl RpcEndpoint for Recorder<AppClientProtocol> {
+    type Protocol = AppClientProtocol;
+
+    fn receive(
+        &mut self,
+        _: &EndpointContext<'_, AppClientProtocol>,
+        msg: AppClientMessage,
+    ) -> HandlerResult {
+        self.got.push(msg);
+        Ok(())
+    }
+
+    fn receive_and_reply(
+        &mut self,
+        _: &EndpointContext<'_, AppClientProtocol>,
+        _: AppClientAsk,
+    ) -> HandlerResult {
+        Ok(())
+    }
+}
+
+fn server_env(name: &str) -> RpcEnv {
+    RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(small_conf())).expect("env")
+}
+
+fn master_ref(env: &RpcEnv, master: &MasterHandle) -> EndpointRef<MasterProtocol> {
+    env.setup_endpoint_ref(&master.address(), MASTER_ENDPOINT_NAME)
+        .expect("master found")
+}
+
+/// A worker that only records: it registers, heartbeats and reports when told to.
+pub struct FakeWorker {
+    pub env: RpcEnv,
+    pub id: WorkerId,
+    pub me: EndpointRef<WorkerProtocol>,
+    pub master: EndpointRef<MasterProtocol>,
+    pub got: Arc<Recorded<WorkerMessage>>,
+}
+
+impl FakeWorker {
+    /// A worker endpoint in an env of its own.
+    pub fn start(master: &MasterHandle, id: &str) -> FakeWorker {
+        let env = server_env(id);
+        FakeWorker::in_env(env, master, id, WORKER_ENDPOINT_NAME)
+    }
+
+    /// A worker endpoint called `name` in `env` (several may share one env, and so one
+    /// address).
+    pub fn in_env(env: RpcEnv, master: &MasterHandle, id: &str, name: &str) -> FakeWorker {
+        let got = Arc::new(Recorded::default());
+        let recorder = Recorder::<WorkerProtocol> {
+            got: Arc::clone(&got),
+        };
+        let me = env.setup_endpoint(name, recorder).expect("endpoint");
+        let master = master_ref(&env, master);
+        FakeWorker {
+            env,
+            id: WorkerId(id.to_string()),
+            me,
+            master,
+            got,
+        }
+    }
+
+    /// The `RegisterWorker` this worker sends.
+    pub fn registration(&self, cores: u32, memory_mib: u32) -> MasterMessage {
+        let address = self.env.address().expect("server env").clone();
+        MasterMessage::RegisterWorker {
+            id: self.id.clone(),
+            host: address.host().to_string(),
+            port: address.port(),
+            worker: self.me.clone(),
+            cores,
+            memory_mib,
+            web_ui_url: format!("http://{}:8081", address.host()),
+            master_address: self.master.rpc_address().expect("server").clone(),
+        }
+    }
+
+    /// Sends `RegisterWorker` without waiting.
+    pub fn send_registration(&self, cores: u32, memory_mib: u32) {
+        self.master
+            .send(self.registration(cores, memory_mib))
+            .expect("sent");
+    }
+
+    /// Registers and waits for the master's answer, which must be `RegisteredWorker`.
+    pub fn register(&self, cores: u32, memory_mib: u32) {
+        let before = self.registrations();
+        self.send_registration(cores, memory_mib);
+        self.got.wait_for("RegisteredWorker", |m| {
+            let n = m
+                .iter()
+                .filter(|m| matches!(m, WorkerMessage::RegisteredWorker { .. }))
+                .count();
+            (n > before).then_some(())
+        });
+    }
+
+    fn registrations(&self) -> usize {
+        self.got.with(|m| {
+            m.iter()
+                .filter(|m| matches!(m, WorkerMessage::RegisteredWorker { .. }))
+                .count()
+        })
+    }
+
+    pub fn heartbeat(&self) {
+        let beat = MasterMessage::Heartbeat {
+            worker_id: self.id.clone(),
+            worker: self.me.clone(),
+        };
+        self.master.send(beat).expect("sent");
+    }
+
+    /// Reports an executor's state as a worker does (an ask answered `true`).
+    pub fn executor_state(
+        &self,
+        app: &AppId,
+        exec_id: u32,
+        state: ExecutorState,
+        exit: Option<i32>,
+    ) {
+        let answer = self
+            .master
+            .ask_sync(|reply| MasterAsk::ExecutorStateChanged {
+                app_id: app.clone(),
+                exec_id,
+                state,
+                message: None,
+                exit_status: exit,
+                reply,
+            })
+            .expect("answered");
+        assert!(answer, "ExecutorStateChanged is always answered true");
+    }
+
+    /// `(app, exec id, cores)` of the first `n` `LaunchExecutor`s received.
+    #[track_caller]
+    pub fn launches(&self, n: usize) -> Vec<(AppId, u32, u32)> {
+        self.got.wait_count("LaunchExecutor", n, |m| match m {
+            WorkerMessage::LaunchExecutor {
+                app_id,
+                exec_id,
+                cores,
+                ..
+            } => Some((app_id.clone(), *exec_id, *cores)),
+            _ => None,
+        })
+    }
+
+    /// `LaunchExecutor`s received so far.
+    pub fn launched_now(&self) -> Vec<(AppId, u32, u32)> {
+        self.got.with(|m| {
+            m.iter()
+                .filter_map(|m| match m {
+                    WorkerMessage::LaunchExecutor {
+                        app_id,
+                        exec_id,
+                        cores,
+                        ..
+                    } => Some((app_id.clone(), *exec_id, *cores)),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+}
+
+impl Drop for FakeWorker {
+    fn drop(&mut self) {
+        self.env.shutdown();
+    }
+}
+
+/// An application client that only records.
+pub struct FakeApp {
+    pub env: RpcEnv,
+    pub me: EndpointRef<AppClientProtocol>,
+    pub master: EndpointRef<MasterProtocol>,
+    pub got: Arc<Recorded<AppClientMessage>>,
+}
+
+impl FakeApp {
+    /// An app client in a server-mode env of its own.
+    pub fn start(master: &MasterHandle, name: &str) -> FakeApp {
+        FakeApp::in_env(server_env(name), master)
+    }
+
+    /// An app client in a client-mode env: the master can answer it only over the
+    /// connection its registration came on.
+    pub fn start_client_mode(master: &MasterHandle, name: &str) -> FakeApp {
+        let env = RpcEnv::create(RpcEnvConfig::client(name).with_conf(small_conf())).expect("env");
+        FakeApp::in_env(env, master)
+    }
+
+    fn in_env(env: RpcEnv, master: &MasterHandle) -> FakeApp {
+        let got = Arc::new(Recorded::default());
+        let recorder = Recorder::<AppClientProtocol> {
+            got: Arc::clone(&got),
+        };
+        let me = env
+            .setup_endpoint(APP_CLIENT_ENDPOINT_NAME, recorder)
+            .expect("endpoint");
+        let master = master_ref(&env, master);
+        FakeApp {
+            env,
+            me,
+            master,
+            got,
+        }
+    }
+
+    /// Sends `RegisterApplication`.
+    pub fn send_registration(&self, description: ApplicationDescription) {
+        let msg = MasterMessage::RegisterApplication {
+            description,
+            driver: self.me.clone(),
+        };
+        self.master.send(msg).expect("sent");
+    }
+
+    /// Registers and waits for `RegisteredApplication`; returns the id.
+    pub fn register(&self, description: ApplicationDescription) -> AppId {
+        self.send_registration(description);
+        self.app_id()
+    }
+
+    /// The id from the first `RegisteredApplication`.
+    #[track_caller]
+    pub fn app_id(&self) -> AppId {
+        self.got.wait_for("RegisteredApplication", |m| {
+            m.iter().find_map(|m| match m {
+                AppClientMessage::RegisteredApplication { app_id, .. } => Some(app_id.clone()),
+                _ => None,
+            })
+        })
+    }
+
+    /// `(exec id, worker, cores)` of the first `n` `ExecutorAdded`s.
+    #[track_caller]
+    pub fn added(&self, n: usize) -> Vec<(u32, WorkerId, u32)> {
+        self.got.wait_count("ExecutorAdded", n, |m| match m {
+            AppClientMessage::ExecutorAdded {
+                id,
+                worker_id,
+                cores,
+                ..
+            } => Some((*id, worker_id.clone(), *cores)),
+            _ => None,
+        })
+    }
+
+    /// Waits for `ApplicationRemoved` and returns its message.
+    #[track_caller]
+    pub fn removed(&self) -> String {
+        self.got.wait_for("ApplicationRemoved", |m| {
+            m.iter().find_map(|m| match m {
+                AppClientMessage::ApplicationRemoved { message } => Some(message.clone()),
+                _ => None,
+            })
+        })
+    }
+
+    pub fn unregister(&self, app_id: &AppId) {
+        let msg = MasterMessage::UnregisterApplication {
+            app_id: app_id.clone(),
+        };
+        self.master.send(msg).expect("sent");
+    }
+}
+
+impl Drop for FakeApp {
+    fn drop(&mut self) {
+        self.env.shutdown();
+    }
+}
+
+pub fn command() -> Command {
+    Command {
+        program: "/bin/true".into(),
+        args: Vec::new(),
+        env: BTreeMap::new(),
+    }
+}
+
+/// An application asking for `max_cores` (unlimited when `None`), executors of
+/// `cores_per_executor` cores (all a worker has when `None`) and `memory_mib` each.
+pub fn app(
+    name: &str,
+    max_cores: Option<u32>,
+    cores_per_executor: Option<u32>,
+    memory_mib: u32,
+) -> ApplicationDescription {
+    ApplicationDescription {
+        name: name.to_string(),
+        max_cores,
+        memory_per_executor_mib: memory_mib,
+        cores_per_executor,
+        command: command(),
+        user: "tester".into(),
+    }
+}
+
+pub fn driver(cores: u32, memory_mib: u32, supervise: bool) -> DriverDescription {
+    DriverDescription {
+        memory_mib,
+        cores,
+        supervise,
+        command: command(),
+    }
+}
+
+/// The summary of worker `id` in `state`.
+pub fn worker_state<'a>(state: &'a MasterState, id: &WorkerId) -> Option<&'a str> {
+    state
+        .workers
+        .iter()
+        .find(|w| &w.id == id)
+        .map(|w| w.state.as_str())
+}

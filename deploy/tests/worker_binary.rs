@@ -1,0 +1,237 @@
+//! The `ember-worker` binary: its exit codes (refused registration, unresponsive masters,
+//! bad flags) and a clean stop on SIGTERM that leaves no executor behind.
+
+mod worker_util;
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ember_deploy::messages::{ExecutorState, WorkerMessage};
+use ember_deploy::AppId;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use worker_util::{
+    first_line, is_alive, is_exec_state, shell_app, Answer, Event, FakeMaster, TempDir, PATIENCE,
+};
+
+/// A running `ember-worker`, killed and reaped on drop if the test did not end it.
+struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_ember-worker"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ember-worker starts");
+        Daemon { child: Some(child) }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits for the exit, up to `limit`; returns the status and stderr.
+    fn wait(mut self, limit: Duration) -> (ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                let out = child.wait_with_output().expect("output");
+                return (status, String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "ember-worker did not exit in {limit:?}; stderr:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A properties file with fast registration retries.
+fn properties(dir: &Path, extra: &str) -> String {
+    let path = dir.join("worker.conf");
+    let text = format!(
+        "ember.worker.registrationRetryInterval 100ms\n\
+         ember.worker.prolongedRegistrationRetryInterval 200ms\n\
+         ember.worker.timeout 400ms\n\
+         ember.worker.executorTerminateTimeout 2s\n{extra}"
+    );
+    std::fs::write(&path, text).expect("writes the properties");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[test]
+fn a_refused_registration_exits_1() {
+    let master = FakeMaster::start();
+    master.answer(Answer::Refuse(
+        "Attempted to re-register worker".to_string(),
+    ));
+    let dir = TempDir::new("bin-refused");
+    let props = properties(dir.path(), "");
+    let work = dir.path().join("work");
+    let url = master.url();
+    let daemon = Daemon::start(&[
+        "--properties-file",
+        &props,
+        "-d",
+        work.to_str().expect("utf-8"),
+        "-c",
+        "2",
+        "-m",
+        "1g",
+        &url,
+    ]);
+    let (status, stderr) = daemon.wait(PATIENCE);
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("Worker registration failed: Attempted to re-register worker"),
+        "{stderr}"
+    );
+    match master.wait_for("the registration", |e| matches!(e, Event::Register { .. })) {
+        Event::Register {
+            cores, memory_mib, ..
+        } => assert_eq!((cores, memory_mib), (2, 1024)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unresponsive_masters_make_it_give_up_after_the_last_retry() {
+    // A port that was free a moment ago: connections to it are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = TempDir::new("bin-giveup");
+    let props = properties(dir.path(), "");
+    let work = dir.path().join("work");
+    let url = format!("ember://127.0.0.1:{port}");
+    let started = Instant::now();
+    let daemon = Daemon::start(&[
+        "--properties-file",
+        &props,
+        "--work-dir",
+        work.to_str().expect("utf-8"),
+        &url,
+    ]);
+    let (status, stderr) = daemon.wait(PATIENCE);
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("All masters are unresponsive! Giving up."),
+        "{stderr}"
+    );
+    // 6 quick retries of at least 50 ms and 11 slow ticks of at least 100 ms come first.
+    assert!(started.elapsed() >= Duration::from_millis(6 * 50 + 11 * 100));
+    assert!(
+        stderr.contains("Retrying connection to master (attempt # 16)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("attempt # 17"), "{stderr}");
+}
+
+#[test]
+fn help_exits_0_and_bad_flags_exit_1_with_the_usage() {
+    let (status, stderr) = Daemon::start(&["--help"]).wait(PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stderr.contains("Usage: ember-worker [options] <master>"),
+        "{stderr}"
+    );
+    let (status, stderr) = Daemon::start(&["--bogus", "ember://127.0.0.1:1"]).wait(PATIENCE);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("Usage: ember-worker"), "{stderr}");
+    let (status, stderr) = Daemon::start(&[]).wait(PATIENCE);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("Master must be a URL"), "{stderr}");
+    let (status, stderr) = Daemon::start(&["-m", "10000", "ember://127.0.0.1:1"]).wait(PATIENCE);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("Memory is below 1MB"), "{stderr}");
+}
+
+#[test]
+fn sigterm_stops_the_worker_and_its_executors() {
+    let master = FakeMaster::start();
+    let dir = TempDir::new("bin-sigterm");
+    let props = properties(dir.path(), "");
+    let work = dir.path().join("work");
+    let url = master.url();
+    let daemon = Daemon::start(&[
+        "--properties-file",
+        &props,
+        "-d",
+        work.to_str().expect("utf-8"),
+        &url,
+    ]);
+    master.wait_for("registration", |e| matches!(e, Event::LatestState { .. }));
+    let app = "app-20240101000000-0002";
+    master.tell_worker(WorkerMessage::LaunchExecutor {
+        master_url: url.clone(),
+        app_id: AppId(app.to_string()),
+        exec_id: 0,
+        description: shell_app("echo $$; exec sleep 30"),
+        cores: 1,
+        memory_mib: 256,
+    });
+    master.wait_for("RUNNING", |e| is_exec_state(e, 0, ExecutorState::Running));
+    // Children start through the binary's launcher mode; a missing program still fails.
+    let mut missing = shell_app("");
+    missing.command.program = "ember-no-such-program".to_string();
+    master.tell_worker(WorkerMessage::LaunchExecutor {
+        master_url: url.clone(),
+        app_id: AppId(app.to_string()),
+        exec_id: 1,
+        description: missing,
+        cores: 1,
+        memory_mib: 256,
+    });
+    master.wait_for("FAILED", |e| is_exec_state(e, 1, ExecutorState::Failed));
+    let dir = work.canonicalize().expect("work").join(app).join("0");
+    let stderr = std::fs::read_to_string(dir.join("stderr")).expect("stderr");
+    assert!(
+        stderr.starts_with("Ember Executor Command: \"/bin/sh\""),
+        "{stderr}"
+    );
+    let stdout = dir.join("stdout");
+    let pid: u32 = first_line(&stdout).parse().expect("a pid");
+    assert!(is_alive(pid));
+    // The worker blocks SIGTERM for its own signal thread; its children must not inherit that.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let blocked = status
+        .lines()
+        .find(|l| l.starts_with("SigBlk:"))
+        .unwrap_or_default();
+    assert_eq!(
+        blocked.split_whitespace().nth(1),
+        Some("0000000000000000"),
+        "{blocked}"
+    );
+    let worker_pid = i32::try_from(daemon.pid()).expect("a pid");
+    kill(Pid::from_raw(worker_pid), Signal::SIGTERM).expect("signals the worker");
+    let (status, stderr) = daemon.wait(PATIENCE);
+    assert_eq!(status.code(), Some(0), "a clean stop; stderr:\n{stderr}");
+    assert!(
+        !is_alive(pid),
+        "executor {pid} outlived its worker; stderr:\n{stderr}"
+    );
+}
