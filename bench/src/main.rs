@@ -79,6 +79,7 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
         tcp_floor::SPIN_ECHO_MODE => tcp_floor::serve_spin_echo,
         rpc::ECHO_MODE => rpc::serve_echo,
         suites::tasks::EXECUTOR_MODE => suites::tasks::serve_executor,
+        suites::cluster::WORKER_MODE => suites::cluster::serve_worker,
         other => {
             return Err(BenchError::new(format!(
                 "unknown {} mode '{other}'",
@@ -86,8 +87,11 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
             )))
         }
     };
-    // Whatever the mode, exit once the parent is gone (its end of our stdin
-    // closes), so no server outlives the run.
-    child::exit_when_parent_gone();
+    // Exit once the parent is gone (its end of our stdin closes), so no server outlives
+    // the run. Executors are the exception: a worker starts them with no stdin, and they
+    // already exit when their driver or worker goes.
+    if mode != suites::tasks::EXECUTOR_MODE {
+        child::exit_when_parent_gone();
+    }
     server(args)
 }

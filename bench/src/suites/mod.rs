@@ -10,6 +10,7 @@ use crate::cli::Options;
 use crate::error::BenchError;
 use crate::report::Metric;
 
+pub(crate) mod cluster;
 pub(crate) mod rpc;
 pub(crate) mod tasks;
 
@@ -35,6 +36,11 @@ pub(crate) const SUITES: &[Suite] = &[
         name: "tasks",
         about: "empty tasks on local[2] and on two 1-core executor processes; one-task job latency",
         run: tasks::run,
+    },
+    Suite {
+        name: "cluster",
+        about: "local-cluster start-up, worker registration, tasks and jobs on local-cluster[2,1,1024], executor memory",
+        run: cluster::run,
     },
 ];
 

@@ -24,13 +24,13 @@ use crate::stats;
 /// The child mode that runs an executor process.
 pub(crate) const EXECUTOR_MODE: &str = "executor";
 
-fn registry() -> TaskRegistry {
+pub(crate) fn registry() -> TaskRegistry {
     let mut registry = TaskRegistry::new();
     builtin::register(&mut registry);
     registry
 }
 
-fn failed(context: &str) -> impl Fn(ember::Error) -> BenchError + '_ {
+pub(crate) fn failed(context: &str) -> impl Fn(ember::Error) -> BenchError + '_ {
     move |e| BenchError::new(format!("{context}: {e}"))
 }
 
@@ -47,7 +47,7 @@ pub(crate) fn serve_executor(args: &[String]) -> Result<(), BenchError> {
 }
 
 /// Runs one job of `count` no-op tasks; returns tasks per second.
-fn throughput(ctx: &Context, count: usize) -> Result<f64, BenchError> {
+pub(crate) fn throughput(ctx: &Context, count: usize) -> Result<f64, BenchError> {
     let inputs: Vec<u64> = (0..count as u64).collect();
     let start = Instant::now();
     let out: Vec<u64> = ctx

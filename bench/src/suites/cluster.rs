@@ -1,0 +1,198 @@
+//! The `cluster` suite: Ember's standalone mode, from start-up to jobs.
+//!
+//! - `startup.local_cluster_ms`: `Context` creation on `local-cluster[2,1,1024]` until both
+//!   executors have registered;
+//! - `startup.worker_ms`: a worker process started until the master has registered it;
+//! - `tasks.cluster_per_s`: 100,000 no-op tasks on `local-cluster[2,1,1024]`;
+//! - `tasks.cluster_job_p50_us`: 1,000 sequential one-task jobs there;
+//! - `mem.executor_rss_kib`: an idle executor process's resident memory.
+//!
+//! Executors and the worker are this binary in other roles (`__serve executor`,
+//! `__serve worker`).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ember::{Context, RpcConf};
+use ember_deploy::{parse_worker_args, start_master, start_worker, MasterConfig};
+use ember_executor::builtin;
+
+use crate::cli::{Options, SERVE_ARG};
+use crate::error::BenchError;
+use crate::report::Metric;
+use crate::stats;
+use crate::suites::tasks::{failed, registry, throughput, EXECUTOR_MODE};
+
+/// The child mode that runs a worker process (the `ember-worker` command line).
+pub(crate) const WORKER_MODE: &str = "worker";
+
+/// The child side: a worker with these arguments, until it stops.
+pub(crate) fn serve_worker(args: &[String]) -> Result<(), BenchError> {
+    let config = parse_worker_args(args.iter().map(Into::into), |k| std::env::var(k).ok())
+        .map_err(|e| BenchError::new(format!("bad worker arguments: {e:?}")))?;
+    let worker = start_worker(config).map_err(|e| BenchError::new(e.to_string()))?;
+    worker.await_termination();
+    Ok(())
+}
+
+fn local_cluster_conf() -> Result<RpcConf, BenchError> {
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("finding ember-bench", e))?;
+    Ok(RpcConf::new()
+        .with(ember::MASTER, "local-cluster[2,1,1024]")
+        .with(ember::APP_NAME, "ember-bench-cluster")
+        .with(ember::EXECUTOR_PROGRAM, exe.to_string_lossy())
+        .with(
+            ember::EXECUTOR_PROGRAM_ARGS,
+            format!("{SERVE_ARG} {EXECUTOR_MODE}"),
+        ))
+}
+
+/// The resident memory of `pid`, from `/proc/<pid>/status`.
+fn rss_kib(pid: u32) -> Result<f64, BenchError> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|e| BenchError::io(&path, e))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| BenchError::new(format!("no VmRSS in {path}")))
+}
+
+/// The pids of this process's children running as executors.
+fn executor_pids() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            parent == Some(me)
+                && cmdline
+                    .windows(EXECUTOR_MODE.len())
+                    .any(|w| w == EXECUTOR_MODE.as_bytes())
+        })
+        .collect()
+}
+
+/// A worker process; killed and reaped when dropped.
+struct WorkerProcess(Child);
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a master here and a worker process, timing the worker's registration.
+fn worker_startup_ms() -> Result<f64, BenchError> {
+    let master = start_master(MasterConfig::local()).map_err(|e| BenchError::new(e.to_string()))?;
+    let result = (|| {
+        let exe = std::env::current_exe().map_err(|e| BenchError::io("finding ember-bench", e))?;
+        let work = std::env::temp_dir().join(format!("ember-bench-worker-{}", std::process::id()));
+        let start = Instant::now();
+        let _worker = WorkerProcess(
+            Command::new(&exe)
+                .args([
+                    SERVE_ARG,
+                    WORKER_MODE,
+                    &master.url(),
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "1g",
+                ])
+                .arg("--work-dir")
+                .arg(&work)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| BenchError::io("starting a worker process", e))?,
+        );
+        let deadline = start + Duration::from_secs(30);
+        loop {
+            let state = master.state().map_err(|e| BenchError::new(e.to_string()))?;
+            if state.workers.iter().any(|w| w.state == "ALIVE") {
+                let took = start.elapsed();
+                let _ = std::fs::remove_dir_all(&work);
+                return Ok(took.as_secs_f64() * 1e3);
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::new("the worker did not register within 30 s"));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    })();
+    master.shutdown();
+    master.await_termination();
+    result
+}
+
+/// Runs the suite.
+pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
+    let mut metrics = Vec::new();
+
+    eprintln!("[cluster] measuring startup.local_cluster_ms ...");
+    let start = Instant::now();
+    let ctx = Context::new(local_cluster_conf()?, registry())
+        .map_err(failed("starting local-cluster[2,1,1024]"))?;
+    let measured = (|| {
+        ctx.wait_for_executors(2, Duration::from_secs(30))
+            .map_err(failed("waiting for the executors"))?;
+        metrics.push(Metric::new(
+            "startup.local_cluster_ms",
+            start.elapsed().as_secs_f64() * 1e3,
+            "ms",
+        ));
+
+        let count = opts.iterations(100_000, 10_000);
+        eprintln!("[cluster] measuring tasks.cluster_per_s ({count} tasks) ...");
+        let per_s = throughput(&ctx, count / 10).and_then(|_| throughput(&ctx, count))?;
+        metrics.push(Metric::new("tasks.cluster_per_s", per_s, "tasks/s"));
+
+        let jobs = opts.iterations(1_000, 200);
+        eprintln!("[cluster] measuring tasks.cluster_job_p50_us ({jobs} one-task jobs) ...");
+        let mut samples = Vec::with_capacity(jobs);
+        for i in 0..(jobs + jobs / 10) {
+            let begun = Instant::now();
+            let out: Vec<u64> = ctx
+                .run_job(builtin::NOOP, vec![i as u64])
+                .map_err(failed("running a one-task job"))?;
+            if out != [i as u64] {
+                return Err(BenchError::new("a one-task job returned the wrong result"));
+            }
+            if i >= jobs / 10 {
+                samples.push(begun.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        stats::sort_samples(&mut samples);
+        metrics.push(Metric::new(
+            "tasks.cluster_job_p50_us",
+            stats::percentile(&samples, 50.0),
+            "us",
+        ));
+
+        eprintln!("[cluster] measuring mem.executor_rss_kib ...");
+        let pids = executor_pids();
+        let Some(pid) = pids.first() else {
+            return Err(BenchError::new("found no executor process"));
+        };
+        metrics.push(Metric::new("mem.executor_rss_kib", rss_kib(*pid)?, "KiB"));
+        Ok(())
+    })();
+    ctx.stop();
+    measured?;
+
+    eprintln!("[cluster] measuring startup.worker_ms ...");
+    metrics.push(Metric::new("startup.worker_ms", worker_startup_ms()?, "ms"));
+    Ok(metrics)
+}
