@@ -174,7 +174,7 @@ impl Context {
     /// [`executor_args`](Self::executor_args) (tests and benchmarks do).
     pub fn driver_only(conf: RpcConf, registry: TaskRegistry) -> Result<Context, Error> {
         let app_name = conf.get(APP_NAME).unwrap_or("ember-app").to_string();
-        let (env, driver, app_id) = remote_driver(&conf, "app")?;
+        let (env, driver, app_id) = remote_driver(&conf, "app", false)?;
         Ok(Context::remote(
             env, driver, app_id, app_name, registry, None, None, None,
         ))
@@ -188,7 +188,7 @@ impl Context {
         masters: Vec<rpc_env::RpcAddress>,
         master: MasterUrl,
     ) -> Result<Context, Error> {
-        let (env, driver, _local_id) = remote_driver(&conf, "app")?;
+        let (env, driver, _local_id) = remote_driver(&conf, "app", true)?;
         let driver_url = format!(
             "ember://{DRIVER_ENDPOINT_NAME}@{}",
             env.address().map(|a| a.host_port()).unwrap_or_default()

@@ -26,3 +26,8 @@ pub const EXECUTOR_PROGRAM_ARGS: &str = "ember.executor.programArgs";
 pub const REGISTRATION_TIMEOUT: &str = "ember.standalone.registrationTimeout";
 /// Registration rounds before giving up (3).
 pub const REGISTRATION_RETRIES: &str = "ember.standalone.registrationRetries";
+/// Standalone mode: how long the driver waits for the master to say why an executor whose
+/// connection dropped ended, before removing it as disassociated (5 s). It takes no new
+/// tasks meanwhile.
+pub const EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION: &str =
+    "ember.standalone.executorRemoveDelayOnDisconnection";

@@ -62,10 +62,13 @@ pub(crate) fn new_app_id(prefix: &str) -> String {
     format!("{prefix}-{millis}")
 }
 
-/// A listening driver env with the driver endpoint and the heartbeat receiver.
+/// A listening driver env with the driver endpoint and the heartbeat receiver. A
+/// `standalone` driver hears from the master how its executors ended, and so waits a little
+/// for that before removing one whose connection dropped.
 pub(crate) fn remote_driver(
     conf: &RpcConf,
     id_prefix: &str,
+    standalone: bool,
 ) -> Result<(RpcEnv, EndpointRef<DriverProtocol>, String), Error> {
     let scheduler_conf = SchedulerConf::from_conf(conf)?;
     let max_failures = conf.get_u32(keys::TASK_MAX_FAILURES, 4)?;
@@ -90,8 +93,16 @@ pub(crate) fn remote_driver(
             HEARTBEAT_RECEIVER_NAME,
             HeartbeatReceiver::new(driver.clone(), network_timeout, check_interval),
         )?;
-        let endpoint = DriverEndpoint::new(scheduler, app_config(conf, &app_id), max_message_size)
-            .with_heartbeat_receiver(heartbeat);
+        let mut endpoint =
+            DriverEndpoint::new(scheduler, app_config(conf, &app_id), max_message_size)
+                .with_heartbeat_receiver(heartbeat);
+        if standalone {
+            endpoint = endpoint.with_disconnect_removal_delay(conf.get_duration(
+                crate::keys::EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
+                Duration::from_secs(5),
+                TimeUnit::Milliseconds,
+            )?);
+        }
         env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint)?;
         Ok(())
     })();

@@ -49,6 +49,9 @@ pub mod keys {
     /// How much work, judged by recent task times, an executor may hold queued per core
     /// (1 ms): short tasks are launched ahead, long ones are not.
     pub const LAUNCH_AHEAD_TIME: &str = "ember.scheduler.launchAheadTime";
+    /// How long running jobs wait for an executor once the application has none left
+    /// (30 s): then they fail, rather than hang.
+    pub const EXECUTOR_LOSS_GRACE: &str = "ember.scheduler.executorLossGrace";
 }
 
 /// Sizes and waits the scheduler works with.
@@ -84,6 +87,8 @@ pub struct SchedulerConf {
     pub launch_ahead: u32,
     /// `ember.scheduler.launchAheadTime`.
     pub launch_ahead_time: Duration,
+    /// `ember.scheduler.executorLossGrace`.
+    pub executor_loss_grace: Duration,
 }
 
 impl Default for SchedulerConf {
@@ -104,6 +109,10 @@ impl Default for SchedulerConf {
             heartbeat_interval: Duration::from_secs(10),
             launch_ahead: 32,
             launch_ahead_time: Duration::from_millis(1),
+            // Long enough for a worker's death to be noticed and replacement executors to
+            // start elsewhere, or for a restarted master to bring workers back; short
+            // enough that a user is told rather than left waiting.
+            executor_loss_grace: Duration::from_secs(30),
         }
     }
 }
@@ -169,6 +178,11 @@ impl SchedulerConf {
             launch_ahead_time: conf.get_duration(
                 keys::LAUNCH_AHEAD_TIME,
                 d.launch_ahead_time,
+                TimeUnit::Milliseconds,
+            )?,
+            executor_loss_grace: conf.get_duration(
+                keys::EXECUTOR_LOSS_GRACE,
+                d.executor_loss_grace,
                 TimeUnit::Milliseconds,
             )?,
         })

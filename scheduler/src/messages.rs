@@ -52,6 +52,9 @@ message! {
         ReviveOffers,
         /// Look for slow tasks to speculate (periodic, when speculation is on).
         CheckSpeculation,
+        /// Act on what is due: executors disconnected long enough to be removed, jobs that
+        /// waited too long for an executor (periodic, with the revive).
+        CheckDeadlines,
         /// Kill one task attempt.
         KillTask {
             /// The attempt.
@@ -135,7 +138,8 @@ message! {
             /// The answer.
             reply: Reply<bool>,
         },
-        /// How many executors are registered and launched, and their cores.
+        /// How many executors take tasks (registered, launched, not disconnected), and
+        /// their cores.
         ExecutorCount {
             /// The answer: (executors, total cores).
             reply: Reply<(u32, u32)>,

@@ -110,8 +110,8 @@ impl Heartbeater {
 }
 
 /// HRS #6 "expire dead hosts", end to end: an executor that keeps heartbeating stays; one
-/// that goes silent longer than the timeout is removed from the driver, and its running
-/// task is resubmitted and the job completes.
+/// that goes silent longer than the timeout is removed from the driver and told to stop,
+/// and its running task is resubmitted and the job completes.
 #[test]
 fn a_silent_executor_expires_and_its_task_runs_elsewhere() {
     let timeout = Duration::from_millis(1000);
@@ -129,6 +129,8 @@ fn a_silent_executor_expires_and_its_task_runs_elsewhere() {
         !d.is_alive("silent")
     });
     assert!(d.is_alive("live"), "heartbeats keep an executor");
+    // Still connected, perhaps hung: it is told to stop rather than left running unseen.
+    silent.wait_stops(1);
     assert_eq!(silent.heartbeat(&d.addr()), UNKNOWN);
     live.auto_finish(true);
     live.finish(&on_live[0], &format!("0:{}", on_live[0].index));

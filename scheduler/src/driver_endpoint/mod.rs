@@ -63,6 +63,15 @@ struct ExecutorData {
 pub const DISASSOCIATED: &str = "Remote RPC client disassociated. Likely due to containers \
      exceeding thresholds, or network issues. Check driver logs for WARN messages.";
 
+/// How an executor whose connection dropped, and whose real end nobody reported, is lost.
+fn disassociated() -> ExecutorLossReason {
+    ExecutorLossReason::ProcessLost {
+        message: DISASSOCIATED.to_string(),
+        worker_host: None,
+        caused_by_app: true,
+    }
+}
+
 /// The driver endpoint.
 pub struct DriverEndpoint {
     scheduler: TaskScheduler,
@@ -76,6 +85,13 @@ pub struct DriverEndpoint {
     periodic_revive: bool,
     /// A moving average of recent tasks' run times, as executors report them.
     task_time: Option<Duration>,
+    /// Standalone mode: how long a disconnected executor waits for its real loss reason
+    /// from the master before it is removed as disassociated. `None`: at once.
+    disconnect_removal_delay: Option<Duration>,
+    /// Disconnected executors waiting for their real loss reason, and until when.
+    removals_due: Vec<(ExecutorId, Instant)>,
+    /// Since when the application has had no executor, after having had one.
+    no_executors_since: Option<Instant>,
 }
 
 impl DriverEndpoint {
@@ -92,7 +108,19 @@ impl DriverEndpoint {
             tickers: Vec::new(),
             periodic_revive: true,
             task_time: None,
+            disconnect_removal_delay: None,
+            removals_due: Vec::new(),
+            no_executors_since: None,
         }
+    }
+
+    /// Standalone mode: a disconnected executor gets no new tasks at once, but its tasks
+    /// wait up to `delay` for the master to say how it ended (its exit code decides whether
+    /// the loss counts against the application), as Spark's
+    /// `spark.standalone.executorRemoveDelayOnDisconnection`.
+    pub fn with_disconnect_removal_delay(mut self, delay: Duration) -> Self {
+        self.disconnect_removal_delay = Some(delay);
+        self
     }
 
     /// How many cores' worth of tasks an executor may hold. Spark's rule is its cores. Ember
@@ -359,6 +387,17 @@ impl DriverEndpoint {
             return;
         };
         log::info!("Removing executor {executor_id} on {}: {reason}", data.host);
+        self.removals_due.retain(|(id, _)| id != executor_id);
+        if self.executors.is_empty() {
+            self.no_executors_since = Some(Instant::now());
+        }
+        if let ExecutorSink::Remote(r) = &data.sink {
+            // It may still be up (its heartbeats stopped, not its process): it must not run
+            // on unseen. For one already gone the send just fails.
+            if let Err(e) = r.send(ExecutorMessage::StopExecutor) {
+                log::debug!("Could not tell removed executor {executor_id} to stop: {e}");
+            }
+        }
         if let Some(hb) = &self.heartbeat {
             let _ = hb.send(HeartbeatMessage::ExecutorRemoved {
                 executor_id: executor_id.clone(),
@@ -369,6 +408,41 @@ impl DriverEndpoint {
             .executor_lost(executor_id, &reason, Instant::now());
         self.handle_events(events);
         self.make_offers(None);
+    }
+
+    /// Removes disconnected executors whose real loss reason never came, and fails the
+    /// running jobs once the application has been without executors for the grace period.
+    fn check_deadlines(&mut self, now: Instant) {
+        let due: Vec<ExecutorId> = self
+            .removals_due
+            .iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for executor_id in due {
+            self.remove_executor(&executor_id, disassociated());
+        }
+        let grace = self.scheduler.conf().executor_loss_grace;
+        let Some(since) = self.no_executors_since else {
+            return;
+        };
+        if now.duration_since(since) < grace || !self.scheduler.has_task_sets() {
+            return;
+        }
+        let message = format!(
+            "every executor of the application was lost and none came back within {} ms \
+             ({})",
+            grace.as_millis(),
+            crate::conf::keys::EXECUTOR_LOSS_GRACE
+        );
+        log::error!("Failing all running jobs: {message}");
+        let events = self.scheduler.abort_all(&message);
+        self.handle_events(events);
+        for job in self.jobs.values() {
+            job.fail(JobError::Failed {
+                message: message.clone(),
+            });
+        }
     }
 
     fn register_executor(
@@ -388,6 +462,7 @@ impl DriverEndpoint {
             .rpc_address()
             .cloned()
             .or_else(|| ctx.sender().cloned());
+        self.no_executors_since = None;
         log::info!(
             "Registered executor {executor_id} ({}) with {cores} core(s)",
             address
@@ -458,6 +533,18 @@ impl RpcEndpoint for DriverEndpoint {
                 conf.revive_interval,
                 move || me.send(DriverMessage::ReviveOffers).is_ok(),
             )?);
+            // Deadlines are seconds long; a tenth of the shortest keeps them close enough.
+            let shortest = self
+                .disconnect_removal_delay
+                .map_or(conf.executor_loss_grace, |d| {
+                    d.min(conf.executor_loss_grace)
+                });
+            let interval = (shortest / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+            let me = ctx.self_ref().clone();
+            self.tickers
+                .push(Ticker::start("driver-deadlines", interval, move || {
+                    me.send(DriverMessage::CheckDeadlines).is_ok()
+                })?);
         }
         if conf.speculation {
             let me = ctx.self_ref().clone();
@@ -487,6 +574,7 @@ impl RpcEndpoint for DriverEndpoint {
                 updates,
             } => self.status_update(&executor_id, updates),
             DriverMessage::ReviveOffers => self.make_offers(None),
+            DriverMessage::CheckDeadlines => self.check_deadlines(Instant::now()),
             DriverMessage::CheckSpeculation => {
                 if self.scheduler.check_speculatable_tasks(Instant::now()) {
                     self.make_offers(None);
@@ -554,8 +642,11 @@ impl RpcEndpoint for DriverEndpoint {
                 reply.send(self.executors.contains_key(&executor_id))
             }
             DriverAsk::ExecutorCount { reply } => {
-                let launched: Vec<&ExecutorData> =
-                    self.executors.values().filter(|e| e.launched).collect();
+                let launched: Vec<&ExecutorData> = self
+                    .executors
+                    .values()
+                    .filter(|e| e.launched && !e.pending_loss)
+                    .collect();
                 let cores = launched.iter().map(|e| e.total_cores).sum();
                 reply.send((launched.len() as u32, cores));
             }
@@ -567,18 +658,23 @@ impl RpcEndpoint for DriverEndpoint {
         let gone: Vec<ExecutorId> = self
             .executors
             .iter()
-            .filter(|(_, e)| e.address.as_ref() == Some(remote))
+            .filter(|(_, e)| e.address.as_ref() == Some(remote) && !e.pending_loss)
             .map(|(id, _)| id.clone())
             .collect();
         for executor_id in gone {
-            self.remove_executor(
-                &executor_id,
-                ExecutorLossReason::ProcessLost {
-                    message: DISASSOCIATED.to_string(),
-                    worker_host: None,
-                    caused_by_app: true,
-                },
-            );
+            match self.disconnect_removal_delay {
+                Some(delay) => {
+                    log::info!(
+                        "Executor {executor_id} disconnected; waiting up to {} ms for the \
+                         master to say why",
+                        delay.as_millis()
+                    );
+                    self.removals_due
+                        .push((executor_id.clone(), Instant::now() + delay));
+                    self.remove_executor(&executor_id, ExecutorLossReason::Pending);
+                }
+                None => self.remove_executor(&executor_id, disassociated()),
+            }
         }
     }
 

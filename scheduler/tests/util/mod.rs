@@ -105,6 +105,8 @@ pub struct DriverSetup {
     pub max_failures: u32,
     /// `(timeout, check interval)` of a heartbeat receiver, if one runs.
     pub heartbeat: Option<(Duration, Duration)>,
+    /// Standalone mode's wait for a disconnected executor's real loss reason.
+    pub disconnect_removal_delay: Option<Duration>,
 }
 
 /// Settings with Spark's one task per free core (`ember.scheduler.launchAhead = 0`), which
@@ -123,6 +125,7 @@ impl Default for DriverSetup {
             scheduler: spark_cores(),
             max_failures: 4,
             heartbeat: None,
+            disconnect_removal_delay: None,
         }
     }
 }
@@ -153,6 +156,9 @@ impl Driver {
                 )
                 .expect("the heartbeat receiver registers");
             endpoint = endpoint.with_heartbeat_receiver(receiver);
+        }
+        if let Some(delay) = setup.disconnect_removal_delay {
+            endpoint = endpoint.with_disconnect_removal_delay(delay);
         }
         env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint)
             .expect("the driver endpoint registers");
