@@ -322,6 +322,16 @@ impl Context {
         })
     }
 
+    /// The executors the driver has now: registered and not yet removed (Spark's
+    /// `getExecutorIds`). In local mode, the one in-process executor, `driver`.
+    pub fn executor_ids(&self) -> Result<Vec<String>, Error> {
+        let ids = self
+            .inner
+            .driver
+            .ask_sync(|reply| DriverAsk::ExecutorIds { reply })?;
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
+    }
+
     /// Waits until at least `count` executors have registered and launched.
     pub fn wait_for_executors(&self, count: u32, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;

@@ -35,6 +35,7 @@ fn results_come_back_in_partition_order() {
 #[test]
 fn an_empty_job_succeeds_at_once() {
     let ctx = context("local");
+    assert_eq!(ctx.executor_ids().expect("answered"), ["driver"]);
     let out: Vec<u64> = ctx.run_job("square", Vec::<u64>::new()).expect("succeeds");
     assert!(out.is_empty());
     ctx.stop();

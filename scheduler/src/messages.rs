@@ -131,12 +131,18 @@ message! {
             /// The answer.
             reply: Reply<bool>,
         },
-        /// Whether an executor is registered and not being removed.
+        /// Whether an executor is registered and not yet removed (one whose connection
+        /// dropped counts until its loss reason comes).
         IsExecutorAlive {
             /// The executor.
             executor_id: ExecutorId,
             /// The answer.
             reply: Reply<bool>,
+        },
+        /// The executors registered and not yet removed, by id.
+        ExecutorIds {
+            /// The answer, sorted.
+            reply: Reply<Vec<ExecutorId>>,
         },
         /// How many executors take tasks (registered, launched, not disconnected), and
         /// their cores.

@@ -166,6 +166,7 @@ impl RpcEndpoint for DriverEndpoint {
             }
             DriverAsk::StopExecutors { reply } => reply.fail("not in this fake"),
             DriverAsk::IsExecutorAlive { reply, .. } => reply.fail("not in this fake"),
+            DriverAsk::ExecutorIds { reply } => reply.fail("not in this fake"),
             DriverAsk::ExecutorCount { reply } => reply.fail("not in this fake"),
         }
         Ok(())

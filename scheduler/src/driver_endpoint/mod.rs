@@ -641,6 +641,11 @@ impl RpcEndpoint for DriverEndpoint {
             DriverAsk::IsExecutorAlive { executor_id, reply } => {
                 reply.send(self.executors.contains_key(&executor_id))
             }
+            DriverAsk::ExecutorIds { reply } => {
+                let mut ids: Vec<ExecutorId> = self.executors.keys().cloned().collect();
+                ids.sort();
+                reply.send(ids);
+            }
             DriverAsk::ExecutorCount { reply } => {
                 let launched: Vec<&ExecutorData> = self
                     .executors

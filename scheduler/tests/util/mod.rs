@@ -197,6 +197,15 @@ impl Driver {
         answer(self.driver.ask(|reply| DriverAsk::ExecutorCount { reply })).expect("answered")
     }
 
+    /// The executors the driver knows, sorted.
+    pub fn executor_ids(&self) -> Vec<String> {
+        answer(self.driver.ask(|reply| DriverAsk::ExecutorIds { reply }))
+            .expect("answered")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     pub fn is_alive(&self, executor: &str) -> bool {
         answer(self.driver.ask(|reply| DriverAsk::IsExecutorAlive {
             executor_id: ExecutorId::new(executor),
