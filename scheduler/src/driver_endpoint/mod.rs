@@ -24,10 +24,7 @@ use crate::messages::{
 };
 use crate::task_scheduler::{SchedulerEvent, TaskScheduler};
 use crate::ticker::Ticker;
-use crate::{
-    ExecutorId, ExecutorLossReason, JobId, TaskDescription, TaskFailedReason, TaskId, TaskStatus,
-    WorkerOffer,
-};
+use crate::{ExecutorId, ExecutorLossReason, JobId, TaskDescription, TaskId, WorkerOffer};
 
 /// An executor inside the driver's process (local modes): tasks are handed over as values.
 pub trait LocalExecutor: Send + Sync {
@@ -231,21 +228,17 @@ impl DriverEndpoint {
                 None => by_executor.push((task.executor_id.clone(), vec![task])),
             }
         }
-        let mut unsent = Vec::new();
+        let mut unreachable = Vec::new();
         for (executor_id, tasks) in by_executor {
             match self.executors.get(&executor_id).map(|e| &e.sink) {
                 Some(ExecutorSink::Remote(r)) => {
                     // Every task fits a message on its own (checked above), but several
                     // together may not: send them in batches that fit.
                     for batch in batches_that_fit(tasks, self.max_message_size) {
-                        let ids: Vec<(TaskId, u32)> =
-                            batch.iter().map(|t| (t.task_id, t.cpus)).collect();
                         if let Err(e) = r.send(ExecutorMessage::LaunchTasks { tasks: batch }) {
                             log::warn!("Could not send tasks to executor {executor_id}: {e}");
-                            unsent.extend(
-                                ids.into_iter()
-                                    .map(|(t, c)| (executor_id.clone(), t, c, e.to_string())),
-                            );
+                            unreachable.push(executor_id.clone());
+                            break;
                         }
                     }
                 }
@@ -253,22 +246,11 @@ impl DriverEndpoint {
                 None => log::warn!("Tasks for unknown executor {executor_id} dropped"),
             }
         }
-        // A task that never left ran nowhere: it ends as lost through no fault of the
-        // application, so it is tried again rather than waited for forever.
-        for (executor_id, task_id, cpus, reason) in unsent {
-            let update = TaskUpdate {
-                task_id,
-                status: TaskStatus::Failed {
-                    reason: TaskFailedReason::ExecutorLostFailure {
-                        executor_id: executor_id.clone(),
-                        exit_caused_by_app: false,
-                        reason: Some(format!("the task could not be sent: {reason}")),
-                    },
-                },
-                cpus,
-                run_micros: 0,
-            };
-            self.status_update(&executor_id, vec![update]);
+        // Its connection is gone, its disconnection not yet handled: lose it now, as that
+        // would. Its unsent tasks go with its others (not counted against them: they never
+        // ran). Offering its cores again instead would send to it again, and again.
+        for executor_id in unreachable {
+            self.executor_unreachable(&executor_id);
         }
         for (task, size) in too_large {
             let message = format!(
@@ -408,6 +390,31 @@ impl DriverEndpoint {
             .executor_lost(executor_id, &reason, Instant::now());
         self.handle_events(events);
         self.make_offers(None);
+    }
+
+    /// An executor's connection is gone. In standalone mode it takes no more tasks and its
+    /// tasks wait for the master's word on how it ended; otherwise it is removed now.
+    fn executor_unreachable(&mut self, executor_id: &ExecutorId) {
+        if self
+            .executors
+            .get(executor_id)
+            .is_none_or(|e| e.pending_loss)
+        {
+            return;
+        }
+        match self.disconnect_removal_delay {
+            Some(delay) => {
+                log::info!(
+                    "Executor {executor_id} disconnected; waiting up to {} ms for the master \
+                     to say why",
+                    delay.as_millis()
+                );
+                self.removals_due
+                    .push((executor_id.clone(), Instant::now() + delay));
+                self.remove_executor(executor_id, ExecutorLossReason::Pending);
+            }
+            None => self.remove_executor(executor_id, disassociated()),
+        }
     }
 
     /// Removes disconnected executors whose real loss reason never came, and fails the
@@ -667,19 +674,7 @@ impl RpcEndpoint for DriverEndpoint {
             .map(|(id, _)| id.clone())
             .collect();
         for executor_id in gone {
-            match self.disconnect_removal_delay {
-                Some(delay) => {
-                    log::info!(
-                        "Executor {executor_id} disconnected; waiting up to {} ms for the \
-                         master to say why",
-                        delay.as_millis()
-                    );
-                    self.removals_due
-                        .push((executor_id.clone(), Instant::now() + delay));
-                    self.remove_executor(&executor_id, ExecutorLossReason::Pending);
-                }
-                None => self.remove_executor(&executor_id, disassociated()),
-            }
+            self.executor_unreachable(&executor_id);
         }
     }
 
