@@ -5,6 +5,7 @@
 //! decodes them.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -39,6 +40,17 @@ impl fmt::Display for JobError {
 }
 
 impl std::error::Error for JobError {}
+
+/// Results that came for a partition already done, in this process: the task set managers
+/// should never send one (a partition succeeds once), so anything here means a result was
+/// about to be counted twice. Benchmarks and tests read it.
+static DUPLICATE_RESULTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many results came for a partition already done, in this process, so far (each was
+/// dropped; only the first result of a partition counts).
+pub fn duplicate_results() -> u64 {
+    DUPLICATE_RESULTS.load(Ordering::Relaxed)
+}
 
 struct Progress {
     results: Vec<Option<Bytes>>,
@@ -76,8 +88,18 @@ impl JobState {
     /// job is now complete.
     pub fn task_succeeded(&self, partition: u32, result: Bytes) -> bool {
         let mut p = self.progress.lock();
-        if p.outcome.is_some() {
-            return true;
+        match &p.outcome {
+            // Every partition has its result already (they may have been taken away).
+            Some(Ok(())) => {
+                DUPLICATE_RESULTS.fetch_add(1, Ordering::Relaxed);
+                log::warn!(
+                    "Job {} got a result for partition {partition} after it completed",
+                    self.job_id
+                );
+                return true;
+            }
+            Some(Err(_)) => return true,
+            None => {}
         }
         let Some(slot) = p.results.get_mut(partition as usize) else {
             log::warn!(
@@ -89,6 +111,12 @@ impl JobState {
         if slot.is_none() {
             *slot = Some(result);
             p.finished += 1;
+        } else {
+            DUPLICATE_RESULTS.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "Job {} got a second result for partition {partition}; the first one counts",
+                self.job_id
+            );
         }
         let complete = p.finished == p.results.len();
         if complete {
@@ -162,12 +190,20 @@ mod tests {
 
     #[test]
     fn results_come_back_in_partition_order_first_result_wins() {
+        // Only this test of the binary gives a job a second result.
+        let before = duplicate_results();
         let job = JobState::new(JobId(0), 3);
         assert!(!job.task_succeeded(2, Bytes::from_static(b"c")));
         assert!(!job.task_succeeded(0, Bytes::from_static(b"a")));
         assert!(!job.task_succeeded(0, Bytes::from_static(b"late")));
         assert_eq!(job.progress(), (2, 3));
         assert!(job.task_succeeded(1, Bytes::from_static(b"b")));
+        assert!(job.task_succeeded(1, Bytes::from_static(b"after the end")));
+        assert_eq!(
+            duplicate_results() - before,
+            2,
+            "both extra results are counted"
+        );
         let results = job.wait(None).expect("done").expect("succeeded");
         assert_eq!(
             results,

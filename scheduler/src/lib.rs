@@ -22,7 +22,7 @@ pub use conf::{keys, SchedulerConf};
 pub use driver_endpoint::{DriverEndpoint, LocalExecutor, DISASSOCIATED};
 pub use heartbeat::HeartbeatReceiver;
 pub use ids::{ExecutorId, JobId, StageId, TaskId, TaskIdHasher, TaskIdMap, TaskIdSet};
-pub use job::{JobError, JobState};
+pub use job::{duplicate_results, JobError, JobState};
 pub use locality::{TaskLocality, TaskLocation};
 pub use messages::*;
 pub use pool::{PoolError, PoolInfo, Pools, SchedulingMode, TaskSetKey, TaskSetView};

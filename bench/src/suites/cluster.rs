@@ -60,7 +60,7 @@ fn rss_kib(pid: u32) -> Result<f64, BenchError> {
 }
 
 /// The pids of this process's children running as executors.
-fn executor_pids() -> Vec<u32> {
+pub(crate) fn executor_pids() -> Vec<u32> {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();

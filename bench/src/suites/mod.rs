@@ -10,6 +10,7 @@ use crate::cli::Options;
 use crate::error::BenchError;
 use crate::report::Metric;
 
+pub(crate) mod chaos;
 pub(crate) mod cluster;
 pub(crate) mod rpc;
 pub(crate) mod tasks;
@@ -41,6 +42,11 @@ pub(crate) const SUITES: &[Suite] = &[
         name: "cluster",
         about: "local-cluster start-up, worker registration, tasks and jobs on local-cluster[2,1,1024], executor memory",
         run: cluster::run,
+    },
+    Suite {
+        name: "chaos",
+        about: "short tasks on local-cluster[3,1,1024] while executors are killed at random: lost, duplicated, detection time",
+        run: chaos::run,
     },
 ];
 
