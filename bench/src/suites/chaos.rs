@@ -103,7 +103,9 @@ fn killer(ctx: &Context, every: Duration, stop: &AtomicBool) -> Result<Kills, Be
         loop {
             let known = ctx.executor_ids().map_err(failed("listing executors"))?;
             if !known.contains(&id) {
-                kills.detect_ms.push(killed_at.elapsed().as_secs_f64() * 1e3);
+                kills
+                    .detect_ms
+                    .push(killed_at.elapsed().as_secs_f64() * 1e3);
                 break;
             }
             if Instant::now() > deadline {
@@ -216,8 +218,8 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
                 kills.undetected
             );
         }
-        let duplicated = tallied.duplicated + ember_scheduler::duplicate_results()
-            - duplicates_before;
+        let duplicated =
+            tallied.duplicated + ember_scheduler::duplicate_results() - duplicates_before;
         let kill_count = (detect.len() + kills.undetected) as f64;
         stats::sort_samples(&mut detect);
         Ok(vec![
