@@ -2,13 +2,14 @@
 //!
 //! The master and worker daemons, the app client a driver uses to get executors from a
 //! master, and `local-cluster[N,C,M]`, which runs a master and N workers in the driver's
-//! process. [`messages`] is the protocol between them.
+//! process. [`messages`] is the protocol between them; [`submit`] is `ember-submit`.
 
 pub mod client;
 mod ids;
 mod local_cluster;
 mod master;
 pub mod messages;
+pub mod submit;
 mod worker;
 
 // The public interface.

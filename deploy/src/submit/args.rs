@@ -1,0 +1,544 @@
+//! `ember-submit`'s command line (Spark's `SparkSubmitArguments`, standalone parts).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rpc_env::{RpcAddress, RpcConf, TimeUnit};
+
+use crate::messages::{Command, DriverDescription};
+use crate::{parse_master_urls, parse_memory_mib, DriverId};
+
+use super::{CONF_ENV, MASTER_ENV};
+
+/// `ember-submit`'s usage text, printed for `--help` and after a bad argument.
+pub const SUBMIT_USAGE: &str = "\
+Usage: ember-submit [options] <app-binary> [app arguments]
+Usage: ember-submit --kill <driver-id> --master ember://host:port
+Usage: ember-submit --status <driver-id> --master ember://host:port
+
+Options:
+  --master URL             ember://host:port[,host:port...], or local[N], local-cluster[...]
+                           in client mode (default: ember.master from the properties file,
+                           else $EMBER_MASTER, else the application's own default)
+  --deploy-mode MODE       client (default): run the application here; cluster: run it as
+                           a driver on a worker (same binary path on every worker's machine)
+  --name NAME              The application's name (ember.app.name)
+  --conf KEY=VALUE         An ember.* setting for the application; may be repeated
+  --properties-file FILE   Settings file (default: $EMBER_CONF_DIR/ember-defaults.conf,
+                           if it exists); --conf wins over it
+  --driver-memory MEM      Cluster mode: the driver's memory (e.g. 512m, 2g; default 1g)
+  --driver-cores N         Cluster mode: the driver's cores (default 1)
+  --supervise              Cluster mode: restart the driver when it fails
+  --no-wait                Cluster mode: exit once the driver is submitted
+  --wait-timeout TIME      Cluster mode: stop waiting for the driver after TIME (e.g. 90s,
+                           10min; a bare number is seconds) and exit 1
+  --kill DRIVER_ID         Kill a driver submitted in cluster mode
+  --status DRIVER_ID       Print the state of a driver submitted in cluster mode
+  -h, --help               Print this help and exit
+
+Client mode runs the application with EMBER_MASTER and EMBER_CONF set and exits with its
+exit code. Cluster mode prints the driver's id and its states, and exits 0 when it FINISHED.
+";
+
+/// Where the application's driver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployMode {
+    /// Here, as a child of `ember-submit` (it becomes the application).
+    Client,
+    /// On a worker, placed by the master.
+    Cluster,
+}
+
+/// An application to run.
+#[derive(Debug, Clone)]
+pub struct SubmitArgs {
+    /// The master URL, when one was given (flag, properties file or `$EMBER_MASTER`).
+    pub master: Option<String>,
+    /// The masters' addresses, when `master` is an `ember://` URL.
+    pub masters: Vec<RpcAddress>,
+    /// Where the driver runs.
+    pub deploy_mode: DeployMode,
+    /// The application's settings: the properties file's `ember.*` keys, the `--conf`
+    /// flags over them, and what the other flags set (`ember.app.name`, `ember.master`,
+    /// `ember.submit.deployMode`, `ember.driver.*`).
+    pub conf: RpcConf,
+    /// The driver's memory in MiB (cluster mode).
+    pub driver_memory_mib: u32,
+    /// The driver's cores (cluster mode).
+    pub driver_cores: u32,
+    /// Relaunch the driver when it fails (cluster mode).
+    pub supervise: bool,
+    /// Follow the driver until it ends (cluster mode; `--no-wait` clears it).
+    pub wait: bool,
+    /// How long to follow it at most (cluster mode).
+    pub wait_timeout: Option<Duration>,
+    /// The application binary.
+    pub app: PathBuf,
+    /// Its arguments.
+    pub app_args: Vec<OsString>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum SubmitCommand {
+    /// Run an application.
+    Submit(SubmitArgs),
+    /// Kill a cluster-mode driver.
+    Kill {
+        /// The masters to ask.
+        masters: Vec<RpcAddress>,
+        /// The driver.
+        driver_id: DriverId,
+        /// Settings for the RPC client.
+        conf: RpcConf,
+    },
+    /// Print a cluster-mode driver's state.
+    Status {
+        /// The masters to ask.
+        masters: Vec<RpcAddress>,
+        /// The driver.
+        driver_id: DriverId,
+        /// Settings for the RPC client.
+        conf: RpcConf,
+    },
+    /// Print [`SUBMIT_USAGE`] and exit 0.
+    Help,
+}
+
+/// A command line `ember-submit` cannot use, or an application it cannot submit. The binary
+/// prints it (then [`SUBMIT_USAGE`] when [`show_usage`](Self::show_usage)) and exits 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitError {
+    message: String,
+    usage: bool,
+}
+
+impl SubmitError {
+    /// A bad command line: the usage follows the message.
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        SubmitError {
+            message: message.into(),
+            usage: true,
+        }
+    }
+
+    /// A failure that is not the command line's fault: no usage after it.
+    pub fn new(message: impl Into<String>) -> Self {
+        SubmitError {
+            message: message.into(),
+            usage: false,
+        }
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the usage should be printed after the message.
+    pub fn show_usage(&self) -> bool {
+        self.usage
+    }
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+impl From<lexopt::Error> for SubmitError {
+    fn from(e: lexopt::Error) -> Self {
+        SubmitError::usage(e.to_string())
+    }
+}
+
+/// The flags as given, before defaults and the properties file.
+#[derive(Default)]
+struct Flags {
+    master: Option<String>,
+    deploy_mode: Option<String>,
+    name: Option<String>,
+    confs: Vec<(String, String)>,
+    properties_file: Option<PathBuf>,
+    driver_memory: Option<String>,
+    driver_cores: Option<String>,
+    supervise: bool,
+    no_wait: bool,
+    wait_timeout: Option<String>,
+    kill: Option<String>,
+    status: Option<String>,
+    app: Option<PathBuf>,
+    app_args: Vec<OsString>,
+}
+
+/// Reads `ember-submit`'s arguments (without the program name). `env` looks up an
+/// environment variable: `EMBER_CONF_DIR` (the default properties file) and
+/// `EMBER_MASTER`. Reads the properties file; touches nothing else.
+///
+/// ```
+/// use ember_deploy::submit::{parse_submit_args, DeployMode, SubmitCommand};
+///
+/// let args = ["--master", "ember://m:7077", "--deploy-mode", "cluster", "/bin/pi", "8"];
+/// let Ok(SubmitCommand::Submit(submit)) = parse_submit_args(args, |_| None) else {
+///     panic!("a valid command line");
+/// };
+/// assert_eq!(submit.deploy_mode, DeployMode::Cluster);
+/// assert_eq!(submit.app_args, ["8"]);
+/// ```
+///
+/// # Errors
+///
+/// An unknown flag, a flag without its value, a bad value, `--kill` or `--status` without
+/// an `ember://` master, no application, or a properties file that cannot be read.
+pub fn parse_submit_args<I, A>(
+    args: I,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SubmitCommand, SubmitError>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
+    let Some(flags) = read_flags(args)? else {
+        return Ok(SubmitCommand::Help);
+    };
+    let mut conf = match flags.properties_file.clone().or_else(|| default_file(&env)) {
+        Some(path) => read_properties(&path)?,
+        None => RpcConf::new(),
+    };
+    for (key, value) in &flags.confs {
+        conf.set(key, value);
+    }
+    let master = flags
+        .master
+        .clone()
+        .or_else(|| conf.get("ember.master").map(str::to_string))
+        .or_else(|| env(MASTER_ENV))
+        .filter(|m| !m.trim().is_empty());
+
+    if flags.kill.is_some() || flags.status.is_some() {
+        return driver_request(flags, master, conf);
+    }
+    let Some(app) = flags.app.clone() else {
+        return Err(SubmitError::usage("Must specify the application binary"));
+    };
+    let deploy_mode = match flags
+        .deploy_mode
+        .as_deref()
+        .or(conf.get("ember.submit.deployMode"))
+    {
+        None | Some("client") => DeployMode::Client,
+        Some("cluster") => DeployMode::Cluster,
+        Some(other) => {
+            return Err(SubmitError::usage(format!(
+                "Deploy mode must be either client or cluster, not '{other}'"
+            )))
+        }
+    };
+    let masters = match (&master, deploy_mode) {
+        (Some(url), _) if url.starts_with("ember://") => {
+            parse_master_urls(url).map_err(SubmitError::usage)?
+        }
+        (_, DeployMode::Client) => Vec::new(),
+        (Some(url), DeployMode::Cluster) => {
+            return Err(SubmitError::usage(format!(
+                "Cluster deploy mode needs an ember://host:port master, not '{url}'"
+            )))
+        }
+        (None, DeployMode::Cluster) => {
+            return Err(SubmitError::usage(
+                "Cluster deploy mode needs a master: --master ember://host:port",
+            ))
+        }
+    };
+    if deploy_mode == DeployMode::Client
+        && (flags.supervise || flags.no_wait || flags.wait_timeout.is_some())
+    {
+        return Err(SubmitError::usage(
+            "--supervise, --no-wait and --wait-timeout apply to cluster deploy mode only",
+        ));
+    }
+
+    let memory_text = flags
+        .driver_memory
+        .clone()
+        .or_else(|| conf.get("ember.driver.memory").map(str::to_string))
+        .unwrap_or_else(|| "1g".to_string());
+    let driver_memory_mib = parse_memory_mib(&memory_text)
+        .map_err(|e| SubmitError::usage(format!("--driver-memory: {e}")))?;
+    let cores_text = flags
+        .driver_cores
+        .clone()
+        .or_else(|| conf.get("ember.driver.cores").map(str::to_string))
+        .unwrap_or_else(|| "1".to_string());
+    let driver_cores = match cores_text.trim().parse::<u32>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Err(SubmitError::usage(format!(
+                "--driver-cores must be a positive integer, not '{cores_text}'"
+            )))
+        }
+    };
+    let supervise = flags.supervise
+        || conf
+            .get_bool("ember.driver.supervise", false)
+            .map_err(|e| SubmitError::usage(e.to_string()))?;
+    let wait_timeout = match &flags.wait_timeout {
+        None => None,
+        Some(text) => Some(
+            RpcConf::new()
+                .with("--wait-timeout", text)
+                .get_duration("--wait-timeout", Duration::ZERO, TimeUnit::Seconds)
+                .map_err(|e| SubmitError::usage(e.to_string()))?,
+        ),
+    };
+
+    if let Some(name) = &flags.name {
+        conf.set("ember.app.name", name);
+    }
+    if let Some(url) = &master {
+        conf.set("ember.master", url);
+    }
+    let mode = match deploy_mode {
+        DeployMode::Client => "client",
+        DeployMode::Cluster => "cluster",
+    };
+    conf.set("ember.submit.deployMode", mode);
+    if deploy_mode == DeployMode::Cluster {
+        conf.set("ember.driver.memory", format!("{driver_memory_mib}m"));
+        conf.set("ember.driver.cores", driver_cores.to_string());
+        conf.set("ember.driver.supervise", supervise.to_string());
+    }
+    Ok(SubmitCommand::Submit(SubmitArgs {
+        master,
+        masters,
+        deploy_mode,
+        conf,
+        driver_memory_mib,
+        driver_cores,
+        supervise,
+        wait: !flags.no_wait,
+        wait_timeout,
+        app,
+        app_args: flags.app_args,
+    }))
+}
+
+/// The flags, or `None` for `--help`.
+fn read_flags<I, A>(args: I) -> Result<Option<Flags>, SubmitError>
+where
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
+    use lexopt::prelude::*;
+
+    let mut flags = Flags::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    let text = |value: Result<OsString, lexopt::Error>, flag: &str| {
+        value?
+            .into_string()
+            .map_err(|_| SubmitError::usage(format!("The value of {flag} is not valid UTF-8")))
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("master") => flags.master = Some(text(parser.value(), "--master")?),
+            Long("deploy-mode") => {
+                flags.deploy_mode = Some(text(parser.value(), "--deploy-mode")?);
+            }
+            Long("name") => flags.name = Some(text(parser.value(), "--name")?),
+            Short('c') | Long("conf") => {
+                let pair = text(parser.value(), "--conf")?;
+                flags.confs.push(parse_conf_pair(&pair)?);
+            }
+            Long("properties-file") => flags.properties_file = Some(parser.value()?.into()),
+            Long("driver-memory") => {
+                flags.driver_memory = Some(text(parser.value(), "--driver-memory")?);
+            }
+            Long("driver-cores") => {
+                flags.driver_cores = Some(text(parser.value(), "--driver-cores")?);
+            }
+            Long("supervise") => flags.supervise = true,
+            Long("no-wait") => flags.no_wait = true,
+            Long("wait-timeout") => {
+                flags.wait_timeout = Some(text(parser.value(), "--wait-timeout")?);
+            }
+            Long("kill") => flags.kill = Some(text(parser.value(), "--kill")?),
+            Long("status") => flags.status = Some(text(parser.value(), "--status")?),
+            Short('h') | Long("help") => return Ok(None),
+            Value(app) => {
+                flags.app = Some(app.into());
+                // Everything after the binary is the application's.
+                flags.app_args = parser.raw_args()?.collect();
+                break;
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(Some(flags))
+}
+
+/// `KEY=VALUE` from `--conf`: an `ember.*` key without blanks, `=` or `:` (the properties
+/// format's separators), and a value on one line.
+fn parse_conf_pair(pair: &str) -> Result<(String, String), SubmitError> {
+    let Some((key, value)) = pair.split_once('=') else {
+        return Err(SubmitError::usage(format!(
+            "--conf needs KEY=VALUE, not '{pair}'"
+        )));
+    };
+    let key = key.trim();
+    if !key.starts_with("ember.") || key.contains(|c: char| c == ':' || c.is_whitespace()) {
+        return Err(SubmitError::usage(format!(
+            "--conf keys are ember.* settings without blanks or ':', not '{key}'"
+        )));
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(SubmitError::usage(format!(
+            "--conf {key}: the value must be on one line"
+        )));
+    }
+    Ok((key.to_string(), value.trim().to_string()))
+}
+
+/// `--kill` or `--status`.
+fn driver_request(
+    flags: Flags,
+    master: Option<String>,
+    conf: RpcConf,
+) -> Result<SubmitCommand, SubmitError> {
+    if let Some(app) = &flags.app {
+        return Err(SubmitError::usage(format!(
+            "--kill and --status take no application, but '{}' was given",
+            app.display()
+        )));
+    }
+    let Some(url) = master.filter(|m| m.starts_with("ember://")) else {
+        return Err(SubmitError::usage(
+            "--kill and --status need a master: --master ember://host:port",
+        ));
+    };
+    let masters = parse_master_urls(&url).map_err(SubmitError::usage)?;
+    match (flags.kill, flags.status) {
+        (Some(id), None) => Ok(SubmitCommand::Kill {
+            masters,
+            driver_id: DriverId(id),
+            conf,
+        }),
+        (None, Some(id)) => Ok(SubmitCommand::Status {
+            masters,
+            driver_id: DriverId(id),
+            conf,
+        }),
+        _ => Err(SubmitError::usage("Give --kill or --status, not both")),
+    }
+}
+
+/// `$EMBER_CONF_DIR/ember-defaults.conf`, when it exists.
+fn default_file(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env("EMBER_CONF_DIR")
+        .map(|dir| PathBuf::from(dir).join("ember-defaults.conf"))
+        .filter(|path| path.is_file())
+}
+
+/// The `ember.*` settings of a properties file (Spark keeps only `spark.*` ones).
+fn read_properties(path: &Path) -> Result<RpcConf, SubmitError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SubmitError::new(format!(
+            "Cannot read properties file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let all = RpcConf::from_properties(&text)
+        .map_err(|e| SubmitError::new(format!("Bad properties file {}: {e}", path.display())))?;
+    let mut conf = RpcConf::new();
+    for (key, value) in all.iter().filter(|(k, _)| k.starts_with("ember.")) {
+        conf.set(key, value);
+    }
+    Ok(conf)
+}
+
+impl SubmitArgs {
+    /// The settings as the application reads them from [`CONF_ENV`]: one `key=value` per
+    /// line.
+    pub fn conf_text(&self) -> String {
+        self.conf
+            .iter()
+            .map(|(key, value)| format!("{key}={value}\n"))
+            .collect()
+    }
+
+    /// The environment the application gets: [`MASTER_ENV`] (when a master was given) and
+    /// [`CONF_ENV`].
+    pub fn app_env(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        if let Some(master) = &self.master {
+            env.insert(MASTER_ENV.to_string(), master.clone());
+        }
+        env.insert(CONF_ENV.to_string(), self.conf_text());
+        env
+    }
+
+    /// How client mode runs the application: the binary with its arguments and
+    /// [`app_env`](Self::app_env) on top of this process's environment.
+    pub fn client_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.app);
+        command.args(&self.app_args).envs(self.app_env());
+        command
+    }
+
+    /// What cluster mode asks the master to run: the binary by its absolute path, its
+    /// arguments, [`app_env`](Self::app_env), the driver's memory, cores and supervise.
+    ///
+    /// # Errors
+    ///
+    /// The binary is not an executable file here, or an argument is not UTF-8.
+    pub fn driver_description(&self) -> Result<DriverDescription, SubmitError> {
+        use std::os::unix::fs::PermissionsExt;
+
+        let cannot = |why: &str| {
+            SubmitError::new(format!(
+                "Cannot submit application binary {}: {why}",
+                self.app.display()
+            ))
+        };
+        let path = std::fs::canonicalize(&self.app).map_err(|e| cannot(&e.to_string()))?;
+        let meta = std::fs::metadata(&path).map_err(|e| cannot(&e.to_string()))?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(cannot("not an executable file"));
+        }
+        let program = path
+            .into_os_string()
+            .into_string()
+            .map_err(|_| cannot("its path is not valid UTF-8"))?;
+        let args = self
+            .app_args
+            .iter()
+            .map(|a| {
+                a.clone().into_string().map_err(|a| {
+                    cannot(&format!(
+                        "argument {} is not valid UTF-8",
+                        a.to_string_lossy()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DriverDescription {
+            memory_mib: self.driver_memory_mib,
+            cores: self.driver_cores,
+            supervise: self.supervise,
+            command: Command {
+                program,
+                args,
+                env: self.app_env(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "args_tests.rs"]
+mod tests;

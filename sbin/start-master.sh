@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+#
+# Starts the master on this machine (Spark's start-master.sh).
+#
+#   start-master.sh [ember-master options...]
+#
+# Listens on EMBER_MASTER_HOST (default 127.0.0.1: set it in conf/ember-env.sh for workers
+# on other machines), EMBER_MASTER_PORT (default 7077), EMBER_MASTER_WEBUI_PORT (default
+# 8080). Options given here are passed on after those and win over them.
+set -eu
+
+sbin="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+# shellcheck source=sbin/ember-config.sh
+. "$sbin/ember-config.sh"
+
+# Only --help: for ember-master, -h is --host.
+for arg in "$@"; do
+    if [ "$arg" = "--help" ]; then
+        echo "Usage: ./sbin/start-master.sh [options]"
+        "$EMBER_BIN_DIR/ember-master" --help 2>&1 | tail -n +2
+        exit 0
+    fi
+done
+
+EMBER_MASTER_HOST="${EMBER_MASTER_HOST:-127.0.0.1}"
+EMBER_MASTER_PORT="${EMBER_MASTER_PORT:-7077}"
+EMBER_MASTER_WEBUI_PORT="${EMBER_MASTER_WEBUI_PORT:-8080}"
+
+exec "$sbin/ember-daemon.sh" start ember-master 1 \
+    --host "$EMBER_MASTER_HOST" --port "$EMBER_MASTER_PORT" \
+    --webui-port "$EMBER_MASTER_WEBUI_PORT" "$@"

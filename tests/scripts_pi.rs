@@ -1,0 +1,182 @@
+//! `examples/pi` on a standalone cluster started by the real scripts: `start-master.sh`,
+//! `start-worker.sh` (two workers), pi as a driver here (directly, then through
+//! `ember-submit` in client mode), then as a driver on a worker (`ember-submit
+//! --deploy-mode cluster`); the answers and the master's view are checked, and
+//! `stop-worker.sh` / `stop-master.sh` leave nothing running.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this test's directory
+//! (`target/<profile>/{ember-master,ember-worker,ember-submit,examples/pi}`); missing ones
+//! are built first.
+
+#[path = "../deploy/tests/script_support/mod.rs"]
+mod script_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ember_deploy::messages::{DriverState, MasterState};
+use script_support::*;
+
+/// `target/<profile>`, from this test's own path (`target/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("this test's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+/// Builds what is missing of the daemons, `ember-submit` and `examples/pi`.
+fn ensure_built(dir: &Path) {
+    let missing = |names: &[&str]| names.iter().any(|n| !dir.join(n).is_file());
+    let mut builds: Vec<Vec<&str>> = Vec::new();
+    if missing(&["ember-master", "ember-worker", "ember-submit"]) {
+        builds.push(vec!["-p", "ember-deploy", "--bins"]);
+    }
+    if missing(&["examples/pi"]) {
+        builds.push(vec!["-p", "ember", "--example", "pi"]);
+    }
+    let profile = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a profile directory");
+    let target = dir.parent().expect("the target directory");
+    for args in builds {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("build")
+            .args(&args)
+            .arg("--target-dir")
+            .arg(target);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            other => {
+                cargo.args(["--profile", other]);
+            }
+        }
+        let output = run_bounded(cargo, "cargo build");
+        assert!(
+            output.status.success(),
+            "cargo build {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The value in `Pi is roughly <value>`.
+fn pi_in(stdout: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Pi is roughly "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no answer in: {stdout}"))
+}
+
+fn finished_pi_apps(state: &MasterState) -> usize {
+    state
+        .completed_apps
+        .iter()
+        .filter(|a| a.name == "pi" && a.state == "FINISHED")
+        .count()
+}
+
+#[test]
+fn pi_runs_on_a_cluster_started_by_the_scripts() {
+    let bins = profile_dir();
+    ensure_built(&bins);
+    let home = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pi = bins.join("examples").join("pi");
+    let pi_path = pi.to_string_lossy().into_owned();
+    let submit = bins.join("ember-submit");
+
+    let mut s = Scripts::new("pi", home, &bins);
+    s.set_env("EMBER_WORKER_INSTANCES", "2");
+    s.start_master();
+    let url = s.master_url();
+    let out = s.run_ok("start-worker.sh", &[&url, "--cores", "2", "--memory", "2g"]);
+    assert_eq!(out.matches("starting ember-worker").count(), 2, "{out}");
+    let daemons: Vec<i32> = [
+        ("ember-master", 1),
+        ("ember-worker", 1),
+        ("ember-worker", 2),
+    ]
+    .iter()
+    .map(|(c, i)| s.pid(c, *i).expect("a pid file"))
+    .collect();
+    s.wait_for_master("two workers are ALIVE", |st| {
+        st.workers.iter().filter(|w| w.state == "ALIVE").count() == 2
+    });
+
+    // pi's driver here, as the issue runs it.
+    let mut command = s.command(&pi);
+    command.args(["--master", &url, "--slices", "4"]);
+    let output = run_bounded(command, "pi");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "pi failed:\n{stdout}\n{stderr}");
+    let value = pi_in(&stdout);
+    assert!((3.1..3.2).contains(&value), "Pi is roughly {value}");
+    let state = s.wait_for_master("pi is FINISHED", |st| {
+        finished_pi_apps(st) == 1 && st.active_apps.is_empty()
+    });
+    assert_eq!(state.status, "ALIVE");
+
+    // The same through ember-submit, client mode.
+    let mut command = s.command(&submit);
+    command.args(["--master", &url, &pi_path, "--slices", "4"]);
+    let output = run_bounded(command, "ember-submit (client)");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(pi_in(&stdout), value, "the same darts, the same answer");
+    s.wait_for_master("the second pi is FINISHED", |st| finished_pi_apps(st) == 2);
+
+    // Cluster mode: the driver runs on a worker.
+    let mut command = s.command(&submit);
+    command.args([
+        "--master",
+        &url,
+        "--deploy-mode",
+        "cluster",
+        "--driver-memory",
+        "256m",
+        &pi_path,
+        "--slices",
+        "4",
+    ]);
+    let output = run_bounded(command, "ember-submit (cluster)");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Driver successfully submitted as "))
+        .unwrap_or_else(|| panic!("no driver id in: {stdout}"))
+        .trim()
+        .to_string();
+    assert!(
+        stdout.ends_with(&format!("State of driver {id} is FINISHED\n")),
+        "{stdout}"
+    );
+    let driver_out = std::fs::read_to_string(s.work_dir().join(&id).join("stdout"))
+        .expect("the driver's stdout");
+    assert_eq!(pi_in(&driver_out), value);
+    let state = s.wait_for_master("the third pi is FINISHED", |st| {
+        finished_pi_apps(st) == 3 && st.active_apps.is_empty()
+    });
+    let driver = state.completed_drivers.iter().find(|d| d.id.0 == id);
+    assert_eq!(driver.map(|d| d.state), Some(DriverState::Finished));
+
+    // Stop with the scripts: each returns once its daemons have exited.
+    let out = s.run_ok("stop-worker.sh", &[]);
+    assert_eq!(out.matches("stopping ember-worker").count(), 2, "{out}");
+    assert_eq!(
+        s.run_ok("stop-master.sh", &[]).trim(),
+        "stopping ember-master"
+    );
+    for pid in daemons {
+        assert!(!is_alive(pid), "daemon {pid} is still running");
+    }
+    s.assert_nothing_left();
+}
