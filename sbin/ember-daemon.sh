@@ -120,13 +120,12 @@ rotate_log() {
     mv -f "$log" "$log.1"
 }
 
-# The line a program writes once it is up, when known: the master prints it on stdout
-# whatever the log level; the worker logs its own at info level, so a worker is also taken
-# as up once it has lived for a moment (what fails at start fails at once).
+# The line a program writes once it is up, when known: the master and the worker print
+# theirs on stdout whatever the log level.
 ready_line() {
     case "$command" in
         ember-master) echo "Master listening on" ;;
-        ember-worker) echo "Starting Ember worker" ;;
+        ember-worker) echo "Worker listening on" ;;
         *) echo "" ;;
     esac
 }
@@ -160,11 +159,11 @@ start() {
     pid=$!
     echo "$pid" >"$pid_file"
 
-    # Wait, bounded, until it says it is up; fail if it dies first. Any program but the
-    # master may instead just survive a moment (10 polls).
+    # Wait, bounded, until it says it is up; fail if it dies first. Any other program
+    # may instead just survive a moment (10 polls).
     ready=$(ready_line)
     required=0
-    if [ "$command" = ember-master ]; then
+    if [ -n "$ready" ]; then
         required=1
     fi
     polls=0

@@ -17,6 +17,22 @@ use crate::keys::{APP_NAME, MASTER};
 /// The environment variable that names the default master.
 pub const MASTER_ENV: &str = "EMBER_MASTER";
 
+/// The environment variable through which `ember-submit` hands a driver its settings
+/// (`--conf`, the properties file): one `key=value` per line. Settings the program makes
+/// itself win over these, as in Spark.
+pub const CONF_ENV: &str = "EMBER_CONF";
+
+/// `conf` with every setting of `text` (properties, as in [`CONF_ENV`]) it does not have.
+fn with_submitted(mut conf: RpcConf, text: &str) -> Result<RpcConf, String> {
+    let submitted = RpcConf::from_properties(text).map_err(|e| format!("bad {CONF_ENV}: {e}"))?;
+    for (key, value) in submitted.iter() {
+        if !conf.contains(key) {
+            conf.set(key, value);
+        }
+    }
+    Ok(conf)
+}
+
 /// An application: its name, its task functions, its settings.
 ///
 /// ```no_run
@@ -69,7 +85,8 @@ impl App {
         self
     }
 
-    /// Sets the master URL (else `$EMBER_MASTER`, else `local[*]`).
+    /// Sets the master URL (else `ember.master` from `$EMBER_CONF`, else `$EMBER_MASTER`,
+    /// else `local[*]`).
     pub fn master(self, url: &str) -> App {
         self.conf(MASTER, url)
     }
@@ -87,7 +104,16 @@ impl App {
         if looks_like_executor(&args) {
             return self.run_as_executor(args);
         }
-        let mut conf = self.conf;
+        let mut conf = match std::env::var(CONF_ENV) {
+            Ok(text) => match with_submitted(self.conf, &text) {
+                Ok(conf) => conf,
+                Err(e) => {
+                    eprintln!("{}: {e}", self.name);
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(_) => self.conf,
+        };
         if !conf.contains(MASTER) {
             let master = std::env::var(MASTER_ENV).unwrap_or_else(|_| "local[*]".to_string());
             conf.set(MASTER, master);
@@ -124,6 +150,29 @@ impl App {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submitted_settings_fill_in_what_the_program_did_not_set() {
+        let own = RpcConf::new().with("ember.executor.cores", "2");
+        let conf = with_submitted(
+            own,
+            "ember.executor.cores=4\nember.master=ember://h:7077\n# a comment\n",
+        )
+        .expect("valid properties");
+        assert_eq!(conf.get("ember.executor.cores"), Some("2"), "the program's wins");
+        assert_eq!(conf.get("ember.master"), Some("ember://h:7077"));
+    }
+
+    #[test]
+    fn bad_submitted_settings_are_an_error_naming_the_variable() {
+        let err = with_submitted(RpcConf::new(), "= 5").expect_err("no key");
+        assert!(err.starts_with("bad EMBER_CONF: "), "{err}");
     }
 }
 

@@ -17,7 +17,7 @@ mod master_url;
 mod setup;
 
 // The public interface.
-pub use app::{App, MASTER_ENV};
+pub use app::{App, CONF_ENV, MASTER_ENV};
 pub use context::Context;
 pub use error::Error;
 pub use job_handle::JobHandle;

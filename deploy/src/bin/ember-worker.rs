@@ -66,6 +66,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        // As the master's line: for scripts, whatever the log level; a closed stdout must
+        // not stop the worker.
+        let _ = writeln!(stdout, "Worker listening on {}", worker.url());
+        let _ = stdout.flush();
+    }
     if launcher.is_some() {
         let stopping = worker.clone();
         let spawned = std::thread::Builder::new()

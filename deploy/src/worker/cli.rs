@@ -45,7 +45,8 @@ pub fn worker_usage() -> String {
      -h HOST, --host HOST     Hostname to listen on (default: 127.0.0.1)\n  \
      -p PORT, --port PORT     Port to listen on (default: random)\n  \
      --webui-port PORT        Port for web UI (default: 8081)\n  \
-     --properties-file FILE   Path to a custom Ember properties file\n  \
+     --properties-file FILE   Path to a custom Ember properties file\n                              \
+     (default: $EMBER_CONF_DIR/ember-defaults.conf, if it exists)\n  \
      --help                   Print this help\n\
      \n\
      Environment: EMBER_WORKER_CORES, EMBER_WORKER_MEMORY, EMBER_WORKER_DIR, EMBER_WORKER_HOST\n\
@@ -119,7 +120,14 @@ pub fn parse_worker_args(
     }
     let master = master.ok_or_else(|| WorkerArgsError::Usage("No master URL given".to_string()))?;
     config.masters = parse_master_urls(&master).map_err(WorkerArgsError::Usage)?;
-    if let Some(path) = properties_file {
+    // As the master: without the flag, $EMBER_CONF_DIR/ember-defaults.conf if it exists.
+    let default_file = || {
+        env("EMBER_CONF_DIR")
+            .map(|dir| PathBuf::from(dir).join("ember-defaults.conf"))
+            .filter(|path| path.is_file())
+            .map(|path| path.to_string_lossy().into_owned())
+    };
+    if let Some(path) = properties_file.or_else(default_file) {
         config.conf = load_properties(&path)?;
         // Spark lets the file's UI port win over the flag.
         if let Some(port) = config.conf.get(keys::UI_PORT) {
@@ -364,5 +372,25 @@ mod tests {
         assert_eq!(c.webui_port, 9999, "the file's UI port wins, as in Spark");
         let missing = parse(&["--properties-file", "/nonexistent/x.conf", "ember://m:1"]);
         assert!(matches!(missing, Err(WorkerArgsError::Invalid(_))));
+    }
+
+    #[test]
+    fn the_default_properties_file_is_read_from_the_conf_dir() {
+        let dir = crate::worker::test_util::TempDir::new("conf-dir");
+        std::fs::write(
+            dir.path().join("ember-defaults.conf"),
+            "ember.worker.timeout 3\n",
+        )
+        .expect("writes");
+        let conf_dir = dir.path().to_string_lossy().into_owned();
+        let env = |key: &str| (key == "EMBER_CONF_DIR").then(|| conf_dir.clone());
+        let c = parse_worker_args(["ember://m:1"].map(OsString::from), env).expect("parses");
+        assert_eq!(c.conf.get(keys::TIMEOUT), Some("3"));
+        // A conf dir without the file is no error.
+        let empty = crate::worker::test_util::TempDir::new("empty-conf-dir");
+        let empty_dir = empty.path().to_string_lossy().into_owned();
+        let env = |key: &str| (key == "EMBER_CONF_DIR").then(|| empty_dir.clone());
+        let c = parse_worker_args(["ember://m:1"].map(OsString::from), env).expect("parses");
+        assert_eq!(c.conf.get(keys::TIMEOUT), None);
     }
 }
