@@ -165,7 +165,11 @@ mod tests {
             "ember.executor.cores=4\nember.master=ember://h:7077\n# a comment\n",
         )
         .expect("valid properties");
-        assert_eq!(conf.get("ember.executor.cores"), Some("2"), "the program's wins");
+        assert_eq!(
+            conf.get("ember.executor.cores"),
+            Some("2"),
+            "the program's wins"
+        );
         assert_eq!(conf.get("ember.master"), Some("ember://h:7077"));
     }
 
