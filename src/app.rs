@@ -153,6 +153,15 @@ impl App {
     }
 }
 
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .field("tasks", &self.registry)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,14 +186,5 @@ mod tests {
     fn bad_submitted_settings_are_an_error_naming_the_variable() {
         let err = with_submitted(RpcConf::new(), "= 5").expect_err("no key");
         assert!(err.starts_with("bad EMBER_CONF: "), "{err}");
-    }
-}
-
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("name", &self.name)
-            .field("tasks", &self.registry)
-            .finish()
     }
 }

@@ -359,7 +359,7 @@ impl DriverEndpoint {
                 e.pending_loss = true;
                 let events = self
                     .scheduler
-                    .executor_lost(executor_id, &reason, Instant::now());
+                    .executor_lost(executor_id, &reason, 0, Instant::now());
                 self.handle_events(events);
             }
             return;
@@ -385,9 +385,12 @@ impl DriverEndpoint {
                 executor_id: executor_id.clone(),
             });
         }
+        // Its oldest attempts, one per task slot, had started (it runs tasks in launch
+        // order), reported RUNNING or not.
+        let slots = data.total_cores / self.scheduler.conf().task_cpus.max(1);
         let events = self
             .scheduler
-            .executor_lost(executor_id, &reason, Instant::now());
+            .executor_lost(executor_id, &reason, slots, Instant::now());
         self.handle_events(events);
         self.make_offers(None);
     }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 pub use cluster::Cluster;
 
 use crate::conf::SchedulerConf;
-use crate::ids::{ExecutorId, JobId, TaskId, TaskIdMap};
+use crate::ids::{ExecutorId, JobId, TaskId, TaskIdMap, TaskIdSet};
 use crate::locality::TaskLocality;
 use crate::pool::{Pools, TaskSetKey, TaskSetView};
 use crate::task::{ExecutorLossReason, TaskDescription, TaskSet, TaskStatus, WorkerOffer};
@@ -350,10 +350,18 @@ impl TaskScheduler {
     /// An executor is gone: its running attempts fail (counted or not by the reason), and
     /// it gets no more offers. A `Pending` reason keeps its attempts until the real reason
     /// comes (Spark's `LossReasonPending`).
+    ///
+    /// `slots` is how many tasks the executor ran at once (its cores over `ember.task.cpus`).
+    /// An executor runs what it is sent in launch order, so its `slots` oldest attempts had
+    /// started even if their RUNNING report had not come yet: those count as running when
+    /// the loss is the application's. Without this, a task that kills its executor at once
+    /// would never count a failure and be retried forever. 0 keeps Spark's rule (only
+    /// reported RUNNING counts).
     pub fn executor_lost(
         &mut self,
         executor: &ExecutorId,
         reason: &ExecutorLossReason,
+        slots: u32,
         now: Instant,
     ) -> Vec<SchedulerEvent> {
         let Some(host) = self.cluster.host_of(executor).map(str::to_string) else {
@@ -365,18 +373,25 @@ impl TaskScheduler {
             return Vec::new();
         }
         log::info!("Lost executor {executor} on {host}: {reason}");
-        let running = self.cluster.remove_executor(executor);
+        let mut running = self.cluster.remove_executor(executor);
         for task_id in &running {
             self.task_to_set.remove(task_id);
         }
+        // Task ids grow in launch order.
+        running.sort_unstable();
+        let started: TaskIdSet = running.iter().take(slots as usize).copied().collect();
         let keys: Vec<TaskSetKey> = self.task_sets.keys().copied().collect();
         let mut events = Vec::new();
         for key in keys {
             if let Some(entry) = self.task_sets.get_mut(&key) {
-                let happened =
-                    entry
-                        .manager
-                        .executor_lost(executor, &host, reason, now, &self.cluster);
+                let happened = entry.manager.executor_lost(
+                    executor,
+                    &host,
+                    reason,
+                    &started,
+                    now,
+                    &self.cluster,
+                );
                 events.extend(self.translate(key, happened));
             }
         }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::ids::{ExecutorId, TaskId};
+use crate::ids::{ExecutorId, TaskId, TaskIdSet};
 use crate::task::{ExecutorLossReason, TaskFailedReason, TaskState};
 
 use super::records::{AttemptPhase, IndexStatus, TaskSetPhase, ZombieCause};
@@ -203,14 +203,17 @@ impl TaskSetManager {
     /// `executor` (on `host`) is gone: every attempt running there fails with
     /// `ExecutorLostFailure`, then the valid locality levels are recomputed. The failure is
     /// the task's fault only if the loss was the application's (`exit_caused_by_app`) and
-    /// the attempt had reported running: an attempt still launching never reached the
-    /// executor as far as we know (SPARK-39955). A pending reason (`None`) is treated as the
-    /// application's, as Spark does for reasons it does not know.
+    /// the attempt had started: it reported running, or it is in `started`, the attempts
+    /// the caller knows had started without their report (Ember's executors hold back the
+    /// RUNNING report of a short task). An attempt still launching never reached the
+    /// executor as far as we know (SPARK-39955). A pending reason (`None`) is treated as
+    /// the application's, as Spark does for reasons it does not know.
     pub fn executor_lost(
         &mut self,
         executor: &ExecutorId,
         host: &str,
         reason: &ExecutorLossReason,
+        started: &TaskIdSet,
         now: Instant,
         view: &dyn ClusterView,
     ) -> Vec<TaskSetEvent> {
@@ -234,7 +237,8 @@ impl TaskSetManager {
         for (tid, phase) in lost {
             let failure = TaskFailedReason::ExecutorLostFailure {
                 executor_id: executor.clone(),
-                exit_caused_by_app: app_fault && phase == AttemptPhase::Running,
+                exit_caused_by_app: app_fault
+                    && (phase == AttemptPhase::Running || started.contains(&tid)),
                 reason: Some(description.clone()),
             };
             events.extend(self.handle_failed_task(tid, TaskState::Failed, failure, now));

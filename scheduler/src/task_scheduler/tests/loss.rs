@@ -92,6 +92,43 @@ fn losing_a_launching_task_does_not_count() {
     );
 }
 
+/// Ember's own (its executors hold back a short task's RUNNING report): losing an executor
+/// of one slot to the application counts against its oldest outstanding attempt, which had
+/// started whether or not RUNNING was reported, and not against the ones queued behind it.
+/// A task that kills its executor at once therefore still fails its job after
+/// `maxFailures` attempts instead of being retried forever.
+#[test]
+fn an_app_caused_loss_counts_against_the_attempts_that_had_started() {
+    let mut h = Harness::with(SchedulerConf::default(), 1);
+    h.submit(task_set(0, 3));
+    // Three tasks on an executor of one core: the first runs, two wait behind it.
+    let tasks = h.offer_all(&[("exec1", "host1", 3)]);
+    assert_eq!(tasks.len(), 3);
+    let events = h
+        .sched
+        .executor_lost(&ExecutorId::new("exec1"), &worker_lost(), 1, h.now());
+    let first = tasks.iter().min_by_key(|t| t.task_id).expect("three tasks");
+    let expected = format!(
+        "Task {} in stage 0.0 failed 1 times, most recent failure: ExecutorLostFailure \
+         (executor exec1 exited caused by one of the running tasks) Reason: Worker lost",
+        first.index
+    );
+    assert_eq!(failures(&events), [expected.as_str()]);
+}
+
+/// The same loss with no slot known (0) follows Spark's rule alone: nothing had reported
+/// RUNNING, so nothing counts and every task runs again.
+#[test]
+fn without_slots_only_reported_running_attempts_count() {
+    let mut h = Harness::with(SchedulerConf::default(), 1);
+    h.submit(task_set(0, 2));
+    let tasks = h.offer_all(&[("exec1", "host1", 2)]);
+    assert_eq!(tasks.len(), 2);
+    let events = h.lose("exec1", worker_lost());
+    assert!(failures(&events).is_empty(), "{events:?}");
+    assert_eq!(h.offer_all(&[("exec2", "host2", 2)]).len(), 2);
+}
+
 /// Ember's own (Spark's `exitCausedByApp` per `ExecutorLossReason`, §4.8): a running task
 /// lost with its executor counts only when the loss is the application's fault; either way
 /// it is resubmitted while failures remain.

@@ -109,7 +109,7 @@ impl Harness {
     fn lose(&mut self, executor: &str, reason: ExecutorLossReason) -> Vec<SchedulerEvent> {
         let now = self.now();
         self.sched
-            .executor_lost(&ExecutorId::new(executor), &reason, now)
+            .executor_lost(&ExecutorId::new(executor), &reason, 0, now)
     }
 
     /// The manager of `job`'s task set, while the scheduler has it.

@@ -221,6 +221,7 @@ impl Harness {
             &ExecutorId::new(executor),
             &host,
             &reason,
+            &crate::TaskIdSet::default(),
             now,
             &self.cluster,
         )
