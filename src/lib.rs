@@ -15,6 +15,7 @@ mod job_handle;
 mod keys;
 mod master_url;
 mod setup;
+pub mod testing;
 
 // The public interface.
 pub use app::{App, CONF_ENV, MASTER_ENV};
