@@ -17,8 +17,8 @@ pub use ids::{AppId, DriverId, WorkerId};
 pub use local_cluster::{LocalCluster, LocalClusterError};
 pub use master::{
     keys as master_keys, parse_master_args, start_master, MasterCliError, MasterCommand,
-    MasterConfig, MasterHandle, MasterSettings, WorkerSelectionPolicy, DEFAULT_MASTER_HOST,
-    DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT, MASTER_USAGE,
+    MasterConfig, MasterHandle, MasterSettings, RecoveryMode, WorkerSelectionPolicy,
+    DEFAULT_MASTER_HOST, DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT, MASTER_USAGE,
 };
 pub use worker::{
     keys as worker_keys, parse_master_urls, parse_memory_mib, parse_worker_args, start_worker,

@@ -237,6 +237,9 @@ message! {
         CheckForWorkerTimeout,
         /// Timer: end recovery, dropping what did not answer.
         CompleteRecovery,
+        /// Timer (standby masters): poll the leader election
+        /// (`ember.deploy.leaderPollInterval`). Added last to keep the other tags.
+        CheckLeadership,
     }
 }
 

@@ -41,11 +41,21 @@ fn help_prints_the_usage_and_exits_0() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--properties-file FILE"));
 }
 
+/// Removes a scratch directory when the test ends, even by a panic.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn a_bad_setting_stops_the_start() {
     let dir = std::env::temp_dir().join(format!("ember-master-bin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("bad.conf");
+    let dir = RemoveOnDrop(dir);
+    let file = dir.0.join("bad.conf");
     std::fs::write(&file, "ember.worker.timeout soon\n").expect("write");
     let path = file.to_str().expect("utf-8 temp path");
     let out = ember_master(&["-p", "0", "--properties-file", path])

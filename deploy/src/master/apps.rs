@@ -3,6 +3,7 @@
 
 use rpc_env::{EndpointRef, RpcAddress};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::ids::{AppId, WorkerId};
 use crate::messages::{AppClientProtocol, AppSummary, ApplicationDescription, ExecutorState};
@@ -10,14 +11,16 @@ use crate::messages::{AppClientProtocol, AppSummary, ApplicationDescription, Exe
 /// An application's state (Spark's `ApplicationState`).
 ///
 /// ```text
-/// Waiting --first executor launched--> Running --unregistered--> Finished
+/// Unknown --answered MasterChanged--> Waiting
+///    \--silent until recovery ends--> Finished
+/// Waiting --first executor launched / recovery ended--> Running --unregistered--> Finished
 ///    \______________________________________\---killed--> Killed
 ///                                            \--executors keep failing--> Failed
 /// ```
-///
-/// Recovery will add `Unknown` (stored, not yet answered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AppStatus {
+    /// Read back by a recovering master, told `MasterChanged`, not answered yet.
+    Unknown,
     /// Registered, no executor yet.
     Waiting,
     /// Has had an executor launched.
@@ -34,6 +37,7 @@ impl AppStatus {
     /// Spark's name for the state, also the text of `ApplicationRemoved`.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            AppStatus::Unknown => "UNKNOWN",
             AppStatus::Waiting => "WAITING",
             AppStatus::Running => "RUNNING",
             AppStatus::Finished => "FINISHED",
@@ -68,6 +72,8 @@ pub(crate) struct AppInfo {
     cores_granted: u32,
     /// Executor failures since the last executor reached RUNNING.
     retry_count: u32,
+    /// When it registered, in milliseconds since the Unix epoch.
+    submitted_ms: u64,
 }
 
 impl AppInfo {
@@ -91,7 +97,17 @@ impl AppInfo {
             next_executor_id: 0,
             cores_granted: 0,
             retry_count: 0,
+            submitted_ms: millis_since_epoch(SystemTime::now()),
         }
+    }
+
+    /// An application read back by a recovering master: UNKNOWN, registered at
+    /// `submitted_ms`, its next executor numbered `next_executor_id`.
+    pub(crate) fn recovered(mut self, submitted_ms: u64, next_executor_id: u32) -> AppInfo {
+        self.status = AppStatus::Unknown;
+        self.submitted_ms = submitted_ms;
+        self.next_executor_id = next_executor_id;
+        self
     }
 
     pub(crate) fn id(&self) -> &AppId {
@@ -106,9 +122,31 @@ impl AppInfo {
         &self.driver
     }
 
-    #[cfg(test)]
     pub(crate) fn status(&self) -> AppStatus {
         self.status
+    }
+
+    /// The address of its driver's env.
+    pub(crate) fn address(&self) -> &RpcAddress {
+        &self.address
+    }
+
+    pub(crate) fn submitted_ms(&self) -> u64 {
+        self.submitted_ms
+    }
+
+    pub(crate) fn next_executor_id(&self) -> u32 {
+        self.next_executor_id
+    }
+
+    /// Recovery: the application answered (UNKNOWN → WAITING), or recovery ended
+    /// (WAITING → RUNNING). Other changes go through the registry.
+    pub(crate) fn recovery_step(&mut self, from: AppStatus, to: AppStatus) -> bool {
+        if self.status == from {
+            self.status = to;
+            return true;
+        }
+        false
     }
 
     pub(crate) fn cores_left(&self) -> u32 {
@@ -154,6 +192,19 @@ impl AppInfo {
         id
     }
 
+    /// Re-adds an executor a worker reported after a master change, with its own id (the
+    /// next id moves past it). Leaves the application's status alone, as Spark does.
+    /// False if the id is taken.
+    pub(crate) fn add_recovered_executor(&mut self, id: u32, exec: ExecutorInfo) -> bool {
+        if self.executors.contains_key(&id) {
+            return false;
+        }
+        self.next_executor_id = self.next_executor_id.max(id.saturating_add(1));
+        self.cores_granted = self.cores_granted.saturating_add(exec.cores);
+        self.executors.insert(id, exec);
+        true
+    }
+
     /// Sets an executor's state; returns the old one.
     pub(crate) fn set_executor_state(
         &mut self,
@@ -191,6 +242,12 @@ impl AppInfo {
             executors: u32::try_from(self.executors.len()).unwrap_or(u32::MAX),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch; a clock before 1970 reads as the epoch.
+pub(crate) fn millis_since_epoch(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// An application just removed: what the master must still clean up.
@@ -428,6 +485,27 @@ mod tests {
         let kept: Vec<&str> = apps.completed().map(|a| a.id().0.as_str()).collect();
         assert_eq!(kept.len(), 19);
         assert_eq!(kept.first(), Some(&"app-6"));
+        env.shutdown();
+    }
+
+    #[test]
+    fn recovered_apps_keep_their_executor_ids() {
+        let env = RpcEnv::create(RpcEnvConfig::client("apps-test")).expect("env");
+        let mut a = app(&env, 1).recovered(42, 2);
+        assert_eq!((a.status(), a.submitted_ms()), (AppStatus::Unknown, 42));
+        let exec = |cores| ExecutorInfo {
+            worker: WorkerId("w".into()),
+            cores,
+            memory_mib: 512,
+            state: ExecutorState::Running,
+        };
+        assert!(a.add_recovered_executor(5, exec(3)));
+        assert!(!a.add_recovered_executor(5, exec(3)), "id taken");
+        assert_eq!(a.status(), AppStatus::Unknown, "status untouched");
+        assert_eq!((a.next_executor_id(), a.cores_left()), (6, 7));
+        assert!(a.recovery_step(AppStatus::Unknown, AppStatus::Waiting));
+        assert!(!a.recovery_step(AppStatus::Unknown, AppStatus::Waiting));
+        assert_eq!(a.add_executor(WorkerId("w".into()), 1, 512), 6);
         env.shutdown();
     }
 

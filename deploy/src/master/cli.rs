@@ -169,6 +169,7 @@ fn read_properties(path: &std::path::Path) -> Result<RpcConf, MasterCliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::master::test_dir::TestDir;
     use std::collections::HashMap;
 
     fn run(args: &[&str], vars: &[(&str, &str)]) -> Result<MasterConfig, MasterCliError> {
@@ -182,12 +183,13 @@ mod tests {
         }
     }
 
-    fn temp_file(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ember-master-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
+    /// A file in a directory of its own, removed (with the directory) when the returned
+    /// guard drops.
+    fn temp_file(name: &str, text: &str) -> (TestDir, PathBuf) {
+        let dir = TestDir::new("cli");
+        let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write");
-        path
+        (dir, path)
     }
 
     #[test]
@@ -233,7 +235,7 @@ mod tests {
 
     #[test]
     fn properties_file_keeps_ember_keys_and_may_set_the_ui_port() {
-        let path = temp_file(
+        let (_dir, path) = temp_file(
             "props.conf",
             "# comment\nember.worker.timeout 30s\nember.master.ui.port=8090\nother.key 1\n",
         );
@@ -249,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_default_properties_file_comes_from_ember_conf_dir() {
-        let path = temp_file("ember-defaults.conf", "ember.deploy.spreadOut false\n");
+        let (_dir, path) = temp_file("ember-defaults.conf", "ember.deploy.spreadOut false\n");
         let dir = path
             .parent()
             .and_then(|p| p.to_str())
@@ -292,11 +294,11 @@ mod tests {
 
     #[test]
     fn a_bad_properties_file_is_an_error() {
-        let path = temp_file("bad.conf", "= 5\n");
+        let (_dir, path) = temp_file("bad.conf", "= 5\n");
         let path = path.to_str().expect("utf-8 temp path");
         let err = run(&["--properties-file", path], &[]).expect_err("no key");
         assert!(err.message().contains("Bad properties file"), "{err}");
-        let ui = temp_file("ui.conf", "ember.master.ui.port nope\n");
+        let (_ui_dir, ui) = temp_file("ui.conf", "ember.master.ui.port nope\n");
         let ui = ui.to_str().expect("utf-8 temp path");
         let err = run(&["--properties-file", ui], &[]).expect_err("bad port");
         assert!(err.message().contains("ember.master.ui.port"), "{err}");

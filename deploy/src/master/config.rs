@@ -2,6 +2,7 @@
 //! ([`MasterSettings`], keys in [`keys`]), with Spark's defaults.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rpc_env::{ConfError, RpcConf, TimeUnit};
@@ -38,6 +39,20 @@ pub mod keys {
     pub const RETAINED_DRIVERS: &str = "ember.deploy.retainedDrivers";
     /// The web UI port; overrides `--webui-port` when set (Spark's `spark.master.ui.port`).
     pub const MASTER_UI_PORT: &str = "ember.master.ui.port";
+    /// How the master survives a restart: `NONE` (default: it forgets everything) or
+    /// `FILESYSTEM` (it keeps workers, applications and drivers in
+    /// [`RECOVERY_DIRECTORY`], and masters sharing that directory elect a leader). Any
+    /// other value is an error.
+    pub const RECOVERY_MODE: &str = "ember.deploy.recoveryMode";
+    /// The directory of `FILESYSTEM` recovery; required in that mode. Created if missing.
+    pub const RECOVERY_DIRECTORY: &str = "ember.deploy.recoveryDirectory";
+    /// How long a recovering master waits for stored workers and applications to answer
+    /// before dropping the silent ones. A bare number is in seconds. Default: the worker
+    /// timeout.
+    pub const RECOVERY_TIMEOUT: &str = "ember.deploy.recoveryTimeout";
+    /// How often a standby master checks whether it can take the lead. A bare number is in
+    /// seconds. Default `1s`.
+    pub const LEADER_POLL_INTERVAL: &str = "ember.deploy.leaderPollInterval";
 }
 
 /// The master's port when none is given (Spark's 7077).
@@ -59,8 +74,10 @@ pub struct MasterConfig {
     pub webui_port: u16,
     /// All `ember.*` settings: the master's ([`keys`]) and the RPC environment's.
     pub conf: RpcConf,
-    /// Start as a STANDBY master, which turns workers and applications away. Until leader
-    /// election exists a standby never becomes ALIVE; this is for tests and tools.
+    /// Start as a STANDBY master that never takes the lead, whatever the recovery mode:
+    /// it turns workers and applications away for ever. For tests and tools. (Without
+    /// it a master leads as soon as its leader election lets it: at once in recovery mode
+    /// NONE, once it holds the recovery directory's lock in FILESYSTEM mode.)
     pub standby: bool,
 }
 
@@ -156,6 +173,53 @@ impl fmt::Display for WorkerSelectionPolicy {
     }
 }
 
+/// How the master survives a restart ([`keys::RECOVERY_MODE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// `NONE`: nothing is kept; the master is the only one and leads at once.
+    #[default]
+    None,
+    /// `FILESYSTEM`: workers, applications and drivers are kept in `directory`, and the
+    /// master holding the lock file there leads.
+    FileSystem {
+        /// [`keys::RECOVERY_DIRECTORY`].
+        directory: PathBuf,
+    },
+}
+
+impl RecoveryMode {
+    /// Reads [`keys::RECOVERY_MODE`] and, for `FILESYSTEM`, [`keys::RECOVERY_DIRECTORY`].
+    ///
+    /// # Errors
+    ///
+    /// A mode other than `NONE` or `FILESYSTEM` (any case), or `FILESYSTEM` without a
+    /// directory. Spark treats an unknown mode as NONE; a typo here would silently lose
+    /// the cluster's state at the next restart, so it is refused.
+    pub fn from_conf(conf: &RpcConf) -> Result<RecoveryMode, ConfError> {
+        let Some(mode) = conf.get(keys::RECOVERY_MODE) else {
+            return Ok(RecoveryMode::None);
+        };
+        match mode.trim().to_ascii_uppercase().as_str() {
+            "NONE" => Ok(RecoveryMode::None),
+            "FILESYSTEM" => match conf.get(keys::RECOVERY_DIRECTORY).map(str::trim) {
+                Some(dir) if !dir.is_empty() => Ok(RecoveryMode::FileSystem {
+                    directory: PathBuf::from(dir),
+                }),
+                _ => Err(ConfError::new(
+                    keys::RECOVERY_DIRECTORY,
+                    conf.get(keys::RECOVERY_DIRECTORY).unwrap_or(""),
+                    "required when ember.deploy.recoveryMode is FILESYSTEM",
+                )),
+            },
+            _ => Err(ConfError::new(
+                keys::RECOVERY_MODE,
+                mode,
+                "expected NONE or FILESYSTEM (ZOOKEEPER, ROCKSDB and CUSTOM are not supported)",
+            )),
+        }
+    }
+}
+
 /// The master's settings, read from an [`RpcConf`] with Spark's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterSettings {
@@ -180,6 +244,12 @@ pub struct MasterSettings {
     pub retained_applications: usize,
     /// [`keys::RETAINED_DRIVERS`]: 200.
     pub retained_drivers: usize,
+    /// [`keys::RECOVERY_MODE`] with [`keys::RECOVERY_DIRECTORY`]: NONE.
+    pub recovery_mode: RecoveryMode,
+    /// [`keys::RECOVERY_TIMEOUT`]: the worker timeout; never zero.
+    pub recovery_timeout: Duration,
+    /// [`keys::LEADER_POLL_INTERVAL`]: 1 s; never zero.
+    pub leader_poll_interval: Duration,
 }
 
 impl Default for MasterSettings {
@@ -195,6 +265,9 @@ impl Default for MasterSettings {
             max_executor_retries: Some(10),
             retained_applications: 200,
             retained_drivers: 200,
+            recovery_mode: RecoveryMode::None,
+            recovery_timeout: Duration::from_secs(60),
+            leader_poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -204,8 +277,9 @@ impl MasterSettings {
     ///
     /// # Errors
     ///
-    /// A value that does not parse, a zero worker timeout, a zero `defaultCores`, or an
-    /// unknown worker selection policy.
+    /// A value that does not parse, a zero worker timeout, recovery timeout or leader poll
+    /// interval, a zero `defaultCores`, an unknown worker selection policy, or a recovery
+    /// mode other than NONE and FILESYSTEM (or FILESYSTEM without a directory).
     pub fn from_conf(conf: &RpcConf) -> Result<MasterSettings, ConfError> {
         let d = MasterSettings::default();
         let worker_timeout =
@@ -249,6 +323,23 @@ impl MasterSettings {
                     }
                 },
             };
+        let recovery_timeout =
+            conf.get_duration(keys::RECOVERY_TIMEOUT, worker_timeout, TimeUnit::Seconds)?;
+        if recovery_timeout.is_zero() {
+            return Err(invalid(conf, keys::RECOVERY_TIMEOUT, "must be more than 0"));
+        }
+        let leader_poll_interval = conf.get_duration(
+            keys::LEADER_POLL_INTERVAL,
+            d.leader_poll_interval,
+            TimeUnit::Seconds,
+        )?;
+        if leader_poll_interval.is_zero() {
+            return Err(invalid(
+                conf,
+                keys::LEADER_POLL_INTERVAL,
+                "must be more than 0",
+            ));
+        }
         Ok(MasterSettings {
             worker_timeout,
             dead_worker_persistence: conf
@@ -262,6 +353,9 @@ impl MasterSettings {
             retained_applications: conf
                 .get_usize(keys::RETAINED_APPLICATIONS, d.retained_applications)?,
             retained_drivers: conf.get_usize(keys::RETAINED_DRIVERS, d.retained_drivers)?,
+            recovery_mode: RecoveryMode::from_conf(conf)?,
+            recovery_timeout,
+            leader_poll_interval,
         })
     }
 }
@@ -303,7 +397,11 @@ mod tests {
             .with(keys::MAX_DRIVERS, "2")
             .with(keys::MAX_EXECUTOR_RETRIES, "-1")
             .with(keys::RETAINED_APPLICATIONS, "5")
-            .with(keys::RETAINED_DRIVERS, "6");
+            .with(keys::RETAINED_DRIVERS, "6")
+            .with(keys::RECOVERY_MODE, "filesystem")
+            .with(keys::RECOVERY_DIRECTORY, "/var/lib/ember/recovery")
+            .with(keys::RECOVERY_TIMEOUT, "5")
+            .with(keys::LEADER_POLL_INTERVAL, "50ms");
         let s = MasterSettings::from_conf(&conf).expect("parses");
         assert_eq!(
             s,
@@ -318,8 +416,40 @@ mod tests {
                 max_executor_retries: None,
                 retained_applications: 5,
                 retained_drivers: 6,
+                recovery_mode: RecoveryMode::FileSystem {
+                    directory: PathBuf::from("/var/lib/ember/recovery"),
+                },
+                recovery_timeout: Duration::from_secs(5),
+                leader_poll_interval: Duration::from_millis(50),
             }
         );
+    }
+
+    #[test]
+    fn the_recovery_timeout_defaults_to_the_worker_timeout() {
+        let conf = RpcConf::new().with(keys::WORKER_TIMEOUT, "7s");
+        let s = MasterSettings::from_conf(&conf).expect("parses");
+        assert_eq!(s.recovery_timeout, Duration::from_secs(7));
+        assert_eq!(s.recovery_mode, RecoveryMode::None);
+        let none = RpcConf::new().with(keys::RECOVERY_MODE, " none ");
+        assert_eq!(
+            MasterSettings::from_conf(&none)
+                .expect("parses")
+                .recovery_mode,
+            RecoveryMode::None
+        );
+    }
+
+    #[test]
+    fn filesystem_recovery_needs_a_directory() {
+        for dir in [None, Some(""), Some("  ")] {
+            let mut conf = RpcConf::new().with(keys::RECOVERY_MODE, "FILESYSTEM");
+            if let Some(dir) = dir {
+                conf.set(keys::RECOVERY_DIRECTORY, dir);
+            }
+            let err = MasterSettings::from_conf(&conf).expect_err("no directory");
+            assert_eq!(err.key(), keys::RECOVERY_DIRECTORY, "{err}");
+        }
     }
 
     #[test]
@@ -343,6 +473,11 @@ mod tests {
             (keys::WORKER_SELECTION_POLICY, "RANDOM"),
             (keys::MAX_EXECUTOR_RETRIES, "ten"),
             (keys::SPREAD_OUT, "maybe"),
+            (keys::RECOVERY_MODE, "ZOOKEEPER"),
+            (keys::RECOVERY_MODE, "FILE_SYSTEM"),
+            (keys::RECOVERY_TIMEOUT, "0"),
+            (keys::RECOVERY_TIMEOUT, "later"),
+            (keys::LEADER_POLL_INTERVAL, "0ms"),
         ] {
             let conf = RpcConf::new().with(key, value);
             let err = MasterSettings::from_conf(&conf).expect_err(value);

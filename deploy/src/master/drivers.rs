@@ -4,6 +4,9 @@
 use crate::ids::{DriverId, WorkerId};
 use crate::messages::{DriverDescription, DriverState, DriverSummary};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::SystemTime;
+
+use super::apps::millis_since_epoch;
 
 /// One driver.
 #[derive(Debug, Clone)]
@@ -13,10 +16,12 @@ pub(crate) struct DriverInfo {
     state: DriverState,
     worker: Option<WorkerId>,
     exception: Option<String>,
+    /// When it was submitted, in milliseconds since the Unix epoch.
+    submitted_ms: u64,
 }
 
 impl DriverInfo {
-    /// A SUBMITTED driver.
+    /// A SUBMITTED driver, submitted now.
     pub(crate) fn new(id: DriverId, description: DriverDescription) -> Self {
         DriverInfo {
             id,
@@ -24,7 +29,18 @@ impl DriverInfo {
             state: DriverState::Submitted,
             worker: None,
             exception: None,
+            submitted_ms: millis_since_epoch(SystemTime::now()),
         }
+    }
+
+    /// The same driver, submitted at `submitted_ms` (read back by a recovering master).
+    pub(crate) fn submitted_at(mut self, submitted_ms: u64) -> Self {
+        self.submitted_ms = submitted_ms;
+        self
+    }
+
+    pub(crate) fn submitted_ms(&self) -> u64 {
+        self.submitted_ms
     }
 
     pub(crate) fn id(&self) -> &DriverId {

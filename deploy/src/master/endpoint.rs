@@ -2,7 +2,8 @@
 //! `schedule()`, which turns a [`plan_schedule`] plan into launches.
 //!
 //! Handlers live next to the state they mostly touch: `on_workers.rs`, `on_apps.rs`,
-//! `on_drivers.rs`. Each dispatch arm is one method call. Handlers that may free or add
+//! `on_drivers.rs`, and `on_recovery.rs` for leadership and failover. Each dispatch arm is
+//! one method call. Handlers that may free or add
 //! resources end with one `schedule()`; helpers they share never schedule themselves.
 
 use std::collections::hash_map::RandomState;
@@ -21,6 +22,8 @@ use super::apps::Apps;
 use super::config::MasterSettings;
 use super::drivers::Drivers;
 use super::id_gen::IdGenerator;
+use super::leader::LeaderElection;
+use super::persistence::PersistenceEngine;
 use super::phase::Phase;
 use super::placement::{plan_schedule, AppDemand, DriverDemand, ScheduleInput, WorkerView};
 use super::workers::{ExecutorKey, Workers};
@@ -43,30 +46,47 @@ pub(crate) struct Master {
     pub(super) apps: Apps,
     pub(super) drivers: Drivers,
     pub(super) ids: IdGenerator,
+    /// Where registrations are stored for a successor (nothing in recovery mode NONE).
+    pub(super) persistence: Box<dyn PersistenceEngine>,
+    /// Whether this master may lead; polled while it stands by.
+    pub(super) election: Box<dyn LeaderElection>,
     /// Sends `CheckForWorkerTimeout` every `ember.worker.timeout`; dropped on stop.
     ticker: Option<Ticker>,
+    /// Sends `CheckLeadership` every `ember.deploy.leaderPollInterval` while standing by.
+    election_timer: Option<Ticker>,
+    /// Sends `CompleteRecovery` once, `ember.deploy.recoveryTimeout` after recovery began.
+    pub(super) recovery_timer: Option<Ticker>,
 }
 
 impl Master {
-    /// A master that will answer as `me` (whose env must have an address).
+    /// A master that will answer as `me` (whose env must have an address). It starts
+    /// STANDBY and takes the lead when `election` lets it ([`check_leadership`], first
+    /// called from `on_start`, before any message).
+    ///
+    /// [`check_leadership`]: Self::check_leadership
     pub(crate) fn new(
         settings: MasterSettings,
-        phase: Phase,
         me: EndpointRef<MasterProtocol>,
         address: &RpcAddress,
         web_ui_url: String,
+        persistence: Box<dyn PersistenceEngine>,
+        election: Box<dyn LeaderElection>,
     ) -> Master {
         Master {
             apps: Apps::new(settings.retained_applications),
             drivers: Drivers::new(settings.retained_drivers),
             settings,
-            phase,
+            phase: Phase::Standby,
             me,
             url: address.to_ember_url(),
             web_ui_url,
             workers: Workers::default(),
             ids: IdGenerator::default(),
+            persistence,
+            election,
             ticker: None,
+            election_timer: None,
+            recovery_timer: None,
         }
     }
 
@@ -77,7 +97,7 @@ impl Master {
         sender: Option<&RpcAddress>,
     ) -> HandlerResult {
         use MasterMessage as M;
-        match (self.phase, msg) {
+        match (&self.phase, msg) {
             (Phase::Standby, M::RegisterWorker { worker, .. }) => {
                 tell(&worker, WorkerMessage::MasterInStandby);
             }
@@ -85,9 +105,10 @@ impl Master {
                 // As Spark: no answer at all, so the client keeps trying the other masters.
                 log::info!("Ignoring application {} while in standby", description.name);
             }
-            // The worker's web UI URL waits for the master's UI.
+            // The leader registers while recovering too. The worker's web UI URL waits for
+            // the master's UI.
             (
-                Phase::Alive,
+                _,
                 M::RegisterWorker {
                     id,
                     host,
@@ -113,7 +134,7 @@ impl Master {
                 );
             }
             (
-                Phase::Alive,
+                _,
                 M::RegisterApplication {
                     description,
                     driver,
@@ -122,6 +143,11 @@ impl Master {
                 self.register_application(description, driver, sender);
             }
             (_, M::Heartbeat { worker_id, worker }) => self.heartbeat(&worker_id, &worker),
+            // While recovering, what runs where is still being learnt (from the answers to
+            // MasterChanged): a worker registering meanwhile must not have it all killed.
+            (Phase::Recovering { .. }, M::WorkerLatestState { id, .. }) => {
+                log::info!("Not checking the latest state of {id} while recovering");
+            }
             (
                 _,
                 M::WorkerLatestState {
@@ -144,13 +170,28 @@ impl Master {
                 return self.driver_state_changed(&driver_id, state, exception);
             }
             (_, M::CheckForWorkerTimeout) => self.time_out_dead_workers(Instant::now()),
+            (
+                Phase::Recovering { .. },
+                M::WorkerSchedulerStateResponse {
+                    id,
+                    executors,
+                    driver_ids,
+                },
+            ) => {
+                self.worker_scheduler_state(&id, executors, driver_ids);
+            }
             (_, M::WorkerSchedulerStateResponse { id, .. }) => {
                 log::warn!("Ignoring scheduler state of worker {id}: not recovering");
+            }
+            (Phase::Recovering { .. }, M::MasterChangeAcknowledged { app_id }) => {
+                self.master_change_acknowledged(&app_id);
             }
             (_, M::MasterChangeAcknowledged { app_id }) => {
                 log::warn!("Ignoring master change acknowledgement of {app_id}: not recovering");
             }
-            (_, M::CompleteRecovery) => log::debug!("Not recovering; nothing to complete"),
+            (_, M::CompleteRecovery) => self.complete_recovery(),
+            // `receive` polls the election itself: it needs the env to rebuild refs.
+            (_, M::CheckLeadership) => log::debug!("Leadership is checked by the endpoint"),
         }
         Ok(())
     }
@@ -158,7 +199,7 @@ impl Master {
     /// Handles an ask; what each phase accepts is written down here.
     pub(super) fn handle_ask(&mut self, ask: MasterAsk) {
         use MasterAsk as A;
-        match (self.phase, ask) {
+        match (&self.phase, ask) {
             (
                 _,
                 A::ExecutorStateChanged {
@@ -187,13 +228,13 @@ impl Master {
                 reply.send(self.driver_status(&driver_id));
             }
             (phase, A::RequestSubmitDriver { reply, .. }) => {
-                reply.send(super::on_drivers::refuse_submit(phase));
+                reply.send(super::on_drivers::refuse_submit(phase.as_str()));
             }
             (phase, A::RequestKillDriver { driver_id, reply }) => {
-                reply.send(super::on_drivers::refuse_kill(phase, driver_id));
+                reply.send(super::on_drivers::refuse_kill(phase.as_str(), driver_id));
             }
             (phase, A::RequestDriverStatus { reply, .. }) => {
-                reply.send(super::on_drivers::refuse_status(phase));
+                reply.send(super::on_drivers::refuse_status(phase.as_str()));
             }
         }
     }
@@ -364,22 +405,37 @@ impl Master {
 impl RpcEndpoint for Master {
     type Protocol = MasterProtocol;
 
-    /// Handlers never block (they update the registries and send), so a message may be
-    /// handled on the thread that delivered it.
+    /// Handlers update the registries and send, so a message may be handled on the
+    /// thread that delivered it; unless they also write to a store that may block (a
+    /// flushed file), which must not stall an IO thread: then on a loop of its own.
     fn threading(&self) -> Threading {
-        Threading::Inline
+        if self.persistence.blocks() {
+            Threading::Dedicated
+        } else {
+            Threading::Inline
+        }
     }
 
     fn on_start(&mut self, ctx: &EndpointContext<'_, MasterProtocol>) -> HandlerResult {
         log::info!("Starting Ember master at {}", self.url);
         log::info!("Running Ember version {}", env!("CARGO_PKG_VERSION"));
-        log::info!("Master state: {}", self.phase.as_str());
         let me = ctx.self_ref().clone();
         self.ticker = Some(Ticker::start(
             "master-forward-message-thread",
             self.settings.worker_timeout,
             move || me.send(MasterMessage::CheckForWorkerTimeout).is_ok(),
         )?);
+        // The first poll happens before any message is handled, so a master that leads
+        // from the start (recovery mode NONE) never turns anyone away.
+        if !self.check_leadership(ctx.env()) {
+            log::info!("Master state: {}", self.phase.as_str());
+            let me = ctx.self_ref().clone();
+            self.election_timer = Some(Ticker::start(
+                "master-leader-election",
+                self.settings.leader_poll_interval,
+                move || me.send(MasterMessage::CheckLeadership).is_ok(),
+            )?);
+        }
         Ok(())
     }
 
@@ -388,7 +444,15 @@ impl RpcEndpoint for Master {
         ctx: &EndpointContext<'_, MasterProtocol>,
         msg: MasterMessage,
     ) -> HandlerResult {
-        let result = self.handle(msg, ctx.sender());
+        let result = match msg {
+            MasterMessage::CheckLeadership => {
+                if self.check_leadership(ctx.env()) {
+                    self.election_timer = None;
+                }
+                Ok(())
+            }
+            msg => self.handle(msg, ctx.sender()),
+        };
         self.debug_check();
         result
     }
@@ -410,6 +474,10 @@ impl RpcEndpoint for Master {
 
     fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
         self.ticker = None;
+        self.election_timer = None;
+        self.recovery_timer = None;
+        // Let a standby take over now rather than when this process exits.
+        self.election.release();
         log::info!("Master at {} stopped", self.url);
         Ok(())
     }

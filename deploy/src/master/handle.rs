@@ -1,19 +1,25 @@
 //! Starting a master: [`start_master`] and the [`MasterHandle`] it returns.
 
-use rpc_env::{EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError};
+use rpc_env::{ConfError, EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError};
 
 use crate::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
 
-use super::config::MasterConfig;
+use super::config::{keys, MasterConfig, RecoveryMode};
 use super::endpoint::Master;
-use super::phase::Phase;
+use super::leader::{FileLockLeader, LeaderElection, NeverLeader, SingleNodeLeader};
+use super::persistence::{BlackHolePersistence, FileSystemPersistence, PersistenceEngine};
 
 /// The name of the master's RPC environment (Spark's `sparkMaster`).
 const MASTER_ENV_NAME: &str = "ember-master";
 
 /// Starts a master: an RPC environment on `config.host:config.port` with the `Master`
-/// endpoint, ALIVE at once (or STANDBY when `config.standby`). Returns when the endpoint is
-/// registered; it handles messages from then on.
+/// endpoint. Returns when the endpoint is registered; it handles messages from then on.
+///
+/// Before its first message the master polls its leader election: in recovery mode NONE
+/// it leads at once (ALIVE); in FILESYSTEM mode it leads if it takes the recovery
+/// directory's lock, and then recovers what is stored there (RECOVERING, then ALIVE),
+/// else it stands by (STANDBY) and polls every `ember.deploy.leaderPollInterval` until
+/// the leader goes. With `config.standby` it stands by for ever.
 ///
 /// ```no_run
 /// use ember_deploy::{start_master, MasterConfig};
@@ -26,9 +32,11 @@ const MASTER_ENV_NAME: &str = "ember-master";
 ///
 /// # Errors
 ///
-/// A setting that does not parse ([`RpcError::Conf`]), or a port that cannot be bound.
+/// A setting that does not parse, or a recovery directory that cannot be created
+/// ([`RpcError::Conf`], naming the key); a port that cannot be bound.
 pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     let settings = config.settings()?;
+    let persistence = persistence_engine(&settings.recovery_mode)?;
     let env_config = RpcEnvConfig::server(MASTER_ENV_NAME, config.host.clone(), config.port)
         .with_conf(config.conf.clone());
     let env = RpcEnv::create(env_config)?;
@@ -38,12 +46,15 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     };
     let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
     let web_ui_url = format!("http://{}:{}", address.host(), config.webui_port);
-    let phase = if config.standby {
-        Phase::Standby
-    } else {
-        Phase::Alive
-    };
-    let master = Master::new(settings, phase, me.clone(), &address, web_ui_url);
+    let election = leader_election(&settings.recovery_mode, config.standby, &address);
+    let master = Master::new(
+        settings,
+        me.clone(),
+        &address,
+        web_ui_url,
+        persistence,
+        election,
+    );
     if let Err(e) = env.setup_endpoint(MASTER_ENDPOINT_NAME, master) {
         env.shutdown();
         return Err(e);
@@ -53,6 +64,37 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
         master: me,
         address,
     })
+}
+
+/// The store of `mode`, its directory created if need be.
+fn persistence_engine(mode: &RecoveryMode) -> Result<Box<dyn PersistenceEngine>, ConfError> {
+    match mode {
+        RecoveryMode::None => Ok(Box::new(BlackHolePersistence)),
+        RecoveryMode::FileSystem { directory } => FileSystemPersistence::open(directory)
+            .map(|engine| Box::new(engine) as Box<dyn PersistenceEngine>)
+            .map_err(|e| {
+                ConfError::new(
+                    keys::RECOVERY_DIRECTORY,
+                    directory.display().to_string(),
+                    format!("cannot be created: {e}"),
+                )
+            }),
+    }
+}
+
+/// The leader election of `mode`; a master started as a standby never leads.
+fn leader_election(
+    mode: &RecoveryMode,
+    standby: bool,
+    address: &RpcAddress,
+) -> Box<dyn LeaderElection> {
+    match (standby, mode) {
+        (true, _) => Box::new(NeverLeader),
+        (false, RecoveryMode::None) => Box::new(SingleNodeLeader),
+        (false, RecoveryMode::FileSystem { directory }) => {
+            Box::new(FileLockLeader::new(directory, address.to_ember_url()))
+        }
+    }
 }
 
 /// A running master: its address, its endpoint, and how to stop it.

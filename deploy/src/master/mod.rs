@@ -10,7 +10,10 @@
 //! - `on_workers`, `on_apps`, `on_drivers`: the handlers;
 //! - `workers`, `apps`, `drivers`: registries that own their maps and indexes;
 //! - `placement`: `schedule()` and `scheduleExecutorsOnWorkers` as pure functions;
-//! - `phase`, `id_gen`: the master's phase, and application and driver ids.
+//! - `phase`, `id_gen`: the master's phase, and application and driver ids;
+//! - `on_recovery`, `leader`, `persistence`, `stored`: leader election, what is stored for a
+//!   successor and how, and recovery after a restart or failover (recovery mode
+//!   FILESYSTEM; nothing in NONE).
 //!
 //! The protocol is [`crate::messages`]: workers and applications register with one-way
 //! sends answered by sends; `ExecutorStateChanged` and the tools' requests are asks.
@@ -22,19 +25,27 @@ mod drivers;
 mod endpoint;
 mod handle;
 mod id_gen;
+mod leader;
 mod on_apps;
 mod on_drivers;
+mod on_recovery;
 mod on_workers;
+mod persistence;
 mod phase;
 mod placement;
+mod stored;
 mod workers;
 
+#[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
+mod test_dir;
 #[cfg(test)]
 mod tests;
 
 pub use cli::{parse_master_args, MasterCliError, MasterCommand, MASTER_USAGE};
 pub use config::{
-    keys, MasterConfig, MasterSettings, WorkerSelectionPolicy, DEFAULT_MASTER_HOST,
+    keys, MasterConfig, MasterSettings, RecoveryMode, WorkerSelectionPolicy, DEFAULT_MASTER_HOST,
     DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT,
 };
 pub use handle::{start_master, MasterHandle};

@@ -13,10 +13,12 @@ use crate::messages::{
 use super::apps::{AppInfo, AppStatus};
 use super::endpoint::{tell, Master};
 use super::placement::ExecutorLaunch;
+use super::stored::app_key;
 use super::workers::ExecutorKey;
 
 impl Master {
-    /// `RegisterApplication` while ALIVE.
+    /// `RegisterApplication` while leading (ALIVE or RECOVERING). The application is
+    /// stored before it is told it is registered.
     ///
     /// A driver runs one application: a second registration from the same driver address
     /// (a retry whose answer crossed ours) is answered with the id already given, where
@@ -61,6 +63,7 @@ impl Master {
             return;
         }
         log::info!("Registered app {name} with ID {id}");
+        self.persist_app(&id);
         tell(
             &driver,
             AppClientMessage::RegisteredApplication { app_id: id, master },
@@ -204,6 +207,7 @@ impl Master {
             return;
         };
         log::info!("Removing app {id}");
+        self.unpersist(&app_key(id));
         for (exec_id, exec) in removed.executors {
             let key = ExecutorKey {
                 app: removed.id.clone(),

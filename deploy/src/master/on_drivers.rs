@@ -13,7 +13,7 @@ use crate::messages::{
 
 use super::drivers::DriverInfo;
 use super::endpoint::{tell, Master, NOT_ALIVE};
-use super::phase::Phase;
+use super::stored::driver_key;
 
 /// Spark's name for a driver state.
 pub(super) fn state_name(state: DriverState) -> &'static str {
@@ -30,51 +30,47 @@ pub(super) fn state_name(state: DriverState) -> &'static str {
 }
 
 /// `RequestSubmitDriver` to a master that does not lead.
-pub(super) fn refuse_submit(phase: Phase) -> SubmitDriverResponse {
+pub(super) fn refuse_submit(phase: &str) -> SubmitDriverResponse {
     SubmitDriverResponse {
         success: false,
         driver_id: None,
         message: format!(
-            "{NOT_ALIVE}: {}. Can only accept driver submissions in ALIVE state.",
-            phase.as_str()
+            "{NOT_ALIVE}: {phase}. Can only accept driver submissions in ALIVE state."
         ),
     }
 }
 
 /// `RequestKillDriver` to a master that does not lead.
-pub(super) fn refuse_kill(phase: Phase, driver_id: DriverId) -> KillDriverResponse {
+pub(super) fn refuse_kill(phase: &str, driver_id: DriverId) -> KillDriverResponse {
     KillDriverResponse {
         driver_id,
         success: false,
-        message: format!(
-            "{NOT_ALIVE}: {}. Can only kill drivers in ALIVE state.",
-            phase.as_str()
-        ),
+        message: format!("{NOT_ALIVE}: {phase}. Can only kill drivers in ALIVE state."),
     }
 }
 
 /// `RequestDriverStatus` to a master that does not lead.
-pub(super) fn refuse_status(phase: Phase) -> DriverStatusResponse {
+pub(super) fn refuse_status(phase: &str) -> DriverStatusResponse {
     DriverStatusResponse {
         found: false,
         state: None,
         worker_id: None,
         exception: Some(format!(
-            "{NOT_ALIVE}: {}. Can only request driver status in ALIVE state.",
-            phase.as_str()
+            "{NOT_ALIVE}: {phase}. Can only request driver status in ALIVE state."
         )),
     }
 }
 
 impl Master {
-    /// `RequestSubmitDriver` while ALIVE: queue it and try to place it now. The answer
-    /// says it was accepted, not that it runs ("fire and forget", as in Spark).
+    /// `RequestSubmitDriver` while ALIVE: store it, queue it and try to place it now. The
+    /// answer says it was accepted, not that it runs ("fire and forget", as in Spark).
     pub(super) fn submit_driver(&mut self, description: DriverDescription) -> SubmitDriverResponse {
         log::info!("Driver submitted {}", description.command.program);
         let now = SystemTime::now();
         let id = self.ids.next_driver_id(now);
         self.drivers
             .insert(DriverInfo::new(id.clone(), description));
+        self.persist_driver(&id);
         self.schedule();
         SubmitDriverResponse {
             success: true,
@@ -186,6 +182,7 @@ impl Master {
             return;
         };
         log::info!("Removing driver: {driver_id} ({})", state_name(state));
+        self.unpersist(&driver_key(driver_id));
         if let Some(worker) = driver.worker().and_then(|w| self.workers.alive_mut(w)) {
             worker.remove_driver(driver_id);
         }
@@ -202,6 +199,8 @@ impl Master {
         let now = SystemTime::now();
         let id = self.ids.next_driver_id(now);
         log::info!("Driver {driver_id} relaunched as {id}");
-        self.drivers.insert(DriverInfo::new(id, description));
+        self.drivers
+            .insert(DriverInfo::new(id.clone(), description));
+        self.persist_driver(&id);
     }
 }

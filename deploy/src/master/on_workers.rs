@@ -13,7 +13,8 @@ use crate::messages::{
 
 use super::apps::AppStatus;
 use super::endpoint::{tell, Master};
-use super::workers::{ExecutorKey, InsertError, NewWorker};
+use super::stored::worker_key;
+use super::workers::{ExecutorKey, InsertError, NewWorker, WorkerStatus};
 
 /// A `RegisterWorker` message's fields.
 pub(super) struct Registration {
@@ -27,10 +28,13 @@ pub(super) struct Registration {
 }
 
 impl Master {
-    /// `RegisterWorker` while ALIVE.
+    /// `RegisterWorker` while leading (ALIVE or RECOVERING).
     ///
     /// A worker is keyed by the address of its env (as Spark keys it by its endpoint's
     /// address); a client-mode worker, which has none, by the connection it wrote on.
+    /// While recovering, a stored worker registering again is ALIVE at once and told it
+    /// is a duplicate (SPARK-46346); a new worker at a stored worker's address replaces it
+    /// (the worker restarted under a new id).
     pub(super) fn register_worker(&mut self, reg: Registration, sender: Option<&RpcAddress>) {
         log::info!(
             "Registering worker {}:{} with {} cores, {} MiB RAM",
@@ -45,17 +49,24 @@ impl Master {
             .or(sender)
             .cloned()
             .unwrap_or_else(|| RpcAddress::new(&reg.host, reg.port));
+        // Owned copies: the handlers below change the master before answering.
+        let (me, web_ui_url) = (self.me.clone(), self.web_ui_url.clone());
         let registered = |duplicate| WorkerMessage::RegisteredWorker {
-            master: self.me.clone(),
-            master_web_ui_url: self.web_ui_url.clone(),
+            master: me.clone(),
+            master_web_ui_url: web_ui_url.clone(),
             master_address: reg.master_address.clone(),
             duplicate,
         };
-        if let Some(existing) = self.workers.alive(&reg.id) {
+        if let Some(existing) = self.workers.live(&reg.id) {
             if existing.address() == &address {
                 // Spark 4 (SPARK-23191): the same worker registering again (its first
                 // answer was lost, or it retried too early) is told it is registered.
+                let recovered = existing.status() == WorkerStatus::Unknown;
                 tell(&reg.worker, registered(true));
+                if recovered {
+                    self.workers.mark_known(&reg.id, Instant::now());
+                    self.maybe_complete_recovery();
+                }
             } else {
                 // Another process claims a live worker's id: refuse it (Spark 4 would
                 // answer it as a duplicate and keep the first worker's ref).
@@ -68,6 +79,15 @@ impl Master {
             }
             return;
         }
+        let stale = self
+            .workers
+            .live_at(&address)
+            .filter(|w| w.status() == WorkerStatus::Unknown)
+            .map(|w| w.id().clone());
+        if let Some(stale) = stale {
+            log::info!("Worker {stale} replaced by a new worker with same address");
+            self.remove_worker(&stale, "Worker replaced by a new worker with same address");
+        }
         let new = NewWorker {
             id: reg.id.clone(),
             host: reg.host.clone(),
@@ -79,7 +99,9 @@ impl Master {
         };
         match self.workers.insert(new, Instant::now()) {
             Ok(()) => {
+                self.persist_worker(&reg.id);
                 tell(&reg.worker, registered(false));
+                self.maybe_complete_recovery();
                 self.schedule();
             }
             Err(InsertError::DuplicateAddress(address)) => {
@@ -96,9 +118,10 @@ impl Master {
         }
     }
 
-    /// `Heartbeat`: a live worker is seen; a dead one is told to register again.
+    /// `Heartbeat`: a live (or not yet recovered) worker is seen; a dead one is told to
+    /// register again.
     pub(super) fn heartbeat(&mut self, id: &WorkerId, worker: &EndpointRef<WorkerProtocol>) {
-        if let Some(info) = self.workers.alive_mut(id) {
+        if let Some(info) = self.workers.live_mut(id) {
             info.heartbeat(Instant::now());
         } else if self.workers.get(id).is_some() {
             log::warn!("Got heartbeat from unregistered worker {id}. Asking it to re-register.");
@@ -146,21 +169,22 @@ impl Master {
 
     /// `CheckForWorkerTimeout`: remove live workers silent for longer than the timeout,
     /// and forget dead ones silent for `(ember.dead.worker.persistence + 1)` timeouts.
+    /// UNKNOWN workers are left to recovery, which has its own timeout.
     pub(super) fn time_out_dead_workers(&mut self, now: Instant) {
         let timeout = self.settings.worker_timeout;
         let cull_after =
             timeout.saturating_mul(self.settings.dead_worker_persistence.saturating_add(1));
-        let silent: Vec<(WorkerId, bool, bool)> = self
+        let silent: Vec<(WorkerId, WorkerStatus, bool)> = self
             .workers
             .iter()
             .filter_map(|w| {
                 let silence = now.saturating_duration_since(w.last_heartbeat());
-                (silence > timeout).then(|| (w.id().clone(), w.is_alive(), silence > cull_after))
+                (silence > timeout).then(|| (w.id().clone(), w.status(), silence > cull_after))
             })
             .collect();
         let mut removed = false;
-        for (id, alive, cull) in silent {
-            if alive {
+        for (id, status, cull) in silent {
+            if status == WorkerStatus::Alive {
                 log::warn!(
                     "Removing {id} because we got no heartbeat in {} ms",
                     timeout.as_millis()
@@ -168,7 +192,7 @@ impl Master {
                 let message = format!("Not receiving heartbeat for {} seconds", timeout.as_secs());
                 self.remove_worker(&id, &message);
                 removed = true;
-            } else if cull {
+            } else if status == WorkerStatus::Dead && cull {
                 self.workers.cull(&id);
             }
         }
@@ -192,6 +216,7 @@ impl Master {
         if let Some(id) = app {
             self.remove_application(&id, AppStatus::Finished);
         }
+        self.maybe_complete_recovery();
         self.schedule();
     }
 
@@ -204,6 +229,7 @@ impl Master {
             return;
         };
         log::info!("Removing worker {id} on {}", lost.host);
+        self.unpersist(&worker_key(id));
         for key in lost.executors {
             let Some(app) = self.apps.get_mut(&key.app) else {
                 continue;

@@ -4,6 +4,7 @@
 //! the endpoint tests under `deploy/tests/master_*.rs` check the messages themselves.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use rpc_env::{keys as rpc_keys, RpcConf, RpcEnv, RpcEnvConfig};
@@ -11,16 +12,18 @@ use rpc_env::{keys as rpc_keys, RpcConf, RpcEnv, RpcEnvConfig};
 use super::apps::AppStatus;
 use super::config::MasterSettings;
 use super::endpoint::Master;
-use super::phase::Phase;
+use super::leader::SingleNodeLeader;
+use super::persistence::{BlackHolePersistence, FileSystemPersistence, PersistenceEngine};
 use crate::ids::{AppId, DriverId, WorkerId};
 use crate::messages::{
     ApplicationDescription, Command, DriverDescription, DriverState, ExecutorState, MasterMessage,
     MasterProtocol, MASTER_ENDPOINT_NAME,
 };
 
-struct Fixture {
+/// A master driven by direct calls, with the envs its peers' refs point into.
+pub(super) struct Fixture {
     envs: Vec<RpcEnv>,
-    master: Master,
+    pub(super) master: Master,
 }
 
 fn small_env(name: &str) -> RpcEnv {
@@ -30,7 +33,7 @@ fn small_env(name: &str) -> RpcEnv {
     RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(conf)).expect("env")
 }
 
-fn command() -> Command {
+pub(super) fn command() -> Command {
     Command {
         program: "true".into(),
         args: Vec::new(),
@@ -39,25 +42,43 @@ fn command() -> Command {
 }
 
 impl Fixture {
-    fn new(settings: MasterSettings) -> Fixture {
+    /// A master that stores nothing (recovery mode NONE), elected and ALIVE.
+    pub(super) fn new(settings: MasterSettings) -> Fixture {
+        Fixture::with_persistence(settings, Box::new(BlackHolePersistence))
+    }
+
+    /// A master storing into `dir` (recovery mode FILESYSTEM), elected: ALIVE if `dir`
+    /// holds nothing, else RECOVERING.
+    pub(super) fn with_recovery_dir(settings: MasterSettings, dir: &Path) -> Fixture {
+        let engine = FileSystemPersistence::open(dir).expect("recovery dir");
+        Fixture::with_persistence(settings, Box::new(engine))
+    }
+
+    fn with_persistence(settings: MasterSettings, engine: Box<dyn PersistenceEngine>) -> Fixture {
         let env = small_env("master-test");
-        let address = env.address().expect("server").clone();
-        let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
-        let master = Master::new(settings, Phase::Alive, me, &address, "http://x".into());
+        let master = new_master(&env, settings, engine);
         Fixture {
             envs: vec![env],
             master,
         }
     }
 
+    /// Replaces the master by a new one on the same env and the same store, as a master
+    /// restarted on the same address; the peers' envs stay. Returns the old one.
+    pub(super) fn restart(&mut self, settings: MasterSettings, dir: &Path) -> Master {
+        let engine = FileSystemPersistence::open(dir).expect("recovery dir");
+        let master = new_master(&self.envs[0], settings, Box::new(engine));
+        std::mem::replace(&mut self.master, master)
+    }
+
     #[track_caller]
-    fn check(&self, step: &str) {
+    pub(super) fn check(&self, step: &str) {
         if let Err(e) = self.master.check_consistency() {
             panic!("after {step}: {e}");
         }
     }
 
-    fn add_worker(&mut self, id: &str, cores: u32, memory_mib: u32) {
+    pub(super) fn add_worker(&mut self, id: &str, cores: u32, memory_mib: u32) {
         let env = small_env(id);
         let address = env.address().expect("server").clone();
         let msg = MasterMessage::RegisterWorker {
@@ -75,7 +96,7 @@ impl Fixture {
         self.check(&format!("registering {id}"));
     }
 
-    fn add_app(
+    pub(super) fn add_app(
         &mut self,
         name: &str,
         max_cores: Option<u32>,
@@ -101,7 +122,7 @@ impl Fixture {
         app.id().clone()
     }
 
-    fn executors(&self, app: &AppId) -> Vec<(u32, WorkerId, u32)> {
+    pub(super) fn executors(&self, app: &AppId) -> Vec<(u32, WorkerId, u32)> {
         self.master
             .apps
             .get(app)
@@ -120,6 +141,26 @@ impl Fixture {
     }
 }
 
+/// A master on `env`, elected by a [`SingleNodeLeader`] as `on_start` would.
+fn new_master(
+    env: &RpcEnv,
+    settings: MasterSettings,
+    engine: Box<dyn PersistenceEngine>,
+) -> Master {
+    let address = env.address().expect("server").clone();
+    let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
+    let mut master = Master::new(
+        settings,
+        me,
+        &address,
+        "http://x".into(),
+        engine,
+        Box::new(SingleNodeLeader),
+    );
+    assert!(master.check_leadership(env), "a single node leads");
+    master
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         for env in &self.envs {
@@ -128,7 +169,7 @@ impl Drop for Fixture {
     }
 }
 
-fn driver_description(supervise: bool) -> DriverDescription {
+pub(super) fn driver_description(supervise: bool) -> DriverDescription {
     DriverDescription {
         memory_mib: 100,
         cores: 1,

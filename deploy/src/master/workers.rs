@@ -21,14 +21,22 @@ pub(crate) struct ExecutorKey {
 /// A worker's lifecycle as the master sees it.
 ///
 /// ```text
-/// Alive --no heartbeat for ember.worker.timeout / disconnected--> Dead --culled--> (gone)
+/// Unknown --answered MasterChanged / registered again--> Alive
+///    │                                                     │ no heartbeat for
+///    │ silent until recovery ends / disconnected           │ ember.worker.timeout /
+///    ▼                                                     ▼ disconnected
+///   Dead <─────────────────────────────────────────────────┘
+///    └──culled──> (gone)
 /// ```
 ///
-/// Recovery will add `Unknown` (stored, not yet answered) and decommission `Decommissioned`.
+/// Decommission will add `Decommissioned`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WorkerStatus {
     /// Registered and heartbeating: it may get work.
     Alive,
+    /// Read back by a recovering master, told `MasterChanged`, not answered yet. It gets
+    /// no work, but its address is taken.
+    Unknown,
     /// Lost: kept only so tools can show it, and so a late heartbeat is told to reconnect.
     Dead,
 }
@@ -38,6 +46,7 @@ impl WorkerStatus {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             WorkerStatus::Alive => "ALIVE",
+            WorkerStatus::Unknown => "UNKNOWN",
             WorkerStatus::Dead => "DEAD",
         }
     }
@@ -75,6 +84,22 @@ impl WorkerInfo {
         &self.info.id
     }
 
+    pub(crate) fn host(&self) -> &str {
+        &self.info.host
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.info.port
+    }
+
+    pub(crate) fn cores(&self) -> u32 {
+        self.info.cores
+    }
+
+    pub(crate) fn memory_mib(&self) -> u32 {
+        self.info.memory_mib
+    }
+
     pub(crate) fn host_port(&self) -> String {
         RpcAddress::new(&self.info.host, self.info.port).host_port()
     }
@@ -87,13 +112,17 @@ impl WorkerInfo {
         &self.info.endpoint
     }
 
-    #[cfg(test)]
     pub(crate) fn status(&self) -> WorkerStatus {
         self.status
     }
 
     pub(crate) fn is_alive(&self) -> bool {
         self.status == WorkerStatus::Alive
+    }
+
+    /// ALIVE or UNKNOWN: not lost (yet).
+    pub(crate) fn is_live(&self) -> bool {
+        self.status != WorkerStatus::Dead
     }
 
     #[cfg(test)]
@@ -218,9 +247,11 @@ pub(crate) struct LostWork {
     pub(crate) drivers: Vec<DriverId>,
 }
 
-/// Every known worker by id (the primary map, DEAD ones included), and the live ones by
-/// address. Only [`insert`](Self::insert), [`mark_dead`](Self::mark_dead) and
-/// [`cull`](Self::cull) change which workers there are or their status.
+/// Every known worker by id (the primary map, DEAD ones included), and the live ones
+/// (ALIVE or UNKNOWN) by address. Only [`insert`](Self::insert),
+/// [`insert_unknown`](Self::insert_unknown), [`mark_known`](Self::mark_known),
+/// [`mark_dead`](Self::mark_dead) and [`cull`](Self::cull) change which workers there are
+/// or their status.
 #[derive(Debug, Default)]
 pub(crate) struct Workers {
     by_id: BTreeMap<WorkerId, WorkerInfo>,
@@ -232,14 +263,32 @@ impl Workers {
     /// (or the same id) are dropped first, as Spark does: a restarted worker replaces its
     /// dead self in the listing.
     pub(crate) fn insert(&mut self, new: NewWorker, now: Instant) -> Result<(), InsertError> {
-        if self.alive(&new.id).is_some() {
+        self.add(new, WorkerStatus::Alive, now)
+    }
+
+    /// Adds a worker read back by a recovering master: UNKNOWN until it answers.
+    pub(crate) fn insert_unknown(
+        &mut self,
+        new: NewWorker,
+        now: Instant,
+    ) -> Result<(), InsertError> {
+        self.add(new, WorkerStatus::Unknown, now)
+    }
+
+    fn add(
+        &mut self,
+        new: NewWorker,
+        status: WorkerStatus,
+        now: Instant,
+    ) -> Result<(), InsertError> {
+        if self.live(&new.id).is_some() {
             return Err(InsertError::DuplicateId);
         }
         if self.live_by_address.contains_key(&new.address) {
             return Err(InsertError::DuplicateAddress(new.address));
         }
         self.by_id.retain(|id, w| {
-            w.is_alive() || (*id != new.id && (w.info.host != new.host || w.info.port != new.port))
+            w.is_live() || (*id != new.id && (w.info.host != new.host || w.info.port != new.port))
         });
         self.live_by_address
             .insert(new.address.clone(), new.id.clone());
@@ -247,7 +296,7 @@ impl Workers {
             new.id.clone(),
             WorkerInfo {
                 info: new,
-                status: WorkerStatus::Alive,
+                status,
                 executors: BTreeMap::new(),
                 drivers: BTreeMap::new(),
                 cores_used: 0,
@@ -258,11 +307,24 @@ impl Workers {
         Ok(())
     }
 
-    /// Declares a live worker DEAD: it leaves the address index, and gives up the
-    /// executors and drivers it ran (returned, so their owners can be told). `None` when
-    /// no live worker has this id.
+    /// An UNKNOWN worker answered: it is ALIVE, heartbeating as of `now`. False if it was
+    /// not UNKNOWN.
+    pub(crate) fn mark_known(&mut self, id: &WorkerId, now: Instant) -> bool {
+        match self.by_id.get_mut(id) {
+            Some(w) if w.status == WorkerStatus::Unknown => {
+                w.status = WorkerStatus::Alive;
+                w.last_heartbeat = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Declares a live (ALIVE or UNKNOWN) worker DEAD: it leaves the address index, and
+    /// gives up the executors and drivers it ran (returned, so their owners can be told).
+    /// `None` when no live worker has this id.
     pub(crate) fn mark_dead(&mut self, id: &WorkerId) -> Option<LostWork> {
-        let worker = self.by_id.get_mut(id).filter(|w| w.is_alive())?;
+        let worker = self.by_id.get_mut(id).filter(|w| w.is_live())?;
         worker.status = WorkerStatus::Dead;
         worker.cores_used = 0;
         worker.memory_used_mib = 0;
@@ -277,7 +339,7 @@ impl Workers {
 
     /// Forgets a DEAD worker for good. Live workers must be marked dead first.
     pub(crate) fn cull(&mut self, id: &WorkerId) -> bool {
-        if self.by_id.get(id).is_some_and(|w| !w.is_alive()) {
+        if self.by_id.get(id).is_some_and(|w| !w.is_live()) {
             self.by_id.remove(id);
             return true;
         }
@@ -299,7 +361,17 @@ impl Workers {
         self.by_id.get_mut(id).filter(|w| w.is_alive())
     }
 
-    /// The live worker whose env has this address.
+    /// An ALIVE or UNKNOWN worker.
+    pub(crate) fn live(&self, id: &WorkerId) -> Option<&WorkerInfo> {
+        self.by_id.get(id).filter(|w| w.is_live())
+    }
+
+    /// An ALIVE or UNKNOWN worker, to record its heartbeat.
+    pub(crate) fn live_mut(&mut self, id: &WorkerId) -> Option<&mut WorkerInfo> {
+        self.by_id.get_mut(id).filter(|w| w.is_live())
+    }
+
+    /// The ALIVE or UNKNOWN worker whose env has this address.
     pub(crate) fn live_at(&self, address: &RpcAddress) -> Option<&WorkerInfo> {
         self.live_by_address
             .get(address)
@@ -318,10 +390,16 @@ impl Workers {
 
     // Only the debug-build consistency check calls this.
     #[cfg_attr(not(debug_assertions), allow(dead_code))]
-    /// Checks that the address index holds exactly the live workers, each under its own
-    /// address, and that each worker's usage is the sum of what it runs.
+    /// Checks that the address index holds exactly the live (ALIVE or UNKNOWN) workers,
+    /// each under its own address, that each worker's usage is the sum of what it runs,
+    /// and that only ALIVE workers run anything.
     pub(crate) fn check_indexes(&self) -> Result<(), String> {
-        let live: BTreeSet<&WorkerId> = self.alive_iter().map(|w| w.id()).collect();
+        let live: BTreeSet<&WorkerId> = self
+            .by_id
+            .values()
+            .filter(|w| w.is_live())
+            .map(|w| w.id())
+            .collect();
         let indexed: BTreeSet<&WorkerId> = self.live_by_address.values().collect();
         if live != indexed || live.len() != self.live_by_address.len() {
             return Err(format!(
@@ -337,6 +415,9 @@ impl Workers {
         for (id, w) in &self.by_id {
             if w.id() != id {
                 return Err(format!("{} is stored under {id}", w.id()));
+            }
+            if !w.is_alive() && !w.is_idle() {
+                return Err(format!("{id} is {} but runs work", w.status.as_str()));
             }
             let cores: u32 = w
                 .executors
@@ -362,139 +443,5 @@ impl Workers {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rpc_env::{RpcEnv, RpcEnvConfig};
-
-    fn env() -> RpcEnv {
-        RpcEnv::create(RpcEnvConfig::client("workers-test")).expect("client env")
-    }
-
-    fn new_worker(env: &RpcEnv, id: &str, host: &str, port: u16) -> NewWorker {
-        NewWorker {
-            id: WorkerId(id.into()),
-            host: host.into(),
-            port,
-            address: RpcAddress::new(host, port),
-            endpoint: env.local_ref(id),
-            cores: 8,
-            memory_mib: 1024,
-        }
-    }
-
-    fn key(app: &str, exec_id: u32) -> ExecutorKey {
-        ExecutorKey {
-            app: AppId(app.into()),
-            exec_id,
-        }
-    }
-
-    #[test]
-    fn indexes_agree_through_insert_death_and_cull() {
-        let env = env();
-        let now = Instant::now();
-        let mut workers = Workers::default();
-        for (i, id) in ["w1", "w2", "w3"].into_iter().enumerate() {
-            let port = 7000 + u16::try_from(i).expect("small");
-            workers
-                .insert(new_worker(&env, id, "h", port), now)
-                .expect("new");
-            workers.check_indexes().expect("after insert");
-        }
-        let w2 = WorkerId("w2".into());
-        workers
-            .alive_mut(&w2)
-            .expect("alive")
-            .add_executor(key("a", 0), 2, 100);
-        workers
-            .alive_mut(&w2)
-            .expect("alive")
-            .add_driver(DriverId("d".into()), 1, 10);
-        workers.check_indexes().expect("after accounting");
-
-        let lost = workers.mark_dead(&w2).expect("was alive");
-        assert_eq!(lost.executors, [key("a", 0)]);
-        assert_eq!(lost.drivers, [DriverId("d".into())]);
-        workers.check_indexes().expect("after death");
-        assert!(workers.live_at(&RpcAddress::new("h", 7001)).is_none());
-        assert_eq!(
-            workers.get(&w2).map(|w| w.status()),
-            Some(WorkerStatus::Dead)
-        );
-        assert!(workers.mark_dead(&w2).is_none(), "dies once");
-
-        assert!(workers.cull(&w2));
-        assert!(
-            !workers.cull(&WorkerId("w1".into())),
-            "live workers are not culled"
-        );
-        workers.check_indexes().expect("after cull");
-        assert_eq!(workers.iter().count(), 2);
-    }
-
-    #[test]
-    fn duplicates_are_refused() {
-        let env = env();
-        let now = Instant::now();
-        let mut workers = Workers::default();
-        workers
-            .insert(new_worker(&env, "w1", "h", 1), now)
-            .expect("new");
-        assert_eq!(
-            workers.insert(new_worker(&env, "w1", "h", 2), now),
-            Err(InsertError::DuplicateId)
-        );
-        assert_eq!(
-            workers.insert(new_worker(&env, "w2", "h", 1), now),
-            Err(InsertError::DuplicateAddress(RpcAddress::new("h", 1)))
-        );
-        workers.check_indexes().expect("unchanged");
-    }
-
-    #[test]
-    fn a_restarted_worker_replaces_its_dead_self() {
-        let env = env();
-        let now = Instant::now();
-        let mut workers = Workers::default();
-        workers
-            .insert(new_worker(&env, "old", "h", 1), now)
-            .expect("new");
-        workers.mark_dead(&WorkerId("old".into())).expect("alive");
-        workers
-            .insert(new_worker(&env, "new", "h", 1), now)
-            .expect("address is free");
-        let ids: Vec<&str> = workers.iter().map(|w| w.id().0.as_str()).collect();
-        assert_eq!(
-            ids,
-            ["new"],
-            "the dead entry on the same host:port is dropped"
-        );
-        workers.mark_dead(&WorkerId("new".into())).expect("alive");
-        workers
-            .insert(new_worker(&env, "new", "h", 2), now)
-            .expect("same id, dead");
-        assert_eq!(workers.iter().count(), 1);
-        workers.check_indexes().expect("agree");
-    }
-
-    #[test]
-    fn usage_follows_executors_and_drivers() {
-        let env = env();
-        let mut workers = Workers::default();
-        workers
-            .insert(new_worker(&env, "w1", "h", 1), Instant::now())
-            .expect("new");
-        let w = workers.alive_mut(&WorkerId("w1".into())).expect("alive");
-        w.add_executor(key("a", 0), 3, 300);
-        w.add_executor(key("a", 0), 3, 300);
-        assert_eq!(
-            (w.cores_free(), w.memory_free_mib()),
-            (5, 724),
-            "added once"
-        );
-        assert!(w.remove_executor(&key("a", 0)));
-        assert!(!w.remove_executor(&key("a", 0)));
-        assert_eq!((w.cores_free(), w.memory_free_mib()), (8, 1024));
-        assert!(w.is_idle());
-    }
-}
+#[path = "workers_tests.rs"]
+mod tests;

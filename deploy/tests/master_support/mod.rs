@@ -3,20 +3,25 @@
 //! own address, as real ones do), and waits with deadlines instead of sleeps.
 #![allow(dead_code, unreachable_pub)]
 
+// Helpers of the recovery and standby tests; the other test files do not use them.
+mod recovery;
+#[allow(unused_imports)]
+pub use recovery::*;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ember_deploy::messages::{
     AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
-    DriverDescription, ExecutorState, MasterAsk, MasterMessage, MasterProtocol, MasterState,
-    WorkerAsk, WorkerMessage, WorkerProtocol, APP_CLIENT_ENDPOINT_NAME, MASTER_ENDPOINT_NAME,
-    WORKER_ENDPOINT_NAME,
+    DriverDescription, ExecutorDescription, ExecutorState, MasterAsk, MasterMessage,
+    MasterProtocol, MasterState, WorkerAsk, WorkerMessage, WorkerProtocol,
+    APP_CLIENT_ENDPOINT_NAME, MASTER_ENDPOINT_NAME, WORKER_ENDPOINT_NAME,
 };
-use ember_deploy::{start_master, AppId, MasterConfig, MasterHandle, WorkerId};
+use ember_deploy::{start_master, AppId, DriverId, MasterConfig, MasterHandle, WorkerId};
 use rpc_env::{
-    keys, EndpointContext, EndpointRef, HandlerResult, Protocol, RpcConf, RpcEndpoint, RpcEnv,
-    RpcEnvConfig,
+    keys, EndpointContext, EndpointRef, HandlerResult, Protocol, RpcAddress, RpcConf, RpcEndpoint,
+    RpcEnv, RpcEnvConfig,
 };
 
 /// How long a test waits for something that should happen; generous, for loaded machines.
@@ -129,8 +134,23 @@ impl<M> Recorded<M> {
     }
 }
 
+/// What a fake sends back when told `MasterChanged` (nothing while unset), built anew for
+/// each change.
+type Follow = Arc<Mutex<Option<Box<dyn Fn() -> MasterMessage + Send>>>>;
+
 struct Recorder<P: Protocol> {
     got: Arc<Recorded<P::Message>>,
+    follow: Follow,
+}
+
+/// Sends the follow-up answer, if any, to the new master.
+fn follow(follow: &Follow, master: &EndpointRef<MasterProtocol>) {
+    let answer = follow.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(make) = answer.as_ref() {
+        if let Err(e) = master.send(make()) {
+            eprintln!("a fake could not answer MasterChanged: {e}");
+        }
+    }
 }
 
 impl RpcEndpoint for Recorder<WorkerProtocol> {
@@ -141,6 +161,9 @@ impl RpcEndpoint for Recorder<WorkerProtocol> {
         _: &EndpointContext<'_, WorkerProtocol>,
         msg: WorkerMessage,
     ) -> HandlerResult {
+        if let WorkerMessage::MasterChanged { master, .. } = &msg {
+            follow(&self.follow, master);
+        }
         self.got.push(msg);
         Ok(())
     }
@@ -162,6 +185,9 @@ impl RpcEndpoint for Recorder<AppClientProtocol> {
         _: &EndpointContext<'_, AppClientProtocol>,
         msg: AppClientMessage,
     ) -> HandlerResult {
+        if let AppClientMessage::MasterChanged { master, .. } = &msg {
+            follow(&self.follow, master);
+        }
         self.got.push(msg);
         Ok(())
     }
@@ -180,7 +206,11 @@ fn server_env(name: &str) -> RpcEnv {
 }
 
 fn master_ref(env: &RpcEnv, master: &MasterHandle) -> EndpointRef<MasterProtocol> {
-    env.setup_endpoint_ref(&master.address(), MASTER_ENDPOINT_NAME)
+    master_ref_at(env, &master.address())
+}
+
+fn master_ref_at(env: &RpcEnv, master: &RpcAddress) -> EndpointRef<MasterProtocol> {
+    env.setup_endpoint_ref(master, MASTER_ENDPOINT_NAME)
         .expect("master found")
 }
 
@@ -191,6 +221,7 @@ pub struct FakeWorker {
     pub me: EndpointRef<WorkerProtocol>,
     pub master: EndpointRef<MasterProtocol>,
     pub got: Arc<Recorded<WorkerMessage>>,
+    follow: Follow,
 }
 
 impl FakeWorker {
@@ -203,19 +234,58 @@ impl FakeWorker {
     /// A worker endpoint called `name` in `env` (several may share one env, and so one
     /// address).
     pub fn in_env(env: RpcEnv, master: &MasterHandle, id: &str, name: &str) -> FakeWorker {
+        FakeWorker::in_env_at(env, &master.address(), id, name)
+    }
+
+    /// A worker endpoint in an env of its own, for the master at `master` (a master in
+    /// another process, say).
+    pub fn start_at(master: &RpcAddress, id: &str) -> FakeWorker {
+        FakeWorker::in_env_at(server_env(id), master, id, WORKER_ENDPOINT_NAME)
+    }
+
+    fn in_env_at(env: RpcEnv, master: &RpcAddress, id: &str, name: &str) -> FakeWorker {
         let got = Arc::new(Recorded::default());
+        let follow = Follow::default();
         let recorder = Recorder::<WorkerProtocol> {
             got: Arc::clone(&got),
+            follow: Arc::clone(&follow),
         };
         let me = env.setup_endpoint(name, recorder).expect("endpoint");
-        let master = master_ref(&env, master);
+        let master = master_ref_at(&env, master);
         FakeWorker {
             env,
             id: WorkerId(id.to_string()),
             me,
             master,
             got,
+            follow,
         }
+    }
+
+    /// From now on, answer every `MasterChanged` at once, as a worker does, with
+    /// `WorkerSchedulerStateResponse` listing `executors` and `driver_ids`.
+    pub fn follow_master_changes(
+        &self,
+        executors: Vec<ExecutorDescription>,
+        driver_ids: Vec<DriverId>,
+    ) {
+        let id = self.id.clone();
+        let make = move || MasterMessage::WorkerSchedulerStateResponse {
+            id: id.clone(),
+            executors: executors.clone(),
+            driver_ids: driver_ids.clone(),
+        };
+        *self.follow.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(make));
+    }
+
+    /// Waits for the `n`-th `MasterChanged` and returns the master it names.
+    #[track_caller]
+    pub fn master_changed(&self, n: usize) -> EndpointRef<MasterProtocol> {
+        let masters = self.got.wait_count("MasterChanged", n, |m| match m {
+            WorkerMessage::MasterChanged { master, .. } => Some(master.clone()),
+            _ => None,
+        });
+        masters.into_iter().last().expect("n > 0")
     }
 
     /// The `RegisterWorker` this worker sends.
@@ -335,6 +405,7 @@ pub struct FakeApp {
     pub me: EndpointRef<AppClientProtocol>,
     pub master: EndpointRef<MasterProtocol>,
     pub got: Arc<Recorded<AppClientMessage>>,
+    follow: Follow,
 }
 
 impl FakeApp {
@@ -352,8 +423,10 @@ impl FakeApp {
 
     fn in_env(env: RpcEnv, master: &MasterHandle) -> FakeApp {
         let got = Arc::new(Recorded::default());
+        let follow = Follow::default();
         let recorder = Recorder::<AppClientProtocol> {
             got: Arc::clone(&got),
+            follow: Arc::clone(&follow),
         };
         let me = env
             .setup_endpoint(APP_CLIENT_ENDPOINT_NAME, recorder)
@@ -364,7 +437,28 @@ impl FakeApp {
             me,
             master,
             got,
+            follow,
         }
+    }
+
+    /// From now on, answer every `MasterChanged` at once, as an app client does, with
+    /// `MasterChangeAcknowledged(app_id)`.
+    pub fn follow_master_changes(&self, app_id: &AppId) {
+        let app_id = app_id.clone();
+        let make = move || MasterMessage::MasterChangeAcknowledged {
+            app_id: app_id.clone(),
+        };
+        *self.follow.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(make));
+    }
+
+    /// Waits for the `n`-th `MasterChanged` and returns the master it names.
+    #[track_caller]
+    pub fn master_changed(&self, n: usize) -> EndpointRef<MasterProtocol> {
+        let masters = self.got.wait_count("MasterChanged", n, |m| match m {
+            AppClientMessage::MasterChanged { master, .. } => Some(master.clone()),
+            _ => None,
+        });
+        masters.into_iter().last().expect("n > 0")
     }
 
     /// Sends `RegisterApplication`.
@@ -474,4 +568,13 @@ pub fn worker_state<'a>(state: &'a MasterState, id: &WorkerId) -> Option<&'a str
         .iter()
         .find(|w| &w.id == id)
         .map(|w| w.state.as_str())
+}
+
+/// The summary of application `id` among the active ones, if it is active.
+pub fn app_state<'a>(state: &'a MasterState, id: &AppId) -> Option<&'a str> {
+    state
+        .active_apps
+        .iter()
+        .find(|a| &a.id == id)
+        .map(|a| a.state.as_str())
 }
