@@ -3,8 +3,9 @@
 //! has an address that exists only on its own interface; the bridge has one too, for the
 //! test process (the driver). Taking a host's outer link down partitions it.
 //!
-//! Creating namespaces needs root and `ip` (iproute2); where they cannot be made,
-//! [`Network::create`] says why and the test falls back to loopback addresses. Everything
+//! Creating namespaces needs root and `ip` (iproute2); where they cannot be made (or
+//! `EMBER_TEST_NO_NETNS` is set), [`Network::create`] says why and the test falls back to
+//! loopback addresses. Everything
 //! is removed when the [`Network`] is dropped; leftovers of a killed run (named after a pid
 //! no longer alive) are removed by the next one.
 
@@ -51,6 +52,9 @@ fn ip(args: &[&str]) -> Result<Output, String> {
 impl Network {
     /// Makes `hosts` hosts. The error says why they cannot be made here.
     pub fn create(hosts: usize) -> Result<Network, String> {
+        if std::env::var_os("EMBER_TEST_NO_NETNS").is_some() {
+            return Err("EMBER_TEST_NO_NETNS is set".into());
+        }
         if !Path::new("/proc/self/ns/net").exists() {
             return Err("this kernel has no network namespaces".into());
         }
