@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use rpc_env::{EndpointRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
-use ember_deploy::messages::{placeholders, ApplicationDescription, Command};
+use ember_deploy::messages::{
+    placeholders, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
+    APP_CLIENT_ENDPOINT_NAME,
+};
 use ember_scheduler::{
     keys, AppConfig, DriverEndpoint, DriverProtocol, HeartbeatReceiver, Pools, SchedulerConf,
     SchedulingMode, TaskScheduler, DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
@@ -102,6 +105,20 @@ pub(crate) fn remote_driver(
                 Duration::from_secs(5),
                 TimeUnit::Milliseconds,
             )?);
+            // The app client is set up later, under this name, in this env.
+            let client = env.local_ref::<AppClientProtocol>(APP_CLIENT_ENDPOINT_NAME);
+            endpoint = endpoint.with_executor_killer(Box::new(move |executor_id| {
+                let Ok(exec_id) = executor_id.as_str().parse::<u32>() else {
+                    log::warn!("Cannot ask the master to kill executor {executor_id}");
+                    return;
+                };
+                let kill = AppClientMessage::KillExecutors {
+                    exec_ids: vec![exec_id],
+                };
+                if let Err(e) = client.send(kill) {
+                    log::warn!("Could not ask the master to kill executor {executor_id}: {e}");
+                }
+            }));
         }
         env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint)?;
         Ok(())

@@ -58,15 +58,22 @@ fn driver_entry() {
 }
 
 /// Settings every daemon reads: a worker missing heartbeats for 2 s is lost; a worker
-/// retries registration 6 times every ~200 ms, then every ~1 s.
+/// retries registration 6 times every ~200 ms, then every ~1 s; an executor that ignores
+/// SIGTERM (a stopped one) gets SIGKILL after 1 s.
 const DAEMON_SETTINGS: &[(&str, &str)] = &[
     ("ember.worker.timeout", "2"),
+    ("ember.worker.executorTerminateTimeout", "1s"),
     ("ember.worker.registrationRetryInterval", "200ms"),
     ("ember.worker.prolongedRegistrationRetryInterval", "1s"),
 ];
 
 /// A driver of the daemons' cluster, executors of `cores` cores each.
 fn driver(daemons: &Daemons, name: &str, cores: u32) -> Context {
+    driver_with(daemons, name, cores, &[])
+}
+
+/// [`driver`] with more settings.
+fn driver_with(daemons: &Daemons, name: &str, cores: u32, settings: &[(&str, &str)]) -> Context {
     let _ = env_logger::builder().is_test(true).try_init();
     let exe = std::env::current_exe().expect("this test's path");
     let conf = RpcConf::new()
@@ -76,6 +83,9 @@ fn driver(daemons: &Daemons, name: &str, cores: u32) -> Context {
         .with(ember::EXECUTOR_PROGRAM_ARGS, EXECUTOR_ENTRY_ARGS)
         .with(ember::EXECUTOR_CORES, cores.to_string())
         .with(ember::EXECUTOR_MEMORY, "512m");
+    let conf = settings
+        .iter()
+        .fold(conf, |conf, (key, value)| conf.with(*key, *value));
     Context::new(conf, tasks()).expect("the application registers")
 }
 
@@ -304,5 +314,57 @@ fn executors_die_with_a_killed_driver() {
     daemons.wait_for("the master ends the application", |s| {
         s.active_apps.is_empty() && s.completed_apps.iter().any(|a| a.id.0 == app_id)
     });
+    daemons.stop();
+}
+
+#[test]
+fn a_hung_executor_is_found_by_its_heartbeats_killed_and_replaced() {
+    let hosts = Hosts::Local;
+    let mut daemons = Daemons::new("fi-hung", &hosts, 0, DAEMON_SETTINGS);
+    daemons.start_master(&hosts);
+    daemons.start_worker(&hosts, "worker-1", 0, 2);
+    daemons.wait_for("the worker is ALIVE", |s| s.workers.len() == 1);
+    // Silent for 2 s is lost; heartbeats every 200 ms, checked every 200 ms.
+    let ctx = driver_with(
+        &daemons,
+        "hung-executor",
+        1,
+        &[
+            ("ember.network.timeout", "2s"),
+            ("ember.executor.heartbeatInterval", "200ms"),
+            ("ember.network.timeoutInterval", "200ms"),
+        ],
+    );
+    ctx.wait_for_executors(2, DEADLINE).expect("two executors");
+    let executors = daemons.executors_of(ctx.app_id());
+    let hung = executors[0];
+    let hung_id = executor_id_of(hung);
+
+    let job = submit(&ctx, 300);
+    std::thread::sleep(Duration::from_millis(200));
+    // Frozen: its connections stay open, its heartbeats stop.
+    kill(
+        Pid::from_raw(i32::try_from(hung).expect("a pid")),
+        Signal::SIGSTOP,
+    )
+    .expect("the executor is stopped");
+    check(&daemons, job, 300);
+    // The driver asked the master to kill it; its worker did.
+    daemons.wait_gone("the hung executor", &[hung]);
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let ids = ctx.executor_ids().expect("the driver answers");
+        if ids.len() == 2 && !ids.contains(&hung_id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "no replacement for executor {hung_id}: {ids:?}\n{}",
+            daemons.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check(&daemons, submit(&ctx, 100), 100);
+    ctx.stop();
     daemons.stop();
 }

@@ -240,6 +240,15 @@ message! {
         /// Timer (standby masters): poll the leader election
         /// (`ember.deploy.leaderPollInterval`). Added last to keep the other tags.
         CheckLeadership,
+        /// An application's driver asks that these of its executors be killed (ones it lost
+        /// that may still run, hung); the master frees their cores, so others may replace
+        /// them (Spark's `KillExecutors`, an ask there whose answer nobody waits for).
+        KillExecutors {
+            /// The application.
+            app_id: AppId,
+            /// Its executors to kill.
+            exec_ids: Vec<u32>,
+        },
     }
 }
 
@@ -628,6 +637,12 @@ message! {
         MasterInStandby,
         /// Timer: retry registration.
         RetryRegistration,
+        /// Ask the master to kill these executors (Spark's `killExecutors` from the
+        /// standalone backend): the driver lost them, yet they may still run.
+        KillExecutors {
+            /// The executors.
+            exec_ids: Vec<u32>,
+        },
     }
 }
 

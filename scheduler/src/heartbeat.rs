@@ -11,7 +11,7 @@ use crate::messages::{
     HeartbeatResponse,
 };
 use crate::ticker::Ticker;
-use crate::{ExecutorId, ExecutorLossReason};
+use crate::ExecutorId;
 
 /// Tracks when each executor last heartbeat.
 pub struct HeartbeatReceiver {
@@ -56,17 +56,9 @@ impl HeartbeatReceiver {
                 self.timeout.as_millis()
             );
             self.last_seen.remove(&executor_id);
-            let reason = ExecutorLossReason::ProcessLost {
-                message: format!(
-                    "Executor heartbeat timed out after {} ms",
-                    silent.as_millis()
-                ),
-                worker_host: None,
-                caused_by_app: true,
-            };
-            if let Err(e) = self.driver.send(DriverMessage::RemoveExecutor {
+            if let Err(e) = self.driver.send(DriverMessage::ExecutorUnresponsive {
                 executor_id,
-                reason,
+                silent_ms: u64::try_from(silent.as_millis()).unwrap_or(u64::MAX),
             }) {
                 log::warn!("Could not report a dead executor to the driver: {e}");
             }

@@ -19,7 +19,7 @@ mod ticker;
 
 // The public interface.
 pub use conf::{keys, SchedulerConf};
-pub use driver_endpoint::{DriverEndpoint, LocalExecutor, DISASSOCIATED};
+pub use driver_endpoint::{DriverEndpoint, ExecutorKiller, LocalExecutor, DISASSOCIATED};
 pub use heartbeat::HeartbeatReceiver;
 pub use ids::{ExecutorId, JobId, StageId, TaskId, TaskIdHasher, TaskIdMap, TaskIdSet};
 pub use job::{duplicate_results, JobError, JobState};

@@ -69,6 +69,15 @@ message! {
             /// Why.
             reason: ExecutorLossReason,
         },
+        /// An executor's heartbeats stopped for longer than `ember.network.timeout`: it is
+        /// removed, and, as it may still run (hung), its cluster manager is asked to kill it
+        /// (Spark's `killAndReplaceExecutor`).
+        ExecutorUnresponsive {
+            /// The executor.
+            executor_id: ExecutorId,
+            /// How long it has been silent, in milliseconds.
+            silent_ms: u64,
+        },
         /// A job to run (from the driver's own process only).
         SubmitJob {
             /// The job's single stage.

@@ -194,6 +194,21 @@ impl RpcEndpoint for AppClient {
                 log::info!("Worker removed: {id} on {host} ({message})");
                 self.listener.worker_removed(&id, &host, &message);
             }
+            AppClientMessage::KillExecutors { exec_ids } => match (&self.app_id, &self.master) {
+                (Some(app_id), Some(master)) => {
+                    log::info!("Asking the master to kill executors {exec_ids:?}");
+                    let sent = master.send(MasterMessage::KillExecutors {
+                        app_id: app_id.clone(),
+                        exec_ids,
+                    });
+                    if let Err(e) = sent {
+                        log::warn!("Could not ask the master to kill executors: {e}");
+                    }
+                }
+                _ => log::warn!(
+                    "Attempted to kill executors {exec_ids:?} before registering with a master"
+                ),
+            },
             AppClientMessage::MasterChanged { master, .. } => {
                 log::info!("Master has changed, new master is at {}", master.address());
                 if let Some(app_id) = &self.app_id {

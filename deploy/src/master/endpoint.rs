@@ -190,6 +190,9 @@ impl Master {
                 log::warn!("Ignoring master change acknowledgement of {app_id}: not recovering");
             }
             (_, M::CompleteRecovery) => self.complete_recovery(),
+            (_, M::KillExecutors { app_id, exec_ids }) => {
+                self.kill_executors(&app_id, &exec_ids);
+            }
             // `receive` polls the election itself: it needs the env to rebuild refs.
             (_, M::CheckLeadership) => log::debug!("Leadership is checked by the endpoint"),
         }

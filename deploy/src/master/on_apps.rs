@@ -92,6 +92,39 @@ impl Master {
         true
     }
 
+    /// `KillExecutors` from an application's driver (Spark's `handleKillExecutors`): each
+    /// executor it names is dropped from the application and its worker and killed there;
+    /// its cores go back to scheduling, so a replacement may start. `false` if the
+    /// application is unknown.
+    pub(super) fn kill_executors(&mut self, app_id: &AppId, exec_ids: &[u32]) -> bool {
+        let Some(app) = self.apps.get_mut(app_id) else {
+            log::warn!("Asked to kill executors of unknown application {app_id}");
+            return false;
+        };
+        log::info!("Application {app_id} asks to kill executors {exec_ids:?}");
+        for &exec_id in exec_ids {
+            let Some(exec) = app.remove_executor(exec_id) else {
+                log::warn!("Asked to kill unknown executor {app_id}/{exec_id}");
+                continue;
+            };
+            let key = ExecutorKey {
+                app: app_id.clone(),
+                exec_id,
+            };
+            if let Some(worker) = self.workers.alive_mut(&exec.worker) {
+                worker.remove_executor(&key);
+                let kill = WorkerMessage::KillExecutor {
+                    master_url: self.url.clone(),
+                    app_id: app_id.clone(),
+                    exec_id,
+                };
+                tell(worker.endpoint(), kill);
+            }
+        }
+        self.schedule();
+        true
+    }
+
     /// `ExecutorStateChanged`: record it, tell the application's driver, and when the
     /// executor is gone free its cores and apply the retry budget
     /// (`ember.deploy.maxExecutorRetries`): that many failures in a row, with no executor

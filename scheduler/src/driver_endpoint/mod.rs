@@ -89,7 +89,13 @@ pub struct DriverEndpoint {
     removals_due: Vec<(ExecutorId, Instant)>,
     /// Since when the application has had no executor, after having had one.
     no_executors_since: Option<Instant>,
+    /// Asks the cluster manager to kill an executor that may still run.
+    executor_killer: Option<ExecutorKiller>,
 }
+
+/// How the driver asks its cluster manager to kill an executor (standalone: the master,
+/// through the app client).
+pub type ExecutorKiller = Box<dyn Fn(&ExecutorId) + Send>;
 
 impl DriverEndpoint {
     /// A driver endpoint scheduling with `scheduler`; executors fetch `app_config`.
@@ -108,7 +114,16 @@ impl DriverEndpoint {
             disconnect_removal_delay: None,
             removals_due: Vec::new(),
             no_executors_since: None,
+            executor_killer: None,
         }
+    }
+
+    /// An executor lost to silence (stopped heartbeats) may still run, hung, holding its
+    /// cores: `killer` asks the cluster manager to kill it, which frees them for a
+    /// replacement.
+    pub fn with_executor_killer(mut self, killer: ExecutorKiller) -> Self {
+        self.executor_killer = Some(killer);
+        self
     }
 
     /// Standalone mode: a disconnected executor gets no new tasks at once, but its tasks
@@ -600,6 +615,23 @@ impl RpcEndpoint for DriverEndpoint {
                 executor_id,
                 reason,
             } => self.remove_executor(&executor_id, reason),
+            DriverMessage::ExecutorUnresponsive {
+                executor_id,
+                silent_ms,
+            } => {
+                if !self.executors.contains_key(&executor_id) {
+                    return Ok(());
+                }
+                if let Some(kill) = &self.executor_killer {
+                    kill(&executor_id);
+                }
+                let reason = ExecutorLossReason::ProcessLost {
+                    message: format!("Executor heartbeat timed out after {silent_ms} ms"),
+                    worker_host: None,
+                    caused_by_app: true,
+                };
+                self.remove_executor(&executor_id, reason);
+            }
             DriverMessage::SubmitJob { task_set, job } => {
                 let job = job.0;
                 self.jobs.insert(job.job_id(), job);
