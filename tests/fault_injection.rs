@@ -116,6 +116,16 @@ fn executor_id_of(pid: u32) -> String {
     words[at + 1].to_string()
 }
 
+/// Waits until `job` has `done` results: it is under way, mid-job.
+#[track_caller]
+fn wait_results(job: &JobHandle<u64>, done: usize) {
+    let end = std::time::Instant::now() + DEADLINE;
+    while job.progress().0 < done {
+        assert!(std::time::Instant::now() < end, "the job made no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn sigkill(pid: u32) {
     let pid = i32::try_from(pid).expect("a pid");
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("the process is signalled");
@@ -134,8 +144,8 @@ fn an_executor_killed_mid_job_is_replaced_and_the_job_completes() {
     assert_eq!(before.len(), 2, "{before:?}");
 
     let job = submit(&ctx, 400);
-    // Once tasks run on it (some results are in), kill one executor.
-    std::thread::sleep(Duration::from_millis(200));
+    // Once tasks run (some results are in), kill one executor.
+    wait_results(&job, 20);
     sigkill(before[0]);
     check(&daemons, job, 400);
     // The master started a replacement; the next job uses it.
@@ -177,7 +187,7 @@ fn a_worker_killed_mid_job_takes_its_executors_and_the_job_completes_on_the_othe
     assert_eq!(doomed.len(), 1, "{executors:?}");
 
     let job = submit(&ctx, 300);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_results(&job, 20);
     daemons.kill9("worker-1");
     // Its executor dies with it (it watches its worker), no orphan left.
     daemons.wait_gone("the dead worker's executor", &doomed);
@@ -235,6 +245,7 @@ fn a_master_killed_and_restarted_with_recovery_gets_its_workers_and_app_back() {
 
     // Jobs go on without the master: the driver talks to its executors directly.
     let job = submit(&ctx, 200);
+    wait_results(&job, 20);
     daemons.kill9("master");
     check(&daemons, job, 200);
 
@@ -341,7 +352,7 @@ fn a_hung_executor_is_found_by_its_heartbeats_killed_and_replaced() {
     let hung_id = executor_id_of(hung);
 
     let job = submit(&ctx, 300);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_results(&job, 20);
     // Frozen: its connections stay open, its heartbeats stop.
     kill(
         Pid::from_raw(i32::try_from(hung).expect("a pid")),
