@@ -132,6 +132,20 @@ message! {
 }
 
 impl DriverState {
+    /// Spark's name for the state (`FINISHED`, ...), as the master and `ember-submit` print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverState::Submitted => "SUBMITTED",
+            DriverState::Running => "RUNNING",
+            DriverState::Finished => "FINISHED",
+            DriverState::Relaunching => "RELAUNCHING",
+            DriverState::Unknown => "UNKNOWN",
+            DriverState::Killed => "KILLED",
+            DriverState::Failed => "FAILED",
+            DriverState::Error => "ERROR",
+        }
+    }
+
     /// Whether the driver is done.
     pub fn is_finished(self) -> bool {
         matches!(

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use ember_deploy::messages::{DriverState, DriverStatusResponse};
 use ember_deploy::submit::{
-    driver_state_name, parse_submit_args, DeployMode, MasterClient, SubmitArgs, SubmitCommand,
-    SubmitError, SUBMIT_USAGE,
+    parse_submit_args, DeployMode, MasterClient, SubmitArgs, SubmitCommand, SubmitError,
+    SUBMIT_USAGE,
 };
 use ember_deploy::DriverId;
 
@@ -122,7 +122,7 @@ fn run_cluster(args: &SubmitArgs) -> Result<ExitCode, SubmitError> {
 
 /// Spark's `deploy.Client` report of a driver's state.
 fn report(driver_id: &DriverId, status: &DriverStatusResponse) {
-    let state = status.state.map_or("UNKNOWN", driver_state_name);
+    let state = status.state.map_or("UNKNOWN", DriverState::as_str);
     println!("State of driver {driver_id} is {state}");
     if let (Some(DriverState::Running), Some(worker)) = (status.state, &status.worker_id) {
         println!("Driver running on worker {worker}");

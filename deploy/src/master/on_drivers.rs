@@ -15,20 +15,6 @@ use super::drivers::DriverInfo;
 use super::endpoint::{tell, Master, NOT_ALIVE};
 use super::stored::driver_key;
 
-/// Spark's name for a driver state.
-pub(super) fn state_name(state: DriverState) -> &'static str {
-    match state {
-        DriverState::Submitted => "SUBMITTED",
-        DriverState::Running => "RUNNING",
-        DriverState::Finished => "FINISHED",
-        DriverState::Relaunching => "RELAUNCHING",
-        DriverState::Unknown => "UNKNOWN",
-        DriverState::Killed => "KILLED",
-        DriverState::Failed => "FAILED",
-        DriverState::Error => "ERROR",
-    }
-}
-
 /// `RequestSubmitDriver` to a master that does not lead.
 pub(super) fn refuse_submit(phase: &str) -> SubmitDriverResponse {
     SubmitDriverResponse {
@@ -142,7 +128,7 @@ impl Master {
         if !state.is_finished() {
             return Err(EndpointError::msg(format!(
                 "Received unexpected state update for driver {driver_id}: {}",
-                state_name(state)
+                state.as_str()
             )));
         }
         self.remove_driver(driver_id, state, exception);
@@ -181,7 +167,7 @@ impl Master {
             log::warn!("Asked to remove unknown driver: {driver_id}");
             return;
         };
-        log::info!("Removing driver: {driver_id} ({})", state_name(state));
+        log::info!("Removing driver: {driver_id} ({})", state.as_str());
         self.unpersist(&driver_key(driver_id));
         if let Some(worker) = driver.worker().and_then(|w| self.workers.alive_mut(w)) {
             worker.remove_driver(driver_id);

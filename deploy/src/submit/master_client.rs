@@ -19,20 +19,6 @@ const NOT_ALIVE: &str = "Current state is not alive";
 /// Status asks in a row that may fail while following a driver before giving up.
 const MAX_STATUS_FAILURES: u32 = 3;
 
-/// Spark's name for a driver state (`FINISHED`, ...).
-pub fn driver_state_name(state: DriverState) -> &'static str {
-    match state {
-        DriverState::Submitted => "SUBMITTED",
-        DriverState::Running => "RUNNING",
-        DriverState::Finished => "FINISHED",
-        DriverState::Relaunching => "RELAUNCHING",
-        DriverState::Unknown => "UNKNOWN",
-        DriverState::Killed => "KILLED",
-        DriverState::Failed => "FAILED",
-        DriverState::Error => "ERROR",
-    }
-}
-
 /// A client-mode RPC environment with refs to the masters. Each request goes to the
 /// masters in turn until one that leads answers; standbys' refusals are skipped, as
 /// Spark's `deploy.Client` ignores them. Dropping it shuts the environment down.
@@ -196,7 +182,7 @@ impl MasterClient {
             }
             if let (Some(deadline), Some(timeout)) = (deadline, timeout) {
                 if Instant::now() >= deadline {
-                    let state = last_state.map_or("unknown", driver_state_name);
+                    let state = last_state.map_or("unknown", DriverState::as_str);
                     return Err(SubmitError::new(format!(
                         "Gave up waiting for driver {driver_id} after {timeout:?}; \
                          its state is {state}"

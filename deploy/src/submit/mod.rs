@@ -19,7 +19,7 @@ mod master_client;
 pub use args::{
     parse_submit_args, DeployMode, SubmitArgs, SubmitCommand, SubmitError, SUBMIT_USAGE,
 };
-pub use master_client::{driver_state_name, MasterClient};
+pub use master_client::MasterClient;
 
 /// The environment variable that gives the application its master URL (the root crate's
 /// `ember::MASTER_ENV`).
