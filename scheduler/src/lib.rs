@@ -21,7 +21,9 @@ mod ticker;
 pub use conf::{keys, SchedulerConf};
 pub use driver_endpoint::{DriverEndpoint, ExecutorKiller, LocalExecutor, DISASSOCIATED};
 pub use heartbeat::HeartbeatReceiver;
-pub use ids::{ExecutorId, JobId, StageId, TaskId, TaskIdHasher, TaskIdMap, TaskIdSet};
+pub use ids::{
+    ExecutorId, FastHasher, FastMap, FastSet, JobId, StageId, TaskId, TaskIdMap, TaskIdSet,
+};
 pub use job::{duplicate_results, JobError, JobState};
 pub use locality::{TaskLocality, TaskLocation};
 pub use messages::*;

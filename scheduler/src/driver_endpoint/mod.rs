@@ -5,7 +5,6 @@
 //! It owns the [`TaskScheduler`] outright: every change to scheduling state happens in one
 //! of its handlers, one at a time, so there is no scheduler lock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +26,7 @@ use crate::messages::{
 };
 use crate::task_scheduler::{SchedulerEvent, TaskScheduler};
 use crate::ticker::Ticker;
-use crate::{ExecutorId, JobId, TaskDescription, TaskId, WorkerOffer};
+use crate::{ExecutorId, FastMap, JobId, TaskDescription, TaskId, WorkerOffer};
 
 /// An executor inside the driver's process (local modes): tasks are handed over as values.
 pub trait LocalExecutor: Send + Sync {
@@ -62,8 +61,8 @@ struct ExecutorData {
 /// The driver endpoint.
 pub struct DriverEndpoint {
     scheduler: TaskScheduler,
-    executors: HashMap<ExecutorId, ExecutorData>,
-    jobs: HashMap<JobId, Arc<JobState>>,
+    executors: FastMap<ExecutorId, ExecutorData>,
+    jobs: FastMap<JobId, Arc<JobState>>,
     app_config: AppConfig,
     max_message_size: usize,
     heartbeat: Option<EndpointRef<HeartbeatProtocol>>,
@@ -92,8 +91,8 @@ impl DriverEndpoint {
     pub fn new(scheduler: TaskScheduler, app_config: AppConfig, max_message_size: usize) -> Self {
         DriverEndpoint {
             scheduler,
-            executors: HashMap::new(),
-            jobs: HashMap::new(),
+            executors: FastMap::default(),
+            jobs: FastMap::default(),
             app_config,
             max_message_size,
             heartbeat: None,

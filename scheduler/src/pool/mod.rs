@@ -40,8 +40,9 @@
 //! FIFO, a missing, blank or non-integer `minShare` means 0 and `weight` 1, each with a warning.
 //! See `conf/fairscheduler.xml.template`.
 
-use std::collections::HashMap;
 use std::fmt;
+
+use crate::ids::FastMap;
 
 mod sort;
 mod xml;
@@ -176,9 +177,9 @@ pub struct Pools {
     /// the application), so an index stays valid.
     nodes: Vec<Node>,
     /// Named pools; the root has no name and is not here.
-    by_name: HashMap<String, usize>,
+    by_name: FastMap<String, usize>,
     /// The pool each task set sits in, so removal need not search the tree.
-    homes: HashMap<TaskSetKey, usize>,
+    homes: FastMap<TaskSetKey, usize>,
 }
 
 impl Pools {
@@ -322,8 +323,8 @@ impl Pools {
                 info: PoolInfo::new("", mode, 0, 0),
                 children: Vec::new(),
             }],
-            by_name: HashMap::new(),
-            homes: HashMap::new(),
+            by_name: FastMap::default(),
+            homes: FastMap::default(),
         }
     }
 

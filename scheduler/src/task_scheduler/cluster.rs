@@ -1,8 +1,6 @@
 //! What the scheduler knows of the executors: their hosts, racks and running attempts.
 
-use std::collections::{HashMap, HashSet};
-
-use crate::ids::{ExecutorId, TaskId, TaskIdMap, TaskIdSet};
+use crate::ids::{ExecutorId, FastMap, FastSet, TaskId, TaskIdMap, TaskIdSet};
 use crate::task_set_manager::ClusterView;
 
 type RackResolver = Box<dyn Fn(&str) -> Option<String> + Send>;
@@ -10,9 +8,9 @@ type RackResolver = Box<dyn Fn(&str) -> Option<String> + Send>;
 /// Executors, hosts and racks, learned from offers and forgotten on executor loss.
 #[derive(Default)]
 pub struct Cluster {
-    executors: HashMap<ExecutorId, ExecutorState>,
-    hosts: HashMap<String, HashSet<ExecutorId>>,
-    racks: HashMap<String, HashSet<String>>,
+    executors: FastMap<ExecutorId, ExecutorState>,
+    hosts: FastMap<String, FastSet<ExecutorId>>,
+    racks: FastMap<String, FastSet<String>>,
     task_to_executor: TaskIdMap<ExecutorId>,
     rack_resolver: Option<RackResolver>,
 }

@@ -10,7 +10,6 @@ mod cluster;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,7 +17,7 @@ use bytes::Bytes;
 pub use cluster::Cluster;
 
 use crate::conf::SchedulerConf;
-use crate::ids::{ExecutorId, JobId, TaskId, TaskIdMap, TaskIdSet};
+use crate::ids::{ExecutorId, FastMap, JobId, TaskId, TaskIdMap, TaskIdSet};
 use crate::locality::TaskLocality;
 use crate::pool::{Pools, TaskSetKey, TaskSetView};
 use crate::task::{ExecutorLossReason, TaskDescription, TaskSet, TaskStatus, WorkerOffer};
@@ -69,7 +68,7 @@ struct Entry {
 pub struct TaskScheduler {
     conf: SchedulerConf,
     max_task_failures: u32,
-    task_sets: HashMap<TaskSetKey, Entry>,
+    task_sets: FastMap<TaskSetKey, Entry>,
     next_key: u64,
     pools: Pools,
     cluster: Cluster,
@@ -101,7 +100,7 @@ impl SplitMix64 {
 }
 
 /// The task sets' numbers, as the pools sort them.
-struct SetsView<'a>(&'a HashMap<TaskSetKey, Entry>);
+struct SetsView<'a>(&'a FastMap<TaskSetKey, Entry>);
 
 impl TaskSetView for SetsView<'_> {
     fn running_tasks(&self, key: TaskSetKey) -> usize {
@@ -135,7 +134,7 @@ impl TaskScheduler {
         TaskScheduler {
             conf,
             max_task_failures: max_task_failures.max(1),
-            task_sets: HashMap::new(),
+            task_sets: FastMap::default(),
             next_key: 0,
             pools,
             cluster: Cluster::default(),

@@ -8,8 +8,7 @@
 //! amortised). Whether a task is still pending is asked of its record, never of the lists;
 //! [`PendingCounts`] keeps exact per-level counts so that delay scheduling need not scan.
 
-use std::collections::HashMap;
-
+use crate::ids::FastMap;
 use crate::locality::{TaskLocality, TaskLocation};
 use crate::task::TaskSpec;
 
@@ -111,13 +110,13 @@ impl PendingCounts {
 /// needs no cluster view.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RackCache {
-    racks: HashMap<Box<str>, Option<Box<str>>>,
+    racks: FastMap<Box<str>, Option<Box<str>>>,
 }
 
 impl RackCache {
     /// Looks up each distinct preferred host once.
     pub(crate) fn resolve(tasks: &[TaskSpec], view: &dyn ClusterView) -> RackCache {
-        let mut racks: HashMap<Box<str>, Option<Box<str>>> = HashMap::new();
+        let mut racks: FastMap<Box<str>, Option<Box<str>>> = FastMap::default();
         for location in tasks.iter().flat_map(|t| &t.preferred_locations) {
             let host = location.host();
             if !racks.contains_key(host) {
@@ -150,14 +149,14 @@ pub(crate) enum Candidate {
 /// speculative copies.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PendingLists {
-    for_executor: HashMap<Box<str>, Vec<u32>>,
+    for_executor: FastMap<Box<str>, Vec<u32>>,
     /// Tasks cached on a host (`hdfs_cache_<host>`): process-local on every executor of the
     /// host. Spark copies them into the list of each executor alive there when the task is
     /// queued; keeping them by host also serves executors that arrive later.
-    for_cached_host: HashMap<Box<str>, Vec<u32>>,
-    for_host: HashMap<Box<str>, Vec<u32>>,
+    for_cached_host: FastMap<Box<str>, Vec<u32>>,
+    for_host: FastMap<Box<str>, Vec<u32>>,
     no_prefs: Vec<u32>,
-    for_rack: HashMap<Box<str>, Vec<u32>>,
+    for_rack: FastMap<Box<str>, Vec<u32>>,
     all: Vec<u32>,
 }
 
@@ -236,7 +235,7 @@ impl PendingLists {
     /// live host, and always ANY. Like Spark, a list counts while it holds entries, stale
     /// ones included. O(keys), on executor added or lost only.
     pub(crate) fn valid_levels(&self, view: &dyn ClusterView) -> LevelSet {
-        let live = |map: &HashMap<Box<str>, Vec<u32>>, alive: &dyn Fn(&str) -> bool| {
+        let live = |map: &FastMap<Box<str>, Vec<u32>>, alive: &dyn Fn(&str) -> bool| {
             map.iter().any(|(key, list)| !list.is_empty() && alive(key))
         };
         let process = live(&self.for_executor, &|e| {
@@ -251,7 +250,7 @@ impl PendingLists {
     }
 }
 
-fn push_keyed(map: &mut HashMap<Box<str>, Vec<u32>>, key: &str, index: u32) {
+fn push_keyed(map: &mut FastMap<Box<str>, Vec<u32>>, key: &str, index: u32) {
     // Look up before inserting, so a known key costs no allocation.
     match map.get_mut(key) {
         Some(list) => list.push(index),
@@ -262,7 +261,7 @@ fn push_keyed(map: &mut HashMap<Box<str>, Vec<u32>>, key: &str, index: u32) {
 }
 
 fn take_keyed(
-    map: &mut HashMap<Box<str>, Vec<u32>>,
+    map: &mut FastMap<Box<str>, Vec<u32>>,
     key: &str,
     judge: &mut impl FnMut(u32) -> Candidate,
 ) -> Option<u32> {

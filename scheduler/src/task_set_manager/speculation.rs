@@ -9,11 +9,11 @@
 //! per-task record counts Ember does not report) and decommission-driven speculation.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use crate::conf::SchedulerConf;
-use crate::ids::TaskId;
+use crate::ids::{FastMap, TaskId};
 
 use super::records::IndexStatus;
 use super::TaskSetManager;
@@ -26,7 +26,7 @@ pub(crate) struct HostId(u32);
 /// Hosts seen by a task set's launches.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostTable {
-    ids: HashMap<Box<str>, HostId>,
+    ids: FastMap<Box<str>, HostId>,
 }
 
 impl HostTable {
