@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,6 +46,9 @@ struct Reports {
     sending: bool,
     /// When the oldest update that was queued without being sent (a `Running`) was queued.
     quiet_since: Option<Instant>,
+    /// The flusher waits with no deadline: the next quiet update must wake it. Otherwise
+    /// it wakes by itself and finds the update, so queuing one costs no wakeup.
+    flusher_parked: bool,
     stopped: bool,
 }
 
@@ -52,6 +56,10 @@ struct Reports {
 /// `Running` then travels with its result, halving the messages per task; a long task's
 /// still reaches the driver almost at once.
 const RUNNING_REPORT_DELAY: Duration = Duration::from_millis(10);
+
+/// How long an idle task thread spins for work while another thread's report is being
+/// handled (see [`Inner::spin_while_reporting`]).
+const REPORT_SPIN: Duration = Duration::from_micros(50);
 
 struct Inner {
     executor_id: ExecutorId,
@@ -61,6 +69,10 @@ struct Inner {
     max_result_size: usize,
     queue: Mutex<Queue>,
     work: Condvar,
+    /// How many tasks wait in the queue, readable without its lock (for spinning threads).
+    queued: AtomicUsize,
+    /// Whether a thread is sending updates (`Reports::sending`), readable without the lock.
+    reporting: AtomicBool,
     running: Mutex<TaskIdMap<Arc<KillSwitch>>>,
     kill_marks: Mutex<TaskIdMap<(String, Instant)>>,
     reports: Mutex<Reports>,
@@ -93,12 +105,15 @@ impl Executor {
                 stopped: false,
             }),
             work: Condvar::new(),
+            queued: AtomicUsize::new(0),
+            reporting: AtomicBool::new(false),
             running: Mutex::new(TaskIdMap::default()),
             kill_marks: Mutex::new(TaskIdMap::default()),
             reports: Mutex::new(Reports {
                 pending: Vec::new(),
                 sending: false,
                 quiet_since: None,
+                flusher_parked: false,
                 stopped: false,
             }),
             reports_waiting: Condvar::new(),
@@ -136,6 +151,9 @@ impl Executor {
         }
         let mut count = tasks.len();
         queue.tasks.extend(tasks);
+        self.inner
+            .queued
+            .store(queue.tasks.len(), Ordering::Release);
         drop(queue);
         // A task thread launching work (it reported a result, and the driver, running on
         // this very thread, handed it the next task) takes one task itself as soon as it
@@ -210,17 +228,44 @@ impl Inner {
         loop {
             let task = {
                 let mut queue = self.queue.lock();
+                let mut spun = false;
                 loop {
                     if queue.stopped {
                         return;
                     }
                     if let Some(task) = queue.tasks.pop_front() {
+                        self.queued.store(queue.tasks.len(), Ordering::Release);
                         break task;
+                    }
+                    if !spun && self.reporting.load(Ordering::Acquire) {
+                        // Another thread is reporting; in the driver's own process that
+                        // call runs the scheduler, which usually launches tasks before it
+                        // returns. Waiting for them awake costs this otherwise idle thread
+                        // a few microseconds; parking costs both threads a switch.
+                        drop(queue);
+                        self.spin_while_reporting();
+                        spun = true;
+                        queue = self.queue.lock();
+                        continue;
                     }
                     self.work.wait(&mut queue);
                 }
             };
             TaskRunner { inner: self }.run(task);
+        }
+    }
+
+    /// Spins, for at most [`REPORT_SPIN`], until a task is queued or nobody is reporting.
+    fn spin_while_reporting(&self) {
+        let start = Instant::now();
+        let mut spins: u32 = 0;
+        while self.queued.load(Ordering::Acquire) == 0 && self.reporting.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins % 64 == 0 && start.elapsed() >= REPORT_SPIN {
+                // Long enough: this report is not bringing work soon; park instead.
+                return;
+            }
         }
     }
 
@@ -239,8 +284,13 @@ impl Inner {
         reports.pending.push(update);
         if reports.quiet_since.is_none() {
             reports.quiet_since = Some(Instant::now());
-            drop(reports);
-            self.reports_waiting.notify_one();
+            // Waking the flusher for every task would cost a thread switch per task; a
+            // flusher already on a timer finds this update when it wakes.
+            if reports.flusher_parked {
+                reports.flusher_parked = false;
+                drop(reports);
+                self.reports_waiting.notify_one();
+            }
         }
     }
 
@@ -250,6 +300,7 @@ impl Inner {
             return;
         }
         reports.sending = true;
+        self.reporting.store(true, Ordering::Release);
         loop {
             let batch = std::mem::take(&mut reports.pending);
             reports.quiet_since = None;
@@ -262,6 +313,7 @@ impl Inner {
             reports = self.reports.lock();
             if reports.pending.is_empty() {
                 reports.sending = false;
+                self.reporting.store(false, Ordering::Release);
                 return;
             }
         }
@@ -276,7 +328,9 @@ impl Inner {
             }
             match reports.quiet_since {
                 None => {
+                    reports.flusher_parked = true;
                     self.reports_waiting.wait(&mut reports);
+                    reports.flusher_parked = false;
                 }
                 Some(since) => {
                     let due = since + RUNNING_REPORT_DELAY;
