@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_env::{
-    encode_to_bytes, Decode, Encode, EndpointRef, LocalOnly, RpcConf, RpcEnv, RpcEnvConfig,
-    TimeUnit,
-};
+use bytes::{Bytes, BytesMut};
+
+use rpc_env::{Decode, Encode, EndpointRef, LocalOnly, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
 use ember_deploy::client::{AppClient, AppClientConfig, AppStatus, StandaloneBackend};
 use ember_deploy::messages::{AppClientAsk, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
@@ -407,13 +406,14 @@ impl Context {
             .check::<In, Out>(task)
             .map_err(Error::Task)?;
         let job_id = JobId(self.inner.next_job.fetch_add(1, Ordering::Relaxed));
-        let tasks: Vec<TaskSpec> = inputs
-            .iter()
+        let tasks: Vec<TaskSpec> = encode_inputs(&inputs)
+            .into_iter()
+            .zip(inputs)
             .enumerate()
-            .map(|(i, (input, preferred))| TaskSpec {
+            .map(|(i, (input, (_, preferred)))| TaskSpec {
                 partition: i as u32,
-                preferred_locations: preferred.clone(),
-                input: encode_to_bytes(input),
+                preferred_locations: preferred,
+                input,
             })
             .collect();
         let job = Arc::new(JobState::new(job_id, tasks.len()));
@@ -490,4 +490,25 @@ impl std::fmt::Debug for Context {
             .field("master", &self.inner.master)
             .finish()
     }
+}
+
+/// Encodes every input into one buffer and gives each task its slice of it: one allocation
+/// per job instead of one per task (the slices share the buffer, which lives as long as the
+/// task set keeps any of them for a retry).
+fn encode_inputs<In: Encode>(inputs: &[(In, Vec<TaskLocation>)]) -> Vec<Bytes> {
+    let mut buf = BytesMut::new();
+    let mut ends = Vec::with_capacity(inputs.len());
+    for (input, _) in inputs {
+        input.encode(&mut buf);
+        ends.push(buf.len());
+    }
+    let all = buf.freeze();
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let slice = all.slice(start..end);
+            start = end;
+            slice
+        })
+        .collect()
 }
