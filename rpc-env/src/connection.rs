@@ -46,6 +46,12 @@ const COPY_LIMIT: usize = 16 * 1024;
 /// How many rounds a sending thread writes for others before handing the rest to the IO
 /// thread, so a sender is never stuck writing other threads' frames forever.
 const SENDER_WRITE_ROUNDS: usize = 8;
+/// The tail buffer's size. Written tails come back as spares of this size, so a busy
+/// connection reuses two warm buffers instead of allocating (and faulting in) new ones.
+const TAIL_CAPACITY: usize = 8 * 1024;
+/// Written buffers up to this size are kept as the spare tail; larger ones (a big frame
+/// queued whole) are freed.
+const SPARE_MAX: usize = 4 * TAIL_CAPACITY;
 /// Chunks per `writev`.
 const MAX_IOVECS: usize = 64;
 /// A send this soon after the last write is part of a burst: it leaves writing to the IO
@@ -112,12 +118,18 @@ struct WriteState {
     /// Frames waiting, oldest first; `tail` holds the newest small frames, contiguous.
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
+    /// An empty buffer that was written out, to become the next tail.
+    spare: Option<BytesMut>,
     /// Some thread is in `flush`.
     writer_active: bool,
     /// A writable event came while a writer was active: it must try again, not stop.
     writable_while_active: bool,
     /// The IO thread has been asked to write the queue.
     flush_requested: bool,
+    /// The socket was full at the last write: nothing can go out before the IO thread's
+    /// writable event, so senders only queue (trying again would cost a futile `writev`
+    /// and a wakeup per message while the peer catches up).
+    blocked: bool,
     /// When the last write began, to tell a burst from a lone message.
     last_write: Option<Instant>,
 }
@@ -129,7 +141,11 @@ impl WriteState {
 
     fn take_batch(&mut self) -> VecDeque<Bytes> {
         if !self.tail.is_empty() {
-            let tail = self.tail.split().freeze();
+            let fresh = self
+                .spare
+                .take()
+                .unwrap_or_else(|| BytesMut::with_capacity(TAIL_CAPACITY));
+            let tail = std::mem::replace(&mut self.tail, fresh).freeze();
             self.chunks.push_back(tail);
         }
         std::mem::take(&mut self.chunks)
@@ -182,10 +198,12 @@ impl Connection {
             stream,
             write: Mutex::new(WriteState {
                 chunks: VecDeque::new(),
-                tail: BytesMut::with_capacity(8 * 1024),
+                tail: BytesMut::with_capacity(TAIL_CAPACITY),
+                spare: None,
                 writer_active: false,
                 writable_while_active: false,
                 flush_requested: false,
+                blocked: false,
                 last_write: None,
             }),
             closed: AtomicBool::new(false),
@@ -297,7 +315,7 @@ impl Connection {
 
     /// Decides who writes the frames just queued (see the module docs).
     fn write_or_leave(self: &Arc<Self>, mut w: parking_lot::MutexGuard<'_, WriteState>) {
-        if w.writer_active || w.flush_requested {
+        if w.writer_active || w.flush_requested || w.blocked {
             // Whoever is writing, or the IO thread about to, takes our frames too.
             return;
         }
@@ -321,7 +339,7 @@ impl Connection {
     /// Writes the queue now unless someone else is writing or about to (uncorking).
     fn write_if_idle(&self) {
         let mut w = self.write.lock();
-        if w.writer_active || w.flush_requested || !w.has_data() {
+        if w.writer_active || w.flush_requested || w.blocked || !w.has_data() {
             return;
         }
         w.writer_active = true;
@@ -333,6 +351,7 @@ impl Connection {
     pub(crate) fn on_writable(&self) {
         let mut w = self.write.lock();
         w.flush_requested = false;
+        w.blocked = false;
         if w.writer_active {
             w.writable_while_active = true;
             return;
@@ -359,12 +378,16 @@ impl Connection {
                 w.last_write = Some(Instant::now());
                 w.take_batch()
             };
+            let mut spare = None;
             let outcome = if batch.is_empty() {
                 Ok(true)
             } else {
-                self.write_batch(&mut batch)
+                self.write_batch(&mut batch, &mut spare)
             };
             let mut w = self.write.lock();
+            if w.spare.is_none() {
+                w.spare = spare;
+            }
             match outcome {
                 Ok(true) => {
                     if !w.has_data() {
@@ -389,6 +412,7 @@ impl Connection {
                         w.writable_while_active = false;
                         continue;
                     }
+                    w.blocked = true;
                     w.writer_active = false;
                     return;
                 }
@@ -411,8 +435,13 @@ impl Connection {
         }
     }
 
-    /// Writes `batch` with `writev`; `Ok(false)` when the socket would block first.
-    fn write_batch(&self, batch: &mut VecDeque<Bytes>) -> io::Result<bool> {
+    /// Writes `batch` with `writev`; `Ok(false)` when the socket would block first. A
+    /// written chunk that is a tail-sized buffer nobody else holds comes back in `spare`.
+    fn write_batch(
+        &self,
+        batch: &mut VecDeque<Bytes>,
+        spare: &mut Option<BytesMut>,
+    ) -> io::Result<bool> {
         while !batch.is_empty() {
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -436,7 +465,9 @@ impl Connection {
                 };
                 if front.len() <= left {
                     left -= front.len();
-                    batch.pop_front();
+                    if let Some(written) = batch.pop_front() {
+                        keep_as_spare(written, spare);
+                    }
                 } else {
                     front.advance(left);
                     left = 0;
@@ -450,6 +481,19 @@ impl Connection {
     pub(crate) fn close(&self, reason: Option<RpcError>) {
         if !self.is_closed() {
             self.io.request_close(self.token, reason);
+        }
+    }
+}
+
+/// Keeps `written` in `spare` (emptied) if it is a buffer worth reusing as a tail.
+fn keep_as_spare(written: Bytes, spare: &mut Option<BytesMut>) {
+    if spare.is_some() {
+        return;
+    }
+    if let Ok(mut buf) = written.try_into_mut() {
+        buf.clear();
+        if (TAIL_CAPACITY..=SPARE_MAX).contains(&buf.capacity()) {
+            *spare = Some(buf);
         }
     }
 }

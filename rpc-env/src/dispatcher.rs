@@ -1,6 +1,6 @@
 //! The dispatcher: endpoint name -> inbox, and the loops that run them.
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::inbox::{Inbox, InboxEntry};
 use crate::message_loop::MessageLoop;
 
 struct Registered {
-    endpoints: HashMap<Arc<str>, Arc<dyn InboxEntry>>,
+    endpoints: FastMap<Arc<str>, Arc<dyn InboxEntry>>,
     stopped: bool,
 }
 
@@ -33,7 +33,7 @@ impl Dispatcher {
     pub(crate) fn new(shared_threads: usize) -> Dispatcher {
         Dispatcher {
             registered: RwLock::new(Registered {
-                endpoints: HashMap::new(),
+                endpoints: FastMap::default(),
                 stopped: false,
             }),
             generation: AtomicU64::new(0),

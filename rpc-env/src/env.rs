@@ -1,6 +1,5 @@
 //! [`RpcEnv`]: endpoints, the network, and the threads that run them.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use crate::dispatcher::Dispatcher;
 use crate::endpoint::{Protocol, RpcEndpoint};
 use crate::endpoint_ref::{EndpointRef, RefInner};
 use crate::error::RpcError;
+use crate::fast_hash::FastMap;
 use crate::frame::{put_message_frame, FrameKind};
 use crate::io_loop::IoThreads;
 use crate::outbox::{connect_in_background, Outbox};
@@ -98,7 +98,8 @@ pub(crate) struct EnvShared {
     pub(crate) dispatcher: Dispatcher,
     pub(crate) registry: Arc<AskRegistry>,
     pub(crate) io: IoThreads,
-    outboxes: RwLock<HashMap<RpcAddress, Arc<Outbox>>>,
+    /// Keyed by peers this env dials; hashed cheaply, as it is looked up on every send.
+    outboxes: RwLock<FastMap<RpcAddress, Arc<Outbox>>>,
     pub(crate) ask_timeout: (Duration, Arc<str>),
     lookup_timeout: RpcTimeout,
     pub(crate) connect_timeout: Duration,
@@ -303,7 +304,7 @@ impl RpcEnv {
             dispatcher: Dispatcher::new(dispatcher_threads),
             registry,
             io,
-            outboxes: RwLock::new(HashMap::new()),
+            outboxes: RwLock::new(FastMap::default()),
             ask_timeout: (ask_timeout.duration(), Arc::from(ask_timeout.key())),
             lookup_timeout,
             connect_timeout,

@@ -11,10 +11,11 @@
 //! [`FrameDecoder::decode`] splits frames off the front of a read buffer without copying:
 //! `Ok(None)` means "need more bytes", `Err` means "malformed: close this connection".
 
+use byteorder::{BigEndian, ByteOrder};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::address::RpcAddress;
-use crate::codec::{DecodeError, Encode, Reader};
+use crate::codec::{DecodeError, Encode};
 use crate::error::RpcError;
 use crate::message;
 
@@ -212,30 +213,69 @@ impl WireFailure {
     }
 }
 
-/// The endpoint header of a request or one-way frame, kept as raw slices so the caller can
-/// compare them with what it last saw before paying to parse them.
+/// The endpoint header of a request or one-way frame, kept as offsets into the payload so
+/// the caller can compare the raw sender and receiver with what it last saw before paying
+/// to parse them, and parsing costs no reference-count traffic on the payload.
 #[derive(Debug)]
 pub(crate) struct EndpointHeader {
-    /// The encoded `Option<RpcAddress>` of the sender.
-    pub(crate) sender_raw: Bytes,
-    /// The receiver endpoint's name, UTF-8 checked.
-    pub(crate) receiver: Bytes,
-    /// The message body.
-    pub(crate) body: Bytes,
+    payload: Bytes,
+    /// The encoded `Option<RpcAddress>` of the sender is `payload[..sender_end]`.
+    sender_end: usize,
+    /// The receiver endpoint's name (UTF-8 checked) is `payload[name_start..body_start]`.
+    name_start: usize,
+    /// The message body is `payload[body_start..]`.
+    body_start: usize,
+}
+
+/// A cursor over a header's bytes, failing as [`Reader`](crate::codec::Reader) does.
+struct HeaderCursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl HeaderCursor<'_> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+        if self.remaining() < n {
+            return Err(DecodeError::UnexpectedEnd {
+                needed: n,
+                remaining: self.remaining(),
+            });
+        }
+        let taken = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        Ok(taken)
+    }
+
+    fn read_len(&mut self) -> Result<usize, DecodeError> {
+        let len = BigEndian::read_u32(self.take(4)?) as usize;
+        if len > self.remaining() {
+            return Err(DecodeError::LengthTooLarge {
+                len,
+                remaining: self.remaining(),
+            });
+        }
+        Ok(len)
+    }
 }
 
 impl EndpointHeader {
     /// Splits a request or one-way payload into header fields and body.
     pub(crate) fn parse(payload: Bytes) -> Result<EndpointHeader, DecodeError> {
-        let total = payload.len();
-        let mut r = Reader::new(payload.clone());
+        let mut c = HeaderCursor {
+            bytes: &payload,
+            at: 0,
+        };
         // Skip over the sender address to find where it ends; it is parsed only when it
         // differs from the last one seen on the connection.
-        match r.read_u8()? {
+        match c.take(1)?[0] {
             0 => {}
             1 => {
-                let host_len = r.read_len(1)?;
-                r.skip(host_len + 2)?;
+                let host_len = c.read_len()?;
+                c.take(host_len + 2)?;
             }
             _ => {
                 return Err(DecodeError::InvalidValue {
@@ -243,28 +283,46 @@ impl EndpointHeader {
                 })
             }
         }
-        let sender_len = total - r.remaining();
-        let name_len = r.read_len(1)?;
-        let name = r.read_bytes(name_len)?;
-        if std::str::from_utf8(&name).is_err() {
+        let sender_end = c.at;
+        let name_len = c.read_len()?;
+        let name_start = c.at;
+        if std::str::from_utf8(c.take(name_len)?).is_err() {
             return Err(DecodeError::InvalidUtf8);
         }
-        let body_start = total - r.remaining();
+        let body_start = c.at;
         Ok(EndpointHeader {
-            sender_raw: payload.slice(..sender_len),
-            receiver: name,
-            body: payload.slice(body_start..),
+            payload,
+            sender_end,
+            name_start,
+            body_start,
         })
+    }
+
+    /// The encoded sender address, as it came.
+    pub(crate) fn sender_raw(&self) -> &[u8] {
+        &self.payload[..self.sender_end]
+    }
+
+    /// The receiver name's bytes.
+    pub(crate) fn receiver(&self) -> &[u8] {
+        &self.payload[self.name_start..self.body_start]
     }
 
     /// The receiver name (checked UTF-8 in [`parse`](Self::parse)).
     pub(crate) fn receiver_name(&self) -> &str {
-        std::str::from_utf8(&self.receiver).unwrap_or("")
+        std::str::from_utf8(self.receiver()).unwrap_or("")
     }
 
     /// Parses the sender address.
     pub(crate) fn sender(&self) -> Result<Option<RpcAddress>, DecodeError> {
-        crate::codec::decode_from(self.sender_raw.clone())
+        crate::codec::decode_from(self.payload.slice(..self.sender_end))
+    }
+
+    /// The message body.
+    pub(crate) fn into_body(self) -> Bytes {
+        let mut body = self.payload;
+        body.advance(self.body_start);
+        body
     }
 }
 
@@ -310,7 +368,7 @@ mod tests {
         let header = EndpointHeader::parse(frames[0].payload.clone()).expect("header");
         assert_eq!(header.sender().expect("sender"), Some(addr));
         assert_eq!(header.receiver_name(), "echo");
-        assert_eq!(&header.body[..], b"hi");
+        assert_eq!(&header.into_body()[..], b"hi");
         assert_eq!(frames[1].kind, FrameKind::Failure);
         assert_eq!(frames[1].request_id, 42);
         assert_eq!(

@@ -6,7 +6,7 @@
 //! socket that was full becomes writable again, or when a sender hands writing over.
 //! Other threads talk to it through commands and its `Waker`.
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +28,7 @@ use crate::error::RpcError;
 use crate::frame::{
     parse_failure, put_failure_frame, EndpointHeader, Frame, FrameDecoder, FrameKind,
 };
-use crate::inbox::InboxEntry;
+use crate::inbox::{InboxEntry, InlineBatch};
 
 thread_local! {
     /// Set on IO threads, where handlers of `Threading::Inline` endpoints may run and where
@@ -153,7 +153,7 @@ impl IoThreads {
                 poll,
                 handle: Arc::clone(&self.handles[index]),
                 env: Arc::clone(env),
-                conns: HashMap::new(),
+                conns: FastMap::default(),
                 listener: own_listener,
                 scratch: vec![0u8; READ_CHUNK],
                 unfinished_reads: Vec::new(),
@@ -205,7 +205,7 @@ struct IoLoop {
     poll: Poll,
     handle: Arc<IoHandle>,
     env: Arc<EnvShared>,
-    conns: HashMap<Token, ConnState>,
+    conns: FastMap<Token, ConnState>,
     listener: Option<TcpListener>,
     scratch: Vec<u8>,
     /// Connections that still had bytes to read when their turn ended.
@@ -376,7 +376,10 @@ impl IoLoop {
             // Answers written while these frames are handled (inline endpoints, failures)
             // leave together once the chunk is done.
             let cork = Cork::new();
+            // Inline endpoints run once per chunk, each over all its messages in it.
+            let batch = InlineBatch::new();
             let routed = route_frames(&self.env, state);
+            drop(batch);
             drop(cork);
             if let Err(problem) = routed {
                 log::warn!(
@@ -507,7 +510,7 @@ fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Res
                 ))
             });
             let ctx = ctx(call.clone());
-            if let Err(e) = inbox.post_remote(frame.kind, sender, header.body, &ctx) {
+            if let Err(e) = inbox.post_remote(frame.kind, sender, header.into_body(), &ctx) {
                 let error = RpcError::Decode(e);
                 if let Some(call) = call {
                     call.fail(error.clone());
@@ -567,7 +570,7 @@ fn sender_of(
     header: &EndpointHeader,
 ) -> Result<Option<Arc<RpcAddress>>, RpcError> {
     let parsed = match &state.last_sender {
-        Some((raw, parsed)) if *raw == header.sender_raw => parsed.clone(),
+        Some((raw, parsed)) if raw[..] == *header.sender_raw() => parsed.clone(),
         _ => {
             let parsed = header.sender()?.map(Arc::new);
             if let Some(address) = &parsed {
@@ -578,7 +581,7 @@ fn sender_of(
                         .broadcast(&NetworkEvent::Connected((**address).clone()));
                 }
             }
-            state.last_sender = Some((header.sender_raw.clone(), parsed.clone()));
+            state.last_sender = Some((Bytes::copy_from_slice(header.sender_raw()), parsed.clone()));
             parsed
         }
     };
@@ -594,11 +597,15 @@ fn receiver_of(
 ) -> Option<Arc<dyn InboxEntry>> {
     let generation = env.dispatcher.generation();
     if let Some((name, seen, inbox)) = &state.last_receiver {
-        if *seen == generation && *name == header.receiver {
+        if *seen == generation && name[..] == *header.receiver() {
             return Some(Arc::clone(inbox));
         }
     }
     let inbox = env.dispatcher.lookup(header.receiver_name()).ok()?;
-    state.last_receiver = Some((header.receiver.clone(), generation, Arc::clone(&inbox)));
+    state.last_receiver = Some((
+        Bytes::copy_from_slice(header.receiver()),
+        generation,
+        Arc::clone(&inbox),
+    ));
     Some(inbox)
 }

@@ -64,6 +64,7 @@ mod endpoint;
 mod endpoint_ref;
 mod env;
 mod error;
+mod fast_hash;
 mod frame;
 mod inbox;
 mod io_loop;
@@ -87,6 +88,7 @@ pub use endpoint::{
 pub use endpoint_ref::EndpointRef;
 pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};
+pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use local_only::LocalOnly;
 
 /// Re-exports for the [`message!`] macro; not part of the API.

@@ -426,16 +426,15 @@ proptest! {
     ) {
         let payload = payload.slice(..cut.index(payload.len() + 1));
         if let Ok(header) = EndpointHeader::parse(payload.clone()) {
-            let name_len = header.receiver.len();
-            prop_assert_eq!(
-                header.sender_raw.len() + 4 + name_len + header.body.len(),
-                payload.len()
-            );
-            prop_assert_eq!(&payload[..header.sender_raw.len()], &header.sender_raw[..]);
+            let name_len = header.receiver().len();
+            let sender_len = header.sender_raw().len();
+            prop_assert_eq!(&payload[..sender_len], header.sender_raw());
             prop_assert!(header.sender().is_ok());
-            prop_assert_eq!(header.receiver_name().as_bytes(), &header.receiver[..]);
-            prop_assert!(std::str::from_utf8(&header.receiver).is_ok());
-            prop_assert_eq!(&payload[payload.len() - header.body.len()..], &header.body[..]);
+            prop_assert_eq!(header.receiver_name().as_bytes(), header.receiver());
+            prop_assert!(std::str::from_utf8(header.receiver()).is_ok());
+            let body = header.into_body();
+            prop_assert_eq!(sender_len + 4 + name_len + body.len(), payload.len());
+            prop_assert_eq!(&payload[payload.len() - body.len()..], &body[..]);
         }
         // A failure that parses is one of the kinds that travel; it never panics.
         let _ = parse_failure(payload.clone());
@@ -558,7 +557,7 @@ proptest! {
         if let Ok(header) = header {
             prop_assert_eq!(header.sender().ok(), Some(sender.clone()));
             prop_assert_eq!(header.receiver_name(), receiver.as_str());
-            prop_assert_eq!(&header.body[..], &body[..]);
+            prop_assert_eq!(&header.into_body()[..], &body[..]);
         }
         prop_assert_eq!(&out.frames[1], &(FrameKind::Response, id, Bytes::from(response)));
         let (k, i, payload) = &out.frames[2];
@@ -616,9 +615,10 @@ proptest! {
             };
             prop_assert_eq!(header.sender().ok(), Some(sender.clone()));
             prop_assert_eq!(header.receiver_name(), receiver.as_str());
-            prop_assert!(header.body.len() < body.len());
-            prop_assert_eq!(&header.body[..], &body[..header.body.len()]);
-            prop_assert!(decode_from::<Nested>(header.body).is_err());
+            let got = header.into_body();
+            prop_assert!(got.len() < body.len());
+            prop_assert_eq!(&got[..], &body[..got.len()]);
+            prop_assert!(decode_from::<Nested>(got).is_err());
         }
     }
 }

@@ -6,9 +6,7 @@
 //! wants_job(StageId(1));
 //! ```
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -99,60 +97,7 @@ impl From<&str> for ExecutorId {
     }
 }
 
-/// A hasher for the scheduler's maps (Fx-style: a rotate, xor and multiply per word). Their
-/// keys are task, job and task-set ids handed out in order and short executor and host
-/// names that Ember itself assigns or its own executors report, so SipHash's defence
-/// against chosen keys buys nothing here, while its cost showed on every launch and every
-/// status update.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FastHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &byte in chunks.remainder() {
-            self.add(u64::from(byte));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-}
-
-/// A map with the cheap hasher.
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-/// A set with the cheap hasher.
-pub type FastSet<T> = HashSet<T, BuildHasherDefault<FastHasher>>;
+pub use rpc_env::{FastHasher, FastMap, FastSet};
 
 /// A map keyed by task id, with the cheap hasher.
 pub type TaskIdMap<V> = FastMap<TaskId, V>;

@@ -151,13 +151,6 @@ impl<'a> Reader<'a> {
         Ok(self.buf.split_to(n))
     }
 
-    /// Skips `n` bytes.
-    pub(crate) fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
-        self.need(n)?;
-        self.buf.advance(n);
-        Ok(())
-    }
-
     /// Reads a length-prefixed UTF-8 string.
     pub fn read_str(&mut self) -> Result<String, DecodeError> {
         let len = self.read_len(1)?;

@@ -34,8 +34,10 @@ use crate::frame::FrameKind;
 use crate::message_loop::{MessageLoop, Runnable};
 
 mod handler;
+mod inline_batch;
 
 use handler::{Concurrent, Handler, Serial};
+pub(crate) use inline_batch::InlineBatch;
 
 /// A message waiting in an inbox.
 pub(crate) enum InboxMessage<P: Protocol> {
@@ -59,6 +61,13 @@ thread_local! {
 /// Past this many nested inline runs, messages go to the loop: a chain of endpoints sending
 /// to each other must not grow the stack without bound.
 const MAX_INLINE_DEPTH: usize = 4;
+
+/// Runs a claimed inline inbox on this thread, counting the nesting.
+fn run_inline(inbox: Arc<dyn Runnable>) {
+    INLINE_DEPTH.with(|d| d.set(d.get() + 1));
+    inbox.run();
+    INLINE_DEPTH.with(|d| d.set(d.get() - 1));
+}
 
 /// How many messages a thread handles before letting other inboxes of its loop run.
 const BATCH: usize = 256;
@@ -176,9 +185,11 @@ impl<P: Protocol> Inbox<P> {
             state.scheduled = true;
             drop(state);
             if let Some(me) = self.weak_self.upgrade() {
-                INLINE_DEPTH.with(|d| d.set(d.get() + 1));
-                me.run();
-                INLINE_DEPTH.with(|d| d.set(d.get() - 1));
+                // Inside a batch (the IO thread routing a chunk of frames) the run waits
+                // for the chunk's end and takes every message queued by then.
+                if let Err(me) = inline_batch::defer(me) {
+                    run_inline(me);
+                }
             }
             return;
         }
@@ -357,6 +368,10 @@ impl<P: Protocol> Runnable for Inbox<P> {
                 }
                 drop(cork);
                 state = self.state.lock();
+                if state.queue.capacity() == 0 {
+                    // Give the emptied buffer back, or the next post allocates a new one.
+                    std::mem::swap(&mut batch, &mut state.queue);
+                }
                 continue;
             }
             // The last thread out runs on_stop, after every other handler has returned.
