@@ -126,6 +126,9 @@ struct WriteState {
     writable_while_active: bool,
     /// The IO thread has been asked to write the queue.
     flush_requested: bool,
+    /// The IO thread is handling frames it read from this connection and writes the queue
+    /// when it is done (see [`Connection::begin_read_chunk`]).
+    reader_active: bool,
     /// The socket was full at the last write: nothing can go out before the IO thread's
     /// writable event, so senders only queue (trying again would cost a futile `writev`
     /// and a wakeup per message while the peer catches up).
@@ -204,6 +207,7 @@ impl Connection {
                 writable_while_active: false,
                 flush_requested: false,
                 blocked: false,
+                reader_active: false,
                 last_write: None,
             }),
             closed: AtomicBool::new(false),
@@ -322,6 +326,13 @@ impl Connection {
         if cork(self) {
             return;
         }
+        if w.reader_active {
+            // The IO thread is handling what it read from this connection (often the
+            // answers this sender was waiting for) and writes the queue once done: no
+            // need to write now, nor to wake it.
+            w.flush_requested = true;
+            return;
+        }
         let now = Instant::now();
         if w.last_write
             .is_some_and(|t| now.duration_since(t) < BURST_WINDOW)
@@ -345,6 +356,30 @@ impl Connection {
         w.writer_active = true;
         drop(w);
         self.flush(SENDER_WRITE_ROUNDS);
+    }
+
+    /// The IO thread starts handling a chunk of frames read from this connection. Until
+    /// [`end_read_chunk`](Self::end_read_chunk), frames other threads send on it are left
+    /// for the IO thread to write at the chunk's end, together: a client pipelining asks
+    /// sends its next ones while their answers are being read, and writing each itself
+    /// would cost a system call apiece.
+    pub(crate) fn begin_read_chunk(&self) {
+        self.write.lock().reader_active = true;
+    }
+
+    /// The IO thread is done with the chunk: it writes what was left to it.
+    pub(crate) fn end_read_chunk(&self) {
+        let mut w = self.write.lock();
+        w.reader_active = false;
+        if !w.flush_requested || w.writer_active || w.blocked || !w.has_data() {
+            return;
+        }
+        // A flush command may still be on its way for these frames; it will find the
+        // queue written and do nothing.
+        w.flush_requested = false;
+        w.writer_active = true;
+        drop(w);
+        self.flush(usize::MAX);
     }
 
     /// The IO thread saw the socket become writable, or was asked to write.

@@ -378,9 +378,11 @@ impl IoLoop {
             let cork = Cork::new();
             // Inline endpoints run once per chunk, each over all its messages in it.
             let batch = InlineBatch::new();
+            state.conn.begin_read_chunk();
             let routed = route_frames(&self.env, state);
             drop(batch);
             drop(cork);
+            state.conn.end_read_chunk();
             if let Err(problem) = routed {
                 log::warn!(
                     "Closing the connection to {}: {problem}",
