@@ -144,7 +144,7 @@ impl MasterClient {
     /// # Errors
     ///
     /// The master does not know the driver (`ERROR: Cluster master did not recognize
-    /// <id>`), no master answered [`MAX_STATUS_FAILURES`] times in a row, or `timeout`
+    /// <id>`), no master answered three times in a row, or `timeout`
     /// passed first.
     pub fn wait_for_driver(
         &self,

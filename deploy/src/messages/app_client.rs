@@ -1,0 +1,96 @@
+//! The app client's protocol: what the master tells an application's driver.
+
+use rpc_env::{message, EndpointRef, Protocol, Reply};
+
+use crate::ids::{AppId, WorkerId};
+
+use super::{ExecutorState, MasterProtocol};
+
+message! {
+    /// One-way messages to an application's client (in its driver).
+    pub enum AppClientMessage {
+        /// The master registered the application.
+        RegisteredApplication {
+            /// Its id.
+            app_id: AppId,
+            /// The master.
+            master: EndpointRef<MasterProtocol>,
+        },
+        /// An executor was granted.
+        ExecutorAdded {
+            /// The executor's id in the application.
+            id: u32,
+            /// The worker running it.
+            worker_id: WorkerId,
+            /// The worker's `host:port`.
+            host_port: String,
+            /// Its cores.
+            cores: u32,
+            /// Its memory in MiB.
+            memory_mib: u32,
+        },
+        /// An executor changed state.
+        ExecutorUpdated {
+            /// The executor.
+            id: u32,
+            /// Its state.
+            state: ExecutorState,
+            /// What happened.
+            message: Option<String>,
+            /// Its exit code.
+            exit_status: Option<i32>,
+            /// The worker's host, when the worker itself was lost.
+            worker_host: Option<String>,
+        },
+        /// The master removed the application (`FAILED`, `KILLED`, ...).
+        ApplicationRemoved {
+            /// The final state.
+            message: String,
+        },
+        /// A worker was lost.
+        WorkerRemoved {
+            /// The worker.
+            id: WorkerId,
+            /// Its host.
+            host: String,
+            /// Why.
+            message: String,
+        },
+        /// A new master leads; acknowledge with `MasterChangeAcknowledged`.
+        MasterChanged {
+            /// The master.
+            master: EndpointRef<MasterProtocol>,
+            /// Its web UI URL.
+            master_web_ui_url: String,
+        },
+        /// The master is a standby (ignored; registration retries go on).
+        MasterInStandby,
+        /// Timer: retry registration.
+        RetryRegistration,
+        /// Ask the master to kill these executors (Spark's `killExecutors` from the
+        /// standalone backend): the driver lost them, yet they may still run.
+        KillExecutors {
+            /// The executors.
+            exec_ids: Vec<u32>,
+        },
+    }
+}
+
+message! {
+    /// Asks of the app client.
+    pub enum AppClientAsk {
+        /// Unregister the application and stop (Spark's `StopAppClient`).
+        StopAppClient {
+            /// The answer.
+            reply: Reply<bool>,
+        },
+    }
+}
+
+/// The app client's protocol.
+pub struct AppClientProtocol;
+
+impl Protocol for AppClientProtocol {
+    type Message = AppClientMessage;
+    type Ask = AppClientAsk;
+}
