@@ -126,9 +126,12 @@ impl Context {
         let app_id = new_app_id("local");
         let registry = Arc::new(registry);
         let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
-        let reporter = Arc::new(DriverReporter::new(driver.clone(), ExecutorId::driver()));
+        // One id shared by the executor, its reports and the driver's books, so comparing
+        // them is a pointer check.
+        let executor_id = ExecutorId::driver();
+        let reporter = Arc::new(DriverReporter::new(driver.clone(), executor_id.clone()));
         let executor = Executor::start(
-            ExecutorId::driver(),
+            executor_id.clone(),
             threads,
             Arc::clone(&registry),
             reporter,
@@ -138,7 +141,7 @@ impl Context {
         let executor = Arc::new(executor);
         let endpoint = DriverEndpoint::new(scheduler, app_config(&conf, &app_id), max_message_size)
             .with_local_executor(
-                ExecutorId::driver(),
+                executor_id,
                 "localhost".to_string(),
                 threads,
                 Arc::new(LocalExecutorHandle(Arc::clone(&executor))),

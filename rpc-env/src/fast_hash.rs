@@ -32,8 +32,14 @@ impl Hasher for FastHasher {
             word.copy_from_slice(chunk);
             self.add(u64::from_le_bytes(word));
         }
-        for &byte in chunks.remainder() {
-            self.add(u64::from(byte));
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // The last 1-7 bytes as one word, their count in the top byte so that trailing
+            // zero bytes still change the hash.
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            word[7] = rest.len() as u8;
+            self.add(u64::from_le_bytes(word));
         }
     }
 
@@ -82,5 +88,6 @@ mod tests {
         assert_ne!(hash("host-a.example:7077"), hash("host-b.example:7077"));
         assert_ne!(hash("12345678x"), hash("12345678y"));
         assert_ne!(hash(("a", "bc")), hash(("ab", "c")));
+        assert_ne!(hash("ab"), hash("ab\0"));
     }
 }

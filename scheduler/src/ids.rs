@@ -53,8 +53,25 @@ numeric_id!(
 
 /// An executor's id: `"driver"` for the in-process executor of local modes, `"0"`, `"1"`, ...
 /// for executors a cluster manager starts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialOrd, Ord)]
 pub struct ExecutorId(Arc<str>);
+
+/// Ids are compared on every launch and status update, nearly always against a clone of
+/// the same `Arc`: the pointer check settles those without reading the text.
+impl PartialEq for ExecutorId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for ExecutorId {}
+
+/// By the text, as equality is.
+impl std::hash::Hash for ExecutorId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl ExecutorId {
     /// An id with this text.
