@@ -8,9 +8,12 @@
 //! - the last write was moments ago (a burst): the sender leaves the queue to the IO thread,
 //!   waking it once, and the frames that pile up meanwhile go out in one `writev`;
 //! - the sender is a loop thread draining a batch of messages: the connection is *corked*
-//!   and written once, at the end of the batch ([`Cork`]).
+//!   and written once, at the end of the batch ([`Cork`]);
+//! - the IO thread is handling a chunk it read from this very connection: it writes the
+//!   queue when the chunk is done ([`Connection::begin_read_chunk`]).
 //!
-//! When the socket is full, the rest waits for the IO thread's writable event.
+//! When the socket is full the connection is *blocked*: frames only queue until the IO
+//! thread's writable event, which writes them.
 //!
 //! ```text
 //!            append, idle, not recent                     WouldBlock
