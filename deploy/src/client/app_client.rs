@@ -212,9 +212,18 @@ impl RpcEndpoint for AppClient {
             AppClientMessage::MasterChanged { master, .. } => {
                 log::info!("Master has changed, new master is at {}", master.address());
                 if let Some(app_id) = &self.app_id {
-                    master.send(MasterMessage::MasterChangeAcknowledged {
+                    let ack = MasterMessage::MasterChangeAcknowledged {
                         app_id: app_id.clone(),
-                    })?;
+                    };
+                    // The new master is the leader whether or not this ack gets through
+                    // (unacknowledged apps are dropped when its recovery completes), so
+                    // follow it either way rather than stay with the old one.
+                    if let Err(e) = master.send(ack) {
+                        log::warn!(
+                            "Could not acknowledge the new master {}: {e}",
+                            master.address()
+                        );
+                    }
                 }
                 self.master = Some(master);
             }
