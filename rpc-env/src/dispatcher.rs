@@ -4,7 +4,7 @@ use crate::fast_hash::FastMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::endpoint::{NetworkEvent, Protocol, RpcEndpoint, Threading};
 use crate::endpoint_ref::EndpointRef;
@@ -16,6 +16,21 @@ use crate::message_loop::MessageLoop;
 struct Registered {
     endpoints: FastMap<Arc<str>, Arc<dyn InboxEntry>>,
     stopped: bool,
+}
+
+impl Registered {
+    /// Whether an endpoint may be registered under `name` now.
+    fn check_free(&self, name: &str) -> Result<(), RpcError> {
+        if self.stopped {
+            return Err(RpcError::RegisterAfterStop);
+        }
+        if self.endpoints.contains_key(name) {
+            return Err(RpcError::DuplicateEndpoint {
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Routes messages to endpoints by name; owns the shared loop and the dedicated ones.
@@ -62,6 +77,18 @@ impl Dispatcher {
         Ok(l)
     }
 
+    /// Makes `inbox` reachable under `name` (checked free under this same lock) and tells
+    /// routing caches that the names changed.
+    fn publish(
+        &self,
+        mut registered: RwLockWriteGuard<'_, Registered>,
+        name: &str,
+        inbox: Arc<dyn InboxEntry>,
+    ) {
+        registered.endpoints.insert(Arc::from(name), inbox);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Registers `endpoint` under `name` and schedules its `on_start`.
     pub(crate) fn register<E: RpcEndpoint>(
         &self,
@@ -69,15 +96,8 @@ impl Dispatcher {
         name: &str,
         endpoint: E,
     ) -> Result<EndpointRef<E::Protocol>, RpcError> {
-        let mut registered = self.registered.write();
-        if registered.stopped {
-            return Err(RpcError::RegisterAfterStop);
-        }
-        if registered.endpoints.contains_key(name) {
-            return Err(RpcError::DuplicateEndpoint {
-                name: name.to_string(),
-            });
-        }
+        let registered = self.registered.write();
+        registered.check_free(name)?;
         let threading = endpoint.threading();
         let message_loop = match threading {
             Threading::Shared | Threading::Inline => self.shared_loop()?,
@@ -95,11 +115,7 @@ impl Dispatcher {
             message_loop,
             threading,
         );
-        registered
-            .endpoints
-            .insert(Arc::from(name), Arc::clone(&inbox) as Arc<dyn InboxEntry>);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        drop(registered);
+        self.publish(registered, name, Arc::clone(&inbox) as Arc<dyn InboxEntry>);
         inbox.start();
         Ok(self_ref)
     }
@@ -112,15 +128,8 @@ impl Dispatcher {
         name: &str,
         endpoint: E,
     ) -> Result<EndpointRef<E::Protocol>, RpcError> {
-        let mut registered = self.registered.write();
-        if registered.stopped {
-            return Err(RpcError::RegisterAfterStop);
-        }
-        if registered.endpoints.contains_key(name) {
-            return Err(RpcError::DuplicateEndpoint {
-                name: name.to_string(),
-            });
-        }
+        let registered = self.registered.write();
+        registered.check_free(name)?;
         let threads = endpoint.threads().max(1);
         let message_loop = MessageLoop::start(threads, |i| format!("dispatcher-{name}-{i}"))?;
         self.loops.lock().push(Arc::clone(&message_loop));
@@ -132,11 +141,7 @@ impl Dispatcher {
             message_loop,
             threads,
         );
-        registered
-            .endpoints
-            .insert(Arc::from(name), Arc::clone(&inbox) as Arc<dyn InboxEntry>);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        drop(registered);
+        self.publish(registered, name, Arc::clone(&inbox) as Arc<dyn InboxEntry>);
         inbox.start();
         Ok(self_ref)
     }
