@@ -67,7 +67,7 @@ impl<T> AskShared<T> {
             if let Err(panic) = outcome {
                 log::error!(
                     "An ask's on_complete callback panicked: {}",
-                    crate::inbox::panic_message(&*panic)
+                    crate::thread_role::panic_message(&*panic)
                 );
             }
             return true;
@@ -126,7 +126,7 @@ impl<T: Send + 'static> AskHandle<T> {
     /// [`RpcError::BlockingOnIoThread`] unless the answer is already there: waiting there
     /// would stall every connection the thread serves, possibly the one the answer comes on.
     pub fn wait(self) -> Result<T, RpcError> {
-        if crate::io_loop::on_io_thread() && !self.shared.is_done() {
+        if crate::thread_role::on_io_thread() && !self.shared.is_done() {
             return Err(RpcError::BlockingOnIoThread);
         }
         let mut state = self.shared.state.lock();

@@ -456,7 +456,7 @@ impl RpcEnv {
         shared.dispatcher.stop();
         // From one of the env's own threads (a handler, a callback), the rest must wait for
         // that very thread to finish, so it happens on a thread of its own.
-        if crate::message_loop::on_rpc_thread() {
+        if crate::thread_role::on_rpc_thread() {
             let for_thread = Arc::clone(shared);
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-shutdown", shared.name))

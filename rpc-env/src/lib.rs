@@ -74,6 +74,7 @@ mod outbox;
 #[cfg(test)]
 mod proptests;
 mod registry;
+mod thread_role;
 mod verifier;
 
 // The public interface.

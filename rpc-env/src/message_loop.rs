@@ -12,21 +12,7 @@ use std::thread::JoinHandle;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::RpcError;
-
-thread_local! {
-    /// Set on the threads an env runs itself: loop, IO and timer threads.
-    static RPC_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks the calling thread as one of an env's own.
-pub(crate) fn mark_rpc_thread() {
-    RPC_THREAD.with(|t| t.set(true));
-}
-
-/// Whether the calling thread is one of an env's own (a handler or callback runs on it).
-pub(crate) fn on_rpc_thread() -> bool {
-    RPC_THREAD.with(|t| t.get())
-}
+use crate::thread_role::{mark_rpc_thread, panic_message};
 
 /// Work a loop thread can run: an inbox with messages.
 pub(crate) trait Runnable: Send + Sync {
@@ -127,7 +113,7 @@ impl MessageLoop {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work.run())) {
                 log::error!(
                     "A message loop thread caught a panic outside any handler: {}",
-                    crate::inbox::panic_message(&*panic)
+                    panic_message(&*panic)
                 );
             }
         }

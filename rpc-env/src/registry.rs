@@ -276,7 +276,7 @@ impl AskRegistry {
     }
 
     fn run_timer(&self) {
-        crate::message_loop::mark_rpc_thread();
+        crate::thread_role::mark_rpc_thread();
         let mut expired: Vec<Entry> = Vec::new();
         loop {
             {

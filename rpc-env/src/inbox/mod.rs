@@ -32,6 +32,7 @@ use crate::env::{DecodeContext, RpcEnv};
 use crate::error::{EndpointError, RpcError};
 use crate::frame::FrameKind;
 use crate::message_loop::{MessageLoop, Runnable};
+use crate::thread_role::panic_message;
 
 mod handler;
 mod inline_batch;
@@ -468,17 +469,6 @@ impl<P: Protocol> InboxEntry for Inbox<P> {
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
-    }
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_string()
     }
 }
 

@@ -29,17 +29,6 @@ mod routing;
 
 use routing::{route_frames, ConnState};
 
-thread_local! {
-    /// Set on IO threads, where handlers of `Threading::Inline` endpoints may run and where
-    /// waiting for an ask is refused.
-    static IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the calling thread is an IO thread.
-pub(crate) fn on_io_thread() -> bool {
-    IO_THREAD.with(|t| t.get())
-}
-
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
 /// Bytes read per `read` call.
@@ -204,8 +193,7 @@ fn socket_rpc_address(addr: &std::net::SocketAddr) -> RpcAddress {
 
 impl IoLoop {
     fn run(mut self) {
-        crate::message_loop::mark_rpc_thread();
-        IO_THREAD.with(|t| t.set(true));
+        crate::thread_role::mark_io_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.unfinished_reads.is_empty() {
