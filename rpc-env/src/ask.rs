@@ -11,9 +11,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Condvar, Mutex};
 
-use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::codec::{Decode, DecodeContext, DecodeError, Encode, Reader};
 use crate::connection::Connection;
-use crate::env::DecodeContext;
+use crate::env::Arrival;
 use crate::error::RpcError;
 use crate::frame::{finish_frame, put_failure_frame, start_frame, FrameKind};
 use crate::registry::{AskRegistry, PendingAsk};
@@ -213,7 +213,7 @@ pub(crate) struct RemotePending<T> {
 }
 
 impl<T: Decode + Send + 'static> PendingAsk for RemotePending<T> {
-    fn complete(self: Box<Self>, body: Bytes, ctx: &DecodeContext) -> Result<(), DecodeError> {
+    fn complete(self: Box<Self>, body: Bytes, ctx: &dyn DecodeContext) -> Result<(), DecodeError> {
         let mut r = Reader::with_context(body, ctx);
         let decoded = T::decode(&mut r).and_then(|v| r.finish().map(|()| v));
         match decoded {
@@ -240,7 +240,11 @@ pub(crate) struct LocalPending<T> {
 }
 
 impl<T: Send + 'static> PendingAsk for LocalPending<T> {
-    fn complete(self: Box<Self>, _body: Bytes, _ctx: &DecodeContext) -> Result<(), DecodeError> {
+    fn complete(
+        self: Box<Self>,
+        _body: Bytes,
+        _ctx: &dyn DecodeContext,
+    ) -> Result<(), DecodeError> {
         // A local ask never travels, so no response frame can name it.
         Ok(())
     }
@@ -440,12 +444,12 @@ impl<T> Encode for Reply<T> {
 
 impl<T> Decode for Reply<T> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let call =
-            r.context()
-                .and_then(|ctx| ctx.call.clone())
-                .ok_or(DecodeError::MissingContext {
-                    what: "a reply port",
-                })?;
+        let call = r
+            .context_as::<Arrival>()
+            .and_then(|arrival| arrival.call.clone())
+            .ok_or(DecodeError::MissingContext {
+                what: "a reply port",
+            })?;
         Ok(Reply {
             target: ReplyTarget::Remote(call),
             _answer: PhantomData,

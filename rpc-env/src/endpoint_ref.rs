@@ -13,7 +13,7 @@ use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::conf::RpcTimeout;
 use crate::connection::Connection;
 use crate::endpoint::Protocol;
-use crate::env::EnvShared;
+use crate::env::{Arrival, EnvShared};
 use crate::error::RpcError;
 use crate::frame::FrameKind;
 use crate::inbox::InboxMessage;
@@ -238,13 +238,15 @@ impl<P> Encode for EndpointRef<P> {
 impl<P: Protocol> Decode for EndpointRef<P> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let address = EndpointAddress::decode(r)?;
-        let ctx = r.context().ok_or(DecodeError::MissingContext {
-            what: "an endpoint ref",
-        })?;
+        let arrival = r
+            .context_as::<Arrival>()
+            .ok_or(DecodeError::MissingContext {
+                what: "an endpoint ref",
+            })?;
         Ok(EndpointRef::bind(
-            Arc::clone(&ctx.env),
+            Arc::clone(&arrival.env),
             address,
-            ctx.conn.clone(),
+            arrival.conn.clone(),
         ))
     }
 }

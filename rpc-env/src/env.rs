@@ -1,5 +1,6 @@
 //! [`RpcEnv`]: endpoints, the network, and the threads that run them.
 
+use std::any::Any;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
 use crate::ask::{RemoteCall, Ticket};
+use crate::codec::DecodeContext;
 use crate::conf::{RpcConf, RpcTimeout};
 use crate::connection::Connection;
 use crate::dispatcher::Dispatcher;
@@ -79,13 +81,20 @@ impl RpcEnvConfig {
     }
 }
 
-/// What a decoder inside an env needs to rebuild refs and reply ports.
-pub(crate) struct DecodeContext {
+/// Where a message arrived: what a decoder inside an env needs to rebuild the refs and the
+/// reply port in it.
+pub(crate) struct Arrival {
     pub(crate) env: Arc<EnvShared>,
     /// The connection the bytes came on.
     pub(crate) conn: Option<Arc<Connection>>,
     /// The call a request's reply port answers.
     pub(crate) call: Option<Arc<RemoteCall>>,
+}
+
+impl DecodeContext for Arrival {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// The state shared by an env's handle, its refs and its threads.

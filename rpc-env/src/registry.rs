@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
-use crate::codec::DecodeError;
-use crate::env::DecodeContext;
+use crate::codec::{DecodeContext, DecodeError};
 use crate::error::RpcError;
 
 /// Something waiting for the answer to one ask.
 pub(crate) trait PendingAsk: Send {
     /// The response body arrived: decode it and complete the ask.
-    fn complete(self: Box<Self>, body: Bytes, ctx: &DecodeContext) -> Result<(), DecodeError>;
+    fn complete(self: Box<Self>, body: Bytes, ctx: &dyn DecodeContext) -> Result<(), DecodeError>;
     /// The ask failed.
     fn fail(self: Box<Self>, error: RpcError);
 }
@@ -321,7 +320,11 @@ mod tests {
     struct Probe(mpsc::Sender<Result<Bytes, RpcError>>);
 
     impl PendingAsk for Probe {
-        fn complete(self: Box<Self>, body: Bytes, _ctx: &DecodeContext) -> Result<(), DecodeError> {
+        fn complete(
+            self: Box<Self>,
+            body: Bytes,
+            _ctx: &dyn DecodeContext,
+        ) -> Result<(), DecodeError> {
             let _ = self.0.send(Ok(body));
             Ok(())
         }

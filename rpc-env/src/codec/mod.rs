@@ -11,12 +11,19 @@
 mod impls;
 mod macros;
 
+use std::any::Any;
 use std::fmt;
 
 use byteorder::{BigEndian, ByteOrder};
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::env::DecodeContext;
+/// What decoding inside an env carries along: values bound to an env (endpoint refs, reply
+/// ports) rebuild themselves from it. The codec knows nothing of envs; the env implements
+/// this, and those types find their part with [`Reader::context_as`].
+pub(crate) trait DecodeContext {
+    /// The context itself, to be downcast to the type its implementor is.
+    fn as_any(&self) -> &dyn Any;
+}
 
 /// A value that can be written into a message body.
 pub trait Encode {
@@ -54,7 +61,7 @@ pub fn decode_from<T: Decode>(bytes: Bytes) -> Result<T, DecodeError> {
 /// rebuilt on this side (the env and the connection the message came on).
 pub struct Reader<'a> {
     buf: Bytes,
-    ctx: Option<&'a DecodeContext>,
+    ctx: Option<&'a dyn DecodeContext>,
 }
 
 impl Reader<'static> {
@@ -66,16 +73,16 @@ impl Reader<'static> {
 
 impl<'a> Reader<'a> {
     /// A reader whose refs and reply ports bind to the env and connection in `ctx`.
-    pub(crate) fn with_context(buf: Bytes, ctx: &'a DecodeContext) -> Reader<'a> {
+    pub(crate) fn with_context(buf: Bytes, ctx: &'a dyn DecodeContext) -> Reader<'a> {
         Reader {
             buf,
             ctx: Some(ctx),
         }
     }
 
-    /// The env context, if this reader runs inside an env.
-    pub(crate) fn context(&self) -> Option<&'a DecodeContext> {
-        self.ctx
+    /// The env context, if this reader runs inside an env and its context is a `C`.
+    pub(crate) fn context_as<C: 'static>(&self) -> Option<&'a C> {
+        self.ctx.and_then(|ctx| ctx.as_any().downcast_ref::<C>())
     }
 
     /// How many bytes are left.

@@ -28,7 +28,7 @@ use crate::endpoint::{
     Threading,
 };
 use crate::endpoint_ref::EndpointRef;
-use crate::env::{DecodeContext, RpcEnv};
+use crate::env::{Arrival, RpcEnv};
 use crate::error::{EndpointError, RpcError};
 use crate::frame::FrameKind;
 use crate::message_loop::{MessageLoop, Runnable};
@@ -405,7 +405,7 @@ pub(crate) trait InboxEntry: Send + Sync {
         kind: FrameKind,
         sender: Option<Arc<RpcAddress>>,
         body: Bytes,
-        ctx: &DecodeContext,
+        ctx: &Arrival,
     ) -> Result<(), DecodeError>;
     /// Queues a network event.
     fn post_event(&self, event: NetworkEvent);
@@ -415,7 +415,7 @@ pub(crate) trait InboxEntry: Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-fn decode_whole<T: Decode>(body: Bytes, ctx: &DecodeContext) -> Result<T, DecodeError> {
+fn decode_whole<T: Decode>(body: Bytes, ctx: &Arrival) -> Result<T, DecodeError> {
     let mut r = Reader::with_context(body, ctx);
     let value = T::decode(&mut r)?;
     r.finish()?;
@@ -432,7 +432,7 @@ impl<P: Protocol> InboxEntry for Inbox<P> {
         kind: FrameKind,
         sender: Option<Arc<RpcAddress>>,
         body: Bytes,
-        ctx: &DecodeContext,
+        ctx: &Arrival,
     ) -> Result<(), DecodeError> {
         let msg = match (kind, &ctx.call) {
             (FrameKind::Request, Some(call)) => InboxMessage::Ask {

@@ -10,7 +10,7 @@ use crate::address::RpcAddress;
 use crate::ask::{CallSlot, RemoteCall};
 use crate::connection::{Connection, Direction};
 use crate::endpoint::NetworkEvent;
-use crate::env::{DecodeContext, EnvShared};
+use crate::env::{Arrival, EnvShared};
 use crate::error::RpcError;
 use crate::frame::{
     parse_failure, put_failure_frame, EndpointHeader, Frame, FrameDecoder, FrameKind,
@@ -66,7 +66,7 @@ pub(super) fn route_frames(env: &Arc<EnvShared>, state: &mut ConnState) -> Resul
 
 fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Result<(), RpcError> {
     let conn = Arc::clone(&state.conn);
-    let ctx = |call: Option<Arc<RemoteCall>>| DecodeContext {
+    let ctx = |call: Option<Arc<RemoteCall>>| Arrival {
         env: Arc::clone(env),
         conn: Some(Arc::clone(&conn)),
         call,
