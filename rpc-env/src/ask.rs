@@ -11,12 +11,13 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Condvar, Mutex};
 
+use crate::ask_registry::AskRegistry;
 use crate::codec::{Decode, DecodeContext, DecodeError, Encode, Reader};
 use crate::connection::Connection;
 use crate::env::Arrival;
 use crate::error::RpcError;
 use crate::frame::{finish_frame, put_failure_frame, start_frame, FrameKind};
-use crate::registry::{AskRegistry, PendingAsk};
+use crate::pending_asks::PendingAsk;
 
 type Callback<T> = Box<dyn FnOnce(Result<T, RpcError>) + Send>;
 

@@ -17,7 +17,7 @@ use crate::env::{Arrival, EnvShared};
 use crate::error::RpcError;
 use crate::frame::FrameKind;
 use crate::inbox::InboxMessage;
-use crate::registry::{TimeoutInfo, NO_ROUTE};
+use crate::pending_asks::{TimeoutInfo, NO_ROUTE};
 
 /// The untyped part of a ref.
 pub(crate) struct RefInner {

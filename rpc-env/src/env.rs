@@ -11,6 +11,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
 use crate::ask::{RemoteCall, Ticket};
+use crate::ask_registry::AskRegistry;
 use crate::codec::DecodeContext;
 use crate::conf::{RpcConf, RpcTimeout};
 use crate::connection::Connection;
@@ -22,7 +23,7 @@ use crate::fast_hash::FastMap;
 use crate::frame::{put_message_frame, FrameKind};
 use crate::io_loop::IoThreads;
 use crate::outbox::{connect_in_background, Outbox};
-use crate::registry::{AskRegistry, PendingAsk, TimeoutInfo};
+use crate::pending_asks::{PendingAsk, TimeoutInfo};
 use crate::verifier::{EndpointVerifier, VerifierAsk, VerifierProtocol, VERIFIER_NAME};
 
 /// How to create an [`RpcEnv`].

@@ -56,6 +56,7 @@
 
 mod address;
 mod ask;
+mod ask_registry;
 mod codec;
 mod conf;
 mod connection;
@@ -71,9 +72,9 @@ mod io_loop;
 mod local_only;
 mod message_loop;
 mod outbox;
+mod pending_asks;
 #[cfg(test)]
 mod proptests;
-mod registry;
 mod thread_role;
 mod verifier;
 
