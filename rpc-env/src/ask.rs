@@ -21,13 +21,26 @@ use crate::pending_asks::PendingAsk;
 
 type Callback<T> = Box<dyn FnOnce(Result<T, RpcError>) + Send>;
 
+/// Where an ask is between its handle and whoever answers it.
+///
+/// ```text
+///   Unanswered --wait--> Awaited --answer (wakes the waiter)--> Done --taken--> Taken
+///       |  \--on_complete--> Subscribed --answer (runs the callback)-----------> Taken
+///       \--answer--> Done --wait / poll / on_complete--> Taken
+/// ```
+///
+/// A handle is consumed by `wait` and by `on_complete`, so an ask is never both awaited and
+/// subscribed.
 enum AskState<T> {
-    Pending {
-        callback: Option<Callback<T>>,
-        waiting: bool,
-    },
+    /// No answer yet, and nobody waiting for it.
+    Unanswered,
+    /// No answer yet; a thread is blocked in `wait` on the condvar.
+    Awaited,
+    /// No answer yet; this callback takes it.
+    Subscribed(Callback<T>),
+    /// Answered, and the answer not yet taken.
     Done(Result<T, RpcError>),
-    /// The result went to a callback or a waiter.
+    /// The answer went to a callback or a waiter.
     Taken,
 }
 
@@ -42,10 +55,7 @@ pub(crate) struct AskShared<T> {
 impl<T> AskShared<T> {
     pub(crate) fn new() -> Arc<AskShared<T>> {
         Arc::new(AskShared {
-            state: Mutex::new(AskState::Pending {
-                callback: None,
-                waiting: false,
-            }),
+            state: Mutex::new(AskState::Unanswered),
             wakeup: Condvar::new(),
             done: AtomicBool::new(false),
         })
@@ -54,33 +64,36 @@ impl<T> AskShared<T> {
     /// Completes the ask; `false` if it was already complete (a late reply, say).
     pub(crate) fn complete(&self, result: Result<T, RpcError>) -> bool {
         let mut state = self.state.lock();
-        let AskState::Pending { callback, waiting } = &mut *state else {
-            return false;
-        };
-        if let Some(callback) = callback.take() {
-            *state = AskState::Taken;
-            self.done.store(true, Ordering::Release);
-            drop(state);
-            // The callback runs on whichever thread ends the ask (an IO thread, the timer
-            // thread); a panic in it must not take that thread down with it.
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(result)));
-            if let Err(panic) = outcome {
-                log::error!(
-                    "An ask's on_complete callback panicked: {}",
-                    crate::thread_role::panic_message(&*panic)
-                );
+        match std::mem::replace(&mut *state, AskState::Taken) {
+            AskState::Subscribed(callback) => {
+                self.done.store(true, Ordering::Release);
+                drop(state);
+                // The callback runs on whichever thread ends the ask (an IO thread, the timer
+                // thread); a panic in it must not take that thread down with it.
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(result)));
+                if let Err(panic) = outcome {
+                    log::error!(
+                        "An ask's on_complete callback panicked: {}",
+                        crate::thread_role::panic_message(&*panic)
+                    );
+                }
+                true
             }
-            return true;
+            waiting @ (AskState::Unanswered | AskState::Awaited) => {
+                *state = AskState::Done(result);
+                self.done.store(true, Ordering::Release);
+                drop(state);
+                if matches!(waiting, AskState::Awaited) {
+                    self.wakeup.notify_all();
+                }
+                true
+            }
+            already @ (AskState::Done(_) | AskState::Taken) => {
+                *state = already;
+                false
+            }
         }
-        let waiting = *waiting;
-        *state = AskState::Done(result);
-        self.done.store(true, Ordering::Release);
-        drop(state);
-        if waiting {
-            self.wakeup.notify_all();
-        }
-        true
     }
 
     fn is_done(&self) -> bool {
@@ -134,15 +147,13 @@ impl<T: Send + 'static> AskHandle<T> {
         loop {
             match std::mem::replace(&mut *state, AskState::Taken) {
                 AskState::Done(result) => return result,
-                AskState::Pending { callback, .. } => {
-                    *state = AskState::Pending {
-                        callback,
-                        waiting: true,
-                    };
+                AskState::Unanswered | AskState::Awaited => {
+                    *state = AskState::Awaited;
                     self.shared.wakeup.wait(&mut state);
                 }
-                // Only `on_complete` (which consumes the handle) leaves `Taken` behind.
-                AskState::Taken => {
+                // Only `on_complete` and `poll`, which consume the handle or return the
+                // answer, leave these behind: unreachable through one handle.
+                AskState::Subscribed(_) | AskState::Taken => {
                     return Err(RpcError::failure("the answer was already taken"));
                 }
             }
@@ -179,13 +190,10 @@ impl<T: Send + 'static> AskHandle<T> {
                 drop(state);
                 callback(result);
             }
-            AskState::Pending { .. } => {
-                *state = AskState::Pending {
-                    callback: Some(Box::new(callback)),
-                    waiting: false,
-                };
+            AskState::Unanswered | AskState::Awaited => {
+                *state = AskState::Subscribed(Box::new(callback));
             }
-            AskState::Taken => {}
+            AskState::Subscribed(_) | AskState::Taken => {}
         }
     }
 
@@ -466,5 +474,64 @@ impl<T> fmt::Debug for Reply<T> {
             ReplyTarget::Detached => "detached",
         };
         write!(f, "Reply<{}>({kind})", std::any::type_name::<T>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn new_ask() -> (AskHandle<u32>, Arc<AskShared<u32>>) {
+        let shared = AskShared::new();
+        (AskHandle::new(Arc::clone(&shared), None), shared)
+    }
+
+    #[test]
+    fn an_answer_wakes_a_waiting_thread_and_completes_once() {
+        let (handle, shared) = new_ask();
+        let (started_tx, started_rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            started_tx.send(()).expect("main thread listens");
+            handle.wait()
+        });
+        started_rx.recv().expect("the waiter starts");
+        // Whether the waiter is already parked or not, the answer reaches it.
+        assert!(shared.complete(Ok(7)));
+        assert!(!shared.complete(Ok(8)), "a second answer is refused");
+        assert_eq!(waiter.join().ok(), Some(Ok(7)));
+    }
+
+    #[test]
+    fn poll_gives_the_handle_back_until_the_answer_is_there() {
+        let (handle, shared) = new_ask();
+        let handle = handle.poll().expect_err("no answer yet");
+        shared.complete(Err(RpcError::failure("no")));
+        assert_eq!(handle.poll().ok(), Some(Err(RpcError::failure("no"))));
+    }
+
+    #[test]
+    fn a_callback_runs_on_the_answering_thread_or_at_once_if_answered() {
+        let (handle, shared) = new_ask();
+        let (tx, rx) = mpsc::channel();
+        let tx2 = tx.clone();
+        handle.on_complete(move |r| tx.send(r).expect("listening"));
+        assert!(rx.try_recv().is_err(), "not before the answer");
+        shared.complete(Ok(1));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).ok(), Some(Ok(1)));
+
+        let (answered, shared) = new_ask();
+        shared.complete(Ok(2));
+        answered.on_complete(move |r| tx2.send(r).expect("listening"));
+        assert_eq!(rx.try_recv().ok(), Some(Ok(2)), "ran at once");
+    }
+
+    #[test]
+    fn a_panicking_callback_does_not_take_the_answering_thread_down() {
+        let (handle, shared) = new_ask();
+        handle.on_complete(|_| panic!("callback bug"));
+        assert!(shared.complete(Ok(3)));
+        assert!(shared.is_done());
     }
 }
