@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use crate::address::RpcAddress;
-use crate::connection::{Connection, Direction};
+use crate::connection::{Connection, Direction, IoThread};
 use crate::endpoint::NetworkEvent;
 use crate::env::EnvShared;
 use crate::error::RpcError;
@@ -157,7 +157,7 @@ fn connect(env: &Arc<EnvShared>, outbox: &Arc<Outbox>) {
                     outbox_route: outbox.route,
                 },
                 Some(Arc::new(outbox.address.clone())),
-                Arc::clone(&io),
+                Arc::clone(&io) as Arc<dyn IoThread>,
                 env.max_frame,
             ));
             env.dispatcher

@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
 use crate::address::RpcAddress;
-use crate::connection::{Connection, Cork, Direction};
+use crate::connection::{Connection, Cork, Direction, IoThread};
 use crate::endpoint::NetworkEvent;
 use crate::env::EnvShared;
 use crate::error::RpcError;
@@ -55,22 +55,22 @@ pub(crate) struct IoHandle {
     commands: Mutex<Vec<Command>>,
 }
 
+impl IoThread for IoHandle {
+    fn request_flush(&self, token: Token) {
+        self.push(Command::Flush(token));
+    }
+
+    fn request_close(&self, token: Token, reason: Option<RpcError>) {
+        self.push(Command::Close(token, reason));
+    }
+}
+
 impl IoHandle {
     fn push(&self, command: Command) {
         self.commands.lock().push(command);
         if let Err(e) = self.waker.wake() {
             log::error!("Could not wake IO thread {}: {e}", self.index);
         }
-    }
-
-    /// Hands writing of `token` over to this thread.
-    pub(crate) fn request_flush(&self, token: Token) {
-        self.push(Command::Flush(token));
-    }
-
-    /// Asks this thread to close `token`.
-    pub(crate) fn request_close(&self, token: Token, reason: Option<RpcError>) {
-        self.push(Command::Close(token, reason));
     }
 
     /// Gives this thread a new connection to watch.
@@ -248,7 +248,7 @@ impl IoLoop {
                 Command::Flush(token) => {
                     if let Some(state) = self.conns.get(&token) {
                         let conn = Arc::clone(&state.conn);
-                        conn.on_flush_request();
+                        conn.on_writable();
                     }
                 }
                 Command::Close(token, reason) => self.close(token, reason),
@@ -292,7 +292,7 @@ impl IoLoop {
                         peer,
                         Direction::Inbound,
                         None,
-                        Arc::clone(&io),
+                        Arc::clone(&io) as Arc<dyn IoThread>,
                         self.env.max_frame,
                     ));
                     self.env

@@ -1,0 +1,323 @@
+//! One TCP connection: its socket, its identity, and the write path shared by every thread
+//! that sends on it.
+//!
+//! Who writes the queued frames, and when, is decided by the socket-free [`WriteQueue`]
+//! (`write_queue.rs`, with the full transition table); this module holds the socket, does
+//! the `writev` calls the queue asks for, and passes flush and close requests to the IO
+//! thread through [`IoThread`], the one thing a connection needs from the IO loop.
+//!
+//! Reading belongs to the connection's IO thread alone (see `io_loop`).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use mio::net::TcpStream;
+use mio::Token;
+use parking_lot::Mutex;
+
+use crate::address::RpcAddress;
+use crate::error::RpcError;
+use crate::frame::LENGTH_FIELD;
+
+mod cork;
+mod write_queue;
+
+pub(crate) use cork::Cork;
+use write_queue::{keep_as_spare, AfterWrite, Next, WriteOutcome, WriteQueue};
+
+/// Chunks per `writev`.
+const MAX_IOVECS: usize = 64;
+
+/// What a connection asks of the IO thread that watches it. Both requests are queued and
+/// return at once; they may be made from any thread.
+pub(crate) trait IoThread: Send + Sync {
+    /// Take over writing the queue of the connection `token`.
+    fn request_flush(&self, token: Token);
+    /// Close the connection `token`, reporting `reason` as a network error if there is one.
+    fn request_close(&self, token: Token, reason: Option<RpcError>);
+}
+
+/// Where the connection came from, for network events and for failing its asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// We connected, through the outbox with this route id.
+    Outbound { outbox_route: u64 },
+    /// The peer connected to our listener.
+    Inbound,
+}
+
+/// A connection, shared by its IO thread (reads, closes) and senders (writes).
+pub(crate) struct Connection {
+    /// Unique in the env; also the route id of asks sent directly on it.
+    pub(crate) id: u64,
+    pub(crate) token: Token,
+    pub(crate) direction: Direction,
+    /// The peer's socket address.
+    pub(crate) peer: SocketAddr,
+    /// The peer's listen address: known when we connected, learned from the first frame
+    /// that names a sender when it connected to us.
+    remote_address: Mutex<Option<Arc<RpcAddress>>>,
+    stream: TcpStream,
+    queue: Mutex<WriteQueue>,
+    closed: AtomicBool,
+    io: Arc<dyn IoThread>,
+    max_frame: usize,
+}
+
+impl Connection {
+    /// A connection over `stream`, watched by `io`. `max_frame` bounds the frames it sends.
+    pub(crate) fn new(
+        id: u64,
+        stream: TcpStream,
+        peer: SocketAddr,
+        direction: Direction,
+        remote_address: Option<Arc<RpcAddress>>,
+        io: Arc<dyn IoThread>,
+        max_frame: usize,
+    ) -> Connection {
+        Connection {
+            id,
+            token: Token(id as usize),
+            direction,
+            peer,
+            remote_address: Mutex::new(remote_address),
+            stream,
+            queue: Mutex::new(WriteQueue::new()),
+            closed: AtomicBool::new(false),
+            io,
+            max_frame,
+        }
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The peer's listen address, if known.
+    pub(crate) fn remote_address(&self) -> Option<Arc<RpcAddress>> {
+        self.remote_address.lock().clone()
+    }
+
+    /// Records the peer's listen address; `true` the first time.
+    pub(crate) fn learn_remote_address(&self, address: &Arc<RpcAddress>) -> bool {
+        let mut known = self.remote_address.lock();
+        if known.is_some() {
+            return false;
+        }
+        *known = Some(Arc::clone(address));
+        true
+    }
+
+    /// The peer as `host:port`, its listen address when known.
+    pub(crate) fn peer_name(&self) -> String {
+        match &*self.remote_address.lock() {
+            Some(a) => a.host_port(),
+            None => self.peer.to_string(),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection closed; `true` for the caller that closed it.
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Encodes one frame with `encode` and sends it (the queue decides who writes).
+    pub(crate) fn send_frame(
+        self: &Arc<Self>,
+        encode: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<(), RpcError> {
+        thread_local! {
+            static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(4096));
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                encode(&mut buf);
+                self.enqueue_encoded(&mut buf)
+            }
+            // Only reachable if an `Encode` impl sends a message itself; give it a buffer.
+            Err(_) => {
+                let mut buf = BytesMut::new();
+                encode(&mut buf);
+                self.enqueue_encoded(&mut buf)
+            }
+        })
+    }
+
+    /// Sends frames that were encoded earlier (queued while the outbox was connecting).
+    pub(crate) fn send_encoded(self: &Arc<Self>, frames: Vec<Bytes>) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut queue = self.queue.lock();
+        if !queue.push_encoded(frames) {
+            return;
+        }
+        let next = queue.after_push(|| cork::cork(self), Instant::now);
+        drop(queue);
+        self.perform(next);
+    }
+
+    fn enqueue_encoded(self: &Arc<Self>, buf: &mut BytesMut) -> Result<(), RpcError> {
+        let closed = || RpcError::ConnectionClosed {
+            peer: self.peer_name(),
+        };
+        if self.is_closed() {
+            return Err(closed());
+        }
+        let frame_len = buf.len().saturating_sub(LENGTH_FIELD);
+        if frame_len > self.max_frame {
+            return Err(RpcError::MessageTooLarge {
+                size: frame_len,
+                max: self.max_frame,
+            });
+        }
+        let mut queue = self.queue.lock();
+        if !queue.push(buf) {
+            // A write failed and the IO thread is closing the connection.
+            return Err(closed());
+        }
+        let next = queue.after_push(|| cork::cork(self), Instant::now);
+        drop(queue);
+        self.perform(next);
+        Ok(())
+    }
+
+    /// Does what the queue said: nothing, write now, or wake the IO thread.
+    fn perform(&self, next: Next) {
+        match next {
+            Next::Nothing => {}
+            Next::Write => self.flush(),
+            Next::WakeIoThread => self.io.request_flush(self.token),
+        }
+    }
+
+    /// A corked sender's cork ends: writes the queue unless someone else writes or will.
+    fn uncork(&self) {
+        let next = self.queue.lock().uncork();
+        self.perform(next);
+    }
+
+    /// The IO thread starts handling a chunk of frames read from this connection. Until
+    /// [`end_read_chunk`](Self::end_read_chunk), frames other threads send on it are left
+    /// for the IO thread to write at the chunk's end, together: a client pipelining asks
+    /// sends its next ones while their answers are being read, and writing each itself
+    /// would cost a system call apiece.
+    pub(crate) fn begin_read_chunk(&self) {
+        self.queue.lock().begin_read_chunk();
+    }
+
+    /// The IO thread is done with the chunk: it writes what was left to it.
+    pub(crate) fn end_read_chunk(&self) {
+        let next = self.queue.lock().end_read_chunk();
+        self.perform(next);
+    }
+
+    /// The IO thread saw the socket become writable, or was asked to write.
+    pub(crate) fn on_writable(&self) {
+        let next = self.queue.lock().on_writable();
+        self.perform(next);
+    }
+
+    /// Writes batches for as long as the queue says so. Entered only when the queue made
+    /// the caller the writer ([`Next::Write`]).
+    fn flush(&self) {
+        loop {
+            let mut batch = self.queue.lock().take_batch(Instant::now());
+            let mut spare = None;
+            let (outcome, error) = if batch.is_empty() {
+                (WriteOutcome::Written, None)
+            } else {
+                match self.write_batch(&mut batch, &mut spare) {
+                    Ok(true) => (WriteOutcome::Written, None),
+                    Ok(false) => (WriteOutcome::WouldBlock, None),
+                    Err(e) => (WriteOutcome::Failed, Some(e)),
+                }
+            };
+            let after = self.queue.lock().finish_write(outcome, batch, spare);
+            match after {
+                AfterWrite::Again => continue,
+                AfterWrite::Done => return,
+                AfterWrite::HandOver => {
+                    self.io.request_flush(self.token);
+                    return;
+                }
+                AfterWrite::Close => {
+                    let reason =
+                        error.map_or_else(|| "write failed".to_string(), |e| e.to_string());
+                    log::warn!("Failed to write to {}: {reason}", self.peer_name());
+                    self.io.request_close(
+                        self.token,
+                        Some(RpcError::Io {
+                            context: format!("Failed to send to {}", self.peer_name()),
+                            reason,
+                        }),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` with `writev`; `Ok(false)` when the socket would block first. Written
+    /// chunks leave the batch; a tail-sized buffer nobody else holds comes back in `spare`.
+    fn write_batch(
+        &self,
+        batch: &mut VecDeque<Bytes>,
+        spare: &mut Option<BytesMut>,
+    ) -> io::Result<bool> {
+        while !batch.is_empty() {
+            let written = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(batch.iter()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                match (&self.stream).write_vectored(&slices[..count]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let mut left = written;
+            while left > 0 {
+                let Some(front) = batch.front_mut() else {
+                    break;
+                };
+                if front.len() <= left {
+                    left -= front.len();
+                    if let Some(written) = batch.pop_front() {
+                        keep_as_spare(written, spare);
+                    }
+                } else {
+                    front.advance(left);
+                    left = 0;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Asks the IO thread to close this connection (from any thread).
+    pub(crate) fn close(&self, reason: Option<RpcError>) {
+        if !self.is_closed() {
+            self.io.request_close(self.token, reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
