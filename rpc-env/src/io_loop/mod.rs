@@ -25,9 +25,10 @@ use crate::error::RpcError;
 use crate::fast_hash::FastMap;
 use crate::inbox::InlineBatch;
 
+mod deliver;
 mod routing;
 
-use routing::{route_frames, ConnState};
+use deliver::{route_frames, ConnState};
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);

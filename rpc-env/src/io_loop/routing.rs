@@ -1,200 +1,222 @@
-//! Routing what an IO thread read: frames split off a connection's buffer go to inboxes
-//! (requests and one-way messages) or to the asks waiting in the registry (responses and
-//! failures).
+//! Routing what an IO thread read: a pure function from one frame to what to do with it.
+//!
+//! Requests and one-way messages go to an endpoint's inbox, responses and failures to the
+//! ask waiting for them. [`route`] decides which, with the env's endpoints and asks seen
+//! through [`Destinations`] and the per-connection memory in [`ReadRoutes`]; it touches no
+//! socket, thread or env, so every case is unit-tested below. The IO loop carries out the
+//! decision (`deliver.rs`).
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::address::RpcAddress;
-use crate::ask::{CallSlot, RemoteCall};
-use crate::connection::{Connection, Direction};
-use crate::endpoint::NetworkEvent;
-use crate::env::{Arrival, EnvShared};
+use crate::connection::Direction;
 use crate::error::RpcError;
-use crate::frame::{
-    parse_failure, put_failure_frame, EndpointHeader, Frame, FrameDecoder, FrameKind,
-};
-use crate::inbox::InboxEntry;
+use crate::frame::{parse_failure, EndpointHeader, Frame, FrameKind};
 
-use super::socket_rpc_address;
-
-/// Per-connection read state, owned by the IO thread.
-pub(super) struct ConnState {
-    pub(super) conn: Arc<Connection>,
-    /// Bytes read and not yet split into frames.
-    pub(super) buf: BytesMut,
-    decoder: FrameDecoder,
-    /// The socket address as an `RpcAddress`, the sender of client-mode peers' messages.
-    socket_address: Arc<RpcAddress>,
-    /// The last sender header seen and what it parsed to; one peer sends the same one.
-    last_sender: Option<(Bytes, Option<Arc<RpcAddress>>)>,
-    /// The last receiver looked up, valid while the dispatcher generation is unchanged.
-    last_receiver: Option<(Bytes, u64, Arc<dyn InboxEntry>)>,
+/// The env's endpoints and waiting asks, as routing sees them.
+pub(super) trait Destinations {
+    /// An endpoint's inbox.
+    type Inbox: Clone;
+    /// An ask waiting for its answer.
+    type Ask;
+    /// The endpoint registration generation: a remembered lookup is valid while it stays.
+    fn generation(&self) -> u64;
+    /// The inbox of the endpoint `name`, if one is registered.
+    fn endpoint(&self, name: &str) -> Option<Self::Inbox>;
+    /// Takes out the ask `request_id` if it went out on one of `routes`.
+    fn take_answered(&self, request_id: u64, routes: [u64; 2]) -> Option<Self::Ask>;
 }
 
-impl ConnState {
-    /// Read state for a connection just handed to this IO thread.
-    pub(super) fn new(conn: Arc<Connection>, max_frame: usize) -> ConnState {
-        ConnState {
-            socket_address: Arc::new(socket_rpc_address(&conn.peer)),
-            conn,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(max_frame),
+/// What routing remembers about one connection between frames.
+pub(super) struct ReadRoutes<I> {
+    /// The routes an answer on this connection may belong to: the connection itself (asks
+    /// sent on a ref that arrived on it) and the outbox that opened it.
+    answer_routes: [u64; 2],
+    /// The socket address, the sender of a client-mode peer's messages.
+    socket_address: Arc<RpcAddress>,
+    /// Whether the peer's listen address is known: from the start when we connected, from
+    /// the first frame naming a sender when it connected to us.
+    listen_address_known: bool,
+    /// The last sender header seen and what it parsed to; one peer sends the same one.
+    last_sender: Option<(Bytes, Option<Arc<RpcAddress>>)>,
+    /// The last receiver looked up, valid while the registration generation is unchanged.
+    last_receiver: Option<(Bytes, u64, I)>,
+}
+
+impl<I: Clone> ReadRoutes<I> {
+    /// Routing memory for a new connection `id`.
+    pub(super) fn new(id: u64, direction: Direction, socket_address: RpcAddress) -> Self {
+        let (answer_routes, listen_address_known) = match direction {
+            Direction::Outbound { outbox_route } => ([id, outbox_route], true),
+            Direction::Inbound => ([id, id], false),
+        };
+        ReadRoutes {
+            answer_routes,
+            socket_address: Arc::new(socket_address),
+            listen_address_known,
             last_sender: None,
             last_receiver: None,
         }
     }
-}
 
-/// Routes every whole frame in the connection's buffer; an error closes the connection.
-pub(super) fn route_frames(env: &Arc<EnvShared>, state: &mut ConnState) -> Result<(), RpcError> {
-    loop {
-        let frame = match state.decoder.decode(&mut state.buf) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                return Err(RpcError::Io {
-                    context: "Malformed frame".into(),
-                    reason: e.to_string(),
-                })
+    /// The sender of a message: the address in its header, or the socket address of a
+    /// client-mode peer. Also says whether this is the first listen address seen on a
+    /// connection the peer opened.
+    fn sender_of(
+        &mut self,
+        header: &EndpointHeader,
+    ) -> Result<(Arc<RpcAddress>, Option<Arc<RpcAddress>>), RpcError> {
+        let mut learned = None;
+        let parsed = match &self.last_sender {
+            Some((raw, parsed)) if raw[..] == *header.sender_raw() => parsed.clone(),
+            _ => {
+                let parsed = header.sender()?.map(Arc::new);
+                if let Some(address) = &parsed {
+                    if !self.listen_address_known {
+                        self.listen_address_known = true;
+                        learned = Some(Arc::clone(address));
+                    }
+                }
+                let raw = Bytes::copy_from_slice(header.sender_raw());
+                self.last_sender = Some((raw, parsed.clone()));
+                parsed
             }
         };
-        route_frame(env, state, frame)?;
+        let sender = parsed.unwrap_or_else(|| Arc::clone(&self.socket_address));
+        Ok((sender, learned))
+    }
+
+    fn receiver_of<D: Destinations<Inbox = I>>(
+        &mut self,
+        header: &EndpointHeader,
+        destinations: &D,
+    ) -> Option<I> {
+        let generation = destinations.generation();
+        if let Some((name, seen, inbox)) = &self.last_receiver {
+            if *seen == generation && name[..] == *header.receiver() {
+                return Some(inbox.clone());
+            }
+        }
+        let inbox = destinations.endpoint(header.receiver_name())?;
+        let name = Bytes::copy_from_slice(header.receiver());
+        self.last_receiver = Some((name, generation, inbox.clone()));
+        Some(inbox)
     }
 }
 
-fn route_frame(env: &Arc<EnvShared>, state: &mut ConnState, frame: Frame) -> Result<(), RpcError> {
-    let conn = Arc::clone(&state.conn);
-    let ctx = |call: Option<Arc<RemoteCall>>| Arrival {
-        env: Arc::clone(env),
-        conn: Some(Arc::clone(&conn)),
-        call,
-    };
+/// What the IO thread does with one frame.
+#[derive(Debug)]
+pub(super) struct Routed<I, A> {
+    /// The peer's listen address, first learned from this frame: every endpoint hears that
+    /// it connected (as in Spark, the address, not the socket, is what endpoints know).
+    pub(super) learned: Option<Arc<RpcAddress>>,
+    /// Where the frame goes.
+    pub(super) action: Action<I, A>,
+}
+
+/// Where one frame goes.
+#[derive(Debug)]
+pub(super) enum Action<I, A> {
+    /// To this inbox, which decodes the body as a message of its endpoint.
+    Deliver {
+        inbox: I,
+        kind: FrameKind,
+        request_id: u64,
+        sender: Arc<RpcAddress>,
+        body: Bytes,
+    },
+    /// A request for an endpoint that is not here: answer it with this failure.
+    Refuse { request_id: u64, error: RpcError },
+    /// A one-way message for an endpoint that is not here: dropped, and logged.
+    Drop { error: RpcError },
+    /// The answer to a waiting ask.
+    Complete { ask: A, body: Bytes },
+    /// The failure of a waiting ask.
+    Fail { ask: A, error: RpcError },
+    /// An answer no ask here waits for (late, aborted, or meant for another connection).
+    Ignore {
+        request_id: u64,
+        /// What came: a response's size or a failure's error, for the log.
+        what: Ignored,
+    },
+}
+
+/// An answer that was ignored, for the log.
+#[derive(Debug)]
+pub(super) enum Ignored {
+    Response { bytes: usize },
+    Failure(RpcError),
+}
+
+/// Decides where `frame` goes. An error means the bytes are malformed and the connection
+/// must close.
+pub(super) fn route<D: Destinations>(
+    frame: Frame,
+    routes: &mut ReadRoutes<D::Inbox>,
+    destinations: &D,
+) -> Result<Routed<D::Inbox, D::Ask>, RpcError> {
+    let request_id = frame.request_id;
     match frame.kind {
         FrameKind::Request | FrameKind::OneWay => {
             let header = EndpointHeader::parse(frame.payload)?;
-            let sender = sender_of(env, state, &header)?;
-            let Some(inbox) = receiver_of(env, state, &header) else {
-                let error = RpcError::EndpointNotFound {
-                    name: header.receiver_name().to_string(),
-                };
-                if frame.kind == FrameKind::Request {
-                    let id = frame.request_id;
-                    let _ = state.conn.send_frame(&mut |buf| {
-                        put_failure_frame(buf, id, &error);
-                    });
-                } else if env.is_stopped() {
-                    log::debug!("{error} (the env is stopping)");
-                } else {
-                    log::error!("{error}");
+            let (sender, learned) = routes.sender_of(&header)?;
+            let action = match routes.receiver_of(&header, destinations) {
+                Some(inbox) => Action::Deliver {
+                    inbox,
+                    kind: frame.kind,
+                    request_id,
+                    sender,
+                    body: header.into_body(),
+                },
+                None => {
+                    let error = RpcError::EndpointNotFound {
+                        name: header.receiver_name().to_string(),
+                    };
+                    if frame.kind == FrameKind::Request {
+                        Action::Refuse { request_id, error }
+                    } else {
+                        Action::Drop { error }
+                    }
                 }
-                return Ok(());
             };
-            let call = (frame.kind == FrameKind::Request).then(|| {
-                Arc::new(RemoteCall::new(
-                    Arc::clone(&state.conn),
-                    frame.request_id,
-                    Arc::clone(inbox.name()),
-                ))
-            });
-            let ctx = ctx(call.clone());
-            if let Err(e) = inbox.post_remote(frame.kind, sender, header.into_body(), &ctx) {
-                let error = RpcError::Decode(e);
-                if let Some(call) = call {
-                    call.fail(error.clone());
-                }
-                return Err(error);
-            }
+            Ok(Routed { learned, action })
         }
-        FrameKind::Response => match env
-            .registry
-            .take_answered_on(frame.request_id, routes_of(&conn))
-        {
-            Some(pending) => {
-                pending
-                    .complete(frame.payload, &ctx(None))
-                    .map_err(RpcError::Decode)?;
-            }
-            None => log::debug!(
-                "Ignoring response for RPC {} from {} ({} bytes) since it is not outstanding",
-                frame.request_id,
-                state.conn.peer_name(),
-                frame.payload.len()
-            ),
-        },
+        FrameKind::Response => {
+            let action = match destinations.take_answered(request_id, routes.answer_routes) {
+                Some(ask) => Action::Complete {
+                    ask,
+                    body: frame.payload,
+                },
+                None => Action::Ignore {
+                    request_id,
+                    what: Ignored::Response {
+                        bytes: frame.payload.len(),
+                    },
+                },
+            };
+            Ok(Routed {
+                learned: None,
+                action,
+            })
+        }
         FrameKind::Failure => {
             let error = parse_failure(frame.payload)?;
-            match env
-                .registry
-                .take_answered_on(frame.request_id, routes_of(&conn))
-            {
-                Some(pending) => pending.fail(error),
-                None => log::debug!(
-                    "Ignoring failure of RPC {} from {} since it is not outstanding: {error}",
-                    frame.request_id,
-                    state.conn.peer_name()
-                ),
-            }
+            let action = match destinations.take_answered(request_id, routes.answer_routes) {
+                Some(ask) => Action::Fail { ask, error },
+                None => Action::Ignore {
+                    request_id,
+                    what: Ignored::Failure(error),
+                },
+            };
+            Ok(Routed {
+                learned: None,
+                action,
+            })
         }
-    }
-    Ok(())
-}
-
-/// The routes an answer on `conn` may belong to: the connection itself (asks sent on a ref
-/// that arrived on it) and the outbox that opened it.
-fn routes_of(conn: &Connection) -> [u64; 2] {
-    match conn.direction {
-        Direction::Outbound { outbox_route } => [conn.id, outbox_route],
-        Direction::Inbound => [conn.id, conn.id],
     }
 }
 
-/// The sender of a message: the address in its header, or the socket address of a
-/// client-mode peer. The first header address seen on an inbound connection is announced to
-/// every endpoint as connected, as Spark does.
-fn sender_of(
-    env: &Arc<EnvShared>,
-    state: &mut ConnState,
-    header: &EndpointHeader,
-) -> Result<Option<Arc<RpcAddress>>, RpcError> {
-    let parsed = match &state.last_sender {
-        Some((raw, parsed)) if raw[..] == *header.sender_raw() => parsed.clone(),
-        _ => {
-            let parsed = header.sender()?.map(Arc::new);
-            if let Some(address) = &parsed {
-                if state.conn.direction == Direction::Inbound
-                    && state.conn.learn_remote_address(address)
-                {
-                    env.dispatcher
-                        .broadcast(&NetworkEvent::Connected((**address).clone()));
-                }
-            }
-            state.last_sender = Some((Bytes::copy_from_slice(header.sender_raw()), parsed.clone()));
-            parsed
-        }
-    };
-    Ok(Some(
-        parsed.unwrap_or_else(|| Arc::clone(&state.socket_address)),
-    ))
-}
-
-fn receiver_of(
-    env: &Arc<EnvShared>,
-    state: &mut ConnState,
-    header: &EndpointHeader,
-) -> Option<Arc<dyn InboxEntry>> {
-    let generation = env.dispatcher.generation();
-    if let Some((name, seen, inbox)) = &state.last_receiver {
-        if *seen == generation && name[..] == *header.receiver() {
-            return Some(Arc::clone(inbox));
-        }
-    }
-    let inbox = env.dispatcher.lookup(header.receiver_name()).ok()?;
-    state.last_receiver = Some((
-        Bytes::copy_from_slice(header.receiver()),
-        generation,
-        Arc::clone(&inbox),
-    ));
-    Some(inbox)
-}
+#[cfg(test)]
+mod tests;
