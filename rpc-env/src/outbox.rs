@@ -6,18 +6,16 @@
 //!        \--connect failed: queued asks fail with the cause, no retry--> (removed)
 //! ```
 //! The next message to a removed peer creates a fresh outbox and a fresh connect attempt.
+//!
+//! The outbox holds no socket and starts no thread: the env dials and reports the outcome.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use crate::address::RpcAddress;
-use crate::connection::{Connection, Direction, IoThread};
-use crate::endpoint::NetworkEvent;
-use crate::env::EnvShared;
+use crate::connection::Connection;
 use crate::error::RpcError;
 use crate::frame::LENGTH_FIELD;
 
@@ -42,7 +40,8 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// A new outbox; its connection is started by [`connect_in_background`].
+    /// A new outbox, connecting; the env dials the peer (`env/dial.rs`) and reports back
+    /// with [`connected`](Self::connected) or [`failed`](Self::failed).
     pub(crate) fn new(route: u64, address: RpcAddress) -> Outbox {
         Outbox {
             route,
@@ -101,7 +100,9 @@ impl Outbox {
         }
     }
 
-    fn connected(&self, conn: Arc<Connection>) {
+    /// The connection is made: queued frames go first, then every later send goes straight
+    /// to it. An outbox stopped meanwhile closes it instead.
+    pub(crate) fn connected(&self, conn: Arc<Connection>) {
         let mut state = self.state.lock();
         match std::mem::replace(&mut *state, OutboxState::Connected(Arc::clone(&conn))) {
             // Queued frames go first, under the lock, so later sends follow them.
@@ -117,7 +118,9 @@ impl Outbox {
         }
     }
 
-    fn failed(&self, error: &RpcError) {
+    /// The connection could not be made: later sends that still find this outbox fail with
+    /// `error`.
+    pub(crate) fn failed(&self, error: &RpcError) {
         let mut state = self.state.lock();
         if !matches!(*state, OutboxState::Stopped) {
             *state = OutboxState::Failed(error.clone());
@@ -125,92 +128,106 @@ impl Outbox {
     }
 }
 
-/// Connects `outbox` on a short-lived thread (resolving a name and connecting both block),
-/// then hands the connection to an IO thread. A failure fails every ask queued for the peer
-/// with the cause; nothing is retried.
-pub(crate) fn connect_in_background(env: Arc<EnvShared>, outbox: Arc<Outbox>) {
-    let name = format!("{}-rpc-connect", env.name);
-    let for_thread = Arc::clone(&outbox);
-    let env_for_thread = Arc::clone(&env);
-    let spawned = std::thread::Builder::new()
-        .name(name)
-        .spawn(move || connect(&env_for_thread, &for_thread));
-    if let Err(e) = spawned {
-        let error = RpcError::ConnectFailed {
-            peer: outbox.address.host_port(),
-            reason: format!("cannot start a connect thread: {e}"),
-        };
-        fail_outbox(&env, &outbox, &error);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
 
-fn connect(env: &Arc<EnvShared>, outbox: &Arc<Outbox>) {
-    match open_stream(&outbox.address, env.connect_timeout) {
-        Ok((stream, peer)) => {
-            let stream = mio::net::TcpStream::from_std(stream);
-            let io = env.io.pick();
-            let conn = Arc::new(Connection::new(
-                env.next_id(),
-                stream,
-                peer,
-                Direction::Outbound {
-                    outbox_route: outbox.route,
-                },
-                Some(Arc::new(outbox.address.clone())),
-                Arc::clone(&io) as Arc<dyn IoThread>,
-                env.max_frame,
-            ));
-            env.dispatcher
-                .broadcast(&NetworkEvent::Connected(outbox.address.clone()));
-            io.add(Arc::clone(&conn));
-            outbox.connected(conn);
-        }
-        Err(error) => {
-            log::warn!("{error}");
-            fail_outbox(env, outbox, &error);
+    use super::*;
+    use crate::connection::test_pair::{pair, Request, MAX_FRAME};
+    use crate::frame::{finish_frame, start_frame, FrameDecoder, FrameKind};
+
+    fn outbox() -> Outbox {
+        Outbox::new(3, RpcAddress::new("peer", 7077))
+    }
+
+    fn frame(seq: u64) -> impl FnMut(&mut BytesMut) {
+        move |buf: &mut BytesMut| {
+            let start = start_frame(buf, FrameKind::OneWay, seq);
+            buf.extend_from_slice(b"payload");
+            finish_frame(buf, start);
         }
     }
-}
 
-fn fail_outbox(env: &Arc<EnvShared>, outbox: &Arc<Outbox>, error: &RpcError) {
-    outbox.failed(error);
-    env.forget_outbox(outbox.route);
-    env.registry.fail_route(outbox.route, error);
-}
-
-fn open_stream(
-    address: &RpcAddress,
-    timeout: Duration,
-) -> Result<(TcpStream, SocketAddr), RpcError> {
-    let failed = |reason: String| RpcError::ConnectFailed {
-        peer: address.host_port(),
-        reason,
-    };
-    let candidates: Vec<SocketAddr> = (address.socket_host(), address.port())
-        .to_socket_addrs()
-        .map_err(|e| failed(e.to_string()))?
-        .collect();
-    let mut last = failed("the host name resolved to no address".into());
-    for candidate in candidates {
-        match TcpStream::connect_timeout(&candidate, timeout) {
-            Ok(stream) => {
-                let configured = stream
-                    .set_nodelay(true)
-                    .and_then(|()| stream.set_nonblocking(true));
-                match configured {
-                    Ok(()) => return Ok((stream, candidate)),
-                    Err(e) => last = failed(e.to_string()),
+    fn received(peer: &mut std::net::TcpStream, count: usize) -> Vec<u64> {
+        let decoder = FrameDecoder::new(MAX_FRAME);
+        let mut buf = BytesMut::new();
+        let mut ids = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while ids.len() < count {
+            match decoder.decode(&mut buf).expect("frames") {
+                Some(f) => ids.push(f.request_id),
+                None => {
+                    let n = peer.read(&mut chunk).expect("in time");
+                    assert!(n > 0, "closed after {} frames", ids.len());
+                    buf.extend_from_slice(&chunk[..n]);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                last = failed(format!(
-                    "Connecting to {} timed out ({} ms)",
-                    address.host_port(),
-                    timeout.as_millis()
-                ));
-            }
-            Err(e) => last = failed(e.to_string()),
         }
+        ids
     }
-    Err(last)
+
+    #[test]
+    fn frames_sent_while_connecting_go_first_and_in_order() {
+        let outbox = outbox();
+        for seq in 1..=3 {
+            outbox.send(MAX_FRAME, 0, &mut frame(seq)).expect("queued");
+        }
+        let (conn, io, mut peer) = pair();
+        outbox.connected(Arc::clone(&conn));
+        outbox.send(MAX_FRAME, 0, &mut frame(4)).expect("sent");
+        // A send right after the first write is a burst, left to the IO thread: play it.
+        for request in io.take() {
+            assert!(matches!(request, Request::Flush), "{request:?}");
+            conn.on_writable();
+        }
+        assert_eq!(received(&mut peer, 4), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_refused_while_connecting() {
+        let outbox = outbox();
+        let error = outbox
+            .send(8, 0, &mut frame(1))
+            .expect_err("9 + 7 bytes is over 8");
+        assert_eq!(error, RpcError::MessageTooLarge { size: 16, max: 8 });
+        assert!(outbox.stop().is_empty(), "nothing was queued");
+    }
+
+    #[test]
+    fn a_failed_connect_fails_later_sends_with_its_cause() {
+        let outbox = outbox();
+        let cause = RpcError::ConnectFailed {
+            peer: "peer:7077".into(),
+            reason: "Connection refused".into(),
+        };
+        outbox.failed(&cause);
+        assert_eq!(outbox.send(MAX_FRAME, 0, &mut frame(1)), Err(cause));
+    }
+
+    #[test]
+    fn stop_gives_back_the_asks_still_queued_and_refuses_later_sends() {
+        let outbox = outbox();
+        outbox.send(MAX_FRAME, 0, &mut frame(1)).expect("one-way");
+        outbox.send(MAX_FRAME, 11, &mut frame(2)).expect("ask");
+        outbox.send(MAX_FRAME, 12, &mut frame(3)).expect("ask");
+        assert_eq!(
+            outbox.stop(),
+            vec![11, 12],
+            "the asks, not the one-way frame"
+        );
+        assert_eq!(
+            outbox.send(MAX_FRAME, 0, &mut frame(4)),
+            Err(RpcError::OutboxStopped)
+        );
+        // A connect finishing after the stop closes its connection instead of using it.
+        let (conn, io, _peer) = pair();
+        outbox.connected(conn);
+        assert!(matches!(io.take().as_slice(), [Request::Close(None)]));
+        // A failure after the stop does not replace it.
+        outbox.failed(&RpcError::EnvStopped);
+        assert_eq!(
+            outbox.send(MAX_FRAME, 0, &mut frame(5)),
+            Err(RpcError::OutboxStopped)
+        );
+    }
 }

@@ -320,4 +320,6 @@ impl Connection {
 }
 
 #[cfg(test)]
+pub(crate) mod test_pair;
+#[cfg(test)]
 mod tests;

@@ -2,66 +2,13 @@
 //! that records what it is asked and does it when the test says so.
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream as StdStream};
+use std::net::TcpStream as StdStream;
 use std::time::Duration;
 
+use super::test_pair::{pair, Request, MAX_FRAME};
 use super::write_queue::WriteState;
 use super::*;
 use crate::frame::{finish_frame, start_frame, FrameDecoder, FrameKind};
-
-/// What the connection asked of its IO thread.
-#[derive(Debug)]
-enum Request {
-    Flush,
-    Close(Option<RpcError>),
-}
-
-/// The IO thread's part, played by the test.
-#[derive(Default)]
-struct StandInIo {
-    requests: Mutex<Vec<Request>>,
-}
-
-impl IoThread for StandInIo {
-    fn request_flush(&self, _token: Token) {
-        self.requests.lock().push(Request::Flush);
-    }
-    fn request_close(&self, _token: Token, reason: Option<RpcError>) {
-        self.requests.lock().push(Request::Close(reason));
-    }
-}
-
-impl StandInIo {
-    fn take(&self) -> Vec<Request> {
-        std::mem::take(&mut *self.requests.lock())
-    }
-}
-
-const MAX_FRAME: usize = 1 << 20;
-
-/// A connection over one end of a loopback pair, and the other end (blocking, with a read
-/// timeout so a test that goes wrong fails instead of hanging).
-fn pair() -> (Arc<Connection>, Arc<StandInIo>, StdStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("address");
-    let ours = StdStream::connect(address).expect("connect");
-    let (theirs, _) = listener.accept().expect("accept");
-    ours.set_nonblocking(true).expect("non-blocking");
-    theirs
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let io = Arc::new(StandInIo::default());
-    let conn = Arc::new(Connection::new(
-        1,
-        TcpStream::from_std(ours),
-        address,
-        Direction::Inbound,
-        None,
-        Arc::clone(&io) as Arc<dyn IoThread>,
-        MAX_FRAME,
-    ));
-    (conn, io, theirs)
-}
 
 /// Sends a one-way frame whose request id is `seq` and whose payload is `len` bytes.
 fn send(conn: &Arc<Connection>, seq: u64, len: usize) -> Result<(), RpcError> {
