@@ -4,6 +4,15 @@
 //! at a time with `&mut self`, then `on_stop` last. Its messages are typed by its protocol:
 //! one enum of one-way messages and one enum of asks, each ask variant carrying a
 //! [`Reply<T>`](crate::Reply) whose `T` is the reply type.
+//!
+//! There are two endpoint traits with the same callbacks, on purpose. A serial endpoint
+//! ([`RpcEndpoint`], nearly every endpoint: master, worker, driver) handles one message at a
+//! time on `&mut self`, so its state needs no locks. A concurrent one
+//! ([`ConcurrentRpcEndpoint`]) runs handlers on several threads at once on `&self` and keeps
+//! its state behind its own locks. One trait would have to pick one receiver: `&self` would
+//! push interior mutability on every serial endpoint, and `&mut self` cannot run twice at
+//! once. Behind the inbox both are one `Handler` (`inbox/handler.rs`), and the dispatcher
+//! registers both through one path.
 
 use std::fmt;
 

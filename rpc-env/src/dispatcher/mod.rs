@@ -4,9 +4,9 @@ use crate::fast_hash::FastMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock};
 
-use crate::endpoint::{NetworkEvent, Protocol, RpcEndpoint, Threading};
+use crate::endpoint::{ConcurrentRpcEndpoint, NetworkEvent, Protocol, RpcEndpoint, Threading};
 use crate::endpoint_ref::EndpointRef;
 use crate::env::RpcEnv;
 use crate::error::RpcError;
@@ -77,18 +77,6 @@ impl Dispatcher {
         Ok(l)
     }
 
-    /// Makes `inbox` reachable under `name` (checked free under this same lock) and tells
-    /// routing caches that the names changed.
-    fn publish(
-        &self,
-        mut registered: RwLockWriteGuard<'_, Registered>,
-        name: &str,
-        inbox: Arc<dyn InboxEntry>,
-    ) {
-        registered.endpoints.insert(Arc::from(name), inbox);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
     /// Registers `endpoint` under `name` and schedules its `on_start`.
     pub(crate) fn register<E: RpcEndpoint>(
         &self,
@@ -96,54 +84,74 @@ impl Dispatcher {
         name: &str,
         endpoint: E,
     ) -> Result<EndpointRef<E::Protocol>, RpcError> {
-        let registered = self.registered.write();
-        registered.check_free(name)?;
         let threading = endpoint.threading();
-        let message_loop = match threading {
-            Threading::Shared | Threading::Inline => self.shared_loop()?,
-            Threading::Dedicated => {
-                let l = MessageLoop::start(1, |_| format!("dispatcher-{name}"))?;
-                self.loops.lock().push(Arc::clone(&l));
-                l
-            }
-        };
-        let self_ref = env.local_ref::<E::Protocol>(name);
-        let inbox = Inbox::new(
-            endpoint,
-            self_ref.clone(),
-            env.clone(),
-            message_loop,
-            threading,
-        );
-        self.publish(registered, name, Arc::clone(&inbox) as Arc<dyn InboxEntry>);
-        inbox.start();
-        Ok(self_ref)
+        self.install(env, name, |self_ref| {
+            let message_loop = match threading {
+                Threading::Shared | Threading::Inline => self.shared_loop()?,
+                Threading::Dedicated => self.own_loop(1, |_| format!("dispatcher-{name}"))?,
+            };
+            Ok(Inbox::new(
+                endpoint,
+                self_ref,
+                env.clone(),
+                message_loop,
+                threading,
+            ))
+        })
     }
 
     /// Registers a concurrent `endpoint` under `name`, on a loop of its own with its
     /// threads, and schedules its `on_start`.
-    pub(crate) fn register_concurrent<E: crate::endpoint::ConcurrentRpcEndpoint>(
+    pub(crate) fn register_concurrent<E: ConcurrentRpcEndpoint>(
         &self,
         env: &RpcEnv,
         name: &str,
         endpoint: E,
     ) -> Result<EndpointRef<E::Protocol>, RpcError> {
-        let registered = self.registered.write();
-        registered.check_free(name)?;
         let threads = endpoint.threads().max(1);
-        let message_loop = MessageLoop::start(threads, |i| format!("dispatcher-{name}-{i}"))?;
-        self.loops.lock().push(Arc::clone(&message_loop));
-        let self_ref = env.local_ref::<E::Protocol>(name);
-        let inbox = Inbox::new_concurrent(
-            endpoint,
-            self_ref.clone(),
-            env.clone(),
-            message_loop,
-            threads,
-        );
-        self.publish(registered, name, Arc::clone(&inbox) as Arc<dyn InboxEntry>);
+        self.install(env, name, |self_ref| {
+            let message_loop = self.own_loop(threads, |i| format!("dispatcher-{name}-{i}"))?;
+            Ok(Inbox::new_concurrent(
+                endpoint,
+                self_ref,
+                env.clone(),
+                message_loop,
+                threads,
+            ))
+        })
+    }
+
+    /// The one registration path: checks `name` is free, builds the inbox with `make`
+    /// (under the same lock, so two registrations cannot both take the name), makes it
+    /// reachable, tells routing caches the names changed, and schedules its `on_start`.
+    fn install<P: Protocol>(
+        &self,
+        env: &RpcEnv,
+        name: &str,
+        make: impl FnOnce(EndpointRef<P>) -> Result<Arc<Inbox<P>>, RpcError>,
+    ) -> Result<EndpointRef<P>, RpcError> {
+        let mut registered = self.registered.write();
+        registered.check_free(name)?;
+        let self_ref = env.local_ref::<P>(name);
+        let inbox = make(self_ref.clone())?;
+        registered
+            .endpoints
+            .insert(Arc::from(name), Arc::clone(&inbox) as Arc<dyn InboxEntry>);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        drop(registered);
         inbox.start();
         Ok(self_ref)
+    }
+
+    /// Starts a loop of `threads` threads for one endpoint, joined at termination.
+    fn own_loop(
+        &self,
+        threads: usize,
+        thread_name: impl Fn(usize) -> String,
+    ) -> Result<Arc<MessageLoop>, RpcError> {
+        let l = MessageLoop::start(threads, thread_name)?;
+        self.loops.lock().push(Arc::clone(&l));
+        Ok(l)
     }
 
     /// The inbox registered under `name`.
