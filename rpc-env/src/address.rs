@@ -75,6 +75,12 @@ impl RpcAddress {
         }
     }
 
+    /// The address of a socket: how a peer with no listen address (a client-mode env) is
+    /// known.
+    pub(crate) fn of_socket(socket: &std::net::SocketAddr) -> Self {
+        RpcAddress::new(&socket.ip().to_string(), socket.port())
+    }
+
     /// The host; IPv6 literals are bracketed (`[::1]`).
     pub fn host(&self) -> &str {
         &self.host

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use crate::address::{EndpointAddress, RpcAddress};
-use crate::ask::{AskHandle, AskShared, LocalCall, LocalPending, RemotePending, Reply, Ticket};
+use crate::ask::{AskHandle, AskShared, RemotePending, Reply};
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::conf::RpcTimeout;
 use crate::connection::Connection;
@@ -16,8 +16,7 @@ use crate::endpoint::Protocol;
 use crate::env::{Arrival, EnvShared};
 use crate::error::RpcError;
 use crate::frame::FrameKind;
-use crate::inbox::InboxMessage;
-use crate::pending_asks::{TimeoutInfo, NO_ROUTE};
+use crate::pending_asks::TimeoutInfo;
 
 /// The untyped part of a ref.
 pub(crate) struct RefInner {
@@ -92,12 +91,7 @@ impl<P: Protocol> EndpointRef<P> {
     pub fn send(&self, msg: P::Message) -> Result<(), RpcError> {
         let env = &self.inner.env;
         if self.is_local() {
-            let inbox = env.dispatcher.lookup_typed::<P>(&self.inner.name)?;
-            inbox.post(InboxMessage::OneWay {
-                sender: env.sender_address.clone(),
-                msg,
-            });
-            return Ok(());
+            return env.send_local::<P>(&self.inner.name, msg);
         }
         env.send_remote(&self.inner, FrameKind::OneWay, &|buf: &mut BytesMut| {
             msg.encode(buf)
@@ -149,40 +143,15 @@ impl<P: Protocol> EndpointRef<P> {
         T: Encode + Decode + Send + 'static,
     {
         let env = &self.inner.env;
-        let shared = AskShared::new();
         let timeout = TimeoutInfo {
             to: Arc::clone(&self.inner.display_to),
             after,
             setting,
         };
         if self.is_local() {
-            let inbox = match env.dispatcher.lookup_typed::<P>(&self.inner.name) {
-                Ok(inbox) => inbox,
-                Err(e) => return AskHandle::failed(e),
-            };
-            let pending = Box::new(LocalPending {
-                shared: Arc::clone(&shared),
-            });
-            let Some(id) = env.registry.insert(pending, NO_ROUTE, timeout) else {
-                return AskHandle::new(shared, None);
-            };
-            let ticket = Ticket {
-                registry: Arc::clone(&env.registry),
-                id,
-            };
-            let call = Arc::new(LocalCall::new(
-                Arc::clone(&shared),
-                Some(ticket.clone()),
-                Arc::clone(&self.inner.name),
-            ));
-            let ask = make(Reply::local(Arc::clone(&call)));
-            inbox.post(InboxMessage::Ask {
-                sender: env.sender_address.clone(),
-                ask,
-                call,
-            });
-            return AskHandle::new(shared, Some(ticket));
+            return env.ask_local::<P, T>(&self.inner.name, make, timeout);
         }
+        let shared = AskShared::new();
         let ask = make(Reply::detached());
         let pending = Box::new(RemotePending {
             shared: Arc::clone(&shared),

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::address::RpcAddress;
-use crate::connection::{Connection, Direction, IoThread};
-use crate::endpoint::NetworkEvent;
+use crate::connection::Direction;
 use crate::error::RpcError;
 use crate::outbox::Outbox;
 
@@ -36,20 +35,11 @@ fn connect(env: &Arc<EnvShared>, outbox: &Arc<Outbox>) {
     match open_stream(&outbox.address, env.connect_timeout) {
         Ok((stream, peer)) => {
             let stream = mio::net::TcpStream::from_std(stream);
-            let io = env.io.pick();
-            let conn = Arc::new(Connection::new(
-                env.next_id(),
-                stream,
-                peer,
-                Direction::Outbound {
-                    outbox_route: outbox.route,
-                },
-                Some(Arc::new(outbox.address.clone())),
-                Arc::clone(&io) as Arc<dyn IoThread>,
-                env.max_frame,
-            ));
-            env.dispatcher
-                .broadcast(&NetworkEvent::Connected(outbox.address.clone()));
+            let direction = Direction::Outbound {
+                outbox_route: outbox.route,
+            };
+            let remote = Some(Arc::new(outbox.address.clone()));
+            let (conn, io) = env.new_connection(stream, peer, direction, remote);
             io.add(Arc::clone(&conn));
             outbox.connected(conn);
         }

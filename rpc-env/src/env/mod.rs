@@ -1,6 +1,7 @@
 //! [`RpcEnv`]: endpoints, the network, and the threads that run them.
 
 mod dial;
+mod network;
 mod shared;
 
 pub(crate) use shared::{Arrival, EnvShared};

@@ -10,19 +10,21 @@ use bytes::BytesMut;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::RpcAddress;
-use crate::ask::{RemoteCall, Ticket};
+use crate::ask::{AskHandle, AskShared, LocalCall, LocalPending, RemoteCall, Reply, Ticket};
 use crate::ask_registry::AskRegistry;
 use crate::codec::DecodeContext;
 use crate::conf::{RpcConf, RpcTimeout};
 use crate::connection::Connection;
 use crate::dispatcher::Dispatcher;
+use crate::endpoint::Protocol;
 use crate::endpoint_ref::RefInner;
 use crate::error::RpcError;
 use crate::fast_hash::FastMap;
 use crate::frame::{put_message_frame, FrameKind};
+use crate::inbox::InboxMessage;
 use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
-use crate::pending_asks::{PendingAsk, TimeoutInfo};
+use crate::pending_asks::{PendingAsk, TimeoutInfo, NO_ROUTE};
 
 use super::dial::connect_in_background;
 
@@ -48,15 +50,15 @@ pub(crate) struct EnvShared {
     pub(super) conf: RpcConf,
     pub(super) address: Option<RpcAddress>,
     /// This env's address as senders put it in inbox messages.
-    pub(crate) sender_address: Option<Arc<RpcAddress>>,
+    pub(super) sender_address: Option<Arc<RpcAddress>>,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) registry: Arc<AskRegistry>,
-    pub(crate) io: IoThreads,
+    pub(super) io: IoThreads,
     /// Keyed by peers this env dials; hashed cheaply, as it is looked up on every send.
     pub(super) outboxes: RwLock<FastMap<RpcAddress, Arc<Outbox>>>,
     pub(crate) ask_timeout: (Duration, Arc<str>),
     pub(super) lookup_timeout: RpcTimeout,
-    pub(crate) connect_timeout: Duration,
+    pub(super) connect_timeout: Duration,
     /// The largest frame length field accepted or sent: `ember.rpc.message.maxSize`.
     pub(crate) max_frame: usize,
     pub(super) next_id: AtomicU64,
@@ -156,6 +158,57 @@ impl EnvShared {
             Route::Conn(conn) => conn.send_frame(&mut frame),
             Route::Outbox(outbox) => outbox.send(self.max_frame, request_id, &mut frame),
         }
+    }
+
+    /// Puts a one-way message in the inbox of this env's endpoint `name`: never encoded.
+    pub(crate) fn send_local<P: Protocol>(
+        &self,
+        name: &str,
+        msg: P::Message,
+    ) -> Result<(), RpcError> {
+        let inbox = self.dispatcher.lookup_typed::<P>(name)?;
+        inbox.post(InboxMessage::OneWay {
+            sender: self.sender_address.clone(),
+            msg,
+        });
+        Ok(())
+    }
+
+    /// Puts an ask in the inbox of this env's endpoint `name`: the handler's reply goes
+    /// straight to the handle, and the registry holds the ask only for its timeout.
+    pub(crate) fn ask_local<P: Protocol, T: Send + 'static>(
+        &self,
+        name: &Arc<str>,
+        make: impl FnOnce(Reply<T>) -> P::Ask,
+        timeout: TimeoutInfo,
+    ) -> AskHandle<T> {
+        let inbox = match self.dispatcher.lookup_typed::<P>(name) {
+            Ok(inbox) => inbox,
+            Err(e) => return AskHandle::failed(e),
+        };
+        let shared = AskShared::new();
+        let pending = Box::new(LocalPending {
+            shared: Arc::clone(&shared),
+        });
+        let Some(id) = self.registry.insert(pending, NO_ROUTE, timeout) else {
+            return AskHandle::new(shared, None);
+        };
+        let ticket = Ticket {
+            registry: Arc::clone(&self.registry),
+            id,
+        };
+        let call = Arc::new(LocalCall::new(
+            Arc::clone(&shared),
+            Some(ticket.clone()),
+            Arc::clone(name),
+        ));
+        let ask = make(Reply::local(Arc::clone(&call)));
+        inbox.post(InboxMessage::Ask {
+            sender: self.sender_address.clone(),
+            ask,
+            call,
+        });
+        AskHandle::new(shared, Some(ticket))
     }
 
     /// Sends a one-way message to a remote endpoint.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use crate::address::RpcAddress;
 use crate::ask::{CallSlot, RemoteCall};
 use crate::connection::Connection;
 use crate::endpoint::NetworkEvent;
@@ -15,7 +16,6 @@ use crate::inbox::InboxEntry;
 use crate::pending_asks::PendingAsk;
 
 use super::routing::{route, Action, Destinations, Ignored, ReadRoutes, Routed};
-use super::socket_rpc_address;
 
 /// Per-connection read state, owned by the IO thread.
 pub(super) struct ConnState {
@@ -30,7 +30,7 @@ impl ConnState {
     /// Read state for a connection just handed to this IO thread.
     pub(super) fn new(conn: Arc<Connection>, max_frame: usize) -> ConnState {
         ConnState {
-            routes: ReadRoutes::new(conn.id, conn.direction, socket_rpc_address(&conn.peer)),
+            routes: ReadRoutes::new(conn.id, conn.direction, RpcAddress::of_socket(&conn.peer)),
             conn,
             buf: BytesMut::new(),
             decoder: FrameDecoder::new(max_frame),

@@ -17,9 +17,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
-use crate::address::RpcAddress;
 use crate::connection::{Connection, Cork, Direction, IoThread};
-use crate::endpoint::NetworkEvent;
 use crate::env::EnvShared;
 use crate::error::RpcError;
 use crate::fast_hash::FastMap;
@@ -188,10 +186,6 @@ struct IoLoop {
     unfinished_reads: Vec<Token>,
 }
 
-fn socket_rpc_address(addr: &std::net::SocketAddr) -> RpcAddress {
-    RpcAddress::new(&addr.ip().to_string(), addr.port())
-}
-
 impl IoLoop {
     fn run(mut self) {
         crate::thread_role::mark_io_thread();
@@ -269,7 +263,7 @@ impl IoLoop {
         if let Err(e) = registered {
             log::warn!("Could not watch the connection to {}: {e}", conn.peer);
             conn.mark_closed();
-            self.after_close(&conn, None);
+            self.env.connection_closed(&conn, None);
             return;
         }
         let state = ConnState::new(conn, self.env.max_frame);
@@ -286,19 +280,9 @@ impl IoLoop {
                     if let Err(e) = stream.set_nodelay(true) {
                         log::debug!("Could not set TCP_NODELAY for {peer}: {e}");
                     }
-                    let io = self.env.io.pick();
-                    let conn = Arc::new(Connection::new(
-                        self.env.next_id(),
-                        stream,
-                        peer,
-                        Direction::Inbound,
-                        None,
-                        Arc::clone(&io) as Arc<dyn IoThread>,
-                        self.env.max_frame,
-                    ));
-                    self.env
-                        .dispatcher
-                        .broadcast(&NetworkEvent::Connected(socket_rpc_address(&peer)));
+                    let (conn, io) =
+                        self.env
+                            .new_connection(stream, peer, Direction::Inbound, None);
                     if io.index == self.handle.index {
                         self.register(conn);
                     } else {
@@ -378,43 +362,7 @@ impl IoLoop {
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         let _ = conn.stream().shutdown(std::net::Shutdown::Both);
         conn.mark_closed();
-        self.after_close(&conn, reason);
-    }
-
-    /// Fails the closed connection's asks and tells every endpoint.
-    fn after_close(&self, conn: &Arc<Connection>, reason: Option<RpcError>) {
-        let closed = RpcError::ConnectionClosed {
-            peer: conn.peer_name(),
-        };
-        self.env.registry.fail_route(conn.id, &closed);
-        if let Direction::Outbound { outbox_route } = conn.direction {
-            self.env.registry.fail_route(outbox_route, &closed);
-            self.env.forget_outbox(outbox_route);
-        }
-        if self.env.is_stopped() {
-            return;
-        }
-        let socket = socket_rpc_address(&conn.peer);
-        let mut addresses = Vec::new();
-        match (conn.direction, conn.remote_address()) {
-            (Direction::Outbound { .. }, Some(listen)) => addresses.push((*listen).clone()),
-            (_, learned) => {
-                addresses.push(socket);
-                if let Some(listen) = learned {
-                    addresses.push((*listen).clone());
-                }
-            }
-        }
-        for address in addresses {
-            if let Some(error) = &reason {
-                self.env
-                    .dispatcher
-                    .broadcast(&NetworkEvent::Error(error.clone(), address.clone()));
-            }
-            self.env
-                .dispatcher
-                .broadcast(&NetworkEvent::Disconnected(address));
-        }
+        self.env.connection_closed(&conn, reason);
     }
 
     fn close_all(&mut self) {
