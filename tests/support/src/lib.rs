@@ -1,0 +1,25 @@
+//! # ember-test-support: what every Ember crate's tests need
+//!
+//! A dev-dependency of every crate in the workspace, and of nothing else (`publish = false`).
+//! It depends on nothing from the workspace, so any crate's unit tests can use it, rpc-env's
+//! included.
+//!
+//! - [`wait_until`]: waiting on a condition with a deadline instead of sleeping and hoping.
+//!   One deadline policy, [`DEADLINE`]: long, because only a failing test waits that long and
+//!   the machine may be loaded (two cores, other builds running).
+//! - [`TempDir`]: a scratch directory of the test's own, removed when dropped.
+//! - [`free_port`], [`free_port_on`]: a TCP port nothing listens on, for a daemon that must be
+//!   told its port before it starts.
+//! - [`is_alive`], [`processes_under`]: whether a process runs, and which processes work under
+//!   a directory (how a test finds the daemons, executors and drivers it caused, and checks
+//!   that none was left behind).
+
+mod dirs;
+mod net;
+mod procs;
+mod wait;
+
+pub use dirs::TempDir;
+pub use net::{free_port, free_port_on};
+pub use procs::{is_alive, processes_under, Process};
+pub use wait::{wait_until, DEADLINE};
