@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use rpc_env::{
     EndpointAddress, EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcConf, RpcEndpoint,
-    RpcEnv, RpcEnvConfig, RpcTimeout, Threading,
+    RpcEnv, RpcEnvConfig, RpcTimeout, Threading, Ticker,
 };
 
 use ember_scheduler::{
     DriverAsk, DriverMessage, DriverProtocol, ExecutorId, ExecutorMessage, ExecutorProtocol,
-    HeartbeatAsk, HeartbeatProtocol, SchedulerConf, Ticker, EXECUTOR_ENDPOINT_NAME,
+    HeartbeatAsk, HeartbeatProtocol, SchedulerConf, EXECUTOR_ENDPOINT_NAME,
     HEARTBEAT_RECEIVER_NAME,
 };
 

@@ -76,6 +76,7 @@ mod pending_asks;
 #[cfg(test)]
 mod proptests;
 mod thread_role;
+mod ticker;
 mod verifier;
 
 // The public interface.
@@ -92,6 +93,7 @@ pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use local_only::LocalOnly;
+pub use ticker::Ticker;
 
 /// Re-exports for the [`message!`] macro; not part of the API.
 #[doc(hidden)]

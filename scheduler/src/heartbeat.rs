@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcEndpoint, RpcEnv, Threading};
+use rpc_env::{
+    EndpointContext, EndpointRef, HandlerResult, RpcEndpoint, RpcEnv, Threading, Ticker,
+};
 
 use crate::messages::{
     DriverMessage, DriverProtocol, HeartbeatAsk, HeartbeatMessage, HeartbeatProtocol,
     HeartbeatResponse,
 };
-use crate::ticker::Ticker;
 use crate::ExecutorId;
 
 /// Tracks when each executor last heartbeat.

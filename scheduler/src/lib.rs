@@ -15,7 +15,6 @@ mod pool;
 mod task;
 mod task_scheduler;
 mod task_set_manager;
-mod ticker;
 
 // The public interface.
 pub use conf::{keys, SchedulerConf};
@@ -34,4 +33,3 @@ pub use task::{
 };
 pub use task_scheduler::{Cluster, SchedulerEvent, TaskScheduler};
 pub use task_set_manager::{ClusterView, Offered, TaskSetEvent, TaskSetManager};
-pub use ticker::Ticker;

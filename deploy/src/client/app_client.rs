@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
 
-use ember_scheduler::Ticker;
+use rpc_env::Ticker;
 
 use crate::ids::{AppId, WorkerId};
 use crate::messages::{

@@ -10,7 +10,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
-use ember_scheduler::Ticker;
+use rpc_env::Ticker;
 use rpc_env::{
     EndpointContext, EndpointRef, HandlerResult, Protocol, RpcAddress, RpcEndpoint, RpcEnv,
     Threading,

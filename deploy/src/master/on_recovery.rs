@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use ember_scheduler::Ticker;
+use rpc_env::Ticker;
 use rpc_env::{Decode, RpcEnv};
 
 use crate::ids::{AppId, DriverId, WorkerId};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rpc_env::{
-    EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv, Threading,
+    EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv, Threading, Ticker,
 };
 
 mod batches;
@@ -25,7 +25,6 @@ use crate::messages::{
     HeartbeatProtocol, TaskUpdate,
 };
 use crate::task_scheduler::{SchedulerEvent, TaskScheduler};
-use crate::ticker::Ticker;
 use crate::{ExecutorId, FastMap, JobId, TaskDescription, TaskId, WorkerOffer};
 
 /// An executor inside the driver's process (local modes): tasks are handed over as values.

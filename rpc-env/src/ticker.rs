@@ -1,5 +1,8 @@
 //! A thread that calls a function at a fixed interval: how endpoints get their timers (the
-//! function sends the endpoint a message; the endpoint's handler does the work).
+//! function sends the endpoint a message; the endpoint's handler does the work, on the
+//! endpoint's own thread, so a timer needs no lock of its own). The master's and worker's
+//! heartbeats and retries, the app client's registration retries, the executor's heartbeater
+//! and the driver's deadlines all run this way.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -8,6 +11,24 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 /// Calls a function every interval until dropped (or until the function returns `false`).
+///
+/// An endpoint keeps its `Ticker` in a field and drops it (in `on_stop`, or to cancel the
+/// timer): the drop wakes the thread and joins it, so no tick runs after the drop returns.
+/// The usual tick sends the endpoint a message through its own ref and returns whether that
+/// worked, so the ticker ends by itself once the endpoint is gone.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+/// use rpc_env::Ticker;
+///
+/// let (tx, rx) = mpsc::channel();
+/// // In an endpoint: `move || me.send(Message::Tick).is_ok()`.
+/// let ticker = Ticker::start("doc-ticker", Duration::from_millis(1), move || tx.send(()).is_ok())
+///     .expect("a thread");
+/// rx.recv().expect("a tick");
+/// drop(ticker);
+/// ```
 pub struct Ticker {
     stop: Arc<(Mutex<bool>, Condvar)>,
     handle: Option<JoinHandle<()>>,
@@ -76,10 +97,11 @@ impl std::fmt::Debug for Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ember_test_support::{wait_until, DEADLINE};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn ticks_until_dropped_and_stops_promptly() {
+    fn ticks_until_dropped_and_no_tick_runs_after_the_drop() {
         let count = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&count);
         let ticker = Ticker::start("test-ticker", Duration::from_millis(1), move || {
@@ -87,24 +109,34 @@ mod tests {
             true
         })
         .expect("starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while count.load(Ordering::SeqCst) < 3 {
-            assert!(Instant::now() < deadline, "ticks");
-            std::thread::yield_now();
-        }
-        let dropped_at = Instant::now();
+        wait_until("three ticks", DEADLINE, || {
+            count.load(Ordering::SeqCst) >= 3
+        });
         drop(ticker);
-        assert!(
-            dropped_at.elapsed() < Duration::from_secs(5),
-            "drop does not wait a tick"
-        );
-        let after = count.load(Ordering::SeqCst);
-        std::thread::yield_now();
+        // The tick closure (holding the other reference) is gone: the thread has ended, so no
+        // tick can run any more.
         assert_eq!(
-            count.load(Ordering::SeqCst),
-            after,
-            "no tick after the drop returned"
+            Arc::strong_count(&count),
+            1,
+            "the ticker's thread has ended"
         );
+    }
+
+    #[test]
+    fn dropping_wakes_a_ticker_in_the_middle_of_its_interval() {
+        let ticker = Ticker::start("test-ticker", Duration::from_secs(3600), || {
+            panic!("no tick within the hour")
+        })
+        .expect("starts");
+        // Dropped on another thread, so a drop that waited out the interval fails the test
+        // instead of hanging it.
+        let (dropped, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(ticker);
+            let _ = dropped.send(());
+        });
+        done.recv_timeout(DEADLINE)
+            .expect("the drop did not wait for the hour-long interval");
     }
 
     #[test]
@@ -115,11 +147,7 @@ mod tests {
             seen.fetch_add(1, Ordering::SeqCst) < 1
         })
         .expect("starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while count.load(Ordering::SeqCst) < 2 {
-            assert!(Instant::now() < deadline, "ticks twice");
-            std::thread::yield_now();
-        }
+        wait_until("two ticks", DEADLINE, || count.load(Ordering::SeqCst) >= 2);
         drop(ticker);
         assert_eq!(count.load(Ordering::SeqCst), 2);
     }
