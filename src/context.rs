@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use rpc_env::{Decode, Encode, EndpointRef, LocalOnly, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
-use ember_deploy::client::{AppClient, AppClientConfig, AppStatus, StandaloneBackend};
+use ember_deploy::client::{AppClient, AppClientConfig};
 use ember_deploy::messages::{AppClientAsk, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
 use ember_deploy::LocalCluster;
 use ember_executor::{DriverReporter, Executor, ExecutorArgs, LocalExecutorHandle, TaskRegistry};
@@ -27,6 +27,7 @@ use crate::master_url::MasterUrl;
 use crate::setup::{
     app_config, application_description, new_app_id, pools, remote_driver, required,
 };
+use crate::standalone_backend::{AppStatus, StandaloneBackend};
 
 thread_local! {
     /// Local properties are per thread, as in Spark: each thread may submit to its own pool.

@@ -15,6 +15,7 @@ mod job_handle;
 mod keys;
 mod master_url;
 mod setup;
+mod standalone_backend;
 pub mod testing;
 
 // The public interface.

@@ -1,9 +1,9 @@
 //! The driver's side of a standalone cluster: the [`AppClient`] endpoint that registers the
-//! application with the masters, and the [`StandaloneBackend`] that turns what the masters
-//! say about executors into the driver endpoint's bookkeeping.
+//! application with the masters and tells an [`AppClientListener`] what they say about it and
+//! its executors. The listener is the seam: the root crate's standalone scheduler backend
+//! implements it and turns those events into the driver endpoint's bookkeeping, so this crate
+//! needs nothing of the scheduler.
 
 mod app_client;
-mod standalone_backend;
 
 pub use app_client::{AppClient, AppClientConfig, AppClientListener, GIVING_UP};
-pub use standalone_backend::{executor_loss_reason, AppStatus, StandaloneBackend};

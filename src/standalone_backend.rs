@@ -1,6 +1,11 @@
 //! Spark's `StandaloneSchedulerBackend`, as an [`AppClientListener`]: executors the master
 //! removes become executor losses for the driver endpoint, and a dead application fails its
 //! jobs.
+//!
+//! It lives in the root crate because it is the glue between the two sides: deploy's app
+//! client talks to the masters and knows nothing of the driver, the scheduler's driver
+//! endpoint knows nothing of masters, and this listener (deploy's seam) translates one into
+//! the other.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,10 +13,9 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use rpc_env::EndpointRef;
 
+use ember_deploy::client::AppClientListener;
+use ember_deploy::{AppId, WorkerId};
 use ember_scheduler::{DriverMessage, DriverProtocol, ExecutorId, ExecutorLossReason};
-
-use crate::client::app_client::AppClientListener;
-use crate::ids::{AppId, WorkerId};
 
 /// Exit codes that mean the executor died of something other than the application: heartbeat
 /// failures (56), block manager re-registration (58), disk directories (53).
@@ -19,7 +23,7 @@ const NOT_THE_APPS_FAULT: [i32; 3] = [53, 56, 58];
 
 /// How an executor's end reads as a loss reason (Spark's mapping in
 /// `StandaloneSchedulerBackend.executorRemoved`).
-pub fn executor_loss_reason(
+pub(crate) fn executor_loss_reason(
     message: &str,
     exit_status: Option<i32>,
     worker_host: Option<&str>,
@@ -47,7 +51,7 @@ struct Status {
 
 /// Whether the application is registered, or dead; shared with whoever waits for it.
 #[derive(Default)]
-pub struct AppStatus {
+pub(crate) struct AppStatus {
     status: Mutex<Status>,
     changed: Condvar,
 }
@@ -55,7 +59,7 @@ pub struct AppStatus {
 impl AppStatus {
     /// Waits until the application is registered (its id) or dead (the reason as `Err`), at
     /// most `timeout` (`None` once it passes).
-    pub fn wait_registered(&self, timeout: Duration) -> Option<Result<AppId, String>> {
+    pub(crate) fn wait_registered(&self, timeout: Duration) -> Option<Result<AppId, String>> {
         let deadline = Instant::now() + timeout;
         let mut status = self.status.lock();
         loop {
@@ -72,20 +76,23 @@ impl AppStatus {
     }
 
     /// Why the application died, if it did.
-    pub fn dead_reason(&self) -> Option<String> {
+    pub(crate) fn dead_reason(&self) -> Option<String> {
         self.status.lock().dead.clone()
     }
 }
 
 /// The standalone scheduler backend's listener.
-pub struct StandaloneBackend {
+pub(crate) struct StandaloneBackend {
     driver: EndpointRef<DriverProtocol>,
     status: Arc<AppStatus>,
 }
 
 impl StandaloneBackend {
     /// A backend reporting to `driver`; `status` tells waiters how registration went.
-    pub fn new(driver: EndpointRef<DriverProtocol>, status: Arc<AppStatus>) -> StandaloneBackend {
+    pub(crate) fn new(
+        driver: EndpointRef<DriverProtocol>,
+        status: Arc<AppStatus>,
+    ) -> StandaloneBackend {
         StandaloneBackend { driver, status }
     }
 }
