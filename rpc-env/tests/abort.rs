@@ -4,7 +4,7 @@
 //! the abort's reason long before its timeout. Plus: a reply after the abort is dropped,
 //! other asks on the connection are untouched, and aborting an answered ask changes nothing.
 
-mod util;
+pub mod util;
 
 use std::time::Duration;
 

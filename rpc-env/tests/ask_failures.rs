@@ -4,7 +4,7 @@
 //! `NoReply`), and messages to unknown or stopped endpoints (§1.6's table), which in Ember
 //! fail at once instead of timing out.
 
-mod util;
+pub mod util;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //!
 //! plus: a late reply after a timeout is dropped and the connection stays usable.
 
-mod util;
+pub mod util;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

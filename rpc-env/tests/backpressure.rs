@@ -2,7 +2,7 @@
 //! connection's queue (no write is retried until the socket says it has room), and once the
 //! receiver reads again every message arrives, in order, none twice.
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex};
 use rpc_env::{
     message, EndpointContext, HandlerResult, Protocol, Reply, RpcEndpoint, RpcEnvConfig, Threading,
 };
-use util::{answer, wait_until, Env};
+use util::{answer, wait_until, Env, DEADLINE};
 
 message! {
     /// One-way messages of the stalling endpoint.
@@ -140,7 +140,7 @@ fn a_stalled_receiver_gets_every_message_once_it_reads_again() {
             })
             .expect("send");
     }
-    wait_until("the receiver to stall", Duration::from_secs(30), || {
+    wait_until("the receiver to stall", DEADLINE, || {
         stalled.load(Ordering::SeqCst)
     });
     gate.open();

@@ -6,7 +6,7 @@
 //! for a handler that needs an answer: ask without waiting and pipe the answer back to
 //! itself as a message (`ARCHITECTURE.md`), which works even with one loop thread.
 
-mod util;
+pub mod util;
 
 use std::sync::mpsc;
 use std::thread;

@@ -3,7 +3,7 @@
 //! and they are reachable only over the connection they were sent on. Once that connection
 //! is gone, messages to such a ref fail, and asks waiting on it fail at once.
 
-mod util;
+pub mod util;
 
 use std::time::Duration;
 

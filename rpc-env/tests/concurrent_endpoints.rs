@@ -2,7 +2,7 @@
 //! run on their own loop of N threads, up to N at once; `on_start` still runs first and
 //! alone, and `on_stop` last, after every handler has returned.
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! handler at a time, FIFO per peer), and waiting for an ask there fails at once instead of
 //! stalling the IO thread. Ember's own extension; Spark has no counterpart.
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

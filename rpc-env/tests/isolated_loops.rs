@@ -8,7 +8,7 @@
 //!   in place of `StackOverflowError`: the ask fails with the panic's message and the loop
 //!   (shared or dedicated) goes on answering
 
-mod util;
+pub mod util;
 
 use std::time::Duration;
 

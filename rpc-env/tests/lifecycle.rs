@@ -10,7 +10,7 @@
 //! - 15 "call receive in sequence"
 //! - 16 "stop(RpcEndpointRef) reentrant"
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@
 //!
 //! plus lookup by URI, malformed URIs, a lookup that cannot connect, and the lookup timeout.
 
-mod util;
+pub mod util;
 
 use std::net::TcpListener;
 use std::thread;

@@ -13,7 +13,7 @@
 //! payload of a request or one-way is the endpoint header (`Option<RpcAddress>` sender, then
 //! the receiver's name as a `u32`-prefixed string) followed by the message body.
 
-mod util;
+pub mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

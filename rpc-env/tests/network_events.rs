@@ -10,7 +10,7 @@
 //! error and a disconnect for the peer's socket address; and a peer that sends a message and
 //! closes at once is seen to go.
 
-mod util;
+pub mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -3,7 +3,7 @@
 //! client-mode env's ref sent to a server binds to the connection it came on, and the
 //! server sends and asks back through it.
 
-mod util;
+pub mod util;
 
 use std::sync::mpsc;
 

@@ -9,7 +9,7 @@
 //! plus the per-peer FIFO order of remote messages and concurrent asks on one connection.
 //! (3 "send a RpcEndpointRef" is in `refs_in_messages.rs`.)
 
-mod util;
+pub mod util;
 
 use std::sync::mpsc;
 use std::thread;

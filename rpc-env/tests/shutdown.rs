@@ -5,7 +5,7 @@
 //! (`RpcEnv has been stopped`), and a name can be registered only once
 //! (`There is already an RpcEndpoint called <name>`).
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};

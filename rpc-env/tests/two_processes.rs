@@ -6,7 +6,7 @@
 //! The server is this test binary run again: `child_server` does nothing unless
 //! `EMBER_TEST_CHILD` is set, in which case it serves until its stdin closes.
 
-mod util;
+pub mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};

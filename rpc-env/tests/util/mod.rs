@@ -1,10 +1,10 @@
-//! Shared helpers of the rpc-env integration tests: waiting on conditions with a deadline,
-//! envs on loopback that shut down at the end of a test, `Probe` (an endpoint that records
-//! every callback and can be told to answer, fail, panic, hold or block) and `Registry` (a
-//! server endpoint that is handed refs).
+//! Shared helpers of the rpc-env integration tests: envs on loopback that shut down at the
+//! end of a test, asks awaited with a deadline, `Probe` (an endpoint that records every
+//! callback and can be told to answer, fail, panic, hold or block) and `Registry` (a server
+//! endpoint that is handed refs). Waiting on conditions is ember-test-support's.
 //!
-//! Each test binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code, unreachable_pub)]
+//! Every test file declares this module `pub mod util;`: its items are public items of each
+//! test crate, of which each file uses a part.
 
 mod probe;
 pub mod registry;
@@ -16,24 +16,7 @@ use std::time::{Duration, Instant};
 
 use rpc_env::{AskHandle, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError};
 
-/// How long a test waits for something that should happen: generous, since only a failing
-/// test ever waits this long.
-pub const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Polls `cond` every millisecond until it holds; panics naming `what` after `deadline`.
-#[track_caller]
-pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    loop {
-        if cond() {
-            return;
-        }
-        if Instant::now() >= end {
-            panic!("timed out after {deadline:?} waiting until {what}");
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+pub use ember_test_support::{wait_until, DEADLINE};
 
 /// The outcome of an ask, waiting at most [`DEADLINE`] for it (so a hung ask fails the test
 /// instead of hanging it until the ask's own timeout).

@@ -16,39 +16,88 @@ message! {
     #[derive(Debug)]
     pub enum ProbeMessage {
         /// Recorded as [`Event::Text`].
-        Text { text: String },
+        Text {
+            /// What is recorded.
+            text: String,
+        },
         /// The handler returns an error with this message.
-        Fail { message: String },
+        Fail {
+            /// The error's message.
+            message: String,
+        },
         /// The handler panics with this message.
-        Panic { message: String },
+        Panic {
+            /// The panic's message.
+            message: String,
+        },
         /// The handler sends `Text { text }` to its own ref.
-        SendToSelf { text: String },
+        SendToSelf {
+            /// What it sends itself.
+            text: String,
+        },
         /// The handler stops its own endpoint (`ctx.stop()`).
         StopSelf,
     }
 }
 
 message! {
-    /// Asks of the probe.
+    /// Asks of the probe. `reply` is the ask's port in each.
     pub enum ProbeAsk {
         /// Answers `text`.
-        Echo { text: String, reply: Reply<String> },
+        Echo {
+            /// The answer.
+            text: String,
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Fails the ask through the port: `reply.fail(message)`.
-        FailWith { message: String, reply: Reply<String> },
+        FailWith {
+            /// The failure's message.
+            message: String,
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Returns an error with this message, dropping the port.
-        ErrWith { message: String, reply: Reply<String> },
+        ErrWith {
+            /// The error's message.
+            message: String,
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Panics with this message.
-        PanicWith { message: String, reply: Reply<String> },
+        PanicWith {
+            /// The panic's message.
+            message: String,
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Drops the port without answering.
-        DropReply { reply: Reply<String> },
+        DropReply {
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Keeps the port; the test answers it later with [`ProbeHandle::release_held`].
-        Hold { reply: Reply<String> },
+        Hold {
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Blocks the handler until [`ProbeHandle::open_latch`], then answers `text`.
-        Block { text: String, reply: Reply<String> },
+        Block {
+            /// The answer.
+            text: String,
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Answers with the probe's own ref.
-        SelfRef { reply: Reply<EndpointRef<ProbeProtocol>> },
+        SelfRef {
+            /// The port.
+            reply: Reply<EndpointRef<ProbeProtocol>>,
+        },
         /// Answers how many `Text` messages the probe has handled.
-        Count { reply: Reply<u64> },
+        Count {
+            /// The port.
+            reply: Reply<u64>,
+        },
     }
 }
 

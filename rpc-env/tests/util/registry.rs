@@ -13,9 +13,19 @@ message! {
     pub enum RegistryAsk {
         /// Sends `ep` a `Text "welcome"`, hands it to the test with the sender's address,
         /// and answers `okay`.
-        Register { ep: EndpointRef<ProbeProtocol>, reply: Reply<String> },
+        Register {
+            /// The probe registering.
+            ep: EndpointRef<ProbeProtocol>,
+            /// The port.
+            reply: Reply<String>,
+        },
         /// Answers with `ep` itself.
-        Bounce { ep: EndpointRef<ProbeProtocol>, reply: Reply<EndpointRef<ProbeProtocol>> },
+        Bounce {
+            /// The ref bounced back.
+            ep: EndpointRef<ProbeProtocol>,
+            /// The port.
+            reply: Reply<EndpointRef<ProbeProtocol>>,
+        },
     }
 }
 
