@@ -8,7 +8,7 @@
 //! (resources and executor allocation requests from a cluster manager) and #20
 //! (decommission).
 
-mod util;
+pub mod util;
 
 use std::time::{Duration, Instant};
 

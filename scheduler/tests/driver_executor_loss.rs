@@ -3,7 +3,7 @@
 //! it does when none is left (`ember.scheduler.executorLossGrace`). Over a real loopback env
 //! with fake executors.
 
-mod util;
+pub mod util;
 
 use std::time::Duration;
 

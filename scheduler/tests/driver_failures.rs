@@ -3,7 +3,7 @@
 //! loopback env with fake executors; CoarseGrainedSchedulerBackendSuite numbers refer to
 //! the catalog (§7.8 of `spark-deploy-scheduler.md`).
 
-mod util;
+pub mod util;
 
 use bytes::Bytes;
 use ember_scheduler::{DriverMessage, ExecutorId, ExecutorLossReason, JobError, JobId, TaskId};

@@ -6,7 +6,7 @@
 //! SparkContext), #9–#10 (timeout settings are validated where the receiver is built, in
 //! the `ember` crate).
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

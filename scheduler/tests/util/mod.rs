@@ -1,10 +1,11 @@
 //! Shared helpers of the scheduler's integration tests: a driver on a loopback server env
 //! (its `DriverEndpoint`, optionally a `HeartbeatReceiver`), and fake executors, each in a
 //! client-mode env of its own, that register with it, record what the driver sends them and
-//! report task status the way an executor backend does.
+//! report task status the way an executor backend does. Waiting on conditions is
+//! ember-test-support's.
 //!
-//! Each test binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code, unreachable_pub)]
+//! Every test file declares this module `pub mod util;`: its items are public items of each
+//! test crate, of which each file uses a part.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,24 +26,7 @@ use rpc_env::{
     RpcEndpoint, RpcEnv, RpcEnvConfig, RpcError,
 };
 
-/// How long a test waits for something that should happen: generous, since only a failing
-/// test ever waits this long, and the machine may be loaded.
-pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Polls `cond` every millisecond until it holds; panics naming `what` after `deadline`.
-#[track_caller]
-pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    loop {
-        if cond() {
-            return;
-        }
-        if Instant::now() >= end {
-            panic!("timed out after {deadline:?} waiting until {what}");
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+pub use ember_test_support::{wait_until, DEADLINE};
 
 /// The outcome of an ask, waiting at most [`DEADLINE`] for it.
 #[track_caller]
@@ -65,6 +49,7 @@ pub fn answer<T: Send + 'static>(handle: AskHandle<T>) -> Result<T, RpcError> {
 pub struct Env(pub RpcEnv);
 
 impl Env {
+    /// Shuts the env down and waits for it.
     pub fn stop_now(&self) {
         self.0.shutdown();
         self.0.await_termination();
@@ -101,7 +86,9 @@ pub fn app_config() -> AppConfig {
 pub struct DriverSetup {
     /// Settings of the driver's env (`ember.rpc.message.maxSize`, ...).
     pub rpc: RpcConf,
+    /// The scheduler's settings (Spark's one task per core by default: [`spark_cores`]).
     pub scheduler: SchedulerConf,
+    /// How many times a task may fail before its job fails (`ember.task.maxFailures`).
     pub max_failures: u32,
     /// `(timeout, check interval)` of a heartbeat receiver, if one runs.
     pub heartbeat: Option<(Duration, Duration)>,
@@ -132,11 +119,14 @@ impl Default for DriverSetup {
 
 /// A driver: a server-mode env on loopback with the driver endpoint.
 pub struct Driver {
+    /// Its env.
     pub env: Env,
+    /// The driver endpoint's ref.
     pub driver: EndpointRef<DriverProtocol>,
 }
 
 impl Driver {
+    /// Starts a driver set up so.
     pub fn start(setup: DriverSetup) -> Driver {
         // `RUST_LOG=debug` shows the driver's side of a failing test.
         let _ = env_logger::builder().is_test(true).try_init();
@@ -165,6 +155,7 @@ impl Driver {
         Driver { env, driver }
     }
 
+    /// The driver env's address, for executors to register with.
     pub fn addr(&self) -> RpcAddress {
         self.env.address().expect("a server env").clone()
     }
@@ -181,6 +172,7 @@ impl Driver {
         job
     }
 
+    /// Sends the driver endpoint `msg`.
     pub fn send(&self, msg: DriverMessage) {
         self.driver.send(msg).expect("the driver takes the message");
     }
@@ -206,6 +198,7 @@ impl Driver {
             .collect()
     }
 
+    /// Whether the driver counts `executor` as alive.
     pub fn is_alive(&self, executor: &str) -> bool {
         answer(self.driver.ask(|reply| DriverAsk::IsExecutorAlive {
             executor_id: ExecutorId::new(executor),
@@ -218,8 +211,16 @@ impl Driver {
 /// What a fake executor was sent, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
+    /// `LaunchTask`.
     Launch(TaskDescription),
-    Kill { task_id: TaskId, reason: String },
+    /// `KillTask`.
+    Kill {
+        /// The task killed.
+        task_id: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// `StopExecutor`.
     Stop,
 }
 
@@ -309,9 +310,13 @@ impl RpcEndpoint for FakeBackend {
 
 /// A fake executor: its own client-mode env, its backend endpoint, its ref to the driver.
 pub struct FakeExecutor {
+    /// Its executor id.
     pub id: ExecutorId,
+    /// Its env.
     pub env: Env,
+    /// The driver endpoint's ref.
     pub driver: EndpointRef<DriverProtocol>,
+    /// Its own backend endpoint's ref.
     pub me: EndpointRef<ExecutorProtocol>,
     shared: Arc<Shared>,
 }
@@ -382,10 +387,12 @@ impl FakeExecutor {
         executor
     }
 
+    /// Whether every task launched here is reported RUNNING, then FINISHED at once.
     pub fn auto_finish(&self, on: bool) {
         self.shared.auto_finish.store(on, Ordering::SeqCst);
     }
 
+    /// Tells the driver this executor has launched (`LaunchedExecutor`), as a worker would.
     pub fn launched(&self) {
         self.driver
             .send(DriverMessage::LaunchedExecutor {
@@ -394,10 +401,12 @@ impl FakeExecutor {
             .expect("sent");
     }
 
+    /// Everything the driver sent here, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
     }
 
+    /// The tasks launched here, in order.
     pub fn launches(&self) -> Vec<TaskDescription> {
         self.seen()
             .into_iter()
@@ -408,6 +417,7 @@ impl FakeExecutor {
             .collect()
     }
 
+    /// The tasks killed here, with the reasons, in order.
     pub fn kills(&self) -> Vec<(TaskId, String)> {
         self.seen()
             .into_iter()
@@ -418,6 +428,7 @@ impl FakeExecutor {
             .collect()
     }
 
+    /// How many times this executor was told to stop.
     pub fn stops(&self) -> usize {
         self.seen().iter().filter(|s| **s == Seen::Stop).count()
     }
