@@ -2,7 +2,7 @@
 //! usage to stderr, and exit 1 (Spark's `CoarseGrainedExecutorBackend.printUsageAndExit`,
 //! study §5.1).
 
-mod util;
+pub mod util;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

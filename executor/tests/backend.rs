@@ -4,7 +4,7 @@
 //! The driver is a server-mode env of this test with a fake `CoarseGrainedScheduler` and
 //! `HeartbeatReceiver` (`util`); the executor is the real binary, a child process.
 
-mod util;
+pub mod util;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,7 +15,9 @@ use ember_executor::{builtin, local_hostname, WatchedProtocol, EXIT_WORKER_LOST}
 use ember_scheduler::{
     ExecutorId, ExecutorMessage, JobId, StageId, TaskDescription, TaskId, TaskStatus,
 };
-use util::{wait_until, DriverEvent, DriverSetup, ExecutorProcess, FakeDriver, Registration};
+use util::{
+    wait_until, DriverEvent, DriverSetup, ExecutorProcess, FakeDriver, Registration, DEADLINE,
+};
 
 /// A task for executor `1` running the built-in `function` on `input`.
 fn task(tid: u64, function: &str, input: bytes::Bytes) -> TaskDescription {
@@ -63,7 +65,9 @@ fn it_fetches_the_config_registers_and_launches_only_after_the_answer() {
         &ExecutorProcess::args(&driver.url()),
         &[("EMBER_LOG_URL_STDOUT", "http://host/stdout")],
     );
-    wait_until("the registration is held", || driver.registration_held());
+    wait_until("the registration is held", DEADLINE, || {
+        driver.registration_held()
+    });
     let end = Instant::now() + Duration::from_millis(300);
     while Instant::now() < end {
         assert!(
@@ -161,7 +165,7 @@ fn kill_task_kills_a_running_task_and_heartbeats_list_running_tasks() {
             .iter()
             .any(|e| matches!(e, DriverEvent::Status(_, u) if u.task_id == TaskId(3)))
     });
-    wait_until("a heartbeat lists TID 3", || {
+    wait_until("a heartbeat lists TID 3", DEADLINE, || {
         driver
             .heartbeats()
             .iter()
@@ -183,7 +187,7 @@ fn kill_task_kills_a_running_task_and_heartbeats_list_running_tasks() {
         ]
     );
     let seen = driver.heartbeats().len();
-    wait_until("a later heartbeat lists nothing", || {
+    wait_until("a later heartbeat lists nothing", DEADLINE, || {
         driver.heartbeats()[seen..]
             .iter()
             .any(|(_, running)| running.is_empty())
@@ -325,7 +329,7 @@ fn losing_the_worker_exits_255() {
     args.extend(["--worker-url".to_string(), worker_url]);
     let mut process = ExecutorProcess::spawn(&args);
     driver.wait_launched();
-    wait_until("the watcher connected", || {
+    wait_until("the watcher connected", DEADLINE, || {
         process.stderr().contains("Connecting to worker")
     });
     assert!(!process.has_exited(), "{}", process.stderr());
@@ -350,7 +354,9 @@ fn tasks_before_the_registration_answer_exit_1() {
         ..DriverSetup::default()
     });
     let mut process = ExecutorProcess::spawn(&ExecutorProcess::args(&driver.url()));
-    wait_until("the registration is held", || driver.registration_held());
+    wait_until("the registration is held", DEADLINE, || {
+        driver.registration_held()
+    });
     let executor = driver.executor_ref().expect("the executor registered");
     executor
         .send(ExecutorMessage::LaunchTasks {

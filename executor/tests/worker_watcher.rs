@@ -1,7 +1,7 @@
 //! The `WorkerWatcher` endpoint in a client-mode env of this process (as in an executor),
 //! watching a "worker": a server-mode env with an endpoint named `Worker`.
 
-mod util;
+pub mod util;
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use rpc_env::{EndpointContext, RpcAddress, RpcEndpoint, RpcEnv, RpcEnvConfig};
 
 use ember_executor::{WatchedProtocol, WorkerWatcher, EXIT_WORKER_LOST};
-use util::wait_until;
+use util::{wait_until, DEADLINE};
 
 /// An endpoint that records the disconnections its env sees; also the worker's `Worker`.
 #[derive(Default, Clone)]
@@ -69,7 +69,7 @@ fn worker_watcher_shuts_down_on_valid_disassociation() {
     assert!(!env.is_stopped());
     assert_eq!(exit_code.load(Ordering::SeqCst), 0);
     stop(&worker_env);
-    wait_until("the env is stopped", || env.is_stopped());
+    wait_until("the env is stopped", DEADLINE, || env.is_stopped());
     env.await_termination();
     assert_eq!(exit_code.load(Ordering::SeqCst), EXIT_WORKER_LOST);
 }
@@ -87,7 +87,7 @@ fn worker_watcher_stays_alive_on_invalid_disassociation() {
     env.setup_endpoint_ref::<WatchedProtocol>(&other, "Worker")
         .expect("the other env is reachable");
     stop(&other_env);
-    wait_until("the recorder saw the other env go", || {
+    wait_until("the recorder saw the other env go", DEADLINE, || {
         recorder.0.lock().contains(&other)
     });
     assert!(!env.is_stopped());
@@ -104,7 +104,7 @@ fn an_unreachable_worker_counts_as_lost() {
         listener.local_addr().unwrap().port()
     };
     let (env, exit_code, _recorder) = executor_env(&format!("ember://Worker@127.0.0.1:{port}"));
-    wait_until("the env is stopped", || env.is_stopped());
+    wait_until("the env is stopped", DEADLINE, || env.is_stopped());
     env.await_termination();
     assert_eq!(exit_code.load(Ordering::SeqCst), EXIT_WORKER_LOST);
 }

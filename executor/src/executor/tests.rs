@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ember_test_support::{wait_until, DEADLINE};
 use parking_lot::{Condvar, Mutex};
 use rpc_env::encode_to_bytes;
 
@@ -24,20 +25,6 @@ use crate::registry::{TaskError, TaskRegistry};
 
 mod kill_tests;
 mod report_tests;
-
-/// How long a test waits for something that should happen; only a failing test waits this
-/// long.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Polls `cond` every millisecond until it holds; panics naming `what` after [`DEADLINE`].
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// A [`StatusReporter`] that records every batch, in order, and each task's statuses.
 #[derive(Default)]
@@ -424,7 +411,9 @@ fn cores_tasks_run_at_once_and_never_more() {
     let recorder = Recorder::new();
     let executor = Started::new(3, registry, recorder.clone());
     executor.launch_tasks((0..8).map(|i| task(i, "gate", u64_input(i))).collect());
-    wait_until("three tasks are running at once", || gate.inside() == 3);
+    wait_until("three tasks are running at once", DEADLINE, || {
+        gate.inside() == 3
+    });
     assert_eq!(executor.running_tasks().len(), 3);
     gate.open();
     for i in 0..8 {
@@ -451,9 +440,9 @@ fn a_long_task_reports_running_while_it_runs() {
     let recorder = Recorder::new();
     let executor = Started::new(1, registry, recorder.clone());
     executor.launch_tasks(vec![task(1, "gate", u64_input(1))]);
-    wait_until("TID 1 runs", || gate.inside() == 1);
+    wait_until("TID 1 runs", DEADLINE, || gate.inside() == 1);
     let inside_since = Instant::now();
-    wait_until("TID 1 reports Running", || {
+    wait_until("TID 1 reports Running", DEADLINE, || {
         recorder.statuses(1) == vec![TaskStatus::Running]
     });
     assert_eq!(gate.inside(), 1, "TID 1 is still running");
@@ -503,7 +492,9 @@ fn stop_kills_running_tasks_and_join_ends_the_threads() {
             .map(|i| task(i, "until_killed", u64_input(0)))
             .collect(),
     );
-    wait_until("two tasks run", || started.load(Ordering::SeqCst) == 2);
+    wait_until("two tasks run", DEADLINE, || {
+        started.load(Ordering::SeqCst) == 2
+    });
     executor.stop();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let executor = Arc::new(executor);

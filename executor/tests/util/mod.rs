@@ -1,10 +1,10 @@
-//! Shared helpers of the executor's integration tests: waiting with deadlines, a fake
-//! driver (a `CoarseGrainedScheduler` endpoint speaking `DriverProtocol` and a
-//! `HeartbeatReceiver` speaking `HeartbeatProtocol`, in one server-mode env) and the real
-//! `ember-executor` binary as a child process that is always reaped.
+//! Shared helpers of the executor's integration tests: a fake driver (a
+//! `CoarseGrainedScheduler` endpoint speaking `DriverProtocol` and a `HeartbeatReceiver`
+//! speaking `HeartbeatProtocol`, in one server-mode env) and the real `ember-executor` binary
+//! as a child process that is always reaped. Waiting on conditions is ember-test-support's.
 //!
-//! Each test binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code, unreachable_pub)]
+//! Every test file declares this module `pub mod util;`: its items are public items of each
+//! test crate, of which each file uses a part.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -24,19 +24,7 @@ use ember_scheduler::{
     DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
 };
 
-/// How long a test waits for something that should happen: generous, since only a failing
-/// test waits this long (and a loaded machine may start a process slowly).
-pub const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `cond` every millisecond until it holds; panics naming `what` after [`DEADLINE`].
-#[track_caller]
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+pub use ember_test_support::{wait_until, DEADLINE};
 
 /// What the fake driver saw, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,10 +33,15 @@ pub enum DriverEvent {
     ConfigFetched,
     /// `RegisterExecutor` was asked.
     Registered {
+        /// The executor's id.
         executor_id: String,
+        /// The name of the executor's endpoint.
         ref_name: String,
+        /// The executor's host.
         hostname: String,
+        /// Its cores.
         cores: u32,
+        /// Its log URLs.
         log_urls: BTreeMap<String, String>,
     },
     /// The driver answered the registration (recorded before the answer leaves).
@@ -243,6 +236,7 @@ impl Default for DriverSetup {
 
 /// A fake driver in a server-mode env on loopback; shut down when dropped.
 pub struct FakeDriver {
+    /// The driver's env.
     pub env: RpcEnv,
     shared: Arc<Shared>,
 }

@@ -50,7 +50,7 @@ fn killing_a_running_task_reports_killed_with_the_reason() {
     let recorder = Recorder::new();
     let executor = Started::new(2, registry, recorder.clone());
     executor.launch_tasks(vec![task(1, "until_killed", u64_input(0))]);
-    wait_until("TID 1 runs", || ran.lock().contains(&1));
+    wait_until("TID 1 runs", DEADLINE, || ran.lock().contains(&1));
     assert_eq!(executor.running_tasks(), vec![TaskId(1)]);
     executor.kill_task(TaskId(1), "stage cancelled".into());
     assert_eq!(recorder.wait_final(1), killed("stage cancelled"));
@@ -65,7 +65,7 @@ fn a_killed_task_that_returns_anyway_reports_killed() {
     let recorder = Recorder::new();
     let executor = Started::new(1, registry, recorder.clone());
     executor.launch_tasks(vec![task(1, "ignores_kill", u64_input(0))]);
-    wait_until("TID 1 runs", || ran.lock().contains(&1));
+    wait_until("TID 1 runs", DEADLINE, || ran.lock().contains(&1));
     executor.kill_task(TaskId(1), "speculation won".into());
     assert_eq!(recorder.wait_final(1), killed("speculation won"));
 }
@@ -104,7 +104,7 @@ fn a_queued_task_that_is_killed_never_runs() {
         task(1, "until_killed", u64_input(0)),
         task(2, "until_killed", u64_input(0)),
     ]);
-    wait_until("TID 1 runs", || ran.lock().contains(&1));
+    wait_until("TID 1 runs", DEADLINE, || ran.lock().contains(&1));
     executor.kill_task(TaskId(2), "not needed".into());
     executor.kill_task(TaskId(1), "not needed either".into());
     assert_eq!(recorder.wait_final(1), killed("not needed either"));

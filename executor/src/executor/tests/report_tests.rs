@@ -59,7 +59,7 @@ fn a_batch_of_updates_fits_in_one_message() {
     let executor = Started::with_max(3, registry, recorder.clone(), max_result_size);
     // The first report is held: whichever thread sends it stays the sender meanwhile.
     executor.launch_tasks(vec![task(1, "echo", u64_input(1))]);
-    wait_until("the first report is held", || {
+    wait_until("the first report is held", DEADLINE, || {
         recorder.held.lock().is_some()
     });
     let big = encode_to_bytes(&((max_result_size - 100) as u32));
@@ -73,7 +73,7 @@ fn a_batch_of_updates_fits_in_one_message() {
     // Tasks are taken in order and a thread takes its next task only after queueing its
     // last one's end: once every free task thread waits at the gate, 2 and 3 are queued.
     let free = 3 - usize::from(recorder.holds_a_task_thread.load(Ordering::SeqCst));
-    wait_until("every free task thread waits at the gate", || {
+    wait_until("every free task thread waits at the gate", DEADLINE, || {
         gate.inside() == free
     });
     *recorder.held.lock() = Some(false);
