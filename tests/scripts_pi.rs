@@ -9,7 +9,7 @@
 //! are built first.
 
 #[path = "../deploy/tests/script_support/mod.rs"]
-mod script_support;
+pub mod script_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -99,7 +99,7 @@ fn pi_runs_on_a_cluster_started_by_the_scripts() {
     let url = s.master_url();
     let out = s.run_ok("start-worker.sh", &[&url, "--cores", "2", "--memory", "2g"]);
     assert_eq!(out.matches("starting ember-worker").count(), 2, "{out}");
-    let daemons: Vec<i32> = [
+    let daemons: Vec<u32> = [
         ("ember-master", 1),
         ("ember-worker", 1),
         ("ember-worker", 2),

@@ -2,7 +2,7 @@
 //! executor state changes, the retry budget, kill, unregister, disconnect, the master's
 //! state. Fake workers and app clients record what the master sends.
 
-mod master_support;
+pub mod master_support;
 
 use ember_deploy::messages::{AppClientMessage, ExecutorState, MasterAsk, WorkerMessage};
 use ember_deploy::{master_keys, start_master, AppId, MasterConfig};

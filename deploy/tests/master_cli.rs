@@ -4,14 +4,13 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use ember_deploy::messages::{MasterAsk, MasterProtocol, MASTER_ENDPOINT_NAME};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rpc_env::{RpcAddress, RpcEnv, RpcEnvConfig};
 
-const DEADLINE: Duration = Duration::from_secs(30);
+use ember_test_support::{wait_for, DEADLINE};
 
 fn ember_master(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ember-master"));
@@ -112,13 +111,8 @@ fn the_master_prints_its_url_answers_and_stops_on_sigterm() {
 
     let pid = Pid::from_raw(i32::try_from(child.0.id()).expect("pid fits"));
     kill(pid, Signal::SIGTERM).expect("signalled");
-    let end = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("waits") {
-            break status;
-        }
-        assert!(Instant::now() < end, "the master did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_for("the master stops on SIGTERM", DEADLINE, || {
+        child.0.try_wait().expect("waits").ok_or("still running")
+    });
     assert!(status.success(), "{status:?}");
 }

@@ -1,7 +1,7 @@
 //! The master and cluster-mode drivers: submit, status, kill, launch on a worker, drivers
 //! before executors, relaunch of supervised drivers, standby refusals.
 
-mod master_support;
+pub mod master_support;
 
 use ember_deploy::messages::{
     DriverState, DriverStatusResponse, KillDriverResponse, MasterAsk, MasterMessage,

@@ -3,7 +3,7 @@
 //! directory tells each `MasterChanged`, waits for the answers, drops the silent ones at
 //! the recovery timeout, and carries on. Fake workers and app clients record and answer.
 
-mod master_support;
+pub mod master_support;
 
 use ember_deploy::messages::{
     DriverState, ExecutorDescription, ExecutorState, MasterAsk, MasterMessage, WorkerMessage,
@@ -59,7 +59,7 @@ fn submit(master: &MasterHandle, supervise: bool) -> DriverId {
 /// accepted while it recovers; scheduling goes on afterwards.
 #[test]
 fn a_restarted_master_recovers_what_answers() {
-    let dir = TempDir::new("restart");
+    let dir = RecoveryDir::new("restart");
     let dir_setting = dir.setting();
     let settings = recovery(&dir_setting, &[]);
     let first = Running(master_with(&settings));
@@ -140,7 +140,7 @@ fn a_restarted_master_recovers_what_answers() {
 /// ones that answered (at once, as real ones do) carry on.
 #[test]
 fn the_silent_are_dropped_at_the_recovery_timeout() {
-    let dir = TempDir::new("timeout");
+    let dir = RecoveryDir::new("timeout");
     let dir_setting = dir.setting();
     let settings = recovery(&dir_setting, &[(master_keys::RECOVERY_TIMEOUT, "3s")]);
     let first = Running(master_with(&settings));
@@ -183,7 +183,7 @@ fn the_silent_are_dropped_at_the_recovery_timeout() {
 /// A damaged file in the directory is reported and skipped; the rest is recovered.
 #[test]
 fn a_corrupt_file_is_skipped() {
-    let dir = TempDir::new("corrupt");
+    let dir = RecoveryDir::new("corrupt");
     let dir_setting = dir.setting();
     let settings = recovery(&dir_setting, &[]);
     let first = Running(master_with(&settings));
@@ -212,7 +212,7 @@ fn a_corrupt_file_is_skipped() {
 /// wait for: ALIVE at once, the unclaimed driver ended (it was not supervised).
 #[test]
 fn only_a_driver_stored_recovers_at_once() {
-    let dir = TempDir::new("driver-only");
+    let dir = RecoveryDir::new("driver-only");
     let dir_setting = dir.setting();
     // A recovery timeout no test waits for: reaching ALIVE must not depend on it.
     let settings = recovery(&dir_setting, &[(master_keys::RECOVERY_TIMEOUT, "1h")]);
@@ -233,7 +233,7 @@ fn only_a_driver_stored_recovers_at_once() {
 /// application, and for the worker's report of what it runs.
 #[test]
 fn a_stored_worker_registering_again_is_a_duplicate() {
-    let dir = TempDir::new("duplicate");
+    let dir = RecoveryDir::new("duplicate");
     let dir_setting = dir.setting();
     let settings = recovery(&dir_setting, &[(master_keys::RECOVERY_TIMEOUT, "1h")]);
     let first = Running(master_with(&settings));

@@ -4,8 +4,8 @@
 //! shut down, or its process killed, which releases the lock), a standby takes the lead,
 //! recovers what the leader stored, and the workers and applications follow it.
 
-mod master_support;
-mod worker_util;
+pub mod master_support;
+pub mod worker_util;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -36,7 +36,7 @@ fn shared(dir: &str) -> Vec<(&str, &str)> {
 /// stops; the worker and the application registered with the first follow it.
 #[test]
 fn a_standby_takes_over_when_the_leader_stops() {
-    let dir = TempDir::new("standby");
+    let dir = RecoveryDir::new("standby");
     let dir_setting = dir.setting();
     let leader = Running(master_with(&shared(&dir_setting)));
     wait_state(&leader, "the first master leads", |s| s.status == "ALIVE");
@@ -128,7 +128,7 @@ impl AppClientListener for Listener {
 /// answers `MasterChanged` with the executor it runs, which the new leader re-adopts.
 #[test]
 fn a_real_worker_and_app_client_follow_the_new_leader() {
-    let dir = TempDir::new("real-follow");
+    let dir = RecoveryDir::new("real-follow");
     let dir_setting = dir.setting();
     let leader = Running(master_with(&shared(&dir_setting)));
     wait_state(&leader, "the first master leads", |s| s.status == "ALIVE");
@@ -161,7 +161,7 @@ fn a_real_worker_and_app_client_follow_the_new_leader() {
     driver_env
         .setup_endpoint(APP_CLIENT_ENDPOINT_NAME, client)
         .expect("app client");
-    worker_util::wait_until(DEADLINE, "the executor to run", || {
+    worker_util::wait_until("the executor to run", DEADLINE, || {
         worker
             .handle
             .state()
@@ -170,7 +170,7 @@ fn a_real_worker_and_app_client_follow_the_new_leader() {
     // The registration's answer and the executor's launch travel on different
     // connections: either may arrive first.
     let mut app_id = None;
-    worker_util::wait_until(DEADLINE, "the app client to be registered", || {
+    worker_util::wait_until("the app client to be registered", DEADLINE, || {
         app_id = seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -198,7 +198,7 @@ fn a_real_worker_and_app_client_follow_the_new_leader() {
     );
     let w = state.workers.iter().find(|w| &w.id == worker.handle.id());
     assert_eq!(w.map(|w| w.cores_used), Some(1));
-    worker_util::wait_until(DEADLINE, "the worker to follow", || {
+    worker_util::wait_until("the worker to follow", DEADLINE, || {
         worker
             .handle
             .state()
@@ -230,7 +230,7 @@ impl Drop for Reaper {
 /// releases its lock, and the in-process standby takes over and recovers its worker.
 #[test]
 fn a_killed_leader_process_hands_over_to_the_standby() {
-    let dir = TempDir::new("sigkill");
+    let dir = RecoveryDir::new("sigkill");
     let conf = dir.path().join("ember-defaults.conf");
     let store = dir.path().join("recovery");
     let store_setting = store.to_str().expect("UTF-8 temp dir").to_string();
@@ -262,7 +262,7 @@ fn a_killed_leader_process_hands_over_to_the_standby() {
     let leader_ref = probe
         .setup_endpoint_ref::<MasterProtocol>(&leader, MASTER_ENDPOINT_NAME)
         .expect("the master is there");
-    worker_util::wait_until(DEADLINE, "the process to lead", || {
+    worker_util::wait_until("the process to lead", DEADLINE, || {
         leader_ref
             .ask_sync(|reply| MasterAsk::RequestMasterState { reply })
             .is_ok_and(|s| s.status == "ALIVE")

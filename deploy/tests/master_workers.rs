@@ -1,12 +1,13 @@
 //! The master and its workers: registration, refusals, heartbeats, dead workers, the
 //! latest-state check, disconnects, standby. Fake workers record what the master sends.
 
-mod master_support;
+pub mod master_support;
 
 use ember_deploy::messages::{
     AppClientMessage, ExecutorDescription, ExecutorState, MasterMessage, WorkerMessage,
 };
 use ember_deploy::{master_keys, start_master, AppId, DriverId, MasterConfig};
+use ember_test_support::wait_for;
 use master_support::*;
 use rpc_env::RpcAddress;
 
@@ -190,7 +191,25 @@ fn dead_workers_are_culled_after_the_persistence_period() {
     let worker = FakeWorker::start(&master, "worker-culled");
     worker.register(4, 1024);
     wait_state(&master, "the worker is gone", |s| s.workers.is_empty());
-    // Culled workers are strangers: their heartbeats are ignored, not answered.
+    // Culled workers are strangers: their heartbeats are ignored, not answered (a dead worker
+    // the master still lists would be told `ReconnectWorker`). The master handles the
+    // heartbeat and then the registration sent after it in that order (one sender, one
+    // connection), and what it sends the worker arrives in the order sent: so if the first
+    // thing the worker hears afterwards is `RegisteredWorker`, the heartbeat was answered
+    // with nothing.
+    let heard_before = worker.got.with(<[WorkerMessage]>::len);
+    worker.heartbeat();
+    worker.register(4, 1024);
+    let first_heard = worker.got.with(|m| match m.get(heard_before) {
+        Some(WorkerMessage::RegisteredWorker { .. }) => "RegisteredWorker",
+        Some(WorkerMessage::ReconnectWorker { .. }) => "ReconnectWorker",
+        Some(_) => "another message",
+        None => "nothing",
+    });
+    assert_eq!(
+        first_heard, "RegisteredWorker",
+        "the culled worker's heartbeat was answered"
+    );
     master.shutdown();
 }
 
@@ -202,20 +221,16 @@ fn heartbeats_keep_a_worker_alive() {
     let silent = FakeWorker::start(&master, "worker-silent");
     silent.register(4, 1024);
     // Beat until the silent one is declared dead; the beating one must outlive it.
-    let end = std::time::Instant::now() + DEADLINE;
-    loop {
+    let state = wait_for("the silent worker dies", DEADLINE, || {
         beating.heartbeat();
         let state = master.state().expect("state");
         if worker_state(&state, &silent.id) == Some("DEAD") {
-            assert_eq!(worker_state(&state, &beating.id), Some("ALIVE"));
-            break;
+            Ok(state)
+        } else {
+            Err(state)
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "the silent worker never died"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    });
+    assert_eq!(worker_state(&state, &beating.id), Some("ALIVE"));
     master.shutdown();
 }
 

@@ -4,7 +4,7 @@
 //! `conf/workers`, and `workers.sh` over (a stand-in for) ssh. Each test has its own pid,
 //! log, conf and work dirs and master port, and leaves no process behind.
 
-mod script_support;
+pub mod script_support;
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -27,7 +27,7 @@ fn scripts(name: &str) -> Scripts {
     Scripts::new(name, &home(), bin_dir)
 }
 
-fn comm(pid: i32) -> String {
+fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
         .trim()
@@ -134,7 +134,7 @@ fn stop_kills_a_daemon_that_ignores_sigterm_after_the_timeout() {
     assert!(out.starts_with("starting stubborn, logging to"), "{out}");
     let pid = s.pid("stubborn", 1).expect("a pid file");
     let log = s.log_file("stubborn", 1).expect("a log");
-    wait_until("the stub ignores SIGTERM", || {
+    wait_until("the stub ignores SIGTERM", DEADLINE, || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("up"))
     });
 
@@ -247,7 +247,7 @@ fn start_all_and_stop_all_run_the_workers_of_conf_workers() {
         .workers
         .iter()
         .all(|w| w.cores == 1 && w.memory_mib == 512));
-    let pids: Vec<i32> = [
+    let pids: Vec<u32> = [
         ("ember-master", 1),
         ("ember-worker", 1),
         ("ember-worker", 2),

@@ -4,7 +4,7 @@
 //! killed, and `--status`. The drivers are small shell scripts; the root crate's
 //! `tests/scripts_pi.rs` runs `examples/pi` the same ways.
 
-mod script_support;
+pub mod script_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -183,7 +183,7 @@ fn cluster_mode_runs_drivers_on_a_worker() {
         stderr.contains(&format!("Gave up waiting for driver {id}")),
         "{stderr}"
     );
-    wait_until("the driver runs", || {
+    wait_until("the driver runs", DEADLINE, || {
         text(&submit(&s, &["--master", &url, "--status", &id]))
             .0
             .contains("is RUNNING")
@@ -192,7 +192,7 @@ fn cluster_mode_runs_drivers_on_a_worker() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.trim(), format!("Kill request for {id} submitted"));
-    wait_until("the driver is KILLED", || {
+    wait_until("the driver is KILLED", DEADLINE, || {
         text(&submit(&s, &["--master", &url, "--status", &id]))
             .0
             .contains(&format!("State of driver {id} is KILLED"))

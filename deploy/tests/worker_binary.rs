@@ -1,7 +1,7 @@
 //! The `ember-worker` binary: its exit codes (refused registration, unresponsive masters,
 //! bad flags) and a clean stop on SIGTERM that leaves no executor behind.
 
-mod worker_util;
+pub mod worker_util;
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -12,7 +12,7 @@ use ember_deploy::AppId;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use worker_util::{
-    first_line, is_alive, is_exec_state, shell_app, Answer, Event, FakeMaster, TempDir, PATIENCE,
+    first_line, is_alive, is_exec_state, shell_app, Answer, Event, FakeMaster, TempDir, DEADLINE,
 };
 
 /// A running `ember-worker`, killed and reaped on drop if the test did not end it.
@@ -102,7 +102,7 @@ fn a_refused_registration_exits_1() {
         "1g",
         &url,
     ]);
-    let (status, stderr) = daemon.wait(PATIENCE);
+    let (status, stderr) = daemon.wait(DEADLINE);
     assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
     assert!(
         stderr.contains("Worker registration failed: Attempted to re-register worker"),
@@ -135,7 +135,7 @@ fn unresponsive_masters_make_it_give_up_after_the_last_retry() {
         work.to_str().expect("utf-8"),
         &url,
     ]);
-    let (status, stderr) = daemon.wait(PATIENCE);
+    let (status, stderr) = daemon.wait(DEADLINE);
     assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
     assert!(
         stderr.contains("All masters are unresponsive! Giving up."),
@@ -152,19 +152,19 @@ fn unresponsive_masters_make_it_give_up_after_the_last_retry() {
 
 #[test]
 fn help_exits_0_and_bad_flags_exit_1_with_the_usage() {
-    let (status, stderr) = Daemon::start(&["--help"]).wait(PATIENCE);
+    let (status, stderr) = Daemon::start(&["--help"]).wait(DEADLINE);
     assert_eq!(status.code(), Some(0));
     assert!(
         stderr.contains("Usage: ember-worker [options] <master>"),
         "{stderr}"
     );
-    let (status, stderr) = Daemon::start(&["--bogus", "ember://127.0.0.1:1"]).wait(PATIENCE);
+    let (status, stderr) = Daemon::start(&["--bogus", "ember://127.0.0.1:1"]).wait(DEADLINE);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("Usage: ember-worker"), "{stderr}");
-    let (status, stderr) = Daemon::start(&[]).wait(PATIENCE);
+    let (status, stderr) = Daemon::start(&[]).wait(DEADLINE);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("Master must be a URL"), "{stderr}");
-    let (status, stderr) = Daemon::start(&["-m", "10000", "ember://127.0.0.1:1"]).wait(PATIENCE);
+    let (status, stderr) = Daemon::start(&["-m", "10000", "ember://127.0.0.1:1"]).wait(DEADLINE);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("Memory is below 1MB"), "{stderr}");
 }
@@ -228,7 +228,7 @@ fn sigterm_stops_the_worker_and_its_executors() {
     );
     let worker_pid = i32::try_from(daemon.pid()).expect("a pid");
     kill(Pid::from_raw(worker_pid), Signal::SIGTERM).expect("signals the worker");
-    let (status, stderr) = daemon.wait(PATIENCE);
+    let (status, stderr) = daemon.wait(DEADLINE);
     assert_eq!(status.code(), Some(0), "a clean stop; stderr:\n{stderr}");
     assert!(
         !is_alive(pid),

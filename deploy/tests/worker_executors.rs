@@ -2,7 +2,7 @@
 //! launch, placeholders, kill, exit codes, failures, unknown masters, state-report retries,
 //! and no process left behind after shutdown.
 
-mod worker_util;
+pub mod worker_util;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use ember_deploy::messages::{
 };
 use ember_deploy::{worker_keys, AppId, DriverId};
 use worker_util::{
-    first_line, is_alive, is_exec_state, shell_app, Event, FakeMaster, TestWorker, PATIENCE,
+    first_line, is_alive, is_exec_state, shell_app, Event, FakeMaster, TestWorker, DEADLINE,
 };
 
 const APP: &str = "app-20240101000000-0001";
@@ -211,7 +211,7 @@ fn shutdown_kills_running_executors_and_drivers() {
     assert!(pids.iter().chain([&driver_pid]).all(|&p| is_alive(p)));
     let asked = Instant::now();
     worker.handle.shutdown();
-    assert!(asked.elapsed() < PATIENCE);
+    assert!(asked.elapsed() < DEADLINE);
     for pid in pids.iter().chain([&driver_pid]) {
         assert!(!is_alive(*pid), "process {pid} outlived its worker");
     }
@@ -285,7 +285,7 @@ fn drivers_run_finish_and_can_be_killed() {
 }
 
 fn wait_for_drivers(worker: &TestWorker, n: usize) {
-    worker_util::wait_until(PATIENCE, &format!("{n} running drivers"), || {
+    worker_util::wait_until(&format!("{n} running drivers"), DEADLINE, || {
         worker.handle.state().map(|s| s.drivers.len()) == Ok(n)
     });
 }

@@ -1,12 +1,12 @@
 //! A real worker on loopback against a fake master: registration, heartbeats, retries,
 //! standby masters, reconnection and master loss.
 
-mod worker_util;
+pub mod worker_util;
 
 use ember_deploy::messages::WorkerMessage;
 use ember_deploy::WorkerExit;
 use rpc_env::RpcAddress;
-use worker_util::{wait_until, Answer, Event, FakeMaster, RefusingPort, TestWorker, PATIENCE};
+use worker_util::{wait_until, Answer, Event, FakeMaster, RefusingPort, TestWorker, DEADLINE};
 
 fn is_register(e: &Event) -> bool {
     matches!(e, Event::Register { .. })
@@ -73,13 +73,13 @@ fn retries_while_the_master_is_down_and_registers_once_it_is_up() {
     let port = down.port();
     let worker = TestWorker::start(vec![RpcAddress::new("127.0.0.1", port)], &[]);
     // Two connections mean the first try and at least one retry reached the port.
-    wait_until(PATIENCE, "two registration attempts", || {
+    wait_until("two registration attempts", DEADLINE, || {
         down.accepted() >= 2
     });
     down.close();
     let master = FakeMaster::start_on(port);
     master.wait_for("registration", is_register);
-    wait_until(PATIENCE, "the worker to know its master", || {
+    wait_until("the worker to know its master", DEADLINE, || {
         worker.handle.state().map(|s| s.master_url) == Ok(Some(master.url()))
     });
     master.wait_for("a heartbeat", is_heartbeat);

@@ -1,6 +1,8 @@
 use super::*;
 use std::collections::HashMap;
 
+use ember_test_support::TempDir;
+
 fn parse_with(args: &[&str], vars: &[(&str, &str)]) -> Result<SubmitCommand, SubmitError> {
     let vars: HashMap<String, String> = vars
         .iter()
@@ -20,24 +22,6 @@ fn error(args: &[&str], vars: &[(&str, &str)]) -> SubmitError {
     match parse_with(args, vars) {
         Err(e) => e,
         Ok(other) => panic!("{args:?}: expected an error, got {other:?}"),
-    }
-}
-
-/// A directory of its own under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("ember-submit-args-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -137,12 +121,12 @@ fn cluster_mode_flags() {
 fn the_properties_file_is_under_the_flags() {
     let dir = TempDir::new("props");
     std::fs::write(
-        dir.0.join("ember-defaults.conf"),
+        dir.path().join("ember-defaults.conf"),
         "# defaults\nember.master ember://p:7077\nember.executor.memory 1g\n\
          ember.submit.deployMode cluster\nember.driver.memory 2g\nother.key 1\n",
     )
     .expect("write");
-    let conf_dir = dir.0.to_str().expect("utf-8 temp path");
+    let conf_dir = dir.path().to_str().expect("utf-8 temp path");
     let vars = [
         ("EMBER_CONF_DIR", conf_dir),
         ("EMBER_MASTER", "ember://e:1"),
@@ -164,7 +148,7 @@ fn the_properties_file_is_under_the_flags() {
     );
     assert_eq!(s.master.as_deref(), Some("ember://f:1"), "flag over file");
     assert_eq!(s.conf.get("ember.executor.memory"), Some("3g"));
-    let other = dir.0.join("other.conf");
+    let other = dir.path().join("other.conf");
     std::fs::write(&other, "ember.executor.cores 3\n").expect("write");
     let other = other.to_str().expect("utf-8 temp path");
     let s = submit(&["--properties-file", other, "app"], &vars);
@@ -252,9 +236,9 @@ fn bad_command_lines_name_the_problem_and_show_the_usage() {
 #[test]
 fn the_driver_description_names_the_binary_absolutely() {
     let dir = TempDir::new("binary");
-    let app = dir.0.join("app.sh");
+    let app = dir.path().join("app.sh");
     std::fs::write(&app, "#!/bin/sh\n").expect("write");
-    let not_executable = dir.0.join("data.txt");
+    let not_executable = dir.path().join("data.txt");
     std::fs::write(&not_executable, "x").expect("write");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -289,7 +273,7 @@ fn the_driver_description_names_the_binary_absolutely() {
     assert!(description.command.env["EMBER_CONF"].contains("ember.submit.deployMode=cluster\n"));
     assert_eq!((description.memory_mib, description.cores), (1024, 1));
 
-    s.app = dir.0.join("missing");
+    s.app = dir.path().join("missing");
     assert!(s.driver_description().is_err());
     s.app = not_executable;
     let e = s.driver_description().expect_err("not executable");

@@ -9,7 +9,8 @@ use super::*;
 use crate::messages::Command;
 use crate::worker::test_util::TempDir;
 
-const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a test waits for a report: the one deadline of ember-test-support.
+use crate::worker::test_util::DEADLINE as PATIENCE;
 const SHORT: Duration = Duration::from_millis(10);
 const LONG: Duration = Duration::from_secs(8);
 
@@ -164,7 +165,7 @@ fn a_killed_driver_is_killed() {
     let (runner, rx) = run(spec(work.path(), "sleep", &["30"], true));
     let dir = work.path().join("driver-20240101000000-0001");
     // Kill once it runs: the header is written just before the process starts.
-    crate::worker::test_util::wait_until(PATIENCE, "the driver's start", || {
+    crate::worker::test_util::wait_until("the driver's start", PATIENCE, || {
         dir.join("stderr").exists() && runner.shared.state.lock().process.is_some()
     });
     runner.kill();

@@ -8,7 +8,8 @@ use super::*;
 use crate::worker::test_util::{is_alive, TempDir};
 
 /// Long enough for a loaded machine; the happy paths take milliseconds.
-const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a test waits for a report: the one deadline of ember-test-support.
+use crate::worker::test_util::DEADLINE as PATIENCE;
 
 fn values() -> Placeholders {
     Placeholders {

@@ -301,7 +301,7 @@ impl ProcessHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::test_util::{is_alive, wait_until, TempDir};
+    use crate::worker::test_util::{is_alive, wait_until, TempDir, DEADLINE};
 
     fn launch_in<'a>(
         dir: &'a Path,
@@ -391,16 +391,14 @@ mod tests {
         let handle = spawned.handle();
         let waiter = std::thread::spawn(move || spawned.wait());
         let mut grandchild = 0u32;
-        wait_until(Duration::from_secs(20), "the shell's child's pid", || {
+        wait_until("the shell's child's pid", DEADLINE, || {
             let out = std::fs::read_to_string(dir.path().join("stdout")).unwrap_or_default();
             grandchild = out.trim().parse().unwrap_or(0);
             grandchild != 0
         });
         assert_eq!(handle.terminate(Duration::from_secs(10)), Some(128 + 15));
         assert_eq!(waiter.join().expect("waiter").expect("waited"), 128 + 15);
-        wait_until(Duration::from_secs(20), "the grandchild's end", || {
-            !is_alive(grandchild)
-        });
+        wait_until("the grandchild's end", DEADLINE, || !is_alive(grandchild));
     }
 
     #[test]
@@ -415,7 +413,7 @@ mod tests {
         let handle = spawned.handle();
         let waiter = std::thread::spawn(move || spawned.wait());
         // Only once the trap is set does SIGTERM meet it.
-        wait_until(Duration::from_secs(20), "the trap", || {
+        wait_until("the trap", DEADLINE, || {
             std::fs::read_to_string(dir.path().join("stdout")).unwrap_or_default() == "ready\n"
         });
         assert_eq!(handle.terminate(Duration::from_millis(100)), Some(128 + 9));

@@ -1,16 +1,20 @@
 //! Fakes for the master's endpoint tests: workers and application clients that record
 //! what the master sends them, each in an RPC env of its own on loopback (so each has its
 //! own address, as real ones do), and waits with deadlines instead of sleeps.
-#![allow(dead_code, unreachable_pub)]
+//!
+//! Every test file declares this module `pub mod master_support;`: its items are public items
+//! of each test crate, of which each file uses a part.
 
-// Helpers of the recovery and standby tests; the other test files do not use them.
+// Helpers of the recovery and standby tests.
 mod recovery;
-#[allow(unused_imports)]
 pub use recovery::*;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use ember_test_support::wait_for;
+pub use ember_test_support::DEADLINE;
 
 use ember_deploy::messages::{
     AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
@@ -23,9 +27,6 @@ use rpc_env::{
     keys, EndpointContext, EndpointRef, HandlerResult, Protocol, RpcAddress, RpcConf, RpcEndpoint,
     RpcEnv, RpcEnvConfig,
 };
-
-/// How long a test waits for something that should happen; generous, for loaded machines.
-pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Settings for a small env: one IO thread, one loop thread.
 pub fn small_conf() -> RpcConf {
@@ -61,18 +62,14 @@ pub fn wait_state(
     what: &str,
     cond: impl Fn(&MasterState) -> bool,
 ) -> MasterState {
-    let end = Instant::now() + DEADLINE;
-    loop {
+    wait_for(what, DEADLINE, || {
         let state = master.state().expect("master answers");
         if cond(&state) {
-            return state;
+            Ok(state)
+        } else {
+            Err(state)
         }
-        assert!(
-            Instant::now() < end,
-            "timed out waiting until {what}: {state:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    })
 }
 
 /// Messages an endpoint received, in order, with a way to wait for one.
@@ -216,10 +213,15 @@ fn master_ref_at(env: &RpcEnv, master: &RpcAddress) -> EndpointRef<MasterProtoco
 
 /// A worker that only records: it registers, heartbeats and reports when told to.
 pub struct FakeWorker {
+    /// Its own env on loopback.
     pub env: RpcEnv,
+    /// Its worker id.
     pub id: WorkerId,
+    /// Its own worker endpoint's ref (what it registers).
     pub me: EndpointRef<WorkerProtocol>,
+    /// Its ref to the master.
     pub master: EndpointRef<MasterProtocol>,
+    /// What the master sent it.
     pub got: Arc<Recorded<WorkerMessage>>,
     follow: Follow,
 }
@@ -331,6 +333,7 @@ impl FakeWorker {
         })
     }
 
+    /// Sends the master a heartbeat.
     pub fn heartbeat(&self) {
         let beat = MasterMessage::Heartbeat {
             worker_id: self.id.clone(),
@@ -401,9 +404,13 @@ impl Drop for FakeWorker {
 
 /// An application client that only records.
 pub struct FakeApp {
+    /// Its own env on loopback.
     pub env: RpcEnv,
+    /// Its own app client endpoint's ref (what it registers).
     pub me: EndpointRef<AppClientProtocol>,
+    /// Its ref to the master.
     pub master: EndpointRef<MasterProtocol>,
+    /// What the master sent it.
     pub got: Arc<Recorded<AppClientMessage>>,
     follow: Follow,
 }
@@ -512,6 +519,7 @@ impl FakeApp {
         })
     }
 
+    /// Unregisters application `app_id`.
     pub fn unregister(&self, app_id: &AppId) {
         let msg = MasterMessage::UnregisterApplication {
             app_id: app_id.clone(),
@@ -526,6 +534,7 @@ impl Drop for FakeApp {
     }
 }
 
+/// A command that does nothing (`/bin/true`): the master never runs it.
 pub fn command() -> Command {
     Command {
         program: "/bin/true".into(),
@@ -552,6 +561,7 @@ pub fn app(
     }
 }
 
+/// A driver asking for `cores` and `memory_mib`, supervised or not.
 pub fn driver(cores: u32, memory_mib: u32, supervise: bool) -> DriverDescription {
     DriverDescription {
         memory_mib,

@@ -1,45 +1,29 @@
 //! Helpers of the recovery and standby tests: scratch recovery directories, and masters
 //! restarted on the port of the one they replace.
 
-use std::time::{Duration, Instant};
-
 use ember_deploy::{start_master, MasterConfig, MasterHandle};
+use ember_test_support::{wait_for, TempDir};
 use rpc_env::keys;
 
 use super::{init_logging, small_conf, DEADLINE};
 
-/// A directory under the system's temp dir, removed on drop.
-pub struct TempDir(std::path::PathBuf);
+/// A scratch recovery directory (`ember.deploy.recoveryDirectory`), removed on drop.
+pub struct RecoveryDir(TempDir);
 
-impl TempDir {
-    /// A fresh, empty directory whose name starts with `name`.
-    pub fn new(name: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ember-master-it-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("creates a temp dir");
-        TempDir(dir)
+impl RecoveryDir {
+    /// A fresh, empty directory whose name holds `name`.
+    pub fn new(name: &str) -> RecoveryDir {
+        RecoveryDir(TempDir::new(&format!("master-it-{name}")))
     }
 
     /// Its path.
     pub fn path(&self) -> &std::path::Path {
-        &self.0
+        self.0.path()
     }
 
     /// Its path as a setting's value.
     pub fn setting(&self) -> String {
-        self.0.to_str().expect("a UTF-8 temp dir").to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.path().to_str().expect("a UTF-8 temp dir").to_string()
     }
 }
 
@@ -58,14 +42,9 @@ pub fn config_on(port: u16, settings: &[(&str, &str)]) -> MasterConfig {
 pub fn start_master_on(port: u16, settings: &[(&str, &str)]) -> MasterHandle {
     // Without this the env would move to the next free port instead of failing.
     let config = config_on(port, settings).set(keys::PORT_MAX_RETRIES, "0");
-    let end = Instant::now() + DEADLINE;
-    loop {
-        match start_master(config.clone()) {
-            Ok(master) => return master,
-            Err(e) => assert!(Instant::now() < end, "cannot bind port {port} again: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&format!("port {port} can be bound again"), DEADLINE, || {
+        start_master(config.clone())
+    })
 }
 
 /// A master shut down when dropped, so that a failing test does not leave it running

@@ -6,54 +6,28 @@
 //! it prints the daemons' logs first.
 //!
 //! Shared by `deploy/tests/{scripts,submit}.rs` and the root crate's `tests/scripts_pi.rs`
-//! (which includes this file by path).
-#![allow(dead_code, unreachable_pub)]
+//! (which includes this file by path). Each declares it `pub mod script_support;`: its items
+//! are public items of each test crate, of which each file uses a part.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use ember_test_support::{free_port, is_alive, wait_until, DEADLINE};
+use ember_test_support::{processes_under, wait_for, Process, TempDir};
 
 use ember_deploy::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
 use rpc_env::{EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig};
 
-/// How long a test waits for something that should happen, on a loaded machine.
-pub const DEADLINE: Duration = Duration::from_secs(60);
-/// How long one script or program may run before the test kills it and fails.
-pub const RUN_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a wait may take that spans a whole application run (a driver and its executors
+/// started as processes by daemons the scripts started): a few ordinary waits in a row.
+pub const APP_DEADLINE: Duration = Duration::from_secs(DEADLINE.as_secs() * 2);
+/// How long one script or program may run before the test kills it and fails: the scripts
+/// themselves wait up to `EMBER_START_TIMEOUT` (30 s) for a daemon.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(DEADLINE.as_secs() * 4);
 /// `EMBER_IDENT_STRING` in the tests: pid and log file names use it.
 pub const IDENT: &str = "test";
-
-/// Polls `cond` until it holds; panics naming `what` after [`DEADLINE`].
-#[track_caller]
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A port nothing listens on now (bind to 0, read it, close).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Whether process `pid` exists and is not a zombie.
-pub fn is_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
 
 /// Stdout and stderr of a finished run, for assertions and messages.
 pub fn text(output: &Output) -> (String, String) {
@@ -64,7 +38,7 @@ pub fn text(output: &Output) -> (String, String) {
 }
 
 /// Sends SIGKILL to `pid` (with kill(1): the root crate's tests have no signal library).
-pub fn sigkill(pid: i32) {
+pub fn sigkill(pid: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .stdout(Stdio::null())
@@ -88,9 +62,7 @@ pub fn run_bounded(mut command: Command, what: &str) -> Output {
     match rx.recv_timeout(RUN_DEADLINE) {
         Ok(output) => output.unwrap_or_else(|e| panic!("waiting for {what}: {e}")),
         Err(_) => {
-            if let Ok(pid) = i32::try_from(pid) {
-                sigkill(pid);
-            }
+            sigkill(pid);
             panic!("{what} did not finish within {RUN_DEADLINE:?}");
         }
     }
@@ -99,7 +71,7 @@ pub fn run_bounded(mut command: Command, what: &str) -> Output {
 /// A cluster run by the scripts in `<home>/sbin`, with the binaries in `bin_dir`.
 pub struct Scripts {
     home: PathBuf,
-    root: PathBuf,
+    root: TempDir,
     bin_dir: PathBuf,
     master_port: u16,
     env: Vec<(String, String)>,
@@ -110,16 +82,12 @@ impl Scripts {
     /// A fresh directory for a test called `name`, with `conf/ember-defaults.conf` setting
     /// `ember.port.maxRetries 0` (a taken port fails the master instead of moving it).
     pub fn new(name: &str, home: &Path, bin_dir: &Path) -> Scripts {
-        static COUNT: AtomicU32 = AtomicU32::new(0);
-        let n = COUNT.fetch_add(1, Ordering::SeqCst);
-        let root =
-            std::env::temp_dir().join(format!("ember-scripts-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = TempDir::new(&format!("scripts-{name}"));
         for dir in ["pid", "log", "conf", "work", "run"] {
-            std::fs::create_dir_all(root.join(dir)).expect("test dirs");
+            std::fs::create_dir_all(root.path().join(dir)).expect("test dirs");
         }
         std::fs::write(
-            root.join("conf/ember-defaults.conf"),
+            root.path().join("conf/ember-defaults.conf"),
             "ember.port.maxRetries 0\n",
         )
         .expect("ember-defaults.conf");
@@ -144,27 +112,27 @@ impl Scripts {
 
     /// The test's directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     /// `EMBER_PID_DIR`.
     pub fn pid_dir(&self) -> PathBuf {
-        self.root.join("pid")
+        self.root().join("pid")
     }
 
     /// `EMBER_LOG_DIR`.
     pub fn log_dir(&self) -> PathBuf {
-        self.root.join("log")
+        self.root().join("log")
     }
 
     /// `EMBER_CONF_DIR`.
     pub fn conf_dir(&self) -> PathBuf {
-        self.root.join("conf")
+        self.root().join("conf")
     }
 
     /// `EMBER_WORKER_DIR`.
     pub fn work_dir(&self) -> PathBuf {
-        self.root.join("work")
+        self.root().join("work")
     }
 
     /// The master's port (`EMBER_MASTER_PORT`).
@@ -186,7 +154,7 @@ impl Scripts {
     /// and the working directory under the test's directory.
     pub fn command(&self, program: &Path) -> Command {
         let mut command = Command::new(program);
-        command.env_clear().current_dir(self.root.join("run"));
+        command.env_clear().current_dir(self.root().join("run"));
         for key in ["PATH", "HOME", "USER", "LANG", "TMPDIR"] {
             if let Ok(value) = std::env::var(key) {
                 command.env(key, value);
@@ -256,7 +224,7 @@ impl Scripts {
     }
 
     /// The pid in that file, if there is one.
-    pub fn pid(&self, command: &str, instance: u32) -> Option<i32> {
+    pub fn pid(&self, command: &str, instance: u32) -> Option<u32> {
         std::fs::read_to_string(self.pid_file(command, instance))
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -288,56 +256,31 @@ impl Scripts {
     }
 
     /// Polls the master's state until `cond` holds; panics with the last state after
-    /// [`DEADLINE`].
+    /// [`APP_DEADLINE`] (some of these waits span a whole application run).
     #[track_caller]
     pub fn wait_for_master(&self, what: &str, cond: impl Fn(&MasterState) -> bool) -> MasterState {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let state = self.master_state();
-            if let Some(state) = state.as_ref().filter(|s| cond(s)) {
-                return state.clone();
-            }
-            assert!(
-                Instant::now() < end,
-                "timed out waiting until {what}; the master's state: {state:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(what, APP_DEADLINE, || match self.master_state() {
+            Some(state) if cond(&state) => Ok(state),
+            state => Err(state),
+        })
     }
 
     /// Live processes working under the test's directory: daemons, executors, drivers.
-    pub fn our_processes(&self) -> Vec<(i32, String)> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                std::fs::read_link(format!("/proc/{pid}/cwd"))
-                    .is_ok_and(|cwd| cwd.starts_with(&self.root))
-            })
-            .filter(|pid| is_alive(*pid))
-            .map(|pid| {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                (pid, cmdline)
-            })
-            .collect()
+    pub fn our_processes(&self) -> Vec<Process> {
+        processes_under(self.root())
     }
 
     /// Waits until no process works under the test's directory.
     #[track_caller]
     pub fn assert_nothing_left(&self) {
-        let end = Instant::now() + DEADLINE;
-        loop {
+        wait_for("no process is left behind", DEADLINE, || {
             let left = self.our_processes();
             if left.is_empty() {
-                return;
+                Ok(())
+            } else {
+                Err(left)
             }
-            assert!(Instant::now() < end, "processes left behind: {left:#?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
     }
 
     /// Prints every log of the test (after a failure).
@@ -366,17 +309,18 @@ impl Drop for Scripts {
             let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
         // Then whatever still works in our directory.
-        let end = Instant::now() + Duration::from_secs(10);
+        // No panic from a drop (the test may be failing already): a bounded wait by hand.
+        let end = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let left = self.our_processes();
-            if left.is_empty() || Instant::now() > end {
+            if left.is_empty() || std::time::Instant::now() > end {
                 break;
             }
-            for (pid, _) in left {
-                sigkill(pid);
+            for process in left {
+                sigkill(process.pid);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = std::fs::remove_dir_all(&self.root);
+        // The directory goes with `root`.
     }
 }

@@ -1,10 +1,9 @@
 //! Shared helpers of the worker's integration tests: a fake master that records what
-//! workers tell it, a worker that stops when dropped, scratch directories, and waiting on
-//! conditions with deadlines.
-
-// Each test binary uses a different subset of these helpers, and `pub` here only means
-// "for the test files".
-#![allow(dead_code, unreachable_pub)]
+//! workers tell it, a worker that stops when dropped, a port that refuses connections.
+//! Scratch directories, waiting on conditions and process checks are ember-test-support's.
+//!
+//! Every test file declares this module `pub mod worker_util;`: its items are public items of
+//! each test crate, of which each file uses a part.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -12,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ember_deploy::messages::{
     ApplicationDescription, Command, DriverState, ExecutorDescription, ExecutorState, MasterAsk,
@@ -27,91 +26,59 @@ use rpc_env::{
     RpcEnvConfig,
 };
 
-/// Long enough for a loaded two-core machine; conditions usually hold in milliseconds.
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub use ember_test_support::{is_alive, wait_until, TempDir, DEADLINE};
 
-/// Polls `cond` every few milliseconds until it holds; panics naming `what` after `limit`.
-#[track_caller]
-pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// A directory under the system's temp dir, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A fresh, empty directory whose name starts with `name`.
-    pub fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ember-worker-it-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("creates a temp dir");
-        TempDir(dir)
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Whether `pid` runs (a zombie counts as gone: its parent may be an init that never reaps).
-pub fn is_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X") | None)
-        }
-        Err(_) => false,
-    }
-}
-
-/// What a worker told the fake master.
+/// What a worker told the fake master (the fields are the message's).
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// `RegisterWorker`.
     Register {
+        /// The worker's id.
         id: WorkerId,
+        /// Its cores.
         cores: u32,
+        /// Its memory.
         memory_mib: u32,
+        /// The master address the worker registered with.
         master_address: RpcAddress,
     },
+    /// `Heartbeat`.
     Heartbeat {
+        /// The worker's id.
         worker_id: WorkerId,
     },
+    /// `WorkerLatestState`.
     LatestState {
+        /// The executors the worker runs.
         executors: Vec<ExecutorDescription>,
+        /// The drivers it runs.
         driver_ids: Vec<DriverId>,
     },
+    /// `WorkerSchedulerStateResponse`.
     SchedulerState {
+        /// The executors the worker runs.
         executors: Vec<ExecutorDescription>,
     },
+    /// `ExecutorStateChanged`.
     ExecutorState {
+        /// The executor's application.
         app_id: AppId,
+        /// The executor's id.
         exec_id: u32,
+        /// Its new state.
         state: ExecutorState,
+        /// Why, if said.
         message: Option<String>,
+        /// Its exit code, if it exited.
         exit_status: Option<i32>,
     },
+    /// `DriverStateChanged`.
     DriverState {
+        /// The driver.
         driver_id: DriverId,
+        /// Its new state.
         state: DriverState,
+        /// Its error, if it failed.
         exception: Option<String>,
     },
 }
@@ -119,8 +86,11 @@ pub enum Event {
 /// How the fake master answers `RegisterWorker`.
 #[derive(Debug, Clone)]
 pub enum Answer {
+    /// `RegisteredWorker`.
     Accept,
+    /// `RegisterWorkerFailed` with this message.
     Refuse(String),
+    /// `MasterInStandby`.
     Standby,
 }
 
@@ -253,6 +223,7 @@ impl RpcEndpoint for FakeMasterEndpoint {
 /// A master endpoint in an env of its own that records what workers say; shut down on drop.
 pub struct FakeMaster {
     env: RpcEnv,
+    /// What the workers said.
     pub record: Arc<Record>,
 }
 
@@ -318,7 +289,7 @@ impl FakeMaster {
     /// Waits until at least `n` recorded events match; returns the `n`th.
     #[track_caller]
     pub fn wait_for_nth(&self, n: usize, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + DEADLINE;
         let mut events = self.record.events.lock();
         loop {
             if let Some(e) = events.iter().filter(|e| pred(e)).nth(n - 1) {
@@ -392,7 +363,9 @@ pub fn fast_conf() -> RpcConf {
 
 /// A worker that is shut down (children killed) when dropped, even when a test fails.
 pub struct TestWorker {
+    /// The running worker.
     pub handle: WorkerHandle,
+    /// Its work directory.
     pub work: TempDir,
 }
 
@@ -449,7 +422,7 @@ pub fn shell_app(script: &str) -> ApplicationDescription {
 #[track_caller]
 pub fn first_line(file: &Path) -> String {
     let mut line = String::new();
-    wait_until(PATIENCE, &format!("a line in {}", file.display()), || {
+    wait_until(&format!("a line in {}", file.display()), DEADLINE, || {
         let text = std::fs::read_to_string(file).unwrap_or_default();
         match text.split_once('\n') {
             Some((first, _)) => {
@@ -472,6 +445,7 @@ pub struct RefusingPort {
 }
 
 impl RefusingPort {
+    /// Listens on a free loopback port.
     pub fn start() -> RefusingPort {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
         let port = listener.local_addr().expect("address").port();
@@ -496,10 +470,12 @@ impl RefusingPort {
         }
     }
 
+    /// The port.
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// How many connections it has accepted (and closed).
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }

@@ -4,7 +4,8 @@
 //! It depends on nothing from the workspace, so any crate's unit tests can use it, rpc-env's
 //! included.
 //!
-//! - [`wait_until`]: waiting on a condition with a deadline instead of sleeping and hoping.
+//! - [`wait_until`]: waiting on a condition with a deadline instead of sleeping and hoping;
+//!   [`wait_for`] when the failure should show what was seen instead.
 //!   One deadline policy, [`DEADLINE`]: long, because only a failing test waits that long and
 //!   the machine may be loaded (two cores, other builds running).
 //! - [`TempDir`]: a scratch directory of the test's own, removed when dropped.
@@ -22,4 +23,4 @@ mod wait;
 pub use dirs::TempDir;
 pub use net::{free_port, free_port_on};
 pub use procs::{is_alive, processes_under, Process};
-pub use wait::{wait_until, DEADLINE};
+pub use wait::{wait_for, wait_until, DEADLINE};
