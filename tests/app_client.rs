@@ -2,14 +2,16 @@
 //! and giving up when no master answers. Ports what applies of AppClientSuite (study §7.4;
 //! Ember has no `requestTotalExecutors` or decommissioning yet, so those parts do not).
 
-mod cluster_support;
+pub mod cluster_support;
 
 use std::time::{Duration, Instant};
 
 use ember::testing::EXECUTOR_ENTRY_ARGS;
 use ember::{Context, RpcConf};
 
-use cluster_support::{app_now, cluster, cores_used_per_worker, tasks, wait_gone, wait_until};
+use cluster_support::{
+    app_now, cluster, cores_used_per_worker, tasks, wait_gone, wait_until, DEADLINE,
+};
 
 ember::executor_entry!(tasks);
 
@@ -45,13 +47,13 @@ fn an_app_registers_gets_its_executors_and_unregisters_when_it_stops() {
 
     // Stopping sends UnregisterApplication; the master removes the app as it handles it.
     ctx.stop();
-    wait_until("the master has no active app", || {
+    wait_until("the master has no active app", DEADLINE, || {
         cluster.state().is_ok_and(|s| s.active_apps.is_empty())
     });
     assert_eq!(app_now(&cluster, ctx.app_id()).state, "FINISHED");
     // Its executors are removed: processes gone, cores free.
     wait_gone(&executors);
-    wait_until("the workers' cores are free", || {
+    wait_until("the workers' cores are free", DEADLINE, || {
         cores_used_per_worker(&cluster, 2) == vec![0, 0]
     });
     cluster.stop().expect("nothing left");

@@ -2,7 +2,7 @@
 //! executor killed by its worker or from outside, a worker lost, executors that cannot
 //! start. Ports what applies of MasterSuite and DistributedSuite (study §7.1, §7.10).
 
-mod cluster_support;
+pub mod cluster_support;
 
 use ember::testing::ExecutorProcess;
 use ember_deploy::messages::{ExecutorState, MasterAsk, WorkerMessage};
@@ -103,18 +103,18 @@ fn a_worker_asked_to_kill_an_executor_kills_its_process_and_everyone_learns_it()
 
     wait_gone(std::slice::from_ref(&victim));
     // The worker reports it KILLED to the master, which tells the driver...
-    wait_until("the worker lists executor 0 as killed", || {
+    wait_until("the worker lists executor 0 as killed", DEADLINE, || {
         worker.state().is_ok_and(|s| {
             s.finished_executors
                 .iter()
                 .any(|e| e.exec_id == 0 && e.state == ExecutorState::Killed)
         })
     });
-    wait_until("the driver has dropped executor 0", || {
+    wait_until("the driver has dropped executor 0", DEADLINE, || {
         cluster.driver_has_executor(&ctx, "0") == Ok(false)
     });
     // ... and gives the application a new executor on the freed core.
-    wait_until("a replacement executor runs", || {
+    wait_until("a replacement executor runs", DEADLINE, || {
         cluster
             .executor_processes()
             .iter()
@@ -140,14 +140,14 @@ fn an_executor_killed_from_outside_is_replaced_and_jobs_go_on() {
         .kill_executor(ctx.app_id(), "1")
         .expect("executor 1 is killed");
     wait_gone(std::slice::from_ref(&killed));
-    wait_until("the driver has dropped executor 1", || {
+    wait_until("the driver has dropped executor 1", DEADLINE, || {
         cluster.driver_has_executor(&ctx, "1") == Ok(false)
     });
     let worker = cluster
         .worker(worker_of(&cluster, &killed))
         .expect("its worker runs");
     // A process that died by itself EXITED (where one the worker killed is KILLED).
-    wait_until("the worker lists executor 1 as exited", || {
+    wait_until("the worker lists executor 1 as exited", DEADLINE, || {
         worker.state().is_ok_and(|s| {
             s.finished_executors
                 .iter()
@@ -183,12 +183,12 @@ fn a_lost_worker_takes_its_executors_and_jobs_finish_on_the_others() {
     assert!(!cluster.kill_worker(0), "killed once");
     // The worker killed its executors before it went.
     assert!(!on_lost[0].is_running());
-    wait_until("the master has lost the worker", || {
+    wait_until("the master has lost the worker", DEADLINE, || {
         cluster
             .state()
             .is_ok_and(|s| s.workers.iter().filter(|w| w.state == "ALIVE").count() == 1)
     });
-    wait_until("the driver has dropped the executor", || {
+    wait_until("the driver has dropped the executor", DEADLINE, || {
         cluster.driver_has_executor(&ctx, &on_lost[0].executor_id) == Ok(false)
     });
     let out: Vec<(String, u32)> = ctx.run_job("whoami", vec![0u32; 6]).expect("succeeds");
@@ -216,7 +216,7 @@ fn an_executor_that_cannot_start_fails_its_app_after_the_retry_budget() {
         .submit_job::<u64, u64>("square", vec![1])
         .expect("submitted");
     blocker.stop();
-    wait_until("the master fails the application", || {
+    wait_until("the master fails the application", DEADLINE, || {
         cluster.state().is_ok_and(|s| {
             cluster_support::app(&s, ctx.app_id()).is_some_and(|a| a.state == "FAILED")
         })
@@ -256,6 +256,7 @@ fn an_executor_that_exits_at_once_is_relaunched_since_running_resets_the_budget(
     let worker = cluster.worker(0).expect("the worker runs");
     wait_until(
         "more executors exited than the budget allows failures",
+        DEADLINE,
         || worker.state().is_ok_and(|s| s.finished_executors.len() > 6),
     );
     let app = app_now(&cluster, ctx.app_id());

@@ -3,7 +3,7 @@
 //! `ember.deploy.spreadOut` spreads them over the workers or packs them. Ports what applies
 //! of MasterSuite's scheduling tests (study §1.6-§1.8, §7.1) on real processes.
 
-mod cluster_support;
+pub mod cluster_support;
 
 use std::collections::BTreeSet;
 
@@ -82,7 +82,7 @@ fn an_app_whose_executors_fit_no_worker_waits_without_blocking_others() {
     );
     // Even with every core free again it cannot be placed.
     fits.stop();
-    wait_until("the cores are free", || {
+    wait_until("the cores are free", DEADLINE, || {
         cores_used_per_worker(&cluster, 2) == vec![0, 0]
     });
     assert_eq!(app_now(&cluster, too_big.app_id()).cores_granted, 0);
@@ -96,7 +96,7 @@ fn cores_max_caps_an_app_and_leaves_the_rest_to_the_next() {
     let capped = cluster
         .context_with("capped", &[("ember.cores.max", "3")])
         .expect("registers");
-    wait_until("the capped app holds 3 cores", || {
+    wait_until("the capped app holds 3 cores", DEADLINE, || {
         app_now(&cluster, capped.app_id()).cores_granted == 3
     });
     let other = cluster.context("other").expect("registers");
@@ -119,7 +119,7 @@ fn placement(settings: &[(&str, &str)], app_settings: &[(&str, &str)]) -> (Vec<u
     let mut app = vec![("ember.cores.max", "2")];
     app.extend_from_slice(app_settings);
     let ctx = cluster.context_with("placed", &app).expect("registers");
-    wait_until("the app holds 2 cores", || {
+    wait_until("the app holds 2 cores", DEADLINE, || {
         app_now(&cluster, ctx.app_id()).cores_granted == 2
     });
     let executors = app_now(&cluster, ctx.app_id()).executors;

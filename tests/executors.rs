@@ -2,7 +2,7 @@
 //! starts the processes itself (this test binary, re-run as an executor), the way a worker
 //! will. Ports what applies of DistributedSuite and CoarseGrainedSchedulerBackendSuite.
 
-mod common;
+pub mod common;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -88,14 +88,14 @@ impl ExecutorProcess {
 
     /// Waits for the process to exit on its own; its exit code.
     fn wait_exit(&mut self) -> Option<i32> {
-        let end = Instant::now() + common::DEADLINE;
-        loop {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status.code();
-            }
-            assert!(Instant::now() < end, "the executor process did not exit");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        common::wait_for(
+            "the executor process exits",
+            common::DEADLINE,
+            || match self.0.try_wait() {
+                Ok(Some(status)) => Ok(status.code()),
+                other => Err(other.map(|_| "still running")),
+            },
+        )
     }
 }
 
@@ -188,15 +188,19 @@ fn an_executor_killed_mid_job_has_its_tasks_rerun_elsewhere() {
         .submit_job::<(String, u64), u32>("sleep_with_marker", inputs)
         .expect("submitted");
     // Wait until the doomed executor runs something, then kill -9 it.
-    common::wait_until("a task runs on the doomed executor", || {
-        std::fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|c| c == "doomed"))
-            })
-            .unwrap_or(false)
-    });
+    common::wait_until(
+        "a task runs on the doomed executor",
+        common::DEADLINE,
+        || {
+            std::fs::read_dir(&dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|c| c == "doomed"))
+                })
+                .unwrap_or(false)
+        },
+    );
     doomed.kill();
     let out = handle
         .wait_timeout(Duration::from_secs(60))

@@ -4,7 +4,7 @@
 //! at the end no process of the test is left running: executors die with their worker and
 //! with their driver.
 
-mod daemons;
+pub mod daemons;
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use daemons::{Daemons, Hosts, DEADLINE};
+use ember_test_support::{wait_for, wait_until};
 
 /// `x * x`, after 10 ms: slow enough that a job of a few hundred spans a kill.
 fn slow_square(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
@@ -119,11 +120,9 @@ fn executor_id_of(pid: u32) -> String {
 /// Waits until `job` has `done` results: it is under way, mid-job.
 #[track_caller]
 fn wait_results(job: &JobHandle<u64>, done: usize) {
-    let end = std::time::Instant::now() + DEADLINE;
-    while job.progress().0 < done {
-        assert!(std::time::Instant::now() < end, "the job made no progress");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_until("the job makes progress", DEADLINE, || {
+        job.progress().0 >= done
+    });
 }
 
 fn sigkill(pid: u32) {
@@ -271,19 +270,15 @@ fn a_master_killed_and_restarted_with_recovery_gets_its_workers_and_app_back() {
     let killed = executor_id_of(executors[0]);
     sigkill(executors[0]);
     daemons.wait_gone("the killed executor", &executors[..1]);
-    let end = std::time::Instant::now() + DEADLINE;
-    loop {
+    let what = format!("a replacement for executor {killed}");
+    wait_for(&what, DEADLINE, || {
         let ids = ctx.executor_ids().expect("the driver answers");
         if ids.len() == 2 && !ids.contains(&killed) {
-            break;
+            Ok(())
+        } else {
+            Err(ids)
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "no replacement for executor {killed}: {ids:?}\n{}",
-            daemons.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     check(&daemons, submit(&ctx, 100), 100);
 
     ctx.stop();
@@ -362,19 +357,15 @@ fn a_hung_executor_is_found_by_its_heartbeats_killed_and_replaced() {
     check(&daemons, job, 300);
     // The driver asked the master to kill it; its worker did.
     daemons.wait_gone("the hung executor", &[hung]);
-    let end = std::time::Instant::now() + DEADLINE;
-    loop {
+    let what = format!("a replacement for executor {hung_id}");
+    wait_for(&what, DEADLINE, || {
         let ids = ctx.executor_ids().expect("the driver answers");
         if ids.len() == 2 && !ids.contains(&hung_id) {
-            break;
+            Ok(())
+        } else {
+            Err(ids)
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "no replacement for executor {hung_id}: {ids:?}\n{}",
-            daemons.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     check(&daemons, submit(&ctx, 100), 100);
     ctx.stop();
     daemons.stop();

@@ -2,7 +2,7 @@
 //! executors as child processes (this test binary, entered through `executor_entry!`).
 //! Ports what applies of DistributedSuite (study §7.10) and LocalSparkCluster (§3.8).
 
-mod cluster_support;
+pub mod cluster_support;
 
 use std::collections::BTreeSet;
 

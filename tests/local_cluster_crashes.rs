@@ -6,7 +6,7 @@
 //! A file of its own: while a job crashes executors, the master relaunches them as fast as
 //! they die, which should not slow the tests of other files down.
 
-mod cluster_support;
+pub mod cluster_support;
 
 use std::time::Duration;
 

@@ -2,14 +2,14 @@
 //! messages. Ports what applies of DistributedSuite and SparkContextSchedulerCreationSuite
 //! to local masters.
 
-mod common;
+pub mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ember::{Context, Error, RpcConf, TaskContext, TaskError, TaskRegistry};
 
-use common::{test_tasks, wait_until};
+use common::{test_tasks, wait_until, DEADLINE};
 
 fn context(master: &str) -> Context {
     let conf = RpcConf::new()
@@ -90,7 +90,7 @@ fn a_cancelled_job_fails_and_its_running_tasks_are_killed() {
     let handle = ctx
         .submit_job::<u64, u32>("sleep_until_killed", vec![60_000, 60_000])
         .expect("submitted");
-    wait_until("both tasks run", || {
+    wait_until("both tasks run", DEADLINE, || {
         common::RUNNING.load(Ordering::SeqCst) >= 2
     });
     assert_eq!(handle.progress(), (0, 2));
@@ -102,7 +102,7 @@ fn a_cancelled_job_fails_and_its_running_tasks_are_killed() {
         outcome.expect_err("cancelled").to_string(),
         "Job cancelled: the test cancels it"
     );
-    wait_until("both tasks saw the kill", || {
+    wait_until("both tasks saw the kill", DEADLINE, || {
         common::KILLED_SEEN.load(Ordering::SeqCst) >= 2
     });
     ctx.stop();

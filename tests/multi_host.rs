@@ -12,7 +12,7 @@
 //! The daemons are the `ember-master` and `ember-worker` binaries `cargo test --workspace`
 //! builds next to this test (built here when missing); executors are this test binary.
 
-mod daemons;
+pub mod daemons;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

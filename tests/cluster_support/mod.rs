@@ -1,7 +1,9 @@
 //! Task functions and helpers of the root crate's cluster tests (`local_cluster*.rs`,
 //! `cluster_*.rs`, `app_client.rs`): what executors of a test cluster run, and how the tests
 //! look at the master, the workers and the processes.
-#![allow(dead_code, unreachable_pub)]
+//!
+//! The test files declare this module `pub mod cluster_support;`: its items are public items
+//! of each test crate, of which each file uses a part.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use ember::testing::{AppSummary, ExecutorProcess, MasterState, TestCluster};
 use ember::{TaskContext, TaskError, TaskRegistry};
 
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
 
 pub use common::{wait_until, DEADLINE};
 
@@ -119,7 +121,7 @@ pub fn stop_and_check(cluster: &TestCluster, seen: &[ExecutorProcess]) {
 /// Waits until none of `processes` runs any more.
 #[track_caller]
 pub fn wait_gone(processes: &[ExecutorProcess]) {
-    wait_until("the executor processes are gone", || {
+    wait_until("the executor processes are gone", DEADLINE, || {
         processes.iter().all(|p| !p.is_running())
     });
 }

@@ -1,8 +1,13 @@
-//! Task functions and helpers shared by the root crate's integration tests.
-#![allow(dead_code, unreachable_pub)]
+//! Task functions and helpers shared by the root crate's integration tests. Waiting on
+//! conditions is ember-test-support's.
+//!
+//! The test files declare this module `pub mod common;` (and `cluster_support` includes it
+//! so): its items are public items of each test crate, of which each file uses a part.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+pub use ember_test_support::{wait_for, wait_until, DEADLINE};
 
 use ember::{TaskContext, TaskError, TaskRegistry};
 
@@ -14,19 +19,6 @@ pub static KILLED_SEEN: AtomicUsize = AtomicUsize::new(0);
 pub static CONCURRENT: AtomicUsize = AtomicUsize::new(0);
 /// The most `measure_concurrency` tasks seen at once.
 pub static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-/// How long a test waits for something that should happen.
-pub const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `cond` until it holds; panics naming `what` after [`DEADLINE`].
-#[track_caller]
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// Resets the concurrency counters.
 pub fn reset_concurrency() {

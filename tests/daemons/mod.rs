@@ -6,13 +6,17 @@
 //!
 //! The binaries are the ones `cargo test --workspace` builds next to the test
 //! (`target/<profile>/`), built here when missing.
-#![allow(dead_code, unreachable_pub)]
+//!
+//! The test files declare this module `pub mod daemons;`: its items are public items of each
+//! test crate, of which each file uses a part.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ember_test_support::{free_port_on, processes_under, wait_for, Process};
 
 use ember::rpc_env::{EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig};
 use ember_deploy::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
@@ -24,8 +28,10 @@ pub mod netns;
 
 use netns::Network;
 
-/// How long anything here may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// How long anything here may take before the test fails: a few of ember-test-support's
+/// ordinary deadlines, since one wait here can span daemons, executors and a driver starting
+/// as processes (in network namespaces, on a loaded machine).
+pub const DEADLINE: Duration = Duration::from_secs(ember_test_support::DEADLINE.as_secs() * 2);
 
 /// `target/<profile>`, from this test's own path (`target/<profile>/deps/<test>`).
 fn profile_dir() -> PathBuf {
@@ -93,14 +99,6 @@ impl Hosts {
     }
 }
 
-/// A free TCP port on `addr` (bound, read, released).
-fn free_port(addr: Ipv4Addr) -> u16 {
-    std::net::TcpListener::bind((addr, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(7077)
-}
-
 /// The test's directory, its daemons by name, and how to ask the master.
 pub struct Daemons {
     root: PathBuf,
@@ -130,7 +128,7 @@ impl Daemons {
         let port = match hosts {
             // A namespace has its ports to itself.
             Hosts::Namespaces(_) => 7077,
-            _ => free_port(master_ip),
+            _ => free_port_on(master_ip),
         };
         let master_addr = RpcAddress::new(&master_ip.to_string(), port);
         let client = RpcEnv::create(RpcEnvConfig::client(format!("{name}-test"))).expect("an env");
@@ -243,19 +241,10 @@ impl Daemons {
     /// deadline.
     #[track_caller]
     pub fn wait_for(&self, what: &str, cond: impl Fn(&MasterState) -> bool) -> MasterState {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let state = self.state();
-            if let Some(state) = state.as_ref().filter(|s| cond(s)) {
-                return state.clone();
-            }
-            assert!(
-                Instant::now() < end,
-                "timed out waiting until {what}; the master's state: {state:#?}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(what, DEADLINE, || match self.state() {
+            Some(state) if cond(&state) => Ok(state),
+            state => Err(WithLogs(state, self)),
+        })
     }
 
     /// Every daemon's log, for a failing test's message.
@@ -278,28 +267,8 @@ impl Daemons {
     }
 
     /// Live processes working under the test's directory: daemons and executors.
-    pub fn processes(&self) -> Vec<(u32, String)> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                std::fs::read_link(format!("/proc/{pid}/cwd"))
-                    .is_ok_and(|cwd| cwd.starts_with(&self.root))
-            })
-            .filter(|pid| {
-                // A zombie is dead, only not yet reaped by its parent.
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                stat.rsplit_once(") ")
-                    .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-            })
-            .map(|pid| {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                (pid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
-            })
-            .collect()
+    pub fn processes(&self) -> Vec<Process> {
+        processes_under(&self.root)
     }
 
     /// The executor processes of application `app_id` still running, by pid.
@@ -307,8 +276,8 @@ impl Daemons {
         let mut pids: Vec<u32> = self
             .processes()
             .into_iter()
-            .filter(|(_, cmdline)| cmdline.contains(&format!("--app-id {app_id}")))
-            .map(|(pid, _)| pid)
+            .filter(|p| p.cmdline.contains(&format!("--app-id {app_id}")))
+            .map(|p| p.pid)
             .collect();
         pids.sort_unstable();
         pids
@@ -317,19 +286,18 @@ impl Daemons {
     /// Waits until every process in `pids` has ended (none was left behind).
     #[track_caller]
     pub fn wait_gone(&self, what: &str, pids: &[u32]) {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left: Vec<(u32, String)> = self
+        wait_for(what, DEADLINE, || {
+            let left: Vec<Process> = self
                 .processes()
                 .into_iter()
-                .filter(|(pid, _)| pids.contains(pid))
+                .filter(|p| pids.contains(&p.pid))
                 .collect();
             if left.is_empty() {
-                return;
+                Ok(())
+            } else {
+                Err(left)
             }
-            assert!(Instant::now() < end, "{what}: still running: {left:#?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
     }
 
     /// Stops the daemons (SIGTERM, as the stop scripts do) and checks that nothing is left.
@@ -343,15 +311,14 @@ impl Daemons {
             let _ = child.wait();
         }
         self.daemons.clear();
-        let end = Instant::now() + DEADLINE;
-        loop {
+        wait_for("no process is left behind", DEADLINE, || {
             let left = self.processes();
             if left.is_empty() {
-                break;
+                Ok(())
+            } else {
+                Err(left)
             }
-            assert!(Instant::now() < end, "processes left behind: {left:#?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
@@ -363,5 +330,15 @@ impl Drop for Daemons {
             let _ = child.wait();
         }
         self.client.shutdown();
+    }
+}
+
+/// The last state a wait saw, shown with every daemon's log when the wait fails (the logs are
+/// read only then).
+struct WithLogs<'a>(Option<MasterState>, &'a Daemons);
+
+impl std::fmt::Debug for WithLogs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the master's state: {:#?}\n{}", self.0, self.1.logs())
     }
 }

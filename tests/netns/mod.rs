@@ -9,8 +9,6 @@
 //! is removed when the [`Network`] is dropped; leftovers of a killed run (named after a pid
 //! no longer alive) are removed by the next one.
 
-#![allow(unreachable_pub)]
-
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -14,15 +14,36 @@ pub struct Process {
 /// Whether process `pid` runs. A zombie counts as gone: it has ended, and its parent may be an
 /// init that never reaps it.
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let path = format!("/proc/{pid}/stat");
+    !matches!(state(Path::new(&path)), Some('Z') | Some('X') | None)
+}
+
+/// Whether a thread of this process named `name` (`std::thread::Builder::name`, at most 15
+/// bytes as Linux keeps it) is asleep: blocked on a lock, a condition variable, a channel or
+/// a read. How a test sees that another thread has reached a call that must block, without a
+/// timing window: a thread that should have blocked but returned is never seen asleep there.
+pub fn thread_asleep(name: &str) -> bool {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return false;
     };
-    // `pid (comm) state ...`: the state is the first field after the parenthesised command
-    // name, which may itself contain spaces and parentheses.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    !matches!(state, Some("Z") | Some("X") | None)
+    tasks.flatten().any(|task| {
+        let dir = task.path();
+        let named =
+            std::fs::read_to_string(dir.join("comm")).is_ok_and(|comm| comm.trim_end() == name);
+        named && state(&dir.join("stat")) == Some('S')
+    })
+}
+
+/// The state letter of a `/proc/.../stat` file.
+fn state(stat: &Path) -> Option<char> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    // `pid (comm) state ...`: the command name may itself contain spaces and parentheses.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 /// The live processes whose working directory is `dir` or under it, by pid. Every process a
@@ -54,7 +75,7 @@ pub fn processes_under(dir: &Path) -> Vec<Process> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{wait_until, TempDir, DEADLINE};
+    use crate::{wait_for, wait_until, TempDir, DEADLINE};
     use std::process::Command;
 
     #[test]
@@ -65,13 +86,22 @@ mod tests {
             .current_dir(dir.path())
             .spawn()
             .expect("sleep runs");
-        let found = processes_under(dir.path());
-        assert_eq!(
-            found,
-            vec![Process {
-                pid: child.id(),
-                cmdline: "sleep 30".to_string()
-            }]
+        let expected = vec![Process {
+            pid: child.id(),
+            cmdline: "sleep 30".to_string(),
+        }];
+        // A process that has only just exec'd may show an empty command line for a moment.
+        wait_for(
+            "the child is listed with its command line",
+            DEADLINE,
+            || {
+                let found = processes_under(dir.path());
+                if found == expected {
+                    Ok(())
+                } else {
+                    Err(found)
+                }
+            },
         );
         assert!(is_alive(child.id()));
         child.kill().expect("kill");
@@ -81,6 +111,22 @@ mod tests {
         });
         assert!(processes_under(dir.path()).is_empty());
         child.wait().expect("reaped");
+    }
+
+    #[test]
+    fn a_thread_blocked_on_a_channel_is_asleep() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let blocked = std::thread::Builder::new()
+            .name("support-blocked".into())
+            .spawn(move || rx.recv())
+            .expect("a thread");
+        wait_until("the receiver blocks", DEADLINE, || {
+            thread_asleep("support-blocked")
+        });
+        drop(tx);
+        let _ = blocked.join();
+        assert!(!thread_asleep("support-blocked"), "the thread has ended");
+        assert!(!thread_asleep("no-such-thread"));
     }
 
     #[test]
