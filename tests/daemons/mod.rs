@@ -243,7 +243,7 @@ impl Daemons {
     pub fn wait_for(&self, what: &str, cond: impl Fn(&MasterState) -> bool) -> MasterState {
         wait_for(what, DEADLINE, || match self.state() {
             Some(state) if cond(&state) => Ok(state),
-            state => Err(WithLogs(state, self)),
+            state => Err(WithLogs(state.map(Box::new), self)),
         })
     }
 
@@ -335,7 +335,7 @@ impl Drop for Daemons {
 
 /// The last state a wait saw, shown with every daemon's log when the wait fails (the logs are
 /// read only then).
-struct WithLogs<'a>(Option<MasterState>, &'a Daemons);
+struct WithLogs<'a>(Option<Box<MasterState>>, &'a Daemons);
 
 impl std::fmt::Debug for WithLogs<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
