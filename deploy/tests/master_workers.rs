@@ -227,7 +227,7 @@ fn heartbeats_keep_a_worker_alive() {
         if worker_state(&state, &silent.id) == Some("DEAD") {
             Ok(state)
         } else {
-            Err(state)
+            Err(Box::new(state))
         }
     });
     assert_eq!(worker_state(&state, &beating.id), Some("ALIVE"));

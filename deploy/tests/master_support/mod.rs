@@ -67,7 +67,7 @@ pub fn wait_state(
         if cond(&state) {
             Ok(state)
         } else {
-            Err(state)
+            Err(Box::new(state))
         }
     })
 }

@@ -261,7 +261,7 @@ impl Scripts {
     pub fn wait_for_master(&self, what: &str, cond: impl Fn(&MasterState) -> bool) -> MasterState {
         wait_for(what, APP_DEADLINE, || match self.master_state() {
             Some(state) if cond(&state) => Ok(state),
-            state => Err(state),
+            state => Err(state.map(Box::new)),
         })
     }
 
