@@ -10,7 +10,8 @@ pub mod util;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+
+use ember_test_support::{thread_asleep, wait_for};
 
 use rpc_env::{keys, EndpointContext, HandlerResult, RpcConf, RpcEndpoint, RpcEnv, RpcError};
 use util::{answer, echo, text, wait_until, Env, Event, Probe, ProbeAsk, ProbeMessage};
@@ -179,17 +180,28 @@ fn await_termination_waits_for_on_stop_even_when_a_handler_shuts_down() {
     let (tx, rx) = mpsc::channel();
     let waiter: RpcEnv = env.0.clone();
     let watched = bystander_h.clone();
-    thread::spawn(move || {
-        waiter.await_termination();
-        let _ = tx.send(watched.has(&Event::Stop));
+    thread::Builder::new()
+        .name("awaits-the-end".into())
+        .spawn(move || {
+            waiter.await_termination();
+            let _ = tx.send(watched.has(&Event::Stop));
+        })
+        .expect("a thread");
+    // A correct await_termination blocks while the handler holds the only thread; a wrong
+    // one returns. Release the handler only once the waiter is seen asleep in the call (or
+    // has returned, which the assertion below then catches): no window to hope in.
+    let returned_early = wait_for("the waiter blocks or returns", DEADLINE, || {
+        match rx.try_recv() {
+            Ok(stopped) => Ok(Some(stopped)),
+            Err(_) if thread_asleep("awaits-the-end") => Ok(None),
+            Err(_) => Err("running"),
+        }
     });
-    // A correct await_termination cannot return before the handler does; give a wrong one
-    // the time to return early (under load it may not, and the test then passes anyway).
-    let early = rx.recv_timeout(Duration::from_millis(500));
     let _ = go_on.send(());
-    let stopped = early
-        .or_else(|_| rx.recv_timeout(DEADLINE))
-        .expect("await_termination returns");
+    let stopped = match returned_early {
+        Some(stopped) => stopped,
+        None => rx.recv_timeout(DEADLINE).expect("await_termination returns"),
+    };
     assert!(
         stopped,
         "await_termination returned before every on_stop ran"
