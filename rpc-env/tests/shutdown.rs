@@ -200,7 +200,9 @@ fn await_termination_waits_for_on_stop_even_when_a_handler_shuts_down() {
     let _ = go_on.send(());
     let stopped = match returned_early {
         Some(stopped) => stopped,
-        None => rx.recv_timeout(DEADLINE).expect("await_termination returns"),
+        None => rx
+            .recv_timeout(DEADLINE)
+            .expect("await_termination returns"),
     };
     assert!(
         stopped,

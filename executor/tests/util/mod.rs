@@ -9,13 +9,15 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use rpc_env::{
-    EndpointContext, EndpointRef, HandlerResult, Reply, RpcEndpoint, RpcEnv, RpcEnvConfig,
+    EndpointContext, EndpointRef, HandlerResult, Reply, RpcAddress, RpcEndpoint, RpcEnv,
+    RpcEnvConfig,
 };
 
 use ember_scheduler::{
@@ -72,6 +74,9 @@ struct Shared {
     heartbeats: Mutex<Vec<(String, Vec<TaskId>)>>,
     executor: Mutex<Option<EndpointRef<ExecutorProtocol>>>,
     held: Mutex<Option<Reply<bool>>>,
+    /// How many connections to the driver endpoint have gone; each comes after every
+    /// message that arrived on it (rpc-env's order of network events).
+    disconnects: AtomicUsize,
 }
 
 impl Shared {
@@ -113,6 +118,10 @@ impl RpcEndpoint for DriverEndpoint {
             _ => {}
         }
         Ok(())
+    }
+
+    fn on_disconnected(&mut self, _ctx: &EndpointContext<'_, DriverProtocol>, _: &RpcAddress) {
+        self.shared.disconnects.fetch_add(1, Ordering::SeqCst);
     }
 
     fn receive_and_reply(
@@ -257,6 +266,7 @@ impl FakeDriver {
             heartbeats: Mutex::new(Vec::new()),
             executor: Mutex::new(None),
             held: Mutex::new(None),
+            disconnects: AtomicUsize::new(0),
         });
         env.setup_endpoint(
             DRIVER_ENDPOINT_NAME,
@@ -282,6 +292,15 @@ impl FakeDriver {
     pub fn url(&self) -> String {
         let port = self.env.address().expect("server mode").port();
         format!("ember://{DRIVER_ENDPOINT_NAME}@127.0.0.1:{port}")
+    }
+
+    /// Waits until an executor's connection to the driver has gone: everything it sent has
+    /// been handled (and is in [`events`](Self::events)).
+    #[track_caller]
+    pub fn wait_disconnected(&self) {
+        wait_until("the executor's connection goes", DEADLINE, || {
+            self.shared.disconnects.load(Ordering::SeqCst) > 0
+        });
     }
 
     /// Everything seen so far.
