@@ -40,6 +40,18 @@ struct Shared {
     started: AtomicBool,
     handlers_running_at_stop: AtomicUsize,
     stopped: AtomicBool,
+    /// Whether `on_start` waits for [`Shared::release_start`] (the test's latch).
+    hold_start: Mutex<bool>,
+    /// Set when `on_start` has begun.
+    start_entered: AtomicBool,
+}
+
+impl Shared {
+    /// Lets a held `on_start` finish.
+    fn release_start(&self) {
+        *self.hold_start.lock() = false;
+        self.changed.notify_all();
+    }
 }
 
 struct Gate {
@@ -55,8 +67,22 @@ impl ConcurrentRpcEndpoint for Gate {
     }
 
     fn on_start(&self, _ctx: &EndpointContext<'_, GateProtocol>) -> HandlerResult {
-        // Slow on purpose: a message handled before this returns would see started == false.
-        std::thread::sleep(Duration::from_millis(50));
+        self.shared.start_entered.store(true, Ordering::SeqCst);
+        // Held while the test queues asks, when it asks for that: a message handled before
+        // this returns would see started == false.
+        let mut held = self.shared.hold_start.lock();
+        let deadline = Instant::now() + DEADLINE;
+        while *held {
+            if self
+                .shared
+                .changed
+                .wait_until(&mut held, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        drop(held);
         self.shared.started.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -159,7 +185,10 @@ fn never_more_handlers_than_threads() {
 #[test]
 fn on_start_runs_first_and_alone() {
     let env = Env::server("server");
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        hold_start: Mutex::new(true),
+        ..Shared::default()
+    });
     let gate = env
         .setup_concurrent_endpoint(
             "gate",
@@ -169,10 +198,15 @@ fn on_start_runs_first_and_alone() {
             },
         )
         .unwrap();
-    // Queued before on_start finished: none may run before it.
+    // Queued while on_start is certainly running (it waits for the test): none may run
+    // before it returns.
+    wait_until("on_start begins", DEADLINE, || {
+        shared.start_entered.load(Ordering::SeqCst)
+    });
     let asks: Vec<_> = (0..8)
         .map(|_| gate.ask(|reply| GateAsk::Started { reply }))
         .collect();
+    shared.release_start();
     for ask in asks {
         assert_eq!(
             answer(ask),
