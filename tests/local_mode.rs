@@ -182,6 +182,17 @@ fn tasks_run_in_parallel_on_n_threads() {
     ctx.stop();
 }
 
-fn _assert_task_signatures(_: &TaskContext) -> Result<(), TaskError> {
-    Ok(())
-}
+/// A compile-time check: a task function written against the root crate's re-exports
+/// (`ember::TaskContext`, `ember::TaskError`) registers in `ember::TaskRegistry`, for a
+/// number, a tuple input and a byte-string output. A re-export of another type, or a change to
+/// the task signature `register` takes, fails the build here.
+const _TASK_SIGNATURES: fn(&mut TaskRegistry) = |registry| {
+    fn number(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
+        Ok(x)
+    }
+    fn pair(ctx: &TaskContext, (a, b): (u32, String)) -> Result<Vec<u8>, TaskError> {
+        let _ = ctx.partition();
+        Err(TaskError::msg(format!("{a}{b}")))
+    }
+    registry.register("number", number).register("pair", pair);
+};
