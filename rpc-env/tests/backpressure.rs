@@ -1,6 +1,13 @@
 //! A receiver that stops reading: the sender's socket fills, its frames wait in the
-//! connection's queue (no write is retried until the socket says it has room), and once the
-//! receiver reads again every message arrives, in order, none twice.
+//! connection's queue, and once the receiver reads again every message arrives, in order,
+//! exactly once. The messages are numbered and the receiver checks each number against its
+//! count, so a frame lost, written twice or reordered fails the tally; a partial frame
+//! written twice would corrupt the stream and close the connection, failing it too.
+//!
+//! When a blocked write is tried again (on the socket's writable event, or once more when
+//! that event may already have been spent) is the write queue's business, tested without a
+//! socket in `connection/write_queue` and with a socket pair in `connection/tests.rs`; from
+//! out here only its outcome can be seen.
 
 pub mod util;
 
