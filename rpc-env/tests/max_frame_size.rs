@@ -419,9 +419,9 @@ fn message_exactly_at_max_size_gets_through() {
     assert!(payload == string(&text), "the raw answer differs");
 }
 
-/// The receiver should refuse what the sender refuses: a length field over
-/// `ember.rpc.message.maxSize`. It takes up to 9 bytes more (see the report in `WIRE.md`):
-/// this test fails until the IO loop's decoder and the sender agree.
+/// The receiver refuses what the sender refuses: a length field over
+/// `ember.rpc.message.maxSize` closes the connection (`WIRE.md`: both sides apply the same
+/// bound to the same field). 9 bytes over: the most an earlier decoder let through.
 #[test]
 fn receiver_refuses_a_length_field_just_over_max_size() {
     let (server, _h) = server();
@@ -447,8 +447,8 @@ fn receiver_refuses_a_length_field_just_over_max_size() {
 
 /// An answer counts only on the connection its request went out on. A stranger's connection
 /// that sends a response with the id of an ask in flight elsewhere must not end that ask.
-/// Request ids are `generation << 32 | slot`, easy to guess, and the receiver looks them up
-/// env-wide without checking the connection: this test fails until it does.
+/// Request ids are `generation << 32 | slot`, easy to guess, so the receiver must check the
+/// connection an answer came on, not only its id.
 #[test]
 fn a_response_on_another_connection_does_not_answer_an_ask() {
     let (server, _h) = server();
