@@ -182,6 +182,30 @@ fn tasks_run_in_parallel_on_n_threads() {
     ctx.stop();
 }
 
+/// FAIR scheduling with an allocation file that cannot be read fails the context's start
+/// with an error naming the setting, the path and why (not a panic, not FIFO pools).
+#[test]
+fn an_unreadable_allocation_file_fails_the_start_naming_it() {
+    let dir = ember_test_support::TempDir::new("local-mode-allocation");
+    let missing = dir.path().join("no-such-fairscheduler.xml");
+    let missing = missing.to_str().expect("a UTF-8 temp path");
+    let conf = RpcConf::new()
+        .with(ember::MASTER, "local[2]")
+        .with(ember::APP_NAME, "local-mode-test")
+        .with("ember.scheduler.mode", "FAIR")
+        .with("ember.scheduler.allocation.file", missing);
+    let error = match Context::new(conf, test_tasks()) {
+        Ok(_) => panic!("a context started without its allocation file"),
+        Err(error) => error,
+    };
+    let not_found = std::fs::read_to_string(missing).expect_err("no such file");
+    assert!(matches!(error, Error::Conf(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!("Cannot read ember.scheduler.allocation.file '{missing}': {not_found}")
+    );
+}
+
 /// A compile-time check: a task function written against the root crate's re-exports
 /// (`ember::TaskContext`, `ember::TaskError`) registers in `ember::TaskRegistry`, for a
 /// number, a tuple input and a byte-string output. A re-export of another type, or a change to
