@@ -324,3 +324,42 @@ fn unknown_and_repeated_reports_are_ignored() {
     h.next_tid = 2;
     assert_eq!(h.offer_index("exec1", "host1", NoPref), Some(2));
 }
+
+/// TSM "SPARK-13704 Rack Resolution is done with a batch of de-duped hosts", and Ember's
+/// stronger promise: the rack of each preferred host is looked up once for the task set's
+/// whole life, not again when a task fails and is re-queued or when executors come and go.
+#[test]
+fn each_preferred_hosts_rack_is_looked_up_once_per_task_set() {
+    let mut cluster = FakeCluster::with(&[("execA", "host1"), ("execB", "host2")]);
+    cluster.assign_rack("host1", "rack1");
+    cluster.assign_rack("host2", "rack1");
+    let set = task_set(vec![
+        vec![exec_loc("host1", "execA"), host_loc("host2")],
+        vec![host_loc("host1")],
+        vec![host_loc("host2"), host_loc("host3")],
+        vec![host_loc("host1"), host_loc("host3")],
+    ]);
+    let mut h = Harness::new(cluster, set);
+    let once: BTreeMap<String, usize> = ["host1", "host2", "host3"]
+        .into_iter()
+        .map(|host| (host.to_string(), 1))
+        .collect();
+    assert_eq!(
+        *h.cluster.rack_lookups.borrow(),
+        once,
+        "resolved at creation"
+    );
+
+    let task = h.offer("execA", "host1", Any).expect("a task");
+    assert!(h.fail(task.task_id.0, exception("boom")).is_empty());
+    h.add_executor("execC", "host3");
+    let _ = h.lose_executor("execB", worker_lost());
+    while let Some(task) = h.offer("execA", "host1", Any) {
+        let _ = h.succeed(task.task_id.0);
+    }
+    assert_eq!(
+        *h.cluster.rack_lookups.borrow(),
+        once,
+        "no host was looked up again"
+    );
+}

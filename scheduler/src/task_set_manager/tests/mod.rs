@@ -6,6 +6,7 @@ mod failures;
 mod offers;
 mod speculation;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ const MAX_TASK_FAILURES: u32 = 4;
 struct FakeCluster {
     executors: BTreeMap<String, String>,
     racks: HashMap<String, String>,
+    /// How many times each host's rack was asked for (Spark's counting `FakeRackUtil`).
+    rack_lookups: RefCell<BTreeMap<String, usize>>,
 }
 
 impl FakeCluster {
@@ -68,6 +71,11 @@ impl ClusterView for FakeCluster {
     }
 
     fn rack_for_host(&self, host: &str) -> Option<String> {
+        *self
+            .rack_lookups
+            .borrow_mut()
+            .entry(host.into())
+            .or_default() += 1;
         self.racks.get(host).cloned()
     }
 }
