@@ -1,8 +1,9 @@
 //! # ember-scheduler: the driver side of Ember
 //!
 //! The task model ([`TaskSet`], [`TaskDescription`], [`TaskStatus`], [`TaskFailedReason`]),
-//! locality ([`TaskLocality`], [`TaskLocation`]), and, as later modules land, the task
-//! scheduler, task-set managers, pools and the scheduler backends.
+//! locality ([`TaskLocality`], [`TaskLocation`]), the [`TaskScheduler`] with its
+//! [`TaskSetManager`]s and [`Pools`], and the driver's endpoints: the [`DriverEndpoint`]
+//! (Spark's `CoarseGrainedSchedulerBackend` driver endpoint) and the [`HeartbeatReceiver`].
 
 mod conf;
 mod driver_endpoint;

@@ -1,10 +1,14 @@
-//! The heartbeat receiver with the driver endpoint over a real loopback env. Ports of
-//! HeartbeatReceiverSuite (catalog §7.12 of `spark-deploy-scheduler.md`) where they apply.
+//! The heartbeat receiver with the driver endpoint over a real loopback env: ports of Spark's
+//! `HeartbeatReceiverSuite` where they apply.
 //!
-//! Not ported: HRS #1 and #3 (`TaskSchedulerIsSet`: Ember's receiver has no scheduler to
-//! wait for), #7 (killing and replacing executors needs a cluster manager), #8 (a stopped
-//! SparkContext), #9–#10 (timeout settings are validated where the receiver is built, in
-//! the `ember` crate).
+//! Not ported here: "task scheduler is set correctly" and "reregister if scheduler is not
+//! ready yet" (Ember's receiver is built with its driver's ref, so there is no scheduler to
+//! wait for); "expire dead hosts should kill executors with replacement (SPARK-8119)" needs a
+//! cluster manager, and is tested end to end in the root crate's `tests/fault_injection.rs`
+//! (`a_hung_executor_is_found_by_its_heartbeats_killed_and_replaced`); "SPARK-34273: Do not
+//! reregister BlockManager when SparkContext is stopped" (Ember has no block manager); the
+//! two "SPARK-44726" configuration checks (Ember does not check that
+//! `ember.network.timeoutInterval` is at most `ember.network.timeout`).
 
 pub mod util;
 
@@ -34,7 +38,7 @@ fn driver_with_heartbeats(timeout: Duration) -> Driver {
     })
 }
 
-/// HRS #2 "normal heartbeat": registered executors' heartbeats are known.
+/// HeartbeatReceiverSuite "normal heartbeat": registered executors' heartbeats are known.
 #[test]
 fn registered_executors_heartbeats_are_known() {
     let d = driver_with_heartbeats(Duration::from_secs(120));
@@ -46,7 +50,7 @@ fn registered_executors_heartbeats_are_known() {
     assert_eq!(one.heartbeat(&d.addr()), KNOWN);
 }
 
-/// HRS #4 "reregister if heartbeat from unregistered executor".
+/// HeartbeatReceiverSuite "reregister if heartbeat from unregistered executor".
 #[test]
 fn an_unregistered_executors_heartbeat_is_unknown() {
     let d = driver_with_heartbeats(Duration::from_secs(120));
@@ -55,7 +59,7 @@ fn an_unregistered_executors_heartbeat_is_unknown() {
     assert_eq!(one.heartbeat(&d.addr()), KNOWN);
 }
 
-/// HRS #5 "reregister if heartbeat from removed executor".
+/// HeartbeatReceiverSuite "reregister if heartbeat from removed executor".
 #[test]
 fn a_removed_executors_heartbeat_is_unknown() {
     let d = driver_with_heartbeats(Duration::from_secs(120));
@@ -109,9 +113,9 @@ impl Heartbeater {
     }
 }
 
-/// HRS #6 "expire dead hosts", end to end: an executor that keeps heartbeating stays; one
-/// that goes silent longer than the timeout is removed from the driver and told to stop,
-/// and its running task is resubmitted and the job completes.
+/// HeartbeatReceiverSuite "expire dead hosts", end to end: an executor that keeps
+/// heartbeating stays; one that goes silent longer than the timeout is removed from the
+/// driver and told to stop, and its running task is resubmitted and the job completes.
 #[test]
 fn a_silent_executor_expires_and_its_task_runs_elsewhere() {
     let timeout = Duration::from_millis(1000);
@@ -145,9 +149,10 @@ fn a_silent_executor_expires_and_its_task_runs_elsewhere() {
     assert!(d.is_alive("live"));
 }
 
-/// HRS #6 with Spark's loss reason (`ExecutorProcessLost("Executor heartbeat timed out
-/// after <n> ms")`, the application's fault): a running task lost this way counts, so with
-/// `maxFailures = 1` its job fails naming the timeout.
+/// HeartbeatReceiverSuite "expire dead hosts" with Spark's loss reason
+/// (`ExecutorProcessLost("Executor heartbeat timed out after <n> ms")`, the application's
+/// fault): a running task lost this way counts, so with `maxFailures = 1` its job fails
+/// naming the timeout.
 #[test]
 fn a_heartbeat_timeout_is_reported_as_the_loss_reason() {
     let timeout = Duration::from_millis(1000);
