@@ -1,7 +1,6 @@
-//! Aborting an ask, ported from Spark's `RpcEnvSuite` (catalog in
-//! `shared/study/spark-rpc.md` §4) test 7 "ask a message abort": the handler never answers in
-//! time (it holds its reply instead of sleeping 10 s) and the asker aborts; the ask fails with
-//! the abort's reason long before its timeout. Plus: a reply after the abort is dropped,
+//! Aborting an ask, ported from Spark's `RpcEnvSuite` "ask a message abort": the handler
+//! never answers in time (it holds its reply instead of sleeping 10 s) and the asker aborts;
+//! the ask fails with the abort's reason long before its timeout. Plus: a reply after the abort is dropped,
 //! other asks on the connection are untouched, and aborting an answered ask changes nothing.
 
 pub mod util;

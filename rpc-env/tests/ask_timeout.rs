@@ -1,10 +1,12 @@
-//! Ask timeouts, ported from Spark's `RpcEnvSuite` and `NettyRpcEnvSuite` (catalog in
-//! `shared/study/spark-rpc.md` §4):
+//! Ask timeouts, ported from Spark's `RpcEnvSuite` and `NettyRpcEnvSuite`:
 //!
-//! - 6 "ask a message timeout" (the handler holds the reply instead of sleeping)
-//! - 32 "construct RpcTimeout with conf property" (through an env's default ask timeout)
-//! - 33 "ask a message timeout on Future using RpcTimeout" (the key appears exactly once)
-//! - 41 "SPARK-31233: ask rpcEndpointRef in client mode timeout" (names the socket address)
+//! - `RpcEnvSuite` "ask a message timeout" (the handler holds the reply instead of sleeping)
+//! - `RpcEnvSuite` "construct RpcTimeout with conf property" (through an env's default ask
+//!   timeout)
+//! - `RpcEnvSuite` "ask a message timeout on Future using RpcTimeout" (the key appears
+//!   exactly once)
+//! - `NettyRpcEnvSuite` "SPARK-31233: ask rpcEndpointRef in client mode timeout" (names the
+//!   socket address)
 //!
 //! plus: a late reply after a timeout is dropped and the connection stays usable.
 

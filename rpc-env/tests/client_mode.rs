@@ -1,4 +1,5 @@
-//! Client mode (Spark §1.7 in `shared/study/spark-rpc.md`; Spark's executors run this way):
+//! Client mode (Spark's `NettyRpcEnv` with `clientMode = true`; Spark's executors run this
+//! way):
 //! a client-mode env has no address and no listener, its refs are `ember-client://name`,
 //! and they are reachable only over the connection they were sent on. Once that connection
 //! is gone, messages to such a ref fail, and asks waiting on it fail at once.

@@ -1,10 +1,11 @@
 //! Dedicated ("isolated") endpoints and the survival of message loops, ported from Spark's
-//! `RpcEnvSuite` and `NettyRpcEnvSuite` (catalog in `shared/study/spark-rpc.md` §4):
+//! `RpcEnvSuite` and `NettyRpcEnvSuite`:
 //!
-//! - 36 "isolated endpoints": with one shared loop thread, a dedicated endpoint blocked in
+//! - `RpcEnvSuite` "isolated endpoints": with one shared loop thread, a dedicated endpoint blocked in
 //!   its handler does not starve the shared loop (and, the other way round, a blocked shared
 //!   loop does not starve a dedicated endpoint)
-//! - 40 "StackOverflowError should be sent back and Dispatcher should survive", with panics
+//! - `NettyRpcEnvSuite` "StackOverflowError should be sent back and Dispatcher should
+//!   survive", with panics
 //!   in place of `StackOverflowError`: the ask fails with the panic's message and the loop
 //!   (shared or dedicated) goes on answering
 

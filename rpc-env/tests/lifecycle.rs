@@ -1,14 +1,13 @@
-//! Endpoint lifecycle, ported from Spark's `RpcEnvSuite` (catalog in
-//! `shared/study/spark-rpc.md` §4):
+//! Endpoint lifecycle, ported from Spark's `RpcEnvSuite`:
 //!
-//! - 8 "onStart and onStop"
-//! - 9 "onError: error in onStart", 10 "onError: error in onStop",
-//!   11 "onError: error in receive" (plus the same with panics)
-//! - 12 "self: call in onStart", 13 "self: call in receive"
-//! - 14 "self: call in onStop": in Ember `on_stop` gets no self ref at all (a compile-time
+//! - "onStart and onStop"
+//! - "onError: error in onStart", "onError: error in onStop",
+//!   "onError: error in receive" (plus the same with panics)
+//! - "self: call in onStart", "self: call in receive"
+//! - "self: call in onStop": in Ember `on_stop` gets no self ref at all (a compile-time
 //!   fact); its runtime counterpart here is that the name is no longer registered in `on_stop`
-//! - 15 "call receive in sequence"
-//! - 16 "stop(RpcEndpointRef) reentrant"
+//! - "call receive in sequence"
+//! - "stop(RpcEndpointRef) reentrant"
 
 pub mod util;
 

@@ -1,9 +1,10 @@
 //! Endpoint lookup and addresses, ported from Spark's `RpcEnvSuite` and `NettyRpcEnvSuite`
-//! (catalog in `shared/study/spark-rpc.md` §4):
+//! (`NettyRpcEnvSuite`: "non-existent endpoint", "advertise address different from bind
+//! address"; `RpcEnvSuite`: "port conflict"):
 //!
-//! - 37 "non-existent endpoint": the error names the URI
-//! - 38 "advertise address different from bind address"
-//! - 25 "port conflict": a second server on a taken port binds another one
+//! - "non-existent endpoint": the error names the URI
+//! - "advertise address different from bind address"
+//! - "port conflict": a second server on a taken port binds another one
 //!
 //! plus lookup by URI, malformed URIs, a lookup that cannot connect, and the lookup timeout.
 

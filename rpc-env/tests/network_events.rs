@@ -1,10 +1,9 @@
-//! Network events, ported from Spark's `RpcEnvSuite` (catalog in
-//! `shared/study/spark-rpc.md` §4):
+//! Network events, ported from Spark's `RpcEnvSuite`:
 //!
-//! - 21 "network events in sever RpcEnv when another RpcEnv is in server mode"
-//! - 22 "network events in sever RpcEnv when another RpcEnv is in client mode"
-//! - 23 "network events in client RpcEnv when another RpcEnv is in server mode"
-//! - 35 "SPARK-14699: RpcEnv.shutdown should not fire onDisconnected events"
+//! - "network events in sever RpcEnv when another RpcEnv is in server mode"
+//! - "network events in sever RpcEnv when another RpcEnv is in client mode"
+//! - "network events in client RpcEnv when another RpcEnv is in server mode"
+//! - "SPARK-14699: RpcEnv.shutdown should not fire onDisconnected events"
 //!
 //! plus `on_network_error`: a malformed frame closes that connection only, reporting an
 //! error and a disconnect for the peer's socket address; and a peer that sends a message and

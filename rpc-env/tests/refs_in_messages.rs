@@ -1,7 +1,6 @@
-//! Endpoint refs inside messages, ported from Spark's `RpcEnvSuite` (catalog in
-//! `shared/study/spark-rpc.md` §4) test 3 "send a RpcEndpointRef", and §1.7 client mode: a
-//! client-mode env's ref sent to a server binds to the connection it came on, and the
-//! server sends and asks back through it.
+//! Endpoint refs inside messages, ported from Spark's `RpcEnvSuite` "send a RpcEndpointRef",
+//! and Spark's client mode: a client-mode env's ref sent to a server binds to the connection
+//! it came on, and the server sends and asks back through it.
 
 pub mod util;
 
@@ -106,7 +105,7 @@ fn a_server_sends_and_asks_back_through_a_client_mode_ref() {
 
 #[test]
 fn a_client_mode_env_gets_its_own_ref_back_and_it_still_reaches_the_endpoint() {
-    // Spark: "A client-mode env sees its own refs as local" (§1.7). A ref that names an
+    // Spark: "A client-mode env sees its own refs as local" (`NettyRpcEnv`'s client mode). A ref that names an
     // endpoint of this client-mode env can only mean that endpoint: no other env can serve
     // it, certainly not the server it came back from.
     let s = setup();

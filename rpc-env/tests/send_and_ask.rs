@@ -1,13 +1,12 @@
-//! Sends and asks, local and remote, ported from Spark's `RpcEnvSuite` (catalog in
-//! `shared/study/spark-rpc.md` §4):
+//! Sends and asks, local and remote, ported from Spark's `RpcEnvSuite`:
 //!
-//! - 1 "send a message locally", 2 "send a message remotely"
-//! - 4 "ask a message locally", 5 "ask a message remotely"
-//! - 17 "sendWithReply", 18 "sendWithReply: remotely" (the asynchronous ask: `on_complete`)
-//! - 19 "sendWithReply: error", 20 "sendWithReply: remotely error" (`reply.fail`)
+//! - "send a message locally", "send a message remotely"
+//! - "ask a message locally", "ask a message remotely"
+//! - "sendWithReply", "sendWithReply: remotely" (the asynchronous ask: `on_complete`)
+//! - "sendWithReply: error", "sendWithReply: remotely error" (`reply.fail`)
 //!
 //! plus the per-peer FIFO order of remote messages and concurrent asks on one connection.
-//! (3 "send a RpcEndpointRef" is in `refs_in_messages.rs`.)
+//! ("send a RpcEndpointRef" is in `refs_in_messages.rs`.)
 
 pub mod util;
 

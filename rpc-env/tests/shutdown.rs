@@ -1,5 +1,6 @@
-//! Shutdown and registration errors (Spark §1.6 and §1.12 in `shared/study/spark-rpc.md`;
-//! every Spark test ends with `shutdown` + `awaitTermination`, none tests them alone):
+//! Shutdown and registration errors (Spark's `NettyRpcEnv.shutdown` / `awaitTermination`
+//! and `Dispatcher.registerRpcEndpoint`; every test of Spark's `RpcEnvSuite` ends with
+//! `shutdown` + `awaitTermination`, none tests them alone):
 //! `shutdown` is idempotent, `await_termination` returns once every `on_stop` has run, asks
 //! pending at shutdown fail with `EnvStopped`, nothing can be sent or registered afterwards
 //! (`RpcEnv has been stopped`), and a name can be registered only once

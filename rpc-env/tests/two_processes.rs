@@ -1,7 +1,7 @@
-//! Two envs in two processes: Spark's remote tests (2 "send a message remotely", 5 "ask a
-//! message remotely", and the client-mode round trip of §1.7 in
-//! `shared/study/spark-rpc.md`) across a real process boundary, plus what a client sees
-//! when the server process dies.
+//! Two envs in two processes: Spark's `RpcEnvSuite` remote tests ("send a message remotely",
+//! "ask a message remotely") and the client-mode round trip (a client-mode env asks a server
+//! and is answered over the connection it opened, as Spark's executors are) across a real
+//! process boundary, plus what a client sees when the server process dies.
 //!
 //! The server is this test binary run again: `child_server` does nothing unless
 //! `EMBER_TEST_CHILD` is set, in which case it serves until its stdin closes.
