@@ -1,6 +1,6 @@
 //! The driver's app client against a real master: registration, executors, unregistration,
-//! and giving up when no master answers. Ports what applies of AppClientSuite (study §7.4;
-//! Ember has no `requestTotalExecutors` or decommissioning yet, so those parts do not).
+//! and giving up when no master answers. Ports what applies of AppClientSuite (Ember has no
+//! `requestTotalExecutors` or decommissioning yet, so those parts do not).
 
 pub mod cluster_support;
 

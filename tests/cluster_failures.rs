@@ -1,6 +1,6 @@
 //! Failures on a test cluster, on purpose: an application killed from the master, an
 //! executor killed by its worker or from outside, a worker lost, executors that cannot
-//! start. Ports what applies of MasterSuite and DistributedSuite (study §7.1, §7.10).
+//! start. Ports what applies of MasterSuite and DistributedSuite.
 
 pub mod cluster_support;
 

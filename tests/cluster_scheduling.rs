@@ -1,7 +1,7 @@
 //! Where a test cluster's master puts executors: applications that want more cores than
 //! are free wait, `ember.cores.max` and `ember.executor.cores` size them, and
 //! `ember.deploy.spreadOut` spreads them over the workers or packs them. Ports what applies
-//! of MasterSuite's scheduling tests (study §1.6-§1.8, §7.1) on real processes.
+//! of MasterSuite's scheduling tests on real processes.
 
 pub mod cluster_support;
 

@@ -1,6 +1,6 @@
 //! `local-cluster[N,C,M]` through `Context::new`: a master and N workers in this process,
 //! executors as child processes (this test binary, entered through `executor_entry!`).
-//! Ports what applies of DistributedSuite (study §7.10) and LocalSparkCluster (§3.8).
+//! Ports what applies of DistributedSuite and LocalSparkCluster.
 
 pub mod cluster_support;
 

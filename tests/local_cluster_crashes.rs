@@ -1,5 +1,5 @@
 //! Tasks that crash their executor process every time, on `local-cluster[N,1,1024]`:
-//! DistributedSuite's "repeatedly failing task that crashes JVM" (study §7.10, 8 and 9).
+//! DistributedSuite's "repeatedly failing task that crashes JVM".
 //! Each loss is the application's fault, so it counts towards the task's 4 failures and
 //! the job fails, while the master replaces the executors and the application lives on.
 //!

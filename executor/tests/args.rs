@@ -1,6 +1,5 @@
 //! The `ember-executor` binary's command line: bad arguments print what is wrong and the
-//! usage to stderr, and exit 1 (Spark's `CoarseGrainedExecutorBackend.printUsageAndExit`,
-//! study §5.1).
+//! usage to stderr, and exit 1 (Spark's `CoarseGrainedExecutorBackend.printUsageAndExit`).
 
 pub mod util;
 
@@ -85,7 +84,7 @@ fn valid_without(without: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// Spark's required options (study §5.1: driver URL, executor id, cores, app id): each one
+/// Spark's required options (driver URL, executor id, cores, app id): each one
 /// missing is named, with the usage, exit 1. No arguments at all is refused the same way.
 #[test]
 fn a_missing_required_option_prints_the_usage_and_exits_1() {
@@ -101,7 +100,7 @@ fn a_missing_required_option_prints_the_usage_and_exits_1() {
     assert!(err.contains("Usage: ember-executor [options]"), "{err}");
 }
 
-/// Spark's unknown token (study §5.1: `"Unrecognized options: <rest>"`, usage, exit 1), also
+/// Spark's unknown token (`"Unrecognized options: <rest>"`, usage, exit 1), also
 /// for Spark options Ember does not have (`--bind-address`, CGEB 12/13) and a stray value.
 #[test]
 fn an_unknown_option_prints_unrecognized_options_and_exits_1() {
@@ -116,7 +115,7 @@ fn an_unknown_option_prints_unrecognized_options_and_exits_1() {
     assert_refused(&args, "Unrecognized options: stray");
 }
 
-/// Spark's `cores > 0` (study §5.1): `--cores 0` and a `--cores` that is not a number are
+/// Spark's `cores > 0`: `--cores 0` and a `--cores` that is not a number are
 /// refused with the usage, exit 1.
 #[test]
 fn cores_must_be_a_positive_number() {

@@ -48,7 +48,7 @@ fn launched(
     (process, executor)
 }
 
-/// Spark's start sequence (study §5.2) and CGSB 19 "SPARK-41848: executor cores should be
+/// Spark's start sequence and CGSB 19 "SPARK-41848: executor cores should be
 /// decreased based on taskCpus" (the driver counts an executor's cores only from its
 /// `LaunchedExecutor`): the executor fetches the application's config, asks
 /// `RegisterExecutor` with its `Executor` ref, host, cores and `EMBER_LOG_URL_*` log URLs,
@@ -205,7 +205,7 @@ fn kill_task_kills_a_running_task_and_heartbeats_list_running_tasks() {
     });
 }
 
-/// Spark's `StopExecutor` (study §5.3: "Driver commanded a shutdown", then the env stops and
+/// Spark's `StopExecutor` ("Driver commanded a shutdown", then the env stops and
 /// `main` exits 0): the process exits 0, though a task was running.
 #[test]
 fn stop_executor_makes_the_process_exit_0() {
@@ -226,7 +226,7 @@ fn stop_executor_makes_the_process_exit_0() {
     assert!(process.stderr().contains("Driver commanded a shutdown"));
 }
 
-/// Spark's registration failure (study §5.2 step 7: `exitExecutor(1, "Cannot register with
+/// Spark's registration failure (`exitExecutor(1, "Cannot register with
 /// driver: <url>")`): a driver answering `false` makes the executor exit 1, and it never
 /// says `LaunchedExecutor`.
 #[test]
@@ -263,7 +263,7 @@ fn a_failed_registration_exits_1_with_the_reason() {
     assert!(stderr.contains("Duplicate executor ID: 1"), "{stderr}");
 }
 
-/// Spark's `onDisconnected` of the driver (study §5.3: `exitExecutor(1, "Driver <addr>
+/// Spark's `onDisconnected` of the driver (`exitExecutor(1, "Driver <addr>
 /// disassociated! Shutting down.")`): when the driver's env goes away without a
 /// `StopExecutor`, the executor exits 1.
 #[test]
@@ -277,7 +277,7 @@ fn losing_the_driver_exits_1() {
     assert!(stderr.contains("disassociated"), "{stderr}");
 }
 
-/// Spark's driver lookup (study §5.2 step 2: three attempts, then the process dies): with
+/// Spark's driver lookup (three attempts, then the process dies): with
 /// nothing listening at the driver's address the executor exits 1, saying so.
 #[test]
 fn an_unreachable_driver_exits_1() {
@@ -355,7 +355,7 @@ fn losing_the_worker_exits_255() {
     );
 }
 
-/// Spark's `LaunchTask` before the executor exists (study §5.3: `exitExecutor(1, "Received
+/// Spark's `LaunchTask` before the executor exists (`exitExecutor(1, "Received
 /// LaunchTask command but executor was null")`): tasks sent while the registration is still
 /// unanswered make the executor exit 1.
 #[test]

@@ -1,7 +1,8 @@
 //! How asks fail, local and remote alike: a handler's error or panic (Spark's "Any throwable
-//! from receiveAndReply is first sent back with ctx.sendFailure", §1.5, and test 40's
-//! "the error should be sent back"), a reply port dropped without an answer (Ember's
-//! `NoReply`), and messages to unknown or stopped endpoints (§1.6's table), which in Ember
+//! from receiveAndReply is first sent back with ctx.sendFailure", and `NettyRpcEnvSuite`'s
+//! "StackOverflowError should be sent back"), a reply port dropped without an answer (Ember's
+//! `NoReply`), and messages to unknown or stopped endpoints (Spark's `Dispatcher` drops or
+//! fails them), which in Ember
 //! fail at once instead of timing out.
 
 pub mod util;

@@ -1,7 +1,7 @@
 //! The driver endpoint over a real loopback env, with fake executors in client-mode envs:
 //! registration, launching, free cores, the app config, stopping executors and the periodic
-//! revive. Ports of CoarseGrainedSchedulerBackendSuite (catalog §7.8 of
-//! `spark-deploy-scheduler.md`) where they apply, plus Ember's own checks.
+//! revive. Ports of CoarseGrainedSchedulerBackendSuite where they apply (each names the test
+//! it ports, with its place in the suite), plus Ember's own checks.
 //!
 //! Not ported: CGSB #2–#5 (`maxNumConcurrentTasks`: Ember has no such query), #5–#15
 //! (custom resources, GPUs, resource profiles), #16 (custom log URLs for a web UI), #17–#18

@@ -1,7 +1,7 @@
 //! The driver endpoint when things go wrong: tasks too large to send, executors whose
 //! connection drops or that are removed, kills, cancelled and aborted jobs. Over a real
-//! loopback env with fake executors; CoarseGrainedSchedulerBackendSuite numbers refer to
-//! the catalog (§7.8 of `spark-deploy-scheduler.md`).
+//! loopback env with fake executors; a CoarseGrainedSchedulerBackendSuite number is the
+//! test's place in that suite.
 
 pub mod util;
 

@@ -204,7 +204,7 @@ impl Drop for Started {
     }
 }
 
-/// Ember's own (Spark's `TaskRunner.run`, study §5.4): a task reports `Running`, then
+/// Ember's own (Spark's `TaskRunner.run`): a task reports `Running`, then
 /// `Finished` with its output encoded, and the cores it held.
 #[test]
 fn a_task_reports_running_then_finished_with_its_encoded_output() {
@@ -306,7 +306,7 @@ fn input_that_does_not_decode_fails_naming_the_type() {
     }
 }
 
-/// Ember's own (Spark routes a result over `spark.rpc.message.maxSize` elsewhere, §4.12;
+/// Ember's own (Spark routes a result over `spark.rpc.message.maxSize` elsewhere;
 /// Ember has nowhere else): a result longer than `max_result_size` fails the task, naming
 /// `ember.rpc.message.maxSize`; one exactly at the limit goes through.
 #[test]

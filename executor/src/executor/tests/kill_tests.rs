@@ -41,7 +41,7 @@ fn killed(reason: &str) -> TaskStatus {
     }
 }
 
-/// Ember's own (Spark's `Executor.killTask` on a running task, study §5.4): a running task
+/// Ember's own (Spark's `Executor.killTask` on a running task): a running task
 /// that checks for interruption ends `Killed` with the kill's reason, and leaves the running
 /// set.
 #[test]

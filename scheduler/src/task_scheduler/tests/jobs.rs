@@ -51,7 +51,7 @@ fn updates_for_unknown_attempts_are_ignored() {
     assert_eq!(h.tsm(0).unwrap().running_tasks(), 1);
 }
 
-/// Ember's own (Spark's `canFetchMoreResults` through `statusUpdate`, §4.12): results
+/// Ember's own (Spark's `canFetchMoreResults` through `statusUpdate`): results
 /// beyond `ember.driver.maxResultSize` abort the job; the result that crossed the limit is
 /// not delivered.
 #[test]

@@ -1,5 +1,5 @@
 //! Delay scheduling through the scheduler: which offer rounds reset a task set's locality
-//! timer (SPARK-18886, §4.3 step 8.4 and §4.5), locality without delay, new executors and
+//! timer (SPARK-18886), locality without delay, new executors and
 //! racks.
 
 use super::*;

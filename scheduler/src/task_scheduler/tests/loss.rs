@@ -129,7 +129,7 @@ fn without_slots_only_reported_running_attempts_count() {
     assert_eq!(h.offer_all(&[("exec2", "host2", 2)]).len(), 2);
 }
 
-/// Ember's own (Spark's `exitCausedByApp` per `ExecutorLossReason`, §4.8): a running task
+/// Ember's own (Spark's `exitCausedByApp` per `ExecutorLossReason`): a running task
 /// lost with its executor counts only when the loss is the application's fault; either way
 /// it is resubmitted while failures remain.
 #[test]

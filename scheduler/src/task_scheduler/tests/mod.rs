@@ -1,6 +1,5 @@
-//! Ports of Spark's TaskSchedulerImplSuite (numbers refer to the catalog in
-//! `spark-deploy-scheduler.md` §7.5), plus Ember's own checks of the task scheduler. All
-//! sans-IO: offers, status updates and losses are plain calls with a manual clock.
+//! Ports of Spark's TaskSchedulerImplSuite (each names the test it ports, `#n` being its
+//! place in the suite), plus Ember's own checks of the task scheduler. All sans-IO: offers, status updates and losses are plain calls with a manual clock.
 //!
 //! Not ported, because Ember has no such feature: decommission (#1, #64–#66), exclusion on
 //! failure and the health tracker (#14–#43, #45), barrier task sets (#50–#58, #67, #68,

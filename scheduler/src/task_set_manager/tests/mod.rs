@@ -1,5 +1,5 @@
-//! Ports of Spark's TaskSetManagerSuite (numbers refer to the catalog in
-//! `spark-deploy-scheduler.md` §7.6), plus Ember's own checks. Everything is sans-IO: a fake
+//! Ports of Spark's TaskSetManagerSuite (each names the test it ports, `#n` being its place
+//! in the suite), plus Ember's own checks. Everything is sans-IO: a fake
 //! cluster view and a manual clock, no threads, no sleeps.
 
 mod failures;
