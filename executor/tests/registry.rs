@@ -71,9 +71,11 @@ fn task_errors_are_failures_or_kills() {
     let kill = TaskError::killed("cancelled");
     assert!(kill.is_killed());
     assert_eq!(kill.message(), "cancelled");
+    fn parse(text: &str) -> Result<u64, TaskError> {
+        Ok(text.parse::<u64>()?)
+    }
     let std_error = "x1".parse::<u64>().unwrap_err();
-    let parsed: Result<u64, TaskError> = Err(std_error.clone()).map_err(TaskError::from);
-    let err = parsed.unwrap_err();
+    let err = parse("x1").unwrap_err();
     assert!(!err.is_killed());
     assert_eq!(
         err.message(),
