@@ -28,7 +28,7 @@ fn hex(text: &str) -> Vec<u8> {
 fn wire_md_worked_examples() {
     let sender = RpcAddress::new("localhost", 12345);
 
-    // send("foo") to `test` from the env at localhost:12345 (Spark's example in the study).
+    // send("foo") to `test` from the env at localhost:12345 (the example Spark's RPC walk-throughs use).
     let mut one_way = BytesMut::new();
     put_message_frame(
         &mut one_way,
