@@ -12,8 +12,10 @@
 //!
 //! 1,000,000 tasks in jobs of 50,000, a kill every 2 s; `--quick`: 100,000 in jobs of
 //! 10,000, a kill every 300 ms. The master starts a replacement for each killed executor.
+//! A stream that ends before its first kill would measure nothing, so jobs go on past the
+//! total until at least [`MIN_KILLS`] kills are over (for at most [`MAX_EXTRA`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,12 @@ use crate::error::BenchError;
 use crate::report::Metric;
 use crate::stats;
 use crate::suites::tasks::{failed, registry, EXECUTOR_MODE};
+
+/// Kills the stream waits for, however fast its tasks go.
+const MIN_KILLS: usize = 2;
+
+/// How long the stream may run past its total waiting for [`MIN_KILLS`].
+const MAX_EXTRA: Duration = Duration::from_secs(60);
 
 /// The executors a kill may hit: this process's executor children, with their ids.
 fn executors() -> Vec<(u32, String)> {
@@ -71,8 +79,13 @@ struct Kills {
 }
 
 /// Kills a random executor every `every` until `stop`, timing how long the driver takes to
-/// drop each.
-fn killer(ctx: &Context, every: Duration, stop: &AtomicBool) -> Result<Kills, BenchError> {
+/// drop each and counting the kills that are over (removed or given up on) in `over`.
+fn killer(
+    ctx: &Context,
+    every: Duration,
+    stop: &AtomicBool,
+    over: &AtomicUsize,
+) -> Result<Kills, BenchError> {
     let mut kills = Kills::default();
     let mut dice = Dice::seeded();
     let mut next = Instant::now() + every;
@@ -114,6 +127,7 @@ fn killer(ctx: &Context, every: Duration, stop: &AtomicBool) -> Result<Kills, Be
             }
             std::thread::sleep(Duration::from_micros(200));
         }
+        over.fetch_add(1, Ordering::Relaxed);
         eprintln!(
             "[chaos] killed executor {id} (pid {pid}); removed after {:.1} ms",
             killed_at.elapsed().as_secs_f64() * 1e3
@@ -176,18 +190,30 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
             every.as_millis()
         );
         let stop = Arc::new(AtomicBool::new(false));
+        let kills_over = Arc::new(AtomicUsize::new(0));
         let killer_thread = {
-            let (ctx, stop) = (ctx.clone(), Arc::clone(&stop));
+            let (ctx, stop, over) = (ctx.clone(), Arc::clone(&stop), Arc::clone(&kills_over));
             std::thread::Builder::new()
                 .name("chaos-killer".into())
-                .spawn(move || killer(&ctx, every, &stop))
+                .spawn(move || killer(&ctx, every, &stop, &over))
                 .map_err(|e| BenchError::io("starting the killer thread", e))?
         };
         let start = Instant::now();
         let mut tallied = Tally::default();
         let mut first = 0;
-        while first < total {
-            let count = per_job.min(total - first);
+        let mut past_total: Option<Instant> = None;
+        loop {
+            if first >= total {
+                let since = *past_total.get_or_insert_with(Instant::now);
+                if kills_over.load(Ordering::Relaxed) >= MIN_KILLS || since.elapsed() > MAX_EXTRA {
+                    break;
+                }
+            }
+            let count = if first < total {
+                per_job.min(total - first)
+            } else {
+                per_job
+            };
             match ctx.run_job::<u64, u64>(builtin::NOOP, (first..first + count).collect()) {
                 Ok(out) => {
                     let t = tally(first, count, &out);
@@ -202,6 +228,9 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
             first += count;
         }
         let took = start.elapsed();
+        if first > total {
+            eprintln!("[chaos] ran {first} tasks in all to see {MIN_KILLS} kills over");
+        }
         stop.store(true, Ordering::Relaxed);
         let kills = killer_thread
             .join()
@@ -232,7 +261,7 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
             ),
             Metric::new(
                 "chaos.tasks_per_s",
-                (total as f64 / took.as_secs_f64()).round(),
+                (first as f64 / took.as_secs_f64()).round(),
                 "tasks/s",
             ),
             Metric::new("chaos.kills", kill_count, "kills"),
