@@ -17,8 +17,8 @@ fn a_worker_registers_and_is_listed_alive() {
     let worker = FakeWorker::start(&master, "worker-20240101000000-127.0.0.1-1");
     // SPARK-20529: the master echoes the address the worker dialled, whatever it was.
     let mut registration = worker.registration(8, 2048);
-    if let MasterMessage::RegisterWorker { master_address, .. } = &mut registration {
-        *master_address = RpcAddress::new("localhost2", 10000);
+    if let MasterMessage::RegisterWorker { registration } = &mut registration {
+        registration.master_address = RpcAddress::new("localhost2", 10000);
     }
     worker.master.send(registration).expect("sent");
     let (master_ref, echoed, duplicate) = worker.got.wait_for("RegisteredWorker", |m| {

@@ -98,8 +98,8 @@ impl Master {
     ) -> HandlerResult {
         use MasterMessage as M;
         match (&self.phase, msg) {
-            (Phase::Standby, M::RegisterWorker { worker, .. }) => {
-                tell(&worker, WorkerMessage::MasterInStandby);
+            (Phase::Standby, M::RegisterWorker { registration }) => {
+                tell(&registration.worker, WorkerMessage::MasterInStandby);
             }
             (Phase::Standby, M::RegisterApplication { description, .. }) => {
                 // As Spark: no answer at all, so the client keeps trying the other masters.
@@ -107,31 +107,8 @@ impl Master {
             }
             // The leader registers while recovering too. The worker's web UI URL waits for
             // the master's UI.
-            (
-                _,
-                M::RegisterWorker {
-                    id,
-                    host,
-                    port,
-                    worker,
-                    cores,
-                    memory_mib,
-                    web_ui_url: _,
-                    master_address,
-                },
-            ) => {
-                self.register_worker(
-                    super::on_workers::Registration {
-                        id,
-                        host,
-                        port,
-                        worker,
-                        cores,
-                        memory_mib,
-                        master_address,
-                    },
-                    sender,
-                );
+            (_, M::RegisterWorker { registration }) => {
+                self.register_worker(registration, sender);
             }
             (
                 _,

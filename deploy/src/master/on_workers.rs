@@ -8,24 +8,13 @@ use rpc_env::{EndpointRef, RpcAddress};
 use crate::ids::{DriverId, WorkerId};
 use crate::messages::{
     AppClientMessage, DriverState, ExecutorDescription, ExecutorState, WorkerMessage,
-    WorkerProtocol,
+    WorkerProtocol, WorkerRegistration,
 };
 
 use super::apps::AppStatus;
 use super::endpoint::{tell, Master};
 use super::stored::worker_key;
 use super::workers::{ExecutorKey, InsertError, NewWorker, WorkerStatus};
-
-/// A `RegisterWorker` message's fields.
-pub(super) struct Registration {
-    pub(super) id: WorkerId,
-    pub(super) host: String,
-    pub(super) port: u16,
-    pub(super) worker: EndpointRef<WorkerProtocol>,
-    pub(super) cores: u32,
-    pub(super) memory_mib: u32,
-    pub(super) master_address: RpcAddress,
-}
 
 impl Master {
     /// `RegisterWorker` while leading (ALIVE or RECOVERING).
@@ -35,7 +24,7 @@ impl Master {
     /// While recovering, a stored worker registering again is ALIVE at once and told it
     /// is a duplicate (SPARK-46346); a new worker at a stored worker's address replaces it
     /// (the worker restarted under a new id).
-    pub(super) fn register_worker(&mut self, reg: Registration, sender: Option<&RpcAddress>) {
+    pub(super) fn register_worker(&mut self, reg: WorkerRegistration, sender: Option<&RpcAddress>) {
         log::info!(
             "Registering worker {}:{} with {} cores, {} MiB RAM",
             reg.host,

@@ -14,7 +14,9 @@ use super::test_dir::TestDir;
 use super::tests::{driver_description, Fixture};
 use super::workers::WorkerStatus;
 use crate::ids::{AppId, DriverId, WorkerId};
-use crate::messages::{DriverState, ExecutorDescription, ExecutorState, MasterMessage};
+use crate::messages::{
+    DriverState, ExecutorDescription, ExecutorState, MasterMessage, WorkerRegistration,
+};
 
 fn worker_status(f: &Fixture, id: &str) -> Option<WorkerStatus> {
     f.master
@@ -195,7 +197,7 @@ fn the_silent_are_dropped_when_recovery_completes() {
 fn register_again(f: &mut Fixture, id: &str) {
     let w = f.master.workers.get(&WorkerId(id.into())).expect("stored");
     let address = w.address().clone();
-    let msg = MasterMessage::RegisterWorker {
+    let registration = WorkerRegistration {
         id: w.id().clone(),
         host: w.host().to_string(),
         port: w.port(),
@@ -205,6 +207,7 @@ fn register_again(f: &mut Fixture, id: &str) {
         web_ui_url: String::new(),
         master_address: address,
     };
+    let msg = MasterMessage::RegisterWorker { registration };
     f.master.handle(msg, None).expect("handled");
     f.check(&format!("{id} registering again"));
 }

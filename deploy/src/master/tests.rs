@@ -17,7 +17,7 @@ use super::persistence::{BlackHolePersistence, FileSystemPersistence, Persistenc
 use crate::ids::{AppId, DriverId, WorkerId};
 use crate::messages::{
     ApplicationDescription, Command, DriverDescription, DriverState, ExecutorState, MasterMessage,
-    MasterProtocol, MASTER_ENDPOINT_NAME,
+    MasterProtocol, WorkerRegistration, MASTER_ENDPOINT_NAME,
 };
 
 /// A master driven by direct calls, with the envs its peers' refs point into.
@@ -81,7 +81,7 @@ impl Fixture {
     pub(super) fn add_worker(&mut self, id: &str, cores: u32, memory_mib: u32) {
         let env = small_env(id);
         let address = env.address().expect("server").clone();
-        let msg = MasterMessage::RegisterWorker {
+        let registration = WorkerRegistration {
             id: WorkerId(id.into()),
             host: address.host().to_string(),
             port: address.port(),
@@ -91,6 +91,7 @@ impl Fixture {
             web_ui_url: String::new(),
             master_address: address,
         };
+        let msg = MasterMessage::RegisterWorker { registration };
         self.envs.push(env);
         self.master.handle(msg, None).expect("handled");
         self.check(&format!("registering {id}"));

@@ -13,24 +13,10 @@ message! {
     /// One-way messages to the master.
     pub enum MasterMessage {
         /// A worker introduces itself; answered with `RegisteredWorker`,
-        /// `RegisterWorkerFailed` or `MasterInStandby` sent to `worker`.
+        /// `RegisterWorkerFailed` or `MasterInStandby` sent to `registration.worker`.
         RegisterWorker {
-            /// Its id.
-            id: WorkerId,
-            /// Its host.
-            host: String,
-            /// Its RPC port.
-            port: u16,
-            /// Its endpoint.
-            worker: EndpointRef<WorkerProtocol>,
-            /// Its cores.
-            cores: u32,
-            /// Its memory in MiB.
-            memory_mib: u32,
-            /// Its web UI URL.
-            web_ui_url: String,
-            /// The master address it dialled (echoed back).
-            master_address: RpcAddress,
+            /// Who it is and what it offers.
+            registration: WorkerRegistration,
         },
         /// A worker is alive (every `ember.worker.timeout` / 4).
         Heartbeat {
@@ -100,6 +86,30 @@ message! {
             /// Its executors to kill.
             exec_ids: Vec<u32>,
         },
+    }
+}
+
+message! {
+    /// What a worker says about itself in `RegisterWorker`: one struct, so the master's
+    /// registration handler takes it whole.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct WorkerRegistration {
+        /// Its id.
+        pub id: WorkerId,
+        /// Its host.
+        pub host: String,
+        /// Its RPC port.
+        pub port: u16,
+        /// Its endpoint.
+        pub worker: EndpointRef<WorkerProtocol>,
+        /// Its cores.
+        pub cores: u32,
+        /// Its memory in MiB.
+        pub memory_mib: u32,
+        /// Its web UI URL.
+        pub web_ui_url: String,
+        /// The master address it dialled (echoed back).
+        pub master_address: RpcAddress,
     }
 }
 

@@ -35,7 +35,7 @@ use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoi
 
 use crate::messages::{
     ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk, WorkerMessage,
-    WorkerProtocol, WorkerState, MASTER_ENDPOINT_NAME,
+    WorkerProtocol, WorkerRegistration, WorkerState, MASTER_ENDPOINT_NAME,
 };
 use crate::{AppId, DriverId, WorkerId};
 
@@ -187,7 +187,7 @@ impl Worker {
         log::info!("Connecting to master {}...", master.host_port());
         let master_ref: EndpointRef<MasterProtocol> =
             ctx.env().endpoint_ref_at(master, MASTER_ENDPOINT_NAME);
-        let sent = master_ref.send(MasterMessage::RegisterWorker {
+        let registration = WorkerRegistration {
             id: self.id.clone(),
             host: self.host.clone(),
             port: self.port,
@@ -196,7 +196,8 @@ impl Worker {
             memory_mib: self.memory_mib,
             web_ui_url: self.web_ui_url.clone(),
             master_address: master.clone(),
-        });
+        };
+        let sent = master_ref.send(MasterMessage::RegisterWorker { registration });
         if let Err(e) = sent {
             log::warn!("Failed to connect to master {}: {e}", master.host_port());
         }

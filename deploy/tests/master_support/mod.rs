@@ -19,7 +19,7 @@ pub use ember_test_support::DEADLINE;
 use ember_deploy::messages::{
     AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
     DriverDescription, ExecutorDescription, ExecutorState, MasterAsk, MasterMessage,
-    MasterProtocol, MasterState, WorkerAsk, WorkerMessage, WorkerProtocol,
+    MasterProtocol, MasterState, WorkerAsk, WorkerMessage, WorkerProtocol, WorkerRegistration,
     APP_CLIENT_ENDPOINT_NAME, MASTER_ENDPOINT_NAME, WORKER_ENDPOINT_NAME,
 };
 use ember_deploy::{start_master, AppId, DriverId, MasterConfig, MasterHandle, WorkerId};
@@ -293,7 +293,7 @@ impl FakeWorker {
     /// The `RegisterWorker` this worker sends.
     pub fn registration(&self, cores: u32, memory_mib: u32) -> MasterMessage {
         let address = self.env.address().expect("server env").clone();
-        MasterMessage::RegisterWorker {
+        let registration = WorkerRegistration {
             id: self.id.clone(),
             host: address.host().to_string(),
             port: address.port(),
@@ -302,7 +302,8 @@ impl FakeWorker {
             memory_mib,
             web_ui_url: format!("http://{}:8081", address.host()),
             master_address: self.master.rpc_address().expect("server").clone(),
-        }
+        };
+        MasterMessage::RegisterWorker { registration }
     }
 
     /// Sends `RegisterWorker` without waiting.

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use ember_deploy::messages::{
     ApplicationDescription, Command, DriverState, ExecutorDescription, ExecutorState, MasterAsk,
-    MasterMessage, MasterProtocol, WorkerMessage, WorkerProtocol, MASTER_ENDPOINT_NAME,
+    MasterMessage, MasterProtocol, WorkerMessage, WorkerProtocol, WorkerRegistration,
+    MASTER_ENDPOINT_NAME,
 };
 use ember_deploy::{
     start_worker, worker_keys, AppId, DriverId, WorkerConfig, WorkerHandle, WorkerId,
@@ -126,12 +127,15 @@ impl RpcEndpoint for FakeMasterEndpoint {
         let record = &self.record;
         match msg {
             MasterMessage::RegisterWorker {
-                id,
-                worker,
-                cores,
-                memory_mib,
-                master_address,
-                ..
+                registration:
+                    WorkerRegistration {
+                        id,
+                        worker,
+                        cores,
+                        memory_mib,
+                        master_address,
+                        ..
+                    },
             } => {
                 *record.worker.lock() = Some(worker.clone());
                 record.push(Event::Register {
