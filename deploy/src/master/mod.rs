@@ -6,8 +6,11 @@
 //!
 //! - `handle`: [`start_master`] and [`MasterHandle`], what the rest of Ember calls;
 //! - `config` and `cli`: [`MasterConfig`], the `ember.*` settings, `ember-master`'s flags;
-//! - `endpoint`: the `Master` endpoint and its dispatch, one arm per (phase, message);
-//! - `on_workers`, `on_apps`, `on_drivers`: the handlers;
+//! - `endpoint`: the `Master` endpoint, its state, and `perform`, the one place it sends;
+//! - `dispatch`: which handler each message reaches, one arm per (phase, message);
+//! - `on_workers`, `on_apps`, `on_drivers`: the handlers, which return their `effects`
+//!   (what to send to whom) instead of sending;
+//! - `scheduling`: `schedule()`, a placement plan turned into launches;
 //! - `workers`, `apps`, `drivers`: registries that own their maps and indexes;
 //! - `placement`: `schedule()` and `scheduleExecutorsOnWorkers` as pure functions;
 //! - `phase`, `id_gen`: the master's phase, and application and driver ids;
@@ -21,7 +24,9 @@
 mod apps;
 mod cli;
 mod config;
+mod dispatch;
 mod drivers;
+mod effects;
 mod endpoint;
 mod handle;
 mod id_gen;
@@ -33,6 +38,7 @@ mod on_workers;
 mod persistence;
 mod phase;
 mod placement;
+mod scheduling;
 mod stored;
 mod workers;
 

@@ -11,7 +11,8 @@ use crate::messages::{
 };
 
 use super::apps::{AppInfo, AppStatus};
-use super::endpoint::{tell, Master};
+use super::effects::Effects;
+use super::endpoint::Master;
 use super::placement::ExecutorLaunch;
 use super::stored::app_key;
 use super::workers::ExecutorKey;
@@ -28,24 +29,25 @@ impl Master {
         description: ApplicationDescription,
         driver: EndpointRef<AppClientProtocol>,
         sender: Option<&RpcAddress>,
-    ) {
+    ) -> Effects {
         log::info!("Registering app {}", description.name);
+        let mut out = Effects::none();
         let Some(address) = driver.rpc_address().or(sender).cloned() else {
             log::warn!(
                 "Cannot register app {}: its driver has no address",
                 description.name
             );
-            return;
+            return out;
         };
         let master = self.me.clone();
         if let Some(existing) = self.apps.at(&address) {
             log::info!("Attempted to re-register application at same address: {address}");
             let app_id = existing.clone();
-            tell(
+            out.tell_app(
                 &driver,
                 AppClientMessage::RegisteredApplication { app_id, master },
             );
-            return;
+            return out;
         }
         let now = SystemTime::now();
         let id = self.ids.next_app_id(now);
@@ -60,46 +62,51 @@ impl Master {
         );
         if let Err(existing) = self.apps.insert(app) {
             log::warn!("Could not register app {name} as {id}: {existing} is registered");
-            return;
+            return out;
         }
         log::info!("Registered app {name} with ID {id}");
         self.persist_app(&id);
-        tell(
+        out.tell_app(
             &driver,
             AppClientMessage::RegisteredApplication { app_id: id, master },
         );
-        self.schedule();
+        out.append(self.schedule());
+        out
     }
 
     /// `UnregisterApplication`: the application is done.
-    pub(super) fn unregister_application(&mut self, id: &AppId) {
+    pub(super) fn unregister_application(&mut self, id: &AppId) -> Effects {
         log::info!("Received unregister request from application {id}");
+        let mut out = Effects::none();
         if self.apps.get(id).is_some() {
-            self.remove_application(id, AppStatus::Finished);
-            self.schedule();
+            out.append(self.remove_application(id, AppStatus::Finished));
+            out.append(self.schedule());
         }
+        out
     }
 
-    /// `RequestKillApplication`: remove it as KILLED; false if it is not active.
-    pub(super) fn kill_application(&mut self, id: &AppId) -> bool {
+    /// `RequestKillApplication`: remove it as KILLED; the answer is false if it is not
+    /// active.
+    pub(super) fn kill_application(&mut self, id: &AppId) -> (bool, Effects) {
         if self.apps.get(id).is_none() {
             log::warn!("Asked to kill unknown application {id}");
-            return false;
+            return (false, Effects::none());
         }
         log::info!("Asked to kill application {id}");
-        self.remove_application(id, AppStatus::Killed);
-        self.schedule();
-        true
+        let mut out = self.remove_application(id, AppStatus::Killed);
+        out.append(self.schedule());
+        (true, out)
     }
 
     /// `KillExecutors` from an application's driver (Spark's `handleKillExecutors`): each
     /// executor it names is dropped from the application and its worker and killed there;
-    /// its cores go back to scheduling, so a replacement may start. `false` if the
+    /// its cores go back to scheduling, so a replacement may start. Nothing happens if the
     /// application is unknown.
-    pub(super) fn kill_executors(&mut self, app_id: &AppId, exec_ids: &[u32]) -> bool {
+    pub(super) fn kill_executors(&mut self, app_id: &AppId, exec_ids: &[u32]) -> Effects {
+        let mut out = Effects::none();
         let Some(app) = self.apps.get_mut(app_id) else {
             log::warn!("Asked to kill executors of unknown application {app_id}");
-            return false;
+            return out;
         };
         log::info!("Application {app_id} asks to kill executors {exec_ids:?}");
         for &exec_id in exec_ids {
@@ -118,11 +125,11 @@ impl Master {
                     app_id: app_id.clone(),
                     exec_id,
                 };
-                tell(worker.endpoint(), kill);
+                out.tell_worker(worker.endpoint(), kill);
             }
         }
-        self.schedule();
-        true
+        out.append(self.schedule());
+        out
     }
 
     /// `ExecutorStateChanged`: record it, tell the application's driver, and when the
@@ -137,7 +144,8 @@ impl Master {
         state: ExecutorState,
         message: Option<String>,
         exit_status: Option<i32>,
-    ) {
+    ) -> Effects {
+        let mut out = Effects::none();
         let old = self
             .apps
             .get(app_id)
@@ -145,12 +153,12 @@ impl Master {
             .map(|e| e.state);
         let (Some(old), Some(app)) = (old, self.apps.get_mut(app_id)) else {
             log::warn!("Got status update for unknown executor {app_id}/{exec_id}");
-            return;
+            return out;
         };
         if state == ExecutorState::Running && old != ExecutorState::Launching {
             // Spark asserts here; a repeated RUNNING (a worker retrying its ask) is harmless.
             log::warn!("Executor {app_id}/{exec_id} state transfer from {old:?} to RUNNING is illegal; ignored");
-            return;
+            return out;
         }
         app.set_executor_state(exec_id, state);
         if state == ExecutorState::Running {
@@ -163,7 +171,7 @@ impl Master {
             exit_status,
             worker_host: None,
         };
-        tell(app.driver(), update);
+        out.tell_app(app.driver(), update);
         if state.is_finished() {
             log::info!("Removing executor {app_id}/{exec_id} because it is {state:?}");
             if let Some(exec) = app.remove_executor(exec_id) {
@@ -186,21 +194,23 @@ impl Master {
                         "Application {} with ID {app_id} failed {failures} times; removing it",
                         app.description().name
                     );
-                    self.remove_application(app_id, AppStatus::Failed);
+                    out.append(self.remove_application(app_id, AppStatus::Failed));
                 }
             }
         }
-        self.schedule();
+        out.append(self.schedule());
+        out
     }
 
     /// Launches one executor of a plan: account it to its application and worker, then
     /// `LaunchExecutor` to the worker and `ExecutorAdded` to the application's driver.
-    pub(super) fn launch_executor(&mut self, launch: ExecutorLaunch) {
+    pub(super) fn launch_executor(&mut self, launch: ExecutorLaunch) -> Effects {
+        let mut out = Effects::none();
         let (Some(app), Some(worker)) = (
             self.apps.get_mut(&launch.app),
             self.workers.alive_mut(&launch.worker),
         ) else {
-            return;
+            return out;
         };
         let exec_id = app.add_executor(launch.worker.clone(), launch.cores, launch.memory_mib);
         let key = ExecutorKey {
@@ -221,7 +231,7 @@ impl Master {
             cores: launch.cores,
             memory_mib: launch.memory_mib,
         };
-        tell(worker.endpoint(), start);
+        out.tell_worker(worker.endpoint(), start);
         let added = AppClientMessage::ExecutorAdded {
             id: exec_id,
             worker_id: launch.worker,
@@ -229,15 +239,17 @@ impl Master {
             cores: launch.cores,
             memory_mib: launch.memory_mib,
         };
-        tell(app.driver(), added);
+        out.tell_app(app.driver(), added);
+        out
     }
 
     /// Spark's `removeApplication` without its `schedule()`: kill its executors, tell its
     /// driver unless it finished by itself, and tell every worker (dead ones too, in case
     /// they come back) that it finished so they can clean its directories.
-    pub(super) fn remove_application(&mut self, id: &AppId, status: AppStatus) {
+    pub(super) fn remove_application(&mut self, id: &AppId, status: AppStatus) -> Effects {
+        let mut out = Effects::none();
         let Some(removed) = self.apps.remove(id, status) else {
-            return;
+            return out;
         };
         log::info!("Removing app {id}");
         self.unpersist(&app_key(id));
@@ -253,22 +265,23 @@ impl Master {
                     app_id: removed.id.clone(),
                     exec_id,
                 };
-                tell(worker.endpoint(), kill);
+                out.tell_worker(worker.endpoint(), kill);
             }
         }
         if status != AppStatus::Finished {
             let message = status.as_str().to_string();
-            tell(
+            out.tell_app(
                 &removed.driver,
                 AppClientMessage::ApplicationRemoved { message },
             );
         }
         for worker in self.workers.iter() {
             let app_id = removed.id.clone();
-            tell(
+            out.tell_worker(
                 worker.endpoint(),
                 WorkerMessage::ApplicationFinished { app_id },
             );
         }
+        out
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use rpc_env::{EndpointError, HandlerResult};
+use rpc_env::EndpointError;
 
 use crate::ids::{DriverId, WorkerId};
 use crate::messages::{
@@ -12,8 +12,13 @@ use crate::messages::{
 };
 
 use super::drivers::DriverInfo;
-use super::endpoint::{tell, Master, NOT_ALIVE};
+use super::effects::Effects;
+use super::endpoint::Master;
 use super::stored::driver_key;
+
+/// Spark's `BACKUP_STANDALONE_MASTER_PREFIX`: how refusals of a master that does not lead
+/// begin.
+const NOT_ALIVE: &str = "Current state is not alive";
 
 /// `RequestSubmitDriver` to a master that does not lead.
 pub(super) fn refuse_submit(phase: &str) -> SubmitDriverResponse {
@@ -50,40 +55,45 @@ pub(super) fn refuse_status(phase: &str) -> DriverStatusResponse {
 impl Master {
     /// `RequestSubmitDriver` while ALIVE: store it, queue it and try to place it now. The
     /// answer says it was accepted, not that it runs ("fire and forget", as in Spark).
-    pub(super) fn submit_driver(&mut self, description: DriverDescription) -> SubmitDriverResponse {
+    pub(super) fn submit_driver(
+        &mut self,
+        description: DriverDescription,
+    ) -> (SubmitDriverResponse, Effects) {
         log::info!("Driver submitted {}", description.command.program);
         let now = SystemTime::now();
         let id = self.ids.next_driver_id(now);
         self.drivers
             .insert(DriverInfo::new(id.clone(), description));
         self.persist_driver(&id);
-        self.schedule();
-        SubmitDriverResponse {
+        let response = SubmitDriverResponse {
             success: true,
             message: format!("Driver successfully submitted as {id}"),
             driver_id: Some(id),
-        }
+        };
+        (response, self.schedule())
     }
 
     /// `RequestKillDriver` while ALIVE: a waiting driver ends KILLED at once; a running one
     /// is killed by its worker, which reports the end with `DriverStateChanged`.
-    pub(super) fn kill_driver(&mut self, driver_id: DriverId) -> KillDriverResponse {
+    pub(super) fn kill_driver(&mut self, driver_id: DriverId) -> (KillDriverResponse, Effects) {
         log::info!("Asked to kill driver {driver_id}");
+        let mut out = Effects::none();
         let Some(driver) = self.drivers.get(&driver_id) else {
             let message = format!("Driver {driver_id} has already finished or does not exist");
             log::warn!("{message}");
-            return KillDriverResponse {
+            let response = KillDriverResponse {
                 driver_id,
                 success: false,
                 message,
             };
+            return (response, out);
         };
         if self.drivers.is_waiting(&driver_id) {
             self.drivers.dequeue(&driver_id);
             self.remove_driver(&driver_id, DriverState::Killed, None);
-            self.schedule();
+            out.append(self.schedule());
         } else if let Some(worker) = driver.worker().and_then(|w| self.workers.alive(w)) {
-            tell(
+            out.tell_worker(
                 worker.endpoint(),
                 WorkerMessage::KillDriver {
                     driver_id: driver_id.clone(),
@@ -92,11 +102,12 @@ impl Master {
         }
         let message = format!("Kill request for {driver_id} submitted");
         log::info!("{message}");
-        KillDriverResponse {
+        let response = KillDriverResponse {
             driver_id,
             success: true,
             message,
-        }
+        };
+        (response, out)
     }
 
     /// `RequestDriverStatus` while ALIVE: active and finished drivers are found.
@@ -124,7 +135,7 @@ impl Master {
         driver_id: &DriverId,
         state: DriverState,
         exception: Option<String>,
-    ) -> HandlerResult {
+    ) -> Result<Effects, EndpointError> {
         if !state.is_finished() {
             return Err(EndpointError::msg(format!(
                 "Received unexpected state update for driver {driver_id}: {}",
@@ -132,17 +143,17 @@ impl Master {
             )));
         }
         self.remove_driver(driver_id, state, exception);
-        self.schedule();
-        Ok(())
+        Ok(self.schedule())
     }
 
     /// Launches a placed driver: account it to the worker and send `LaunchDriver`.
-    pub(super) fn launch_driver(&mut self, driver_id: &DriverId, worker_id: &WorkerId) {
+    pub(super) fn launch_driver(&mut self, driver_id: &DriverId, worker_id: &WorkerId) -> Effects {
+        let mut out = Effects::none();
         let (Some(driver), Some(worker)) = (
             self.drivers.get(driver_id),
             self.workers.alive_mut(worker_id),
         ) else {
-            return;
+            return out;
         };
         let description = driver.description().clone();
         log::info!("Launching driver {driver_id} on worker {worker_id}");
@@ -151,8 +162,9 @@ impl Master {
             driver_id: driver_id.clone(),
             description,
         };
-        tell(worker.endpoint(), launch);
+        out.tell_worker(worker.endpoint(), launch);
         self.drivers.launch(driver_id, worker_id.clone());
+        out
     }
 
     /// Spark's `removeDriver` without its `schedule()`: the driver ends in `state` and its

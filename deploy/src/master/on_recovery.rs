@@ -21,7 +21,8 @@ use crate::messages::{
 
 use super::apps::{AppInfo, AppStatus, ExecutorInfo};
 use super::drivers::DriverInfo;
-use super::endpoint::{tell, Master};
+use super::effects::{Effect, Effects};
+use super::endpoint::Master;
 use super::phase::Phase;
 use super::stored::{
     app_key, decode_record, driver_key, encode_record, worker_key, StoredApp, StoredDriver,
@@ -37,27 +38,24 @@ struct Stored {
 }
 
 impl Master {
-    /// Polls the leader election while standing by, and takes the lead on winning it.
-    /// Returns whether this master leads (at once if it already did).
-    pub(super) fn check_leadership(&mut self, env: &RpcEnv) -> bool {
+    /// Polls the leader election while standing by, and takes the lead on winning it
+    /// (whether this master leads is then `self.phase.leads()`).
+    pub(super) fn check_leadership(&mut self, env: &RpcEnv) -> Effects {
         if self.phase.leads() {
-            return true;
+            return Effects::none();
         }
         match self.election.try_acquire() {
-            Ok(true) => {
-                self.elected(env);
-                true
-            }
-            Ok(false) => false,
+            Ok(true) => self.elected(env),
+            Ok(false) => Effects::none(),
             Err(e) => {
                 log::warn!("Leader election failed: {e}; standing by");
-                false
+                Effects::none()
             }
         }
     }
 
     /// Spark's `ElectedLeader`: ALIVE when nothing is stored, else begin recovery.
-    fn elected(&mut self, env: &RpcEnv) {
+    fn elected(&mut self, env: &RpcEnv) -> Effects {
         let stored = Stored {
             apps: self.read_stored(APP_PREFIX, |a: &StoredApp| app_key(&a.id)),
             drivers: self.read_stored(DRIVER_PREFIX, |d: &StoredDriver| driver_key(&d.id)),
@@ -66,11 +64,10 @@ impl Master {
         if stored.apps.is_empty() && stored.drivers.is_empty() && stored.workers.is_empty() {
             self.phase = Phase::Alive;
             log::info!("I have been elected leader! New state: ALIVE");
-            self.schedule();
-            return;
+            return self.schedule();
         }
         log::info!("I have been elected leader! New state: RECOVERING");
-        self.begin_recovery(env, stored);
+        self.begin_recovery(env, stored)
     }
 
     /// The records under `prefix` that decode and match their key; the others are logged
@@ -89,8 +86,9 @@ impl Master {
 
     /// Spark's `beginRecovery`: re-register what was stored, each application and worker
     /// UNKNOWN and told `MasterChanged`, then wait for their answers.
-    fn begin_recovery(&mut self, env: &RpcEnv, stored: Stored) {
+    fn begin_recovery(&mut self, env: &RpcEnv, stored: Stored) -> Effects {
         let now = Instant::now();
+        let mut out = Effects::none();
         let mut unknown_apps = BTreeSet::new();
         for app in stored.apps {
             self.ids.observe_app(&app.id);
@@ -118,7 +116,7 @@ impl Master {
                 continue;
             }
             log::info!("Trying to recover app: {}", app.id);
-            tell(&driver, self.app_master_changed());
+            out.tell_app(&driver, self.app_master_changed());
             unknown_apps.insert(app.id);
         }
         for driver in stored.drivers {
@@ -153,7 +151,7 @@ impl Master {
                 master: self.me.clone(),
                 master_web_ui_url: self.web_ui_url.clone(),
             };
-            tell(&endpoint, changed);
+            out.tell_worker(&endpoint, changed);
             unknown_workers.insert(w.id);
         }
         self.phase = Phase::Recovering {
@@ -163,12 +161,16 @@ impl Master {
         };
         // With nothing to wait for (only drivers were stored) this completes at once
         // (SPARK-46664); otherwise the timer ends the wait.
-        if !self.maybe_complete_recovery() {
-            self.arm_recovery_timer();
+        out.append(self.maybe_complete_recovery());
+        if matches!(self.phase, Phase::Recovering { .. }) {
+            out.push(Effect::ArmRecoveryTimer);
         }
+        out
     }
 
-    fn arm_recovery_timer(&mut self) {
+    /// Performs [`Effect::ArmRecoveryTimer`]: one `CompleteRecovery` after
+    /// `ember.deploy.recoveryTimeout`.
+    pub(super) fn arm_recovery_timer(&mut self) -> std::io::Result<()> {
         let me = self.me.clone();
         // One tick, then the ticker's thread ends (the closure answers `false`).
         let started = Ticker::start(
@@ -179,13 +181,8 @@ impl Master {
                 false
             },
         );
-        match started {
-            Ok(timer) => self.recovery_timer = Some(timer),
-            Err(e) => {
-                log::error!("Cannot start the recovery timer ({e}); completing recovery now");
-                self.complete_recovery();
-            }
-        }
+        self.recovery_timer = Some(started?);
+        Ok(())
     }
 
     fn app_master_changed(&self) -> AppClientMessage {
@@ -204,10 +201,11 @@ impl Master {
         id: &WorkerId,
         executors: Vec<ExecutorDescription>,
         driver_ids: Vec<DriverId>,
-    ) {
+    ) -> Effects {
+        let mut out = Effects::none();
         let Some(endpoint) = self.workers.live(id).map(|w| w.endpoint().clone()) else {
             log::warn!("Scheduler state from unknown worker: {id}");
-            return;
+            return out;
         };
         log::info!("Worker has been re-registered: {id}");
         self.workers.mark_known(id, Instant::now());
@@ -254,7 +252,7 @@ impl Master {
                         app_id: key.app,
                         exec_id: key.exec_id,
                     };
-                    tell(&endpoint, kill);
+                    out.tell_worker(&endpoint, kill);
                 }
             }
         }
@@ -276,15 +274,16 @@ impl Master {
                 }
                 None => {
                     log::warn!("Killing unknown driver {driver_id} on {id}");
-                    tell(&endpoint, WorkerMessage::KillDriver { driver_id });
+                    out.tell_worker(&endpoint, WorkerMessage::KillDriver { driver_id });
                 }
             }
         }
-        self.maybe_complete_recovery();
+        out.append(self.maybe_complete_recovery());
+        out
     }
 
     /// `MasterChangeAcknowledged` while RECOVERING: the application follows; WAITING.
-    pub(super) fn master_change_acknowledged(&mut self, app_id: &AppId) {
+    pub(super) fn master_change_acknowledged(&mut self, app_id: &AppId) -> Effects {
         match self.apps.get_mut(app_id) {
             Some(app) => {
                 log::info!("Application has been re-registered: {app_id}");
@@ -292,24 +291,23 @@ impl Master {
             }
             None => log::warn!("Master change ack from unknown app: {app_id}"),
         }
-        self.maybe_complete_recovery();
+        self.maybe_complete_recovery()
     }
 
     /// Completes recovery once every stored worker has reported what it runs and every
     /// stored application has answered (or was lost, replaced or removed meanwhile).
-    /// Returns whether it did.
     ///
     /// A stored worker that registers again while the master recovers is ALIVE at once,
     /// but is still waited for: its executors come with its answer to `MasterChanged`,
     /// and ending recovery before would leave them running unaccounted.
-    pub(super) fn maybe_complete_recovery(&mut self) -> bool {
+    pub(super) fn maybe_complete_recovery(&mut self) -> Effects {
         let Phase::Recovering {
             unknown_workers,
             unknown_apps,
             ..
         } = &mut self.phase
         else {
-            return false;
+            return Effects::none();
         };
         unknown_workers.retain(|id| self.workers.live(id).is_some());
         unknown_apps.retain(|id| {
@@ -318,19 +316,19 @@ impl Master {
                 .is_some_and(|a| a.status() == AppStatus::Unknown)
         });
         if unknown_workers.is_empty() && unknown_apps.is_empty() {
-            self.complete_recovery();
-            return true;
+            return self.complete_recovery();
         }
-        false
+        Effects::none()
     }
 
     /// Spark's `completeRecovery` (also the `CompleteRecovery` timer): drop the workers and
     /// applications that did not answer, make the answering applications RUNNING, relaunch
     /// (supervised) or end in ERROR the drivers no worker claimed, go ALIVE and schedule.
-    pub(super) fn complete_recovery(&mut self) {
+    pub(super) fn complete_recovery(&mut self) -> Effects {
+        let mut out = Effects::none();
         if !matches!(self.phase, Phase::Recovering { .. }) {
             log::debug!("Not recovering; nothing to complete");
-            return;
+            return out;
         }
         let Phase::Recovering {
             unknown_workers,
@@ -338,13 +336,13 @@ impl Master {
             since,
         } = std::mem::replace(&mut self.phase, Phase::CompletingRecovery)
         else {
-            return;
+            return out;
         };
-        self.recovery_timer = None;
+        out.push(Effect::CancelRecoveryTimer);
         for id in unknown_workers {
             match self.workers.get(&id).map(|w| w.status()) {
                 Some(WorkerStatus::Unknown) => {
-                    self.remove_worker(&id, "Not responding for recovery");
+                    out.append(self.remove_worker(&id, "Not responding for recovery"));
                 }
                 Some(WorkerStatus::Alive) => log::warn!(
                     "Worker {id} registered again but never reported what it runs; \
@@ -356,7 +354,7 @@ impl Master {
         for id in unknown_apps {
             if self.apps.get(&id).map(|a| a.status()) == Some(AppStatus::Unknown) {
                 log::info!("Application {id} did not answer; finishing it");
-                self.remove_application(&id, AppStatus::Finished);
+                out.append(self.remove_application(&id, AppStatus::Finished));
             }
         }
         let apps: Vec<AppId> = self.apps.in_order().map(|a| a.id().clone()).collect();
@@ -381,11 +379,12 @@ impl Master {
             }
         }
         self.phase = Phase::Alive;
-        self.schedule();
+        out.append(self.schedule());
         log::info!(
             "Recovery complete in {} ms - resuming operations!",
             since.elapsed().as_millis()
         );
+        out
     }
 
     /// Stores a registered worker (before its registration is acknowledged).

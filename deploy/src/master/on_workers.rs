@@ -12,7 +12,8 @@ use crate::messages::{
 };
 
 use super::apps::AppStatus;
-use super::endpoint::{tell, Master};
+use super::effects::Effects;
+use super::endpoint::Master;
 use super::stored::worker_key;
 use super::workers::{ExecutorKey, InsertError, NewWorker, WorkerStatus};
 
@@ -24,7 +25,11 @@ impl Master {
     /// While recovering, a stored worker registering again is ALIVE at once and told it
     /// is a duplicate (SPARK-46346); a new worker at a stored worker's address replaces it
     /// (the worker restarted under a new id).
-    pub(super) fn register_worker(&mut self, reg: WorkerRegistration, sender: Option<&RpcAddress>) {
+    pub(super) fn register_worker(
+        &mut self,
+        reg: WorkerRegistration,
+        sender: Option<&RpcAddress>,
+    ) -> Effects {
         log::info!(
             "Registering worker {}:{} with {} cores, {} MiB RAM",
             reg.host,
@@ -38,6 +43,7 @@ impl Master {
             .or(sender)
             .cloned()
             .unwrap_or_else(|| RpcAddress::new(&reg.host, reg.port));
+        let mut out = Effects::none();
         // Owned copies: the handlers below change the master before answering.
         let (me, web_ui_url) = (self.me.clone(), self.web_ui_url.clone());
         let registered = |duplicate| WorkerMessage::RegisteredWorker {
@@ -51,10 +57,10 @@ impl Master {
                 // Spark 4 (SPARK-23191): the same worker registering again (its first
                 // answer was lost, or it retried too early) is told it is registered.
                 let recovered = existing.status() == WorkerStatus::Unknown;
-                tell(&reg.worker, registered(true));
+                out.tell_worker(&reg.worker, registered(true));
                 if recovered {
                     self.workers.mark_known(&reg.id, Instant::now());
-                    self.maybe_complete_recovery();
+                    out.append(self.maybe_complete_recovery());
                 }
             } else {
                 // Another process claims a live worker's id: refuse it (Spark 4 would
@@ -64,9 +70,9 @@ impl Master {
                     reg.id
                 );
                 let message = "Duplicate worker ID".to_string();
-                tell(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
+                out.tell_worker(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
             }
-            return;
+            return out;
         }
         let stale = self
             .workers
@@ -75,7 +81,9 @@ impl Master {
             .map(|w| w.id().clone());
         if let Some(stale) = stale {
             log::info!("Worker {stale} replaced by a new worker with same address");
-            self.remove_worker(&stale, "Worker replaced by a new worker with same address");
+            out.append(
+                self.remove_worker(&stale, "Worker replaced by a new worker with same address"),
+            );
         }
         let new = NewWorker {
             id: reg.id.clone(),
@@ -89,38 +97,45 @@ impl Master {
         match self.workers.insert(new, Instant::now()) {
             Ok(()) => {
                 self.persist_worker(&reg.id);
-                tell(&reg.worker, registered(false));
-                self.maybe_complete_recovery();
-                self.schedule();
+                out.tell_worker(&reg.worker, registered(false));
+                out.append(self.maybe_complete_recovery());
+                out.append(self.schedule());
             }
             Err(InsertError::DuplicateAddress(address)) => {
                 log::warn!(
                     "Worker registration failed. Attempted to re-register worker at same address: {address}"
                 );
                 let message = format!("Attempted to re-register worker at same address: {address}");
-                tell(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
+                out.tell_worker(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
             }
             Err(InsertError::DuplicateId) => {
                 let message = "Duplicate worker ID".to_string();
-                tell(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
+                out.tell_worker(&reg.worker, WorkerMessage::RegisterWorkerFailed { message });
             }
         }
+        out
     }
 
     /// `Heartbeat`: a live (or not yet recovered) worker is seen; a dead one is told to
     /// register again.
-    pub(super) fn heartbeat(&mut self, id: &WorkerId, worker: &EndpointRef<WorkerProtocol>) {
+    pub(super) fn heartbeat(
+        &mut self,
+        id: &WorkerId,
+        worker: &EndpointRef<WorkerProtocol>,
+    ) -> Effects {
+        let mut out = Effects::none();
         if let Some(info) = self.workers.live_mut(id) {
             info.heartbeat(Instant::now());
         } else if self.workers.get(id).is_some() {
             log::warn!("Got heartbeat from unregistered worker {id}. Asking it to re-register.");
             let master_url = self.url.clone();
-            tell(worker, WorkerMessage::ReconnectWorker { master_url });
+            out.tell_worker(worker, WorkerMessage::ReconnectWorker { master_url });
         } else {
             log::warn!(
                 "Got heartbeat from unregistered worker {id}. This worker was never registered, so ignoring the heartbeat."
             );
         }
+        out
     }
 
     /// `WorkerLatestState`: kill what a worker runs that the master does not know of
@@ -130,10 +145,11 @@ impl Master {
         id: &WorkerId,
         executors: Vec<ExecutorDescription>,
         driver_ids: Vec<DriverId>,
-    ) {
+    ) -> Effects {
+        let mut out = Effects::none();
         let Some(worker) = self.workers.alive(id) else {
             log::warn!("Worker state from unknown worker: {id}");
-            return;
+            return out;
         };
         for exec in executors {
             let key = ExecutorKey {
@@ -146,20 +162,21 @@ impl Master {
                     app_id: key.app,
                     exec_id: key.exec_id,
                 };
-                tell(worker.endpoint(), kill);
+                out.tell_worker(worker.endpoint(), kill);
             }
         }
         for driver_id in driver_ids {
             if !worker.has_driver(&driver_id) {
-                tell(worker.endpoint(), WorkerMessage::KillDriver { driver_id });
+                out.tell_worker(worker.endpoint(), WorkerMessage::KillDriver { driver_id });
             }
         }
+        out
     }
 
     /// `CheckForWorkerTimeout`: remove live workers silent for longer than the timeout,
     /// and forget dead ones silent for `(ember.dead.worker.persistence + 1)` timeouts.
     /// UNKNOWN workers are left to recovery, which has its own timeout.
-    pub(super) fn time_out_dead_workers(&mut self, now: Instant) {
+    pub(super) fn time_out_dead_workers(&mut self, now: Instant) -> Effects {
         let timeout = self.settings.worker_timeout;
         let cull_after =
             timeout.saturating_mul(self.settings.dead_worker_persistence.saturating_add(1));
@@ -171,6 +188,7 @@ impl Master {
                 (silence > timeout).then(|| (w.id().clone(), w.status(), silence > cull_after))
             })
             .collect();
+        let mut out = Effects::none();
         let mut removed = false;
         for (id, status, cull) in silent {
             if status == WorkerStatus::Alive {
@@ -179,43 +197,47 @@ impl Master {
                     timeout.as_millis()
                 );
                 let message = format!("Not receiving heartbeat for {} seconds", timeout.as_secs());
-                self.remove_worker(&id, &message);
+                out.append(self.remove_worker(&id, &message));
                 removed = true;
             } else if status == WorkerStatus::Dead && cull {
                 self.workers.cull(&id);
             }
         }
         if removed {
-            self.schedule();
+            out.append(self.schedule());
         }
+        out
     }
 
     /// A connection closed: the worker or application at that address is gone.
-    pub(super) fn disconnected(&mut self, address: &RpcAddress) {
+    pub(super) fn disconnected(&mut self, address: &RpcAddress) -> Effects {
         let worker = self.workers.live_at(address).map(|w| w.id().clone());
         let app = self.apps.at(address).cloned();
         if worker.is_none() && app.is_none() {
             log::debug!("{address} disconnected");
-            return;
+            return Effects::none();
         }
         log::info!("{address} got disassociated, removing it.");
+        let mut out = Effects::none();
         if let Some(id) = worker {
-            self.remove_worker(&id, &format!("{address} got disassociated"));
+            out.append(self.remove_worker(&id, &format!("{address} got disassociated")));
         }
         if let Some(id) = app {
-            self.remove_application(&id, AppStatus::Finished);
+            out.append(self.remove_application(&id, AppStatus::Finished));
         }
-        self.maybe_complete_recovery();
-        self.schedule();
+        out.append(self.maybe_complete_recovery());
+        out.append(self.schedule());
+        out
     }
 
     /// Spark's `removeWorker` without its `schedule()`: the worker is DEAD; its executors
     /// are reported LOST to their applications (with the worker's host, so drivers drop
     /// its shuffle outputs), its drivers relaunched if supervised or ended in ERROR, and
     /// every application is told the worker is gone.
-    pub(super) fn remove_worker(&mut self, id: &WorkerId, message: &str) {
+    pub(super) fn remove_worker(&mut self, id: &WorkerId, message: &str) -> Effects {
+        let mut out = Effects::none();
         let Some(lost) = self.workers.mark_dead(id) else {
-            return;
+            return out;
         };
         log::info!("Removing worker {id} on {}", lost.host);
         self.unpersist(&worker_key(id));
@@ -232,7 +254,7 @@ impl Master {
                     exit_status: None,
                     worker_host: Some(lost.host.clone()),
                 };
-                tell(app.driver(), update);
+                out.tell_app(app.driver(), update);
             }
         }
         for driver_id in lost.drivers {
@@ -255,7 +277,8 @@ impl Master {
                 host: lost.host.clone(),
                 message: message.to_string(),
             };
-            tell(app.driver(), removed);
+            out.tell_app(app.driver(), removed);
         }
+        out
     }
 }

@@ -1,23 +1,27 @@
 //! The master's handlers driven directly, without a running endpoint: after every step
-//! the registries must agree with each other (`check_consistency`). Refs point at envs
-//! where no endpoint is registered, so what the master sends is dropped with a warning;
-//! the endpoint tests under `deploy/tests/master_*.rs` check the messages themselves.
+//! the registries must agree with each other (`check_consistency`). A handler returns what
+//! it wants sent ([`Effects`]) and nothing performs it here, so tests assert on exactly
+//! what the master would send; `on_*_tests.rs` do so for each handler, the tests below
+//! follow the registries through a cluster's life. Refs point at envs where no endpoint
+//! is registered.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rpc_env::{keys as rpc_keys, RpcConf, RpcEnv, RpcEnvConfig};
+use rpc_env::{keys as rpc_keys, EndpointRef, RpcConf, RpcEnv, RpcEnvConfig};
 
 use super::apps::AppStatus;
 use super::config::MasterSettings;
+use super::effects::{Effect, Effects};
 use super::endpoint::Master;
-use super::leader::SingleNodeLeader;
+use super::leader::{LeaderElection, SingleNodeLeader};
 use super::persistence::{BlackHolePersistence, FileSystemPersistence, PersistenceEngine};
 use crate::ids::{AppId, DriverId, WorkerId};
 use crate::messages::{
-    ApplicationDescription, Command, DriverDescription, DriverState, ExecutorState, MasterMessage,
-    MasterProtocol, WorkerRegistration, MASTER_ENDPOINT_NAME,
+    AppClientMessage, AppClientProtocol, ApplicationDescription, Command, DriverDescription,
+    DriverState, ExecutorState, MasterMessage, MasterProtocol, WorkerMessage, WorkerProtocol,
+    WorkerRegistration, MASTER_ENDPOINT_NAME,
 };
 
 /// A master driven by direct calls, with the envs its peers' refs point into.
@@ -47,8 +51,8 @@ impl Fixture {
         Fixture::with_persistence(settings, Box::new(BlackHolePersistence))
     }
 
-    /// A master storing into `dir` (recovery mode FILESYSTEM), elected: ALIVE if `dir`
-    /// holds nothing, else RECOVERING.
+    /// A master storing into `dir` (recovery mode FILESYSTEM), elected and ALIVE: `dir`
+    /// must hold nothing ([`Fixture::restart`] recovers what it holds).
     pub(super) fn with_recovery_dir(settings: MasterSettings, dir: &Path) -> Fixture {
         let engine = FileSystemPersistence::open(dir).expect("recovery dir");
         Fixture::with_persistence(settings, Box::new(engine))
@@ -56,7 +60,8 @@ impl Fixture {
 
     fn with_persistence(settings: MasterSettings, engine: Box<dyn PersistenceEngine>) -> Fixture {
         let env = small_env("master-test");
-        let master = new_master(&env, settings, engine);
+        let (master, elected) = new_master(&env, settings, engine, Box::new(SingleNodeLeader));
+        assert_eq!(elected, Effects::none(), "nothing stored, nothing to tell");
         Fixture {
             envs: vec![env],
             master,
@@ -64,11 +69,14 @@ impl Fixture {
     }
 
     /// Replaces the master by a new one on the same env and the same store, as a master
-    /// restarted on the same address; the peers' envs stay. Returns the old one.
-    pub(super) fn restart(&mut self, settings: MasterSettings, dir: &Path) -> Master {
+    /// restarted on the same address; the peers' envs stay. Returns what winning the
+    /// election made the new master send (`MasterChanged` to what it recovers).
+    pub(super) fn restart(&mut self, settings: MasterSettings, dir: &Path) -> Effects {
         let engine = FileSystemPersistence::open(dir).expect("recovery dir");
-        let master = new_master(&self.envs[0], settings, Box::new(engine));
-        std::mem::replace(&mut self.master, master)
+        let leader = Box::new(SingleNodeLeader);
+        let (master, elected) = new_master(&self.envs[0], settings, Box::new(engine), leader);
+        self.master = master;
+        elected
     }
 
     #[track_caller]
@@ -78,7 +86,13 @@ impl Fixture {
         }
     }
 
-    pub(super) fn add_worker(&mut self, id: &str, cores: u32, memory_mib: u32) {
+    /// What a worker on a new env of its own would send to register.
+    pub(super) fn new_worker(
+        &mut self,
+        id: &str,
+        cores: u32,
+        memory_mib: u32,
+    ) -> WorkerRegistration {
         let env = small_env(id);
         let address = env.address().expect("server").clone();
         let registration = WorkerRegistration {
@@ -91,18 +105,60 @@ impl Fixture {
             web_ui_url: String::new(),
             master_address: address,
         };
-        let msg = MasterMessage::RegisterWorker { registration };
         self.envs.push(env);
-        self.master.handle(msg, None).expect("handled");
-        self.check(&format!("registering {id}"));
+        registration
     }
 
-    pub(super) fn add_app(
+    /// Hands the master `registration`; returns what it sends.
+    pub(super) fn register(&mut self, registration: WorkerRegistration) -> Effects {
+        let id = registration.id.clone();
+        let msg = MasterMessage::RegisterWorker { registration };
+        let out = self.master.handle(msg, None).expect("handled");
+        self.check(&format!("registering {id}"));
+        out
+    }
+
+    /// Registers a new worker; returns its ref and what the master sends.
+    pub(super) fn register_worker(
+        &mut self,
+        id: &str,
+        cores: u32,
+        memory_mib: u32,
+    ) -> (EndpointRef<WorkerProtocol>, Effects) {
+        let registration = self.new_worker(id, cores, memory_mib);
+        let worker = registration.worker.clone();
+        (worker, self.register(registration))
+    }
+
+    /// Registers a new worker, which must be told it is registered first; returns its ref.
+    /// What else the master sends (launches on it) is not looked at.
+    pub(super) fn add_worker(
+        &mut self,
+        id: &str,
+        cores: u32,
+        memory_mib: u32,
+    ) -> EndpointRef<WorkerProtocol> {
+        let (worker, out) = self.register_worker(id, cores, memory_mib);
+        assert!(
+            matches!(
+                out.to_worker(&worker).first(),
+                Some(WorkerMessage::RegisteredWorker {
+                    duplicate: false,
+                    ..
+                })
+            ),
+            "{id} is told it is registered: {out:?}"
+        );
+        worker
+    }
+
+    /// The `RegisterApplication` a driver on a new env of its own would send, with its ref.
+    pub(super) fn new_app(
         &mut self,
         name: &str,
         max_cores: Option<u32>,
         cores_per_executor: Option<u32>,
-    ) -> AppId {
+    ) -> (MasterMessage, EndpointRef<AppClientProtocol>) {
         let env = small_env(name);
         let description = ApplicationDescription {
             name: name.into(),
@@ -112,15 +168,61 @@ impl Fixture {
             command: command(),
             user: "me".into(),
         };
+        let driver = env.local_ref("AppClient");
         let msg = MasterMessage::RegisterApplication {
             description,
-            driver: env.local_ref("AppClient"),
+            driver: driver.clone(),
         };
         self.envs.push(env);
-        self.master.handle(msg, None).expect("handled");
+        (msg, driver)
+    }
+
+    /// Registers a new application, from a driver on a new env of its own; returns its id,
+    /// its driver's ref, and what the master sends.
+    pub(super) fn register_app(
+        &mut self,
+        name: &str,
+        max_cores: Option<u32>,
+        cores_per_executor: Option<u32>,
+    ) -> (AppId, EndpointRef<AppClientProtocol>, Effects) {
+        let (msg, driver) = self.new_app(name, max_cores, cores_per_executor);
+        let out = self.master.handle(msg, None).expect("handled");
         self.check(&format!("registering {name}"));
         let app = self.master.apps.in_order().last().expect("registered");
-        app.id().clone()
+        (app.id().clone(), driver, out)
+    }
+
+    /// Registers a new application, which must be told its id first; returns the id. What
+    /// else the master sends (its executors) is not looked at.
+    pub(super) fn add_app(
+        &mut self,
+        name: &str,
+        max_cores: Option<u32>,
+        cores_per_executor: Option<u32>,
+    ) -> AppId {
+        let (id, driver, out) = self.register_app(name, max_cores, cores_per_executor);
+        assert_eq!(
+            out.to_app(&driver).first(),
+            Some(&&AppClientMessage::RegisteredApplication {
+                app_id: id.clone(),
+                master: self.master.me.clone(),
+            }),
+            "{name} is told its id"
+        );
+        id
+    }
+
+    /// The driver's ref of an active application.
+    pub(super) fn driver_of(&self, app: &AppId) -> EndpointRef<AppClientProtocol> {
+        self.master.apps.get(app).expect("active").driver().clone()
+    }
+
+    /// Submits a driver, which must be accepted; returns its id and what the master sends.
+    pub(super) fn submit(&mut self, supervise: bool) -> (DriverId, Effects) {
+        let (response, out) = self.master.submit_driver(driver_description(supervise));
+        self.check("submitting a driver");
+        assert!(response.success, "{}", response.message);
+        (response.driver_id.expect("accepted"), out)
     }
 
     pub(super) fn executors(&self, app: &AppId) -> Vec<(u32, WorkerId, u32)> {
@@ -135,32 +237,87 @@ impl Fixture {
             .unwrap_or_default()
     }
 
-    fn exec_state(&mut self, app: &AppId, exec_id: u32, state: ExecutorState, exit: Option<i32>) {
-        self.master
+    /// A worker reports an executor's new state; returns what the master sends.
+    pub(super) fn exec_state(
+        &mut self,
+        app: &AppId,
+        exec_id: u32,
+        state: ExecutorState,
+        exit: Option<i32>,
+    ) -> Effects {
+        let out = self
+            .master
             .executor_state_changed(app, exec_id, state, None, exit);
         self.check(&format!("{app}/{exec_id} -> {state:?}"));
+        out
     }
 }
 
-/// A master on `env`, elected by a [`SingleNodeLeader`] as `on_start` would.
+/// The `LaunchExecutor` of `launched` (as the master numbers it) to the worker at `to`,
+/// and the `ExecutorAdded` its driver `app` is told, as one placement sends them.
+pub(super) fn launched(
+    f: &Fixture,
+    to: &EndpointRef<WorkerProtocol>,
+    app: &AppId,
+    exec_id: u32,
+    cores: u32,
+) -> [Effect; 2] {
+    let worker = f
+        .master
+        .workers
+        .iter()
+        .find(|w| w.endpoint() == to)
+        .expect("a known worker");
+    let description = f
+        .master
+        .apps
+        .get(app)
+        .expect("active")
+        .description()
+        .clone();
+    let memory_mib = description.memory_per_executor_mib;
+    [
+        Effect::ToWorker {
+            to: to.clone(),
+            msg: WorkerMessage::LaunchExecutor {
+                master_url: f.master.url.clone(),
+                app_id: app.clone(),
+                exec_id,
+                description,
+                cores,
+                memory_mib,
+            },
+        },
+        Effect::ToApp {
+            to: f.driver_of(app),
+            msg: AppClientMessage::ExecutorAdded {
+                id: exec_id,
+                worker_id: worker.id().clone(),
+                host_port: worker.host_port(),
+                cores,
+                memory_mib,
+            },
+        },
+    ]
+}
+
+/// A master on `env` that polls `election` once, as `on_start` does; with what winning it
+/// made the master send.
 fn new_master(
     env: &RpcEnv,
     settings: MasterSettings,
     engine: Box<dyn PersistenceEngine>,
-) -> Master {
+    election: Box<dyn LeaderElection>,
+) -> (Master, Effects) {
     let address = env.address().expect("server").clone();
     let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
-    let mut master = Master::new(
-        settings,
-        me,
-        &address,
-        "http://x".into(),
-        engine,
-        Box::new(SingleNodeLeader),
-    );
-    assert!(master.check_leadership(env), "a single node leads");
-    master
+    let mut master = Master::new(settings, me, &address, WEB_UI.into(), engine, election);
+    let elected = master.check_leadership(env);
+    (master, elected)
 }
+
+/// The masters' web UI URL in these tests.
+pub(super) const WEB_UI: &str = "http://x";
 
 impl Drop for Fixture {
     fn drop(&mut self) {
@@ -185,9 +342,7 @@ fn registries_stay_consistent_through_a_cluster_lifetime() {
     for id in ["worker-a", "worker-b", "worker-c"] {
         f.add_worker(id, 10, 1024);
     }
-    let submitted = f.master.submit_driver(driver_description(true));
-    f.check("submitting a driver");
-    let driver = submitted.driver_id.expect("accepted");
+    let (driver, _launch) = f.submit(true);
     let driver_worker = f
         .master
         .drivers
@@ -204,12 +359,12 @@ fn registries_stay_consistent_through_a_cluster_lifetime() {
         "everything left, two cores at a time, minus the driver's odd core"
     );
 
-    f.exec_state(&a, 0, ExecutorState::Running, None);
-    f.exec_state(&a, 1, ExecutorState::Failed, Some(1));
+    let _ = f.exec_state(&a, 0, ExecutorState::Running, None);
+    let _ = f.exec_state(&a, 1, ExecutorState::Failed, Some(1));
     assert!(f.master.apps.get(&a).is_some(), "one failure is not fatal");
 
-    f.master.remove_worker(&driver_worker, "test");
-    f.master.schedule();
+    let _ = f.master.remove_worker(&driver_worker, "test");
+    let _ = f.master.schedule();
     f.check("losing the driver's worker");
     assert_eq!(
         f.master.drivers.find(&driver).map(|d| d.state()),
@@ -217,7 +372,7 @@ fn registries_stay_consistent_through_a_cluster_lifetime() {
     );
     assert!(f.executors(&a).iter().all(|e| e.1 != driver_worker));
 
-    assert!(f.master.kill_application(&b));
+    assert!(f.master.kill_application(&b).0);
     f.check("killing b");
     let relaunched: Vec<DriverId> = f.master.drivers.active().map(|d| d.id().clone()).collect();
     assert_eq!(relaunched.len(), 1);
@@ -229,11 +384,12 @@ fn registries_stay_consistent_through_a_cluster_lifetime() {
         .and_then(|d| d.worker())
         .is_some());
 
-    f.master
+    let _ = f
+        .master
         .driver_state_changed(&relaunched[0], DriverState::Finished, None)
         .expect("a final state");
     f.check("the driver finishing");
-    f.master.unregister_application(&a);
+    let _ = f.master.unregister_application(&a);
     f.check("a unregistering");
     for w in f.master.workers.alive_iter() {
         assert_eq!(
@@ -254,7 +410,7 @@ fn the_retry_budget_fails_an_app_whose_executors_keep_dying() {
     for round in 0..10 {
         let execs = f.executors(&app);
         assert_eq!(execs.len(), 1, "round {round}: relaunched");
-        f.exec_state(&app, execs[0].0, ExecutorState::Failed, Some(1));
+        let _ = f.exec_state(&app, execs[0].0, ExecutorState::Failed, Some(1));
     }
     assert!(f.master.apps.get(&app).is_none());
     let removed = f.master.apps.completed().last().expect("kept").status();
@@ -271,16 +427,16 @@ fn a_running_executor_or_a_clean_exit_keeps_the_app() {
     f.add_worker("worker-a", 2, 1024);
     let app = f.add_app("steady", None, Some(1));
     // Executors 0 and 1; 0 runs, 1 fails over and over.
-    f.exec_state(&app, 0, ExecutorState::Running, None);
+    let _ = f.exec_state(&app, 0, ExecutorState::Running, None);
     for _ in 0..4 {
         let failing = f.executors(&app).last().expect("one").0;
-        f.exec_state(&app, failing, ExecutorState::Failed, Some(1));
+        let _ = f.exec_state(&app, failing, ExecutorState::Failed, Some(1));
     }
     assert!(
         f.master.apps.get(&app).is_some(),
         "a RUNNING executor keeps it"
     );
-    f.exec_state(&app, 0, ExecutorState::Exited, Some(0));
+    let _ = f.exec_state(&app, 0, ExecutorState::Exited, Some(0));
     assert!(f.master.apps.get(&app).is_some(), "exit 0 does not count");
 }
 
@@ -301,18 +457,22 @@ fn silent_workers_die_then_are_culled() {
         .alive(&WorkerId("worker-a".into()))
         .expect("registered")
         .last_heartbeat();
-    f.master
+    let _ = f
+        .master
         .time_out_dead_workers(start + Duration::from_secs(59));
     assert_eq!(f.master.workers.alive_iter().count(), 1, "not yet");
-    f.master
+    let _ = f
+        .master
         .time_out_dead_workers(start + Duration::from_secs(61));
     f.check("the worker dying");
     assert_eq!(f.master.workers.alive_iter().count(), 0);
     assert!(f.executors(&app).is_empty(), "its executor is lost");
-    f.master
+    let _ = f
+        .master
         .time_out_dead_workers(start + Duration::from_secs(119));
     assert_eq!(f.master.workers.iter().count(), 1, "listed while dead");
-    f.master
+    let _ = f
+        .master
         .time_out_dead_workers(start + Duration::from_secs(121));
     assert_eq!(
         f.master.workers.iter().count(),

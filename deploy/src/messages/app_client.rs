@@ -8,6 +8,7 @@ use super::{ExecutorState, MasterProtocol};
 
 message! {
     /// One-way messages to an application's client (in its driver).
+    #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum AppClientMessage {
         /// The master registered the application.
         RegisteredApplication {

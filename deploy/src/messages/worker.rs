@@ -11,6 +11,7 @@ use super::{
 
 message! {
     /// One-way messages to a worker.
+    #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum WorkerMessage {
         /// The master accepted the registration.
         RegisteredWorker {
