@@ -43,6 +43,12 @@ mod stored;
 mod workers;
 
 #[cfg(test)]
+mod on_apps_tests;
+#[cfg(test)]
+mod on_drivers_tests;
+#[cfg(test)]
+mod on_workers_tests;
+#[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
 mod test_dir;

@@ -15,7 +15,7 @@ use super::apps::AppStatus;
 use super::config::MasterSettings;
 use super::effects::{Effect, Effects};
 use super::endpoint::Master;
-use super::leader::{LeaderElection, SingleNodeLeader};
+use super::leader::{LeaderElection, NeverLeader, SingleNodeLeader};
 use super::persistence::{BlackHolePersistence, FileSystemPersistence, PersistenceEngine};
 use crate::ids::{AppId, DriverId, WorkerId};
 use crate::messages::{
@@ -62,6 +62,19 @@ impl Fixture {
         let env = small_env("master-test");
         let (master, elected) = new_master(&env, settings, engine, Box::new(SingleNodeLeader));
         assert_eq!(elected, Effects::none(), "nothing stored, nothing to tell");
+        Fixture {
+            envs: vec![env],
+            master,
+        }
+    }
+
+    /// A master that never wins the election: STANDBY for good.
+    pub(super) fn standby() -> Fixture {
+        let env = small_env("master-test");
+        let engine = Box::new(BlackHolePersistence);
+        let settings = MasterSettings::default();
+        let (master, elected) = new_master(&env, settings, engine, Box::new(NeverLeader));
+        assert_eq!(elected, Effects::none());
         Fixture {
             envs: vec![env],
             master,
