@@ -9,6 +9,7 @@ mod ids;
 mod local_cluster;
 mod master;
 pub mod messages;
+mod properties;
 pub mod submit;
 mod worker;
 

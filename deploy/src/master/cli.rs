@@ -6,9 +6,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-use rpc_env::RpcConf;
-
 use super::config::{keys, MasterConfig};
+use crate::properties::{properties_file, read_properties};
 
 /// `ember-master`'s usage text, printed for `--help` and after a bad argument.
 pub const MASTER_USAGE: &str = "\
@@ -105,7 +104,7 @@ where
     if let Some(port) = env("EMBER_MASTER_WEBUI_PORT") {
         config.webui_port = parse_port(&port, "EMBER_MASTER_WEBUI_PORT")?;
     }
-    let mut properties_file = None;
+    let mut properties_file_flag = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -118,7 +117,9 @@ where
             Long("webui-port") => {
                 config.webui_port = parse_port(&parser.value()?.string()?, "--webui-port")?;
             }
-            Long("properties-file") => properties_file = Some(PathBuf::from(parser.value()?)),
+            Long("properties-file") => {
+                properties_file_flag = Some(PathBuf::from(parser.value()?));
+            }
             Long("help") => return Ok(MasterCommand::Help),
             _ => return Err(arg.unexpected().into()),
         }
@@ -126,13 +127,8 @@ where
     if config.host.is_empty() {
         return Err(MasterCliError::new("The host must not be empty"));
     }
-    let default_file = || {
-        env("EMBER_CONF_DIR")
-            .map(|dir| PathBuf::from(dir).join("ember-defaults.conf"))
-            .filter(|path| path.is_file())
-    };
-    if let Some(path) = properties_file.or_else(default_file) {
-        config.conf = read_properties(&path)?;
+    if let Some(path) = properties_file(properties_file_flag, &env) {
+        config.conf = read_properties(&path).map_err(MasterCliError::new)?;
     }
     if config.conf.contains(keys::MASTER_UI_PORT) {
         let value = config.conf.get(keys::MASTER_UI_PORT).unwrap_or_default();
@@ -146,24 +142,6 @@ fn parse_port(value: &str, source: &str) -> Result<u16, MasterCliError> {
         .trim()
         .parse()
         .map_err(|_| MasterCliError::new(format!("Invalid port for {source}: '{value}'")))
-}
-
-/// The `ember.*` settings of a properties file; other keys are ignored, as Spark keeps
-/// only `spark.*` ones.
-fn read_properties(path: &std::path::Path) -> Result<RpcConf, MasterCliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        MasterCliError::new(format!(
-            "Cannot read properties file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let all = RpcConf::from_properties(&text)
-        .map_err(|e| MasterCliError::new(format!("Bad properties file {}: {e}", path.display())))?;
-    let mut conf = RpcConf::new();
-    for (key, value) in all.iter().filter(|(k, _)| k.starts_with("ember.")) {
-        conf.set(key, value);
-    }
-    Ok(conf)
 }
 
 #[cfg(test)]

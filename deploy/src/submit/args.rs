@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rpc_env::{RpcAddress, RpcConf, TimeUnit};
 
 use crate::messages::{Command, DriverDescription};
+use crate::properties::{properties_file, read_properties};
 use crate::{parse_master_urls, parse_memory_mib, DriverId};
 
 use super::{CONF_ENV, MASTER_ENV};
@@ -207,8 +208,8 @@ where
     let Some(flags) = read_flags(args)? else {
         return Ok(SubmitCommand::Help);
     };
-    let mut conf = match flags.properties_file.clone().or_else(|| default_file(&env)) {
-        Some(path) => read_properties(&path)?,
+    let mut conf = match properties_file(flags.properties_file.clone(), &env) {
+        Some(path) => read_properties(&path).map_err(SubmitError::new)?,
         None => RpcConf::new(),
     };
     for (key, value) in &flags.confs {
@@ -435,30 +436,6 @@ fn driver_request(
         }),
         _ => Err(SubmitError::usage("Give --kill or --status, not both")),
     }
-}
-
-/// `$EMBER_CONF_DIR/ember-defaults.conf`, when it exists.
-fn default_file(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    env("EMBER_CONF_DIR")
-        .map(|dir| PathBuf::from(dir).join("ember-defaults.conf"))
-        .filter(|path| path.is_file())
-}
-
-/// The `ember.*` settings of a properties file (Spark keeps only `spark.*` ones).
-fn read_properties(path: &Path) -> Result<RpcConf, SubmitError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        SubmitError::new(format!(
-            "Cannot read properties file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let all = RpcConf::from_properties(&text)
-        .map_err(|e| SubmitError::new(format!("Bad properties file {}: {e}", path.display())))?;
-    let mut conf = RpcConf::new();
-    for (key, value) in all.iter().filter(|(k, _)| k.starts_with("ember.")) {
-        conf.set(key, value);
-    }
-    Ok(conf)
 }
 
 impl SubmitArgs {

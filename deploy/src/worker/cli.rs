@@ -6,9 +6,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-use rpc_env::RpcConf;
-
 use super::config::{keys, parse_master_urls, parse_memory_mib, WorkerConfig};
+use crate::properties::{properties_file, read_properties};
 
 /// Why the command line does not start a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +84,7 @@ pub fn parse_worker_args(
     }
 
     let mut master = None;
-    let mut properties_file = None;
+    let mut properties_file_flag = None;
     let mut parser = lexopt::Parser::from_args(args);
     let usage_err = |e: lexopt::Error| WorkerArgsError::Usage(e.to_string());
     while let Some(arg) = parser.next().map_err(usage_err)? {
@@ -102,7 +101,9 @@ pub fn parse_worker_args(
             Long("webui-port") => {
                 config.webui_port = parse_port(&text(parser.value())?, "--webui-port")?;
             }
-            Long("properties-file") => properties_file = Some(text(parser.value())?),
+            Long("properties-file") => {
+                properties_file_flag = Some(PathBuf::from(text(parser.value())?));
+            }
             Long("help") => return Err(WorkerArgsError::Help),
             Value(v) => {
                 if master.is_some() {
@@ -120,15 +121,8 @@ pub fn parse_worker_args(
     }
     let master = master.ok_or_else(|| WorkerArgsError::Usage("No master URL given".to_string()))?;
     config.masters = parse_master_urls(&master).map_err(WorkerArgsError::Usage)?;
-    // As the master: without the flag, $EMBER_CONF_DIR/ember-defaults.conf if it exists.
-    let default_file = || {
-        env("EMBER_CONF_DIR")
-            .map(|dir| PathBuf::from(dir).join("ember-defaults.conf"))
-            .filter(|path| path.is_file())
-            .map(|path| path.to_string_lossy().into_owned())
-    };
-    if let Some(path) = properties_file.or_else(default_file) {
-        config.conf = load_properties(&path)?;
+    if let Some(path) = properties_file(properties_file_flag, &env) {
+        config.conf = read_properties(&path).map_err(WorkerArgsError::Invalid)?;
         // Spark lets the file's UI port win over the flag.
         if let Some(port) = config.conf.get(keys::UI_PORT) {
             config.webui_port = parse_port(port, keys::UI_PORT)?;
@@ -158,21 +152,6 @@ fn parse_port(v: &str, what: &str) -> Result<u16, WorkerArgsError> {
     v.trim()
         .parse::<u16>()
         .map_err(|_| WorkerArgsError::Invalid(format!("{what} must be a port number, not '{v}'")))
-}
-
-/// The `ember.*` settings of a properties file (other keys are ignored, as Spark ignores
-/// non-`spark.*` ones).
-fn load_properties(path: &str) -> Result<RpcConf, WorkerArgsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        WorkerArgsError::Invalid(format!("Cannot read properties file {path}: {e}"))
-    })?;
-    let all = RpcConf::from_properties(&text)
-        .map_err(|e| WorkerArgsError::Invalid(format!("Bad properties file {path}: {e}")))?;
-    let mut conf = RpcConf::new();
-    for (key, value) in all.iter().filter(|(k, _)| k.starts_with("ember.")) {
-        conf.set(key, value);
-    }
-    Ok(conf)
 }
 
 #[cfg(test)]
