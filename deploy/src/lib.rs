@@ -10,6 +10,7 @@ mod local_cluster;
 mod master;
 pub mod messages;
 mod properties;
+mod stop_signals;
 pub mod submit;
 mod worker;
 
@@ -21,6 +22,7 @@ pub use master::{
     MasterConfig, MasterHandle, MasterSettings, RecoveryMode, WorkerSelectionPolicy,
     DEFAULT_MASTER_HOST, DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT, MASTER_USAGE,
 };
+pub use stop_signals::StopSignals;
 pub use worker::{
     keys as worker_keys, parse_master_urls, parse_memory_mib, parse_worker_args, start_worker,
     worker_usage, WorkerArgsError, WorkerConfig, WorkerError, WorkerExit, WorkerHandle,

@@ -11,16 +11,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ember_deploy::{parse_master_args, start_master, MasterCommand, MASTER_USAGE};
-use nix::sys::signal::{SigSet, Signal};
+use ember_deploy::{parse_master_args, start_master, MasterCommand, StopSignals, MASTER_USAGE};
 
 fn main() -> ExitCode {
-    // Block the stop signals before any thread starts (threads inherit the mask), so that
-    // one thread can wait for them and stop the master cleanly.
-    let mut stop_signals = SigSet::empty();
-    stop_signals.add(Signal::SIGTERM);
-    stop_signals.add(Signal::SIGINT);
-    let signals_blocked = stop_signals.thread_block().is_ok();
+    // Before any thread starts, so that every thread has them blocked.
+    let stop_signals = StopSignals::block();
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match parse_master_args(std::env::args_os().skip(1), |k| std::env::var(k).ok()) {
@@ -46,19 +41,9 @@ fn main() -> ExitCode {
     // A closed stdout must not stop the master; the line is a convenience for scripts.
     let _ = writeln!(stdout, "Master listening on {}", master.url());
     let _ = stdout.flush();
-    if signals_blocked {
+    if let Some(stop_signals) = stop_signals {
         let stopping = master.clone();
-        let spawned = std::thread::Builder::new()
-            .name("master-signals".to_string())
-            .spawn(move || {
-                if let Ok(signal) = stop_signals.wait() {
-                    log::info!("RECEIVED SIGNAL {signal}");
-                    stopping.shutdown();
-                }
-            });
-        if let Err(e) = spawned {
-            log::warn!("Cannot watch for stop signals: {e}");
-        }
+        stop_signals.watch("master-signals", move || stopping.shutdown());
     }
     master.await_termination();
     ExitCode::SUCCESS

@@ -12,8 +12,8 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
-use ember_deploy::{parse_worker_args, start_worker, worker_usage, WorkerArgsError};
-use nix::sys::signal::{SigSet, Signal};
+use ember_deploy::{parse_worker_args, start_worker, worker_usage, StopSignals, WorkerArgsError};
+use nix::sys::signal::SigSet;
 
 /// The hidden first argument under which this binary starts a child for the worker: it
 /// clears the signal mask it inherited, then becomes the child's program.
@@ -30,14 +30,12 @@ fn main() -> ExitCode {
     // Block the stop signals before any thread starts (threads inherit the mask), so one
     // thread can wait for them and stop the worker cleanly instead of dying with its
     // children left running. Children would inherit the mask too, so they are started
-    // through this binary's EXEC_CHILD mode, which clears it.
-    let mut stop_signals = SigSet::empty();
-    stop_signals.add(Signal::SIGTERM);
-    stop_signals.add(Signal::SIGINT);
+    // through this binary's EXEC_CHILD mode, which clears it; without a path to this binary
+    // there is no such mode, so the signals stay unblocked.
     let launcher = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.into_os_string().into_string().ok())
-        .filter(|_| stop_signals.thread_block().is_ok());
+        .and_then(|exe| Some((exe, StopSignals::block()?)));
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut config = match parse_worker_args(args, |k| std::env::var(k).ok()) {
@@ -56,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(exe) = &launcher {
+    if let Some((exe, _)) = &launcher {
         config.launcher = vec![exe.clone(), EXEC_CHILD.to_string()];
     }
     let worker = match start_worker(config) {
@@ -74,19 +72,9 @@ fn main() -> ExitCode {
         let _ = writeln!(stdout, "Worker listening on {}", worker.url());
         let _ = stdout.flush();
     }
-    if launcher.is_some() {
+    if let Some((_, stop_signals)) = launcher {
         let stopping = worker.clone();
-        let spawned = std::thread::Builder::new()
-            .name("worker-signals".to_string())
-            .spawn(move || {
-                if let Ok(signal) = stop_signals.wait() {
-                    log::info!("RECEIVED SIGNAL {signal}");
-                    stopping.shutdown();
-                }
-            });
-        if let Err(e) = spawned {
-            log::warn!("Cannot watch for stop signals: {e}");
-        }
+        stop_signals.watch("worker-signals", move || stopping.shutdown());
     }
     ExitCode::from(worker.await_termination().code())
 }
