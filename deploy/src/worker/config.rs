@@ -263,34 +263,6 @@ fn positive(conf: &RpcConf, key: &str, d: Duration) -> Result<Duration, ConfErro
     }
 }
 
-/// `yyyyMMddHHmmss` for seconds since the Unix epoch, in UTC (ids only need to sort).
-pub(crate) fn timestamp(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let rem = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,13 +310,6 @@ mod tests {
         assert_eq!(mem_total_mib("nothing"), None);
         let m = default_memory_mib();
         assert!(m >= 1024, "{m}");
-    }
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(timestamp(0), "19700101000000");
-        // 2024-02-29 12:34:56 UTC.
-        assert_eq!(timestamp(1_709_210_096), "20240229123456");
     }
 
     #[test]

@@ -6,15 +6,16 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use rpc_env::{ConfError, EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError};
 
+use crate::ids::id_timestamp;
 use crate::messages::{WorkerAsk, WorkerProtocol, WorkerState, WORKER_ENDPOINT_NAME};
 use crate::WorkerId;
 
-use super::config::{timestamp, WorkerConfig, WorkerSettings};
+use super::config::{WorkerConfig, WorkerSettings};
 use super::registration::RetrySchedule;
 use super::{Worker, WorkerIdentity};
 
@@ -143,9 +144,7 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             super::config::MEMORY_TOO_SMALL.to_string(),
         ));
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = SystemTime::now();
     // One random draw per worker, so that workers started together do not retry together.
     let fuzz = RetrySchedule::fuzz_from(RandomState::new().hash_one((now, std::process::id())));
     let settings = WorkerSettings::from_conf(&config.conf, fuzz)?;
@@ -162,7 +161,7 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     };
     let id = WorkerId(format!(
         "worker-{}-{}-{}",
-        timestamp(now),
+        id_timestamp(now),
         address.host(),
         address.port()
     ));
