@@ -5,6 +5,7 @@
 //! process. [`messages`] is the protocol between them; [`submit`] is `ember-submit`.
 
 pub mod client;
+mod command_line;
 mod ids;
 mod local_cluster;
 mod master;

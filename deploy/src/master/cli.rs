@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::config::{keys, MasterConfig};
+use crate::command_line::{parse, Parsed};
 use crate::properties::{properties_file, read_properties};
 
 /// `ember-master`'s usage text, printed for `--help` and after a bad argument.
@@ -60,10 +61,32 @@ impl fmt::Display for MasterCliError {
 
 impl std::error::Error for MasterCliError {}
 
-impl From<lexopt::Error> for MasterCliError {
-    fn from(e: lexopt::Error) -> Self {
-        MasterCliError::new(e.to_string())
-    }
+/// `ember-master`'s flags as clap reads them; [`MASTER_USAGE`] describes them. Every value is
+/// taken as given, even one that starts with `-`, and a repeated flag's last value wins.
+#[derive(clap::Parser)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    args_override_self = true
+)]
+struct MasterFlags {
+    /// `-h` is the host, as in Spark; `-i`/`--ip` are its deprecated names.
+    #[arg(
+        short = 'h',
+        long,
+        short_alias = 'i',
+        alias = "ip",
+        allow_hyphen_values = true
+    )]
+    host: Option<String>,
+    #[arg(short, long, allow_hyphen_values = true, value_parser = port_of("--port"))]
+    port: Option<u16>,
+    #[arg(long, allow_hyphen_values = true, value_parser = port_of("--webui-port"))]
+    webui_port: Option<u16>,
+    #[arg(long, allow_hyphen_values = true)]
+    properties_file: Option<PathBuf>,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
 }
 
 /// Reads `ember-master`'s arguments (without the program name). `env` looks up an
@@ -92,8 +115,6 @@ where
     I: IntoIterator<Item = A>,
     A: Into<OsString>,
 {
-    use lexopt::prelude::*;
-
     let mut config = MasterConfig::default();
     if let Some(host) = env("EMBER_MASTER_HOST") {
         config.host = host;
@@ -104,30 +125,18 @@ where
     if let Some(port) = env("EMBER_MASTER_WEBUI_PORT") {
         config.webui_port = parse_port(&port, "EMBER_MASTER_WEBUI_PORT")?;
     }
-    let mut properties_file_flag = None;
-    let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('h') | Long("host") | Short('i') | Long("ip") => {
-                config.host = parser.value()?.string()?;
-            }
-            Short('p') | Long("port") => {
-                config.port = parse_port(&parser.value()?.string()?, "--port")?;
-            }
-            Long("webui-port") => {
-                config.webui_port = parse_port(&parser.value()?.string()?, "--webui-port")?;
-            }
-            Long("properties-file") => {
-                properties_file_flag = Some(PathBuf::from(parser.value()?));
-            }
-            Long("help") => return Ok(MasterCommand::Help),
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
+    let flags = match parse::<MasterFlags>(args) {
+        Ok(Parsed::Args(flags)) => flags,
+        Ok(Parsed::Help) => return Ok(MasterCommand::Help),
+        Err(bad) => return Err(MasterCliError::new(bad.into_message())),
+    };
+    config.host = flags.host.unwrap_or(config.host);
+    config.port = flags.port.unwrap_or(config.port);
+    config.webui_port = flags.webui_port.unwrap_or(config.webui_port);
     if config.host.is_empty() {
         return Err(MasterCliError::new("The host must not be empty"));
     }
-    if let Some(path) = properties_file(properties_file_flag, &env) {
+    if let Some(path) = properties_file(flags.properties_file, &env) {
         config.conf = read_properties(&path).map_err(MasterCliError::new)?;
     }
     if config.conf.contains(keys::MASTER_UI_PORT) {
@@ -135,6 +144,13 @@ where
         config.webui_port = parse_port(value, keys::MASTER_UI_PORT)?;
     }
     Ok(MasterCommand::Run(config))
+}
+
+/// The value parser of the port flag `name`.
+fn port_of(
+    name: &'static str,
+) -> impl Fn(&str) -> Result<u16, MasterCliError> + Clone + Send + Sync {
+    move |value| parse_port(value, name)
 }
 
 fn parse_port(value: &str, source: &str) -> Result<u16, MasterCliError> {

@@ -1,0 +1,166 @@
+//! What the command lines of `ember-master`, `ember-worker` and `ember-submit` share: clap
+//! reads them, and its errors are told in the words users and scripts have seen since
+//! these binaries began (lexopt's, which read them before: `invalid option '--bogus'`,
+//! `missing argument for option '--port'`).
+
+use std::ffi::OsString;
+
+use clap::error::{ContextKind, ErrorKind};
+
+/// A command line clap could read.
+pub(crate) enum Parsed<T> {
+    /// Its flags and arguments.
+    Args(T),
+    /// `--help`, before anything wrong.
+    Help,
+}
+
+/// Why clap could not read a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BadArgs {
+    /// Its shape: an unknown flag, a flag without its value, a stray argument.
+    Shape(String),
+    /// A value a flag's parser refused: the parser's own message.
+    Value(String),
+}
+
+impl BadArgs {
+    /// What is wrong, whichever kind.
+    pub(crate) fn into_message(self) -> String {
+        match self {
+            BadArgs::Shape(message) | BadArgs::Value(message) => message,
+        }
+    }
+}
+
+/// Reads `args` (without the program name) as `T`'s flags. `T`'s command must not add
+/// clap's own `--help`: a `--help` of `ArgAction::Help` comes back as [`Parsed::Help`].
+pub(crate) fn parse<T: clap::Parser>(
+    args: impl IntoIterator<Item = impl Into<OsString>>,
+) -> Result<Parsed<T>, BadArgs> {
+    match T::try_parse_from(args.into_iter().map(Into::into)) {
+        Ok(flags) => Ok(Parsed::Args(flags)),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Parsed::Help),
+        Err(e) => Err(bad_args(&e)),
+    }
+}
+
+/// clap's error in lexopt's words, or, for a value, in the value parser's.
+fn bad_args(e: &clap::Error) -> BadArgs {
+    // What clap names: `--port <PORT>` for an option, `--bogus` or `stray` for what it
+    // does not know.
+    let named = e.get(ContextKind::InvalidArg).map(ToString::to_string);
+    let flag = named
+        .as_deref()
+        .and_then(|arg| arg.split_whitespace().next())
+        .unwrap_or("an option");
+    let value = e.get(ContextKind::InvalidValue).map(ToString::to_string);
+    let message = match e.kind() {
+        ErrorKind::ValueValidation => match std::error::Error::source(e) {
+            Some(why) => return BadArgs::Value(why.to_string()),
+            None => format!("Bad value for {flag}"),
+        },
+        ErrorKind::UnknownArgument if flag.starts_with('-') => format!("invalid option '{flag}'"),
+        ErrorKind::UnknownArgument => {
+            format!("unexpected argument {:?}", named.unwrap_or_default())
+        }
+        ErrorKind::InvalidValue if value.as_deref().is_none_or(str::is_empty) => {
+            format!("missing argument for option '{flag}'")
+        }
+        ErrorKind::TooManyValues => format!(
+            "unexpected argument for option '{flag}': {:?}",
+            value.unwrap_or_default()
+        ),
+        // clap does not say which argument.
+        ErrorKind::InvalidUtf8 => "An argument is not valid UTF-8".to_string(),
+        // None of the command lines has possible values, required flags or conflicts; say
+        // what clap says, without its `error: ` prefix.
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        }
+    };
+    BadArgs::Shape(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// A command line shaped as the binaries' are.
+    #[derive(clap::Parser, Debug)]
+    #[command(
+        no_binary_name = true,
+        disable_help_flag = true,
+        args_override_self = true
+    )]
+    struct Flags {
+        #[arg(short, long, allow_hyphen_values = true, value_parser = |v: &str| {
+            v.parse::<u16>().map_err(|_| format!("Not a port: '{v}'"))
+        })]
+        port: Option<u16>,
+        #[arg(long)]
+        quiet: bool,
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+    }
+
+    fn port(args: &[&str]) -> Result<Option<u16>, BadArgs> {
+        match parse::<Flags>(args.iter().copied())? {
+            Parsed::Args(flags) => Ok(flags.port),
+            Parsed::Help => Err(BadArgs::Shape("help".to_string())),
+        }
+    }
+
+    #[test]
+    fn clap_errors_in_lexopts_words() {
+        let shape = |text: &str| Err(BadArgs::Shape(text.to_string()));
+        // (the arguments, what they parse to)
+        type Case<'a> = (&'a [&'a str], Result<Option<u16>, BadArgs>);
+        let cases: [Case<'_>; 10] = [
+            (&[], Ok(None)),
+            (&["-p", "1", "--port=2"], Ok(Some(2))),
+            (&["--bogus"], shape("invalid option '--bogus'")),
+            (&["-x"], shape("invalid option '-x'")),
+            (&["stray"], shape("unexpected argument \"stray\"")),
+            (&["-p"], shape("missing argument for option '--port'")),
+            (
+                &["--quiet=yes"],
+                shape("unexpected argument for option '--quiet': \"yes\""),
+            ),
+            (&["-p", "x"], Err(BadArgs::Value("Not a port: 'x'".into()))),
+            // A value that starts with '-' is the flag's, as lexopt took it.
+            (
+                &["-p", "-5"],
+                Err(BadArgs::Value("Not a port: '-5'".into())),
+            ),
+            (&["--bogus", "--help"], shape("invalid option '--bogus'")),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(port(args), expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn help_before_anything_wrong() {
+        for args in [
+            &["--help"][..],
+            &["--help", "--bogus"],
+            &["-p", "1", "--help"],
+        ] {
+            let parsed = parse::<Flags>(args.iter().copied());
+            assert!(matches!(parsed, Ok(Parsed::Help)), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_an_error() {
+        let args = [OsString::from("-p"), OsString::from_vec(vec![0xff])];
+        let Err(bad) = parse::<Flags>(args) else {
+            panic!("not UTF-8");
+        };
+        assert_eq!(bad.into_message(), "An argument is not valid UTF-8");
+    }
+}
