@@ -3,8 +3,9 @@
 //! these binaries began (lexopt's, which read them before: `invalid option '--bogus'`,
 //! `missing argument for option '--port'`).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 
+use clap::builder::TypedValueParser;
 use clap::error::{ContextKind, ErrorKind};
 
 /// A command line clap could read.
@@ -18,7 +19,8 @@ pub(crate) enum Parsed<T> {
 /// Why clap could not read a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BadArgs {
-    /// Its shape: an unknown flag, a flag without its value, a stray argument.
+    /// Its shape: an unknown flag, a flag without its value, a stray argument, a value that
+    /// is not text.
     Shape(String),
     /// A value a flag's parser refused: the parser's own message.
     Value(String),
@@ -45,6 +47,31 @@ pub(crate) fn parse<T: clap::Parser>(
     }
 }
 
+/// A text flag's value parser: the value must be UTF-8, and when it is not, the error is
+/// the given function's words for the flag (`--name`) and the value, as each binary said
+/// it before clap (clap itself cannot say which argument).
+#[derive(Clone, Copy)]
+pub(crate) struct Utf8(pub(crate) fn(flag: &str, value: &OsStr) -> String);
+
+impl TypedValueParser for Utf8 {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        value.to_str().map(str::to_owned).ok_or_else(|| {
+            let flag = arg
+                .and_then(clap::Arg::get_long)
+                .map(|long| format!("--{long}"))
+                .unwrap_or_default();
+            clap::Error::raw(ErrorKind::ValueValidation, (self.0)(&flag, value))
+        })
+    }
+}
+
 /// clap's error in lexopt's words, or, for a value, in the value parser's.
 fn bad_args(e: &clap::Error) -> BadArgs {
     // What clap names: `--port <PORT>` for an option, `--bogus` or `stray` for what it
@@ -58,7 +85,8 @@ fn bad_args(e: &clap::Error) -> BadArgs {
     let message = match e.kind() {
         ErrorKind::ValueValidation => match std::error::Error::source(e) {
             Some(why) => return BadArgs::Value(why.to_string()),
-            None => format!("Bad value for {flag}"),
+            // Utf8's: not text at all is the command line's shape.
+            None => first_line(e),
         },
         ErrorKind::UnknownArgument if flag.starts_with('-') => format!("invalid option '{flag}'"),
         ErrorKind::UnknownArgument => {
@@ -75,13 +103,33 @@ fn bad_args(e: &clap::Error) -> BadArgs {
         ErrorKind::InvalidUtf8 => "An argument is not valid UTF-8".to_string(),
         // None of the command lines has possible values, required flags or conflicts; say
         // what clap says, without its `error: ` prefix.
-        _ => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            first.strip_prefix("error: ").unwrap_or(first).to_string()
-        }
+        _ => first_line(e),
     };
     BadArgs::Shape(message)
+}
+
+/// The first line of clap's own text for `e`, without its `error: ` prefix.
+fn first_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
+/// The long flags of `T`'s command that `usage` does not name: the usage text is written by
+/// hand, so each command line's tests check it against its flags.
+#[cfg(test)]
+pub(crate) fn flags_missing_from<T: clap::CommandFactory>(usage: &str) -> Vec<String> {
+    T::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .map(|long| format!("--{long}"))
+        .filter(|flag| {
+            // Whole words only: `--port` is not named by `--webui-port`.
+            !usage
+                .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+                .any(|word| word == flag)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,6 +151,8 @@ mod tests {
         port: Option<u16>,
         #[arg(long)]
         quiet: bool,
+        #[arg(long, value_parser = Utf8(|flag, value| format!("{flag}: {value:?}")))]
+        name: Option<String>,
         #[arg(long, action = clap::ArgAction::Help)]
         help: Option<bool>,
     }
@@ -162,5 +212,25 @@ mod tests {
             panic!("not UTF-8");
         };
         assert_eq!(bad.into_message(), "An argument is not valid UTF-8");
+        // A text flag's parser says which, in the binary's words.
+        let args = [
+            OsString::from("--name"),
+            OsString::from_vec(vec![b'a', 0xff]),
+        ];
+        let Err(bad) = parse::<Flags>(args) else {
+            panic!("not UTF-8");
+        };
+        assert_eq!(bad, BadArgs::Shape("--name: \"a\\xFF\"".to_string()));
+        let args = ["--name", "ä"];
+        let Ok(Parsed::Args(flags)) = parse::<Flags>(args) else {
+            panic!("UTF-8");
+        };
+        assert_eq!(flags.name.as_deref(), Some("ä"));
+    }
+
+    #[test]
+    fn the_usage_check_finds_undescribed_flags() {
+        let usage = "Usage: x [--port PORT] [--quiet]\n  --help, --name-ish";
+        assert_eq!(flags_missing_from::<Flags>(usage), ["--name"]);
     }
 }

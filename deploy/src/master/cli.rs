@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::config::{keys, MasterConfig};
-use crate::command_line::{parse, Parsed};
+use crate::command_line::{parse, Parsed, Utf8};
 use crate::properties::{properties_file, read_properties};
 
 /// `ember-master`'s usage text, printed for `--help` and after a bad argument.
@@ -76,7 +76,8 @@ struct MasterFlags {
         long,
         short_alias = 'i',
         alias = "ip",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = Utf8(|_, value| format!("argument is invalid unicode: {value:?}"))
     )]
     host: Option<String>,
     #[arg(short, long, allow_hyphen_values = true, value_parser = port_of("--port"))]
@@ -261,6 +262,8 @@ mod tests {
         let parsed = parse_master_args(["--help"], |_| None).expect("valid");
         assert!(matches!(parsed, MasterCommand::Help));
         assert!(MASTER_USAGE.starts_with("Usage: ember-master [options]"));
+        let missing = crate::command_line::flags_missing_from::<MasterFlags>(MASTER_USAGE);
+        assert!(missing.is_empty(), "not in the usage: {missing:?}");
     }
 
     #[test]

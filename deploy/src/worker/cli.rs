@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::config::{keys, parse_master_urls, parse_memory_mib, WorkerConfig};
+use crate::command_line::{parse, BadArgs, Parsed, Utf8};
 use crate::properties::{properties_file, read_properties};
 
 /// Why the command line does not start a worker.
@@ -53,14 +54,60 @@ pub fn worker_usage() -> String {
         .to_string()
 }
 
+/// `ember-worker`'s flags as clap reads them; [`worker_usage`] describes them. Every value
+/// is taken as given, even one that starts with `-`, and a repeated flag's last value wins.
+#[derive(clap::Parser)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    args_override_self = true
+)]
+struct WorkerFlags {
+    #[arg(
+        short,
+        long,
+        allow_hyphen_values = true,
+        value_parser = |v: &str| parse_cores(v, "--cores")
+    )]
+    cores: Option<u32>,
+    /// Parsed after the rest: a bad memory value only counts if no flag replaces it.
+    #[arg(short, long, allow_hyphen_values = true, value_parser = TEXT)]
+    memory: Option<String>,
+    #[arg(short = 'd', long, allow_hyphen_values = true, value_parser = TEXT)]
+    work_dir: Option<String>,
+    /// `-h` is the host, as in Spark.
+    #[arg(short = 'h', long, allow_hyphen_values = true, value_parser = TEXT)]
+    host: Option<String>,
+    #[arg(
+        short,
+        long,
+        allow_hyphen_values = true,
+        value_parser = |v: &str| parse_port(v, "--port")
+    )]
+    port: Option<u16>,
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_parser = |v: &str| parse_port(v, "--webui-port")
+    )]
+    webui_port: Option<u16>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    properties_file: Option<String>,
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// The master URL; more than one is refused after parsing, in words of our own.
+    masters: Vec<OsString>,
+}
+
+/// The text flags' parser, in the words `ember-worker` has always used.
+const TEXT: Utf8 = Utf8(|_, _| "An option's value is not valid UTF-8".to_string());
+
 /// Parses the arguments after the program name; `env` reads environment variables (a
 /// parameter so tests need not touch the process's environment).
 pub fn parse_worker_args(
     args: impl IntoIterator<Item = OsString>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<WorkerConfig, WorkerArgsError> {
-    use lexopt::prelude::*;
-
     let mut config = WorkerConfig::new(Vec::new());
     // As in Spark, a bad memory value only counts if no flag replaces it.
     let mut memory: Result<u32, String> = Ok(config.memory_mib);
@@ -83,45 +130,35 @@ pub fn parse_worker_args(
         config.host = v;
     }
 
-    let mut master = None;
-    let mut properties_file_flag = None;
-    let mut parser = lexopt::Parser::from_args(args);
-    let usage_err = |e: lexopt::Error| WorkerArgsError::Usage(e.to_string());
-    while let Some(arg) = parser.next().map_err(usage_err)? {
-        match arg {
-            Short('c') | Long("cores") => {
-                config.cores = parse_cores(&text(parser.value())?, "--cores")?;
-            }
-            Short('m') | Long("memory") => memory = parse_memory_mib(&text(parser.value())?),
-            Short('d') | Long("work-dir") => config.work_dir = PathBuf::from(text(parser.value())?),
-            Short('h') | Long("host") => config.host = text(parser.value())?,
-            Short('p') | Long("port") => {
-                config.port = parse_port(&text(parser.value())?, "--port")?
-            }
-            Long("webui-port") => {
-                config.webui_port = parse_port(&text(parser.value())?, "--webui-port")?;
-            }
-            Long("properties-file") => {
-                properties_file_flag = Some(PathBuf::from(text(parser.value())?));
-            }
-            Long("help") => return Err(WorkerArgsError::Help),
-            Value(v) => {
-                if master.is_some() {
-                    return Err(WorkerArgsError::Usage(
-                        "Only one master URL may be given".to_string(),
-                    ));
-                }
-                let v = v.into_string().map_err(|_| {
-                    WorkerArgsError::Usage("The master URL is not valid UTF-8".to_string())
-                })?;
-                master = Some(v);
-            }
-            other => return Err(WorkerArgsError::Usage(other.unexpected().to_string())),
-        }
+    let flags = match parse::<WorkerFlags>(args) {
+        Ok(Parsed::Args(flags)) => flags,
+        Ok(Parsed::Help) => return Err(WorkerArgsError::Help),
+        Err(BadArgs::Shape(why)) => return Err(WorkerArgsError::Usage(why)),
+        Err(BadArgs::Value(why)) => return Err(WorkerArgsError::Invalid(why)),
+    };
+    config.cores = flags.cores.unwrap_or(config.cores);
+    if let Some(v) = flags.memory {
+        memory = parse_memory_mib(&v);
     }
-    let master = master.ok_or_else(|| WorkerArgsError::Usage("No master URL given".to_string()))?;
+    config.work_dir = flags.work_dir.map_or(config.work_dir, PathBuf::from);
+    config.host = flags.host.unwrap_or(config.host);
+    config.port = flags.port.unwrap_or(config.port);
+    config.webui_port = flags.webui_port.unwrap_or(config.webui_port);
+    let master = match <[OsString; 1]>::try_from(flags.masters) {
+        Ok([master]) => master
+            .into_string()
+            .map_err(|_| WorkerArgsError::Usage("The master URL is not valid UTF-8".to_string()))?,
+        Err(none) if none.is_empty() => {
+            return Err(WorkerArgsError::Usage("No master URL given".to_string()))
+        }
+        Err(_) => {
+            return Err(WorkerArgsError::Usage(
+                "Only one master URL may be given".to_string(),
+            ))
+        }
+    };
     config.masters = parse_master_urls(&master).map_err(WorkerArgsError::Usage)?;
-    if let Some(path) = properties_file(properties_file_flag, &env) {
+    if let Some(path) = properties_file(flags.properties_file.map(PathBuf::from), &env) {
         config.conf = read_properties(&path).map_err(WorkerArgsError::Invalid)?;
         // Spark lets the file's UI port win over the flag.
         if let Some(port) = config.conf.get(keys::UI_PORT) {
@@ -130,13 +167,6 @@ pub fn parse_worker_args(
     }
     config.memory_mib = memory.map_err(WorkerArgsError::Invalid)?;
     Ok(config)
-}
-
-fn text(value: Result<OsString, lexopt::Error>) -> Result<String, WorkerArgsError> {
-    value
-        .map_err(|e| WorkerArgsError::Usage(e.to_string()))?
-        .into_string()
-        .map_err(|_| WorkerArgsError::Usage("An option's value is not valid UTF-8".to_string()))
 }
 
 fn parse_cores(v: &str, what: &str) -> Result<u32, WorkerArgsError> {
@@ -326,6 +356,40 @@ mod tests {
         let usage = worker_usage();
         assert!(usage.starts_with("Usage: ember-worker [options] <master>"));
         assert!(usage.contains("Master must be a URL of the form ember://hostname:port"));
+        let missing = crate::command_line::flags_missing_from::<WorkerFlags>(&usage);
+        assert!(missing.is_empty(), "not in the usage: {missing:?}");
+    }
+
+    /// What lexopt did and clap must keep doing: flags after the master (start-worker.sh
+    /// puts the caller's there), the last of a repeated flag, values that start with '-',
+    /// and the worker's own words for a master too many, none, or not text.
+    #[test]
+    fn the_command_line_reads_as_it_always_has() {
+        let c =
+            parse(&["-p", "1", "ember://m:1", "--port=2", "-c4", "--host", "-h"]).expect("parses");
+        assert_eq!((c.port, c.cores, c.host.as_str()), (2, 4, "-h"));
+        let usage = |why: &str| Some(WorkerArgsError::Usage(why.to_string()));
+        assert_eq!(
+            parse(&["ember://a:1", "ember://b:2"]).err(),
+            usage("Only one master URL may be given")
+        );
+        assert_eq!(parse(&["-c", "1"]).err(), usage("No master URL given"));
+        assert_eq!(
+            parse(&["--bogus", "ember://a:1"]).err(),
+            usage("invalid option '--bogus'")
+        );
+        assert_eq!(
+            parse(&["-c", "-1", "ember://a:1"]).err(),
+            Some(WorkerArgsError::Invalid(
+                "--cores must be a positive integer, not '-1'".to_string()
+            ))
+        );
+        use std::os::unix::ffi::OsStringExt;
+        let not_text = OsString::from_vec(vec![0xff]);
+        let bad_master = parse_worker_args([not_text.clone()], |_| None);
+        assert_eq!(bad_master.err(), usage("The master URL is not valid UTF-8"));
+        let bad_dir = parse_worker_args(["-d".into(), not_text, "ember://a:1".into()], |_| None);
+        assert_eq!(bad_dir.err(), usage("An option's value is not valid UTF-8"));
     }
 
     #[test]
