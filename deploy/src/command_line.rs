@@ -2,6 +2,11 @@
 //! reads them, and its errors are told in the words users and scripts have seen since
 //! these binaries began (lexopt's, which read them before: `invalid option '--bogus'`,
 //! `missing argument for option '--port'`).
+//!
+//! One thing reads differently: the first bad argument is the one named, except that clap
+//! checks a value given apart from its flag (`-p x`) only at the next argument, and when
+//! that is an unknown flag it names that flag instead (`-p x --bogus`: `invalid option
+//! '--bogus'`, where lexopt said the port was bad).
 
 use std::ffi::{OsStr, OsString};
 
@@ -169,7 +174,7 @@ mod tests {
         let shape = |text: &str| Err(BadArgs::Shape(text.to_string()));
         // (the arguments, what they parse to)
         type Case<'a> = (&'a [&'a str], Result<Option<u16>, BadArgs>);
-        let cases: [Case<'_>; 10] = [
+        let cases: [Case<'_>; 11] = [
             (&[], Ok(None)),
             (&["-p", "1", "--port=2"], Ok(Some(2))),
             (&["--bogus"], shape("invalid option '--bogus'")),
@@ -187,6 +192,8 @@ mod tests {
                 Err(BadArgs::Value("Not a port: '-5'".into())),
             ),
             (&["--bogus", "--help"], shape("invalid option '--bogus'")),
+            // The one difference from lexopt (see the module's doc).
+            (&["-p", "x", "--bogus"], shape("invalid option '--bogus'")),
         ];
         for (args, expected) in cases {
             assert_eq!(port(args), expected, "{args:?}");

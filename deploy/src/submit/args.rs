@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use rpc_env::{RpcAddress, RpcConf, TimeUnit};
 
+use clap::builder::TypedValueParser;
+
+use crate::command_line::{parse, Parsed, Utf8};
 use crate::messages::{Command, DriverDescription};
 use crate::properties::{properties_file, read_properties};
 use crate::{parse_master_urls, parse_memory_mib, DriverId};
@@ -153,30 +156,57 @@ impl fmt::Display for SubmitError {
 
 impl std::error::Error for SubmitError {}
 
-impl From<lexopt::Error> for SubmitError {
-    fn from(e: lexopt::Error) -> Self {
-        SubmitError::usage(e.to_string())
-    }
+/// The flags as given, before defaults and the properties file, as clap reads them;
+/// [`SUBMIT_USAGE`] describes them. Every value is taken as given, even one that starts
+/// with `-`, and a repeated flag's last value wins (`--conf`s add up).
+#[derive(clap::Parser)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    args_override_self = true
+)]
+struct Flags {
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    master: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    deploy_mode: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    name: Option<String>,
+    /// `-c` as in spark-submit.
+    #[arg(
+        short = 'c',
+        long = "conf",
+        allow_hyphen_values = true,
+        value_parser = TEXT.try_map(|pair| parse_conf_pair(&pair))
+    )]
+    confs: Vec<(String, String)>,
+    #[arg(long, allow_hyphen_values = true)]
+    properties_file: Option<PathBuf>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    driver_memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    driver_cores: Option<String>,
+    #[arg(long)]
+    supervise: bool,
+    #[arg(long)]
+    no_wait: bool,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    wait_timeout: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    kill: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = TEXT)]
+    status: Option<String>,
+    /// Unlike the other binaries, `-h` is help here, as in spark-submit.
+    #[arg(short = 'h', long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// The application binary and its arguments: everything from the first argument that
+    /// is not a flag on is the application's, flags and `--` included.
+    #[arg(trailing_var_arg = true)]
+    command: Vec<OsString>,
 }
 
-/// The flags as given, before defaults and the properties file.
-#[derive(Default)]
-struct Flags {
-    master: Option<String>,
-    deploy_mode: Option<String>,
-    name: Option<String>,
-    confs: Vec<(String, String)>,
-    properties_file: Option<PathBuf>,
-    driver_memory: Option<String>,
-    driver_cores: Option<String>,
-    supervise: bool,
-    no_wait: bool,
-    wait_timeout: Option<String>,
-    kill: Option<String>,
-    status: Option<String>,
-    app: Option<PathBuf>,
-    app_args: Vec<OsString>,
-}
+/// The text flags' parser, in the words `ember-submit` has always used.
+const TEXT: Utf8 = Utf8(|flag, _| format!("The value of {flag} is not valid UTF-8"));
 
 /// Reads `ember-submit`'s arguments (without the program name). `env` looks up an
 /// environment variable: `EMBER_CONF_DIR` (the default properties file) and
@@ -205,9 +235,14 @@ where
     I: IntoIterator<Item = A>,
     A: Into<OsString>,
 {
-    let Some(flags) = read_flags(args)? else {
-        return Ok(SubmitCommand::Help);
+    let mut flags = match parse::<Flags>(args) {
+        Ok(Parsed::Args(flags)) => flags,
+        Ok(Parsed::Help) => return Ok(SubmitCommand::Help),
+        Err(bad) => return Err(SubmitError::usage(bad.into_message())),
     };
+    let mut command = std::mem::take(&mut flags.command).into_iter();
+    let app = command.next().map(PathBuf::from);
+    let app_args: Vec<OsString> = command.collect();
     let mut conf = match properties_file(flags.properties_file.clone(), &env) {
         Some(path) => read_properties(&path).map_err(SubmitError::new)?,
         None => RpcConf::new(),
@@ -223,9 +258,9 @@ where
         .filter(|m| !m.trim().is_empty());
 
     if flags.kill.is_some() || flags.status.is_some() {
-        return driver_request(flags, master, conf);
+        return driver_request(flags, app, master, conf);
     }
-    let Some(app) = flags.app.clone() else {
+    let Some(app) = app else {
         return Err(SubmitError::usage("Must specify the application binary"));
     };
     let deploy_mode = match flags
@@ -326,61 +361,8 @@ where
         wait: !flags.no_wait,
         wait_timeout,
         app,
-        app_args: flags.app_args,
+        app_args,
     }))
-}
-
-/// The flags, or `None` for `--help`.
-fn read_flags<I, A>(args: I) -> Result<Option<Flags>, SubmitError>
-where
-    I: IntoIterator<Item = A>,
-    A: Into<OsString>,
-{
-    use lexopt::prelude::*;
-
-    let mut flags = Flags::default();
-    let mut parser = lexopt::Parser::from_args(args);
-    let text = |value: Result<OsString, lexopt::Error>, flag: &str| {
-        value?
-            .into_string()
-            .map_err(|_| SubmitError::usage(format!("The value of {flag} is not valid UTF-8")))
-    };
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Long("master") => flags.master = Some(text(parser.value(), "--master")?),
-            Long("deploy-mode") => {
-                flags.deploy_mode = Some(text(parser.value(), "--deploy-mode")?);
-            }
-            Long("name") => flags.name = Some(text(parser.value(), "--name")?),
-            Short('c') | Long("conf") => {
-                let pair = text(parser.value(), "--conf")?;
-                flags.confs.push(parse_conf_pair(&pair)?);
-            }
-            Long("properties-file") => flags.properties_file = Some(parser.value()?.into()),
-            Long("driver-memory") => {
-                flags.driver_memory = Some(text(parser.value(), "--driver-memory")?);
-            }
-            Long("driver-cores") => {
-                flags.driver_cores = Some(text(parser.value(), "--driver-cores")?);
-            }
-            Long("supervise") => flags.supervise = true,
-            Long("no-wait") => flags.no_wait = true,
-            Long("wait-timeout") => {
-                flags.wait_timeout = Some(text(parser.value(), "--wait-timeout")?);
-            }
-            Long("kill") => flags.kill = Some(text(parser.value(), "--kill")?),
-            Long("status") => flags.status = Some(text(parser.value(), "--status")?),
-            Short('h') | Long("help") => return Ok(None),
-            Value(app) => {
-                flags.app = Some(app.into());
-                // Everything after the binary is the application's.
-                flags.app_args = parser.raw_args()?.collect();
-                break;
-            }
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
-    Ok(Some(flags))
 }
 
 /// `KEY=VALUE` from `--conf`: an `ember.*` key without blanks, `=` or `:` (the properties
@@ -408,10 +390,11 @@ fn parse_conf_pair(pair: &str) -> Result<(String, String), SubmitError> {
 /// `--kill` or `--status`.
 fn driver_request(
     flags: Flags,
+    app: Option<PathBuf>,
     master: Option<String>,
     conf: RpcConf,
 ) -> Result<SubmitCommand, SubmitError> {
-    if let Some(app) = &flags.app {
+    if let Some(app) = &app {
         return Err(SubmitError::usage(format!(
             "--kill and --status take no application, but '{}' was given",
             app.display()

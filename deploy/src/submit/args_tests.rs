@@ -193,6 +193,53 @@ fn help() {
     assert!(SUBMIT_USAGE.starts_with("Usage: ember-submit [options] <app-binary>"));
 }
 
+/// What lexopt did and clap must keep doing: `-c` is `--conf` and they add up, a flag's value
+/// may start with '-', everything from the binary on is the application's (`--` and `-h`
+/// too), and a leading `--` ends the flags.
+#[test]
+fn the_command_line_reads_as_it_always_has() {
+    let s = submit(
+        &[
+            "-c",
+            "ember.a=1",
+            "--conf=ember.b=2",
+            "--name",
+            "-x",
+            "--name",
+            "pi",
+            "./pi",
+            "--",
+            "-h",
+        ],
+        &[],
+    );
+    assert_eq!(
+        (s.conf.get("ember.a"), s.conf.get("ember.b")),
+        (Some("1"), Some("2"))
+    );
+    assert_eq!(
+        s.conf.get("ember.app.name"),
+        Some("pi"),
+        "the last --name wins"
+    );
+    assert_eq!(s.app, PathBuf::from("./pi"));
+    assert_eq!(s.app_args, ["--", "-h"]);
+    let s = submit(&["--", "--odd-name", "--help"], &[]);
+    assert_eq!(s.app, PathBuf::from("--odd-name"));
+    assert_eq!(s.app_args, ["--help"]);
+    // In order: the first bad argument is the one named.
+    let e = error(&["--conf", "nope", "--supervise", "app"], &[]);
+    assert_eq!(e.message(), "--conf needs KEY=VALUE, not 'nope'");
+    let e = error(&["--bogus", "--conf", "nope", "app"], &[]);
+    assert_eq!(e.message(), "invalid option '--bogus'");
+    use std::os::unix::ffi::OsStringExt;
+    let not_text = OsString::from_vec(vec![0xff]);
+    let e = parse_submit_args([OsString::from("--kill"), not_text], |_| None).expect_err("bytes");
+    assert_eq!(e.message(), "The value of --kill is not valid UTF-8");
+    let missing = crate::command_line::flags_missing_from::<Flags>(SUBMIT_USAGE);
+    assert!(missing.is_empty(), "not in the usage: {missing:?}");
+}
+
 #[test]
 fn bad_command_lines_name_the_problem_and_show_the_usage() {
     let cases: &[(&[&str], &str)] = &[
