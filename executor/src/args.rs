@@ -1,7 +1,11 @@
 //! The executor process's command line (Spark's `CoarseGrainedExecutorBackend` arguments).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+
+use clap::builder::TypedValueParser;
+use clap::error::{ContextKind, ErrorKind};
+use clap::Parser;
 
 /// What an executor process is told when it is launched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,59 +56,54 @@ pub fn looks_like_executor(args: &[OsString]) -> bool {
     args.iter().any(|a| a == "--driver-url")
 }
 
+/// The flags as clap reads them; [`usage`] describes them. Every value is taken as given,
+/// even one that starts with `-`, and a repeated flag's last value wins. There is no
+/// `--help` (Spark's executor has none): it is an unrecognized option like any other. The
+/// first bad argument is the one named, except that clap checks a value given apart from its
+/// flag only at the next argument: `--cores two --bogus` names `--bogus`.
+#[derive(clap::Parser)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    args_override_self = true
+)]
+struct Flags {
+    #[arg(long, allow_hyphen_values = true, value_parser = Utf8)]
+    driver_url: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = Utf8)]
+    executor_id: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = Utf8)]
+    hostname: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = Utf8.try_map(|v| parse_cores(&v)))]
+    cores: Option<u32>,
+    #[arg(long, allow_hyphen_values = true, value_parser = Utf8)]
+    app_id: Option<String>,
+    #[arg(long, allow_hyphen_values = true, value_parser = Utf8)]
+    worker_url: Option<String>,
+}
+
 impl ExecutorArgs {
     /// Parses the arguments after the program name.
+    ///
+    /// # Errors
+    ///
+    /// In Spark's words: an unrecognized option or stray value, a missing required option,
+    /// a `--cores` that is not a positive number; or an option without its value, or with
+    /// one that is not UTF-8.
     pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<ExecutorArgs, ArgsError> {
-        use lexopt::prelude::*;
-        let mut parser = lexopt::Parser::from_args(args);
-        let mut driver_url = None;
-        let mut executor_id = None;
-        let mut hostname = None;
-        let mut cores = None;
-        let mut app_id = None;
-        let mut worker_url = None;
-        let text = |v: Result<OsString, lexopt::Error>, flag: &str| -> Result<String, ArgsError> {
-            v.map_err(|e| ArgsError(e.to_string()))?
-                .into_string()
-                .map_err(|_| ArgsError(format!("{flag} is not valid UTF-8")))
-        };
-        loop {
-            let arg = parser.next().map_err(|e| ArgsError(e.to_string()))?;
-            let Some(arg) = arg else { break };
-            match arg {
-                Long("driver-url") => driver_url = Some(text(parser.value(), "--driver-url")?),
-                Long("executor-id") => executor_id = Some(text(parser.value(), "--executor-id")?),
-                Long("hostname") => hostname = Some(text(parser.value(), "--hostname")?),
-                Long("cores") => {
-                    let value = text(parser.value(), "--cores")?;
-                    cores = Some(value.parse::<u32>().map_err(|_| {
-                        ArgsError(format!("--cores must be a positive integer, not '{value}'"))
-                    })?);
-                }
-                Long("app-id") => app_id = Some(text(parser.value(), "--app-id")?),
-                Long("worker-url") => worker_url = Some(text(parser.value(), "--worker-url")?),
-                other => {
-                    let shown = match other {
-                        Long(l) => format!("--{l}"),
-                        Short(s) => format!("-{s}"),
-                        Value(v) => v.to_string_lossy().into_owned(),
-                    };
-                    return Err(ArgsError(format!("Unrecognized options: {shown}")));
-                }
-            }
-        }
+        let flags = Flags::try_parse_from(args).map_err(|e| bad_args(&e))?;
         let missing = |name: &str| ArgsError(format!("Missing required option {name}"));
-        let cores = cores.ok_or_else(|| missing("--cores"))?;
+        let cores = flags.cores.ok_or_else(|| missing("--cores"))?;
         if cores == 0 {
             return Err(ArgsError("--cores must be at least 1".into()));
         }
         Ok(ExecutorArgs {
-            driver_url: driver_url.ok_or_else(|| missing("--driver-url"))?,
-            executor_id: executor_id.ok_or_else(|| missing("--executor-id"))?,
-            hostname: hostname.unwrap_or_else(local_hostname),
+            driver_url: flags.driver_url.ok_or_else(|| missing("--driver-url"))?,
+            executor_id: flags.executor_id.ok_or_else(|| missing("--executor-id"))?,
+            hostname: flags.hostname.unwrap_or_else(local_hostname),
             cores,
-            app_id: app_id.ok_or_else(|| missing("--app-id"))?,
-            worker_url,
+            app_id: flags.app_id.ok_or_else(|| missing("--app-id"))?,
+            worker_url: flags.worker_url,
         })
     }
 
@@ -128,6 +127,63 @@ impl ExecutorArgs {
         }
         args
     }
+}
+
+fn parse_cores(value: &str) -> Result<u32, ArgsError> {
+    value
+        .parse::<u32>()
+        .map_err(|_| ArgsError(format!("--cores must be a positive integer, not '{value}'")))
+}
+
+/// A text flag's value parser: clap's own cannot say which flag's value is not UTF-8.
+#[derive(Clone, Copy)]
+struct Utf8;
+
+impl TypedValueParser for Utf8 {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        value.to_str().map(str::to_owned).ok_or_else(|| {
+            let flag = arg.and_then(clap::Arg::get_long).unwrap_or_default();
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("--{flag} is not valid UTF-8"),
+            )
+        })
+    }
+}
+
+/// clap's error in the words the executor has always used: Spark's for an unknown
+/// argument, lexopt's (which read the arguments before clap) for a missing value, and a
+/// value parser's own.
+fn bad_args(e: &clap::Error) -> ArgsError {
+    let named = e.get(ContextKind::InvalidArg).map(ToString::to_string);
+    let message = match (e.kind(), std::error::Error::source(e)) {
+        (ErrorKind::UnknownArgument, _) => {
+            format!("Unrecognized options: {}", named.unwrap_or_default())
+        }
+        (ErrorKind::ValueValidation, Some(why)) => why.to_string(),
+        (ErrorKind::InvalidValue, _) => {
+            // clap names `--cores <CORES>`.
+            let flag = named
+                .as_deref()
+                .and_then(|arg| arg.split_whitespace().next());
+            format!("missing argument for option '{}'", flag.unwrap_or_default())
+        }
+        // Utf8's error, or one none of these flags can cause: clap's words, without its
+        // `error: ` prefix.
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        }
+    };
+    ArgsError(message)
 }
 
 /// This machine's host name, `localhost` when it cannot be read.
@@ -195,6 +251,49 @@ mod tests {
         let nan = parse(&["--cores", "two"]).unwrap_err();
         assert!(nan.to_string().contains("'two'"));
         assert!(usage("ember-executor").starts_with("Usage: ember-executor [options]"));
+    }
+
+    /// What lexopt did and clap must keep doing: values that start with '-', the last of a
+    /// repeated flag, `--flag=value`, and the executor's words for the rest.
+    #[test]
+    fn the_command_line_reads_as_it_always_has() {
+        let args = parse(&[
+            "--driver-url=ember://d@h:1",
+            "--executor-id",
+            "-1",
+            "--cores",
+            "1",
+            "--cores",
+            "3",
+            "--app-id",
+            "a",
+        ])
+        .expect("valid");
+        assert_eq!((args.executor_id.as_str(), args.cores), ("-1", 3));
+        assert_eq!(args.driver_url, "ember://d@h:1");
+        assert_eq!(args.worker_url, None);
+        let refused = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert_eq!(refused(&["--help"]), "Unrecognized options: --help");
+        assert_eq!(refused(&["-h"]), "Unrecognized options: -h");
+        assert_eq!(refused(&["--bogus=1"]), "Unrecognized options: --bogus");
+        assert_eq!(refused(&["stray"]), "Unrecognized options: stray");
+        assert_eq!(
+            refused(&["--cores"]),
+            "missing argument for option '--cores'"
+        );
+        assert_eq!(
+            refused(&["--cores", "-2"]),
+            "--cores must be a positive integer, not '-2'"
+        );
+        use std::os::unix::ffi::OsStringExt;
+        let not_text = OsString::from_vec(vec![0xff]);
+        let err = ExecutorArgs::parse([OsString::from("--app-id"), not_text]).unwrap_err();
+        assert_eq!(err.to_string(), "--app-id is not valid UTF-8");
+        let flags = <Flags as clap::CommandFactory>::command();
+        let text = usage("x");
+        for flag in flags.get_arguments().filter_map(clap::Arg::get_long) {
+            assert!(text.contains(&format!("--{flag} <")), "--{flag}: {text}");
+        }
     }
 
     #[test]
