@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rpc_env::{EndpointContext, EndpointRef};
 
-use super::{DriverEndpoint, ExecutorData, ExecutorSink};
+use super::{DriverEndpoint, ExecutorData, ExecutorSink, Stage};
 use crate::job::JobError;
 use crate::messages::{DriverProtocol, ExecutorMessage, ExecutorProtocol, HeartbeatMessage};
 use crate::{ExecutorId, ExecutorLossReason};
@@ -27,15 +27,7 @@ fn disassociated() -> ExecutorLossReason {
 impl DriverEndpoint {
     pub(super) fn remove_executor(&mut self, executor_id: &ExecutorId, reason: ExecutorLossReason) {
         if reason == ExecutorLossReason::Pending {
-            // The real reason comes later (from the cluster manager): keep the executor
-            // known, give it nothing new, and let its tasks wait for that reason.
-            if let Some(e) = self.executors.get_mut(executor_id) {
-                e.pending_loss = true;
-                let events = self
-                    .scheduler
-                    .executor_lost(executor_id, &reason, 0, Instant::now());
-                self.handle_events(events);
-            }
+            self.loss_pending(executor_id, None);
             return;
         }
         let Some(data) = self.executors.remove(executor_id) else {
@@ -43,7 +35,6 @@ impl DriverEndpoint {
             return;
         };
         log::info!("Removing executor {executor_id} on {}: {reason}", data.host);
-        self.removals_due.retain(|(id, _)| id != executor_id);
         if self.executors.is_empty() {
             self.no_executors_since = Some(Instant::now());
         }
@@ -69,13 +60,32 @@ impl DriverEndpoint {
         self.make_offers(None);
     }
 
+    /// The real loss reason comes later (from the cluster manager): keep the executor known,
+    /// give it nothing new, and let its tasks wait for that reason, until `until` if given.
+    fn loss_pending(&mut self, executor_id: &ExecutorId, until: Option<Instant>) {
+        let Some(e) = self.executors.get_mut(executor_id) else {
+            return;
+        };
+        e.stage = e.stage.disconnected(until);
+        if let Some(due) = e.stage.removal_due() {
+            self.next_removal_due = Some(self.next_removal_due.map_or(due, |d| d.min(due)));
+        }
+        let events = self.scheduler.executor_lost(
+            executor_id,
+            &ExecutorLossReason::Pending,
+            0,
+            Instant::now(),
+        );
+        self.handle_events(events);
+    }
+
     /// An executor's connection is gone. In standalone mode it takes no more tasks and its
     /// tasks wait for the master's word on how it ended; otherwise it is removed now.
     pub(super) fn executor_unreachable(&mut self, executor_id: &ExecutorId) {
         if self
             .executors
             .get(executor_id)
-            .is_none_or(|e| e.pending_loss)
+            .is_none_or(|e| e.stage.is_disconnected())
         {
             return;
         }
@@ -86,26 +96,38 @@ impl DriverEndpoint {
                      to say why",
                     delay.as_millis()
                 );
-                self.removals_due
-                    .push((executor_id.clone(), Instant::now() + delay));
-                self.remove_executor(executor_id, ExecutorLossReason::Pending);
+                self.loss_pending(executor_id, Some(Instant::now() + delay));
             }
             None => self.remove_executor(executor_id, disassociated()),
         }
     }
 
+    /// Removes the disconnected executors due at `now`, in the order they became due.
+    fn remove_due(&mut self, now: Instant) {
+        if self.next_removal_due.is_none_or(|at| at > now) {
+            return;
+        }
+        let mut due: Vec<(Instant, ExecutorId)> = self
+            .executors
+            .iter()
+            .filter_map(|(id, e)| Some((e.stage.removal_due()?, id.clone())))
+            .filter(|(at, _)| *at <= now)
+            .collect();
+        due.sort();
+        for (_, executor_id) in due {
+            self.remove_executor(&executor_id, disassociated());
+        }
+        self.next_removal_due = self
+            .executors
+            .values()
+            .filter_map(|e| e.stage.removal_due())
+            .min();
+    }
+
     /// Removes disconnected executors whose real loss reason never came, and fails the
     /// running jobs once the application has been without executors for the grace period.
     pub(super) fn check_deadlines(&mut self, now: Instant) {
-        let due: Vec<ExecutorId> = self
-            .removals_due
-            .iter()
-            .filter(|(_, at)| *at <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for executor_id in due {
-            self.remove_executor(&executor_id, disassociated());
-        }
+        self.remove_due(now);
         let grace = self.scheduler.conf().executor_loss_grace;
         let Some(since) = self.no_executors_since else {
             return;
@@ -161,8 +183,7 @@ impl DriverEndpoint {
                 address,
                 total_cores: cores,
                 busy_cores: 0,
-                launched: false,
-                pending_loss: false,
+                stage: Stage::Registered,
             },
         );
         if let Some(hb) = &self.heartbeat {

@@ -14,10 +14,12 @@ use rpc_env::{
 
 mod batches;
 mod executors;
+mod stage;
 
 pub use executors::DISASSOCIATED;
 
 use batches::{batches_that_fit, estimated_size, FRAME_ALLOWANCE};
+use stage::Stage;
 
 use crate::job::{JobError, JobState};
 use crate::messages::{
@@ -51,10 +53,7 @@ struct ExecutorData {
     total_cores: u32,
     /// Cores held by tasks launched there and not yet ended (queued ones included).
     busy_cores: u32,
-    /// `LaunchedExecutor` came: it takes tasks.
-    launched: bool,
-    /// Disconnected, the real loss reason yet to come: it gets no offers.
-    pending_loss: bool,
+    stage: Stage,
 }
 
 /// The driver endpoint.
@@ -65,7 +64,6 @@ pub struct DriverEndpoint {
     app_config: AppConfig,
     max_message_size: usize,
     heartbeat: Option<EndpointRef<HeartbeatProtocol>>,
-    local_executor: Option<(ExecutorId, String, u32, Arc<dyn LocalExecutor>)>,
     tickers: Vec<Ticker>,
     periodic_revive: bool,
     /// A moving average of recent tasks' run times, as executors report them.
@@ -73,8 +71,10 @@ pub struct DriverEndpoint {
     /// Standalone mode: how long a disconnected executor waits for its real loss reason
     /// from the master before it is removed as disassociated. `None`: at once.
     disconnect_removal_delay: Option<Duration>,
-    /// Disconnected executors waiting for their real loss reason, and until when.
-    removals_due: Vec<(ExecutorId, Instant)>,
+    /// No disconnected executor is due for removal before this (it may be earlier than the
+    /// first due: a deadline check finds nothing then, and looks again later). `None`: none
+    /// waits with a deadline. It spares the deadline check a scan of every executor.
+    next_removal_due: Option<Instant>,
     /// Since when the application has had no executor, after having had one.
     no_executors_since: Option<Instant>,
     /// Asks the cluster manager to kill an executor that may still run.
@@ -95,12 +95,11 @@ impl DriverEndpoint {
             app_config,
             max_message_size,
             heartbeat: None,
-            local_executor: None,
             tickers: Vec::new(),
             periodic_revive: true,
             task_time: None,
             disconnect_removal_delay: None,
-            removals_due: Vec::new(),
+            next_removal_due: None,
             no_executors_since: None,
             executor_killer: None,
         }
@@ -171,7 +170,17 @@ impl DriverEndpoint {
         cores: u32,
         executor: Arc<dyn LocalExecutor>,
     ) -> Self {
-        self.local_executor = Some((id, host, cores, executor));
+        self.executors.insert(
+            id,
+            ExecutorData {
+                sink: ExecutorSink::Local(executor),
+                host,
+                address: None,
+                total_cores: cores,
+                busy_cores: 0,
+                stage: Stage::Launched,
+            },
+        );
         self.periodic_revive = false;
         self
     }
@@ -182,14 +191,14 @@ impl DriverEndpoint {
             Some(id) => self
                 .executors
                 .get(id)
-                .filter(|e| e.launched && !e.pending_loss && self.free_cores(e) >= task_cpus)
+                .filter(|e| e.stage.takes_tasks() && self.free_cores(e) >= task_cpus)
                 .map(|e| WorkerOffer::new(id.clone(), e.host.clone(), self.free_cores(e)))
                 .into_iter()
                 .collect(),
             None => self
                 .executors
                 .iter()
-                .filter(|(_, e)| e.launched && !e.pending_loss && self.free_cores(e) >= task_cpus)
+                .filter(|(_, e)| e.stage.takes_tasks() && self.free_cores(e) >= task_cpus)
                 .map(|(id, e)| WorkerOffer::new(id.clone(), e.host.clone(), self.free_cores(e)))
                 .collect(),
         };
@@ -378,20 +387,6 @@ impl RpcEndpoint for DriverEndpoint {
     }
 
     fn on_start(&mut self, ctx: &EndpointContext<'_, DriverProtocol>) -> HandlerResult {
-        if let Some((id, host, cores, executor)) = self.local_executor.take() {
-            self.executors.insert(
-                id,
-                ExecutorData {
-                    sink: ExecutorSink::Local(executor),
-                    host,
-                    address: None,
-                    total_cores: cores,
-                    busy_cores: 0,
-                    launched: true,
-                    pending_loss: false,
-                },
-            );
-        }
         let conf = self.scheduler.conf().clone();
         if self.periodic_revive {
             let me = ctx.self_ref().clone();
@@ -432,7 +427,7 @@ impl RpcEndpoint for DriverEndpoint {
         match msg {
             DriverMessage::LaunchedExecutor { executor_id } => {
                 if let Some(e) = self.executors.get_mut(&executor_id) {
-                    e.launched = true;
+                    e.stage = e.stage.launched();
                     self.make_offers(Some(&executor_id));
                 }
             }
@@ -521,7 +516,7 @@ impl RpcEndpoint for DriverEndpoint {
                 let launched: Vec<&ExecutorData> = self
                     .executors
                     .values()
-                    .filter(|e| e.launched && !e.pending_loss)
+                    .filter(|e| e.stage.takes_tasks())
                     .collect();
                 let cores = launched.iter().map(|e| e.total_cores).sum();
                 reply.send((launched.len() as u32, cores));
@@ -534,7 +529,7 @@ impl RpcEndpoint for DriverEndpoint {
         let gone: Vec<ExecutorId> = self
             .executors
             .iter()
-            .filter(|(_, e)| e.address.as_ref() == Some(remote) && !e.pending_loss)
+            .filter(|(_, e)| e.address.as_ref() == Some(remote) && !e.stage.is_disconnected())
             .map(|(id, _)| id.clone())
             .collect();
         for executor_id in gone {
