@@ -41,15 +41,24 @@ struct Queue {
     stopped: bool,
 }
 
+/// Updates waiting to be sent. Whether a thread is sending them is [`Inner::sending`].
 struct Reports {
     pending: Vec<TaskUpdate>,
-    sending: bool,
     /// When the oldest update that was queued without being sent (a `Running`) was queued.
     quiet_since: Option<Instant>,
-    /// The flusher waits with no deadline: the next quiet update must wake it. Otherwise
-    /// it wakes by itself and finds the update, so queuing one costs no wakeup.
-    flusher_parked: bool,
-    stopped: bool,
+    flusher: Flusher,
+}
+
+/// Where the flusher of quiet updates is, as the threads queuing them see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flusher {
+    /// Running, or waiting with a deadline: it finds a newly queued update by itself, so
+    /// queuing one costs no wakeup.
+    Awake,
+    /// Waiting with no deadline: the next quiet update must wake it.
+    Parked,
+    /// The executor stopped: it returns when it next looks. Nothing moves it out of here.
+    Stopped,
 }
 
 /// How long a `Running` update may wait for company before it is sent alone. A short task's
@@ -71,8 +80,10 @@ struct Inner {
     work: Condvar,
     /// How many tasks wait in the queue, readable without its lock (for spinning threads).
     queued: AtomicUsize,
-    /// Whether a thread is sending updates (`Reports::sending`), readable without the lock.
-    reporting: AtomicBool,
+    /// Whether a thread is sending updates. Written only under the `reports` lock, which
+    /// orders it for the threads that read it there; idle task threads also read it
+    /// without the lock, to decide whether to spin (see [`Inner::spin_while_reporting`]).
+    sending: AtomicBool,
     running: Mutex<TaskIdMap<Arc<KillSwitch>>>,
     kill_marks: Mutex<TaskIdMap<(String, Instant)>>,
     reports: Mutex<Reports>,
@@ -106,15 +117,13 @@ impl Executor {
             }),
             work: Condvar::new(),
             queued: AtomicUsize::new(0),
-            reporting: AtomicBool::new(false),
+            sending: AtomicBool::new(false),
             running: Mutex::new(TaskIdMap::default()),
             kill_marks: Mutex::new(TaskIdMap::default()),
             reports: Mutex::new(Reports {
                 pending: Vec::new(),
-                sending: false,
                 quiet_since: None,
-                flusher_parked: false,
-                stopped: false,
+                flusher: Flusher::Awake,
             }),
             reports_waiting: Condvar::new(),
         });
@@ -198,7 +207,7 @@ impl Executor {
     pub fn stop(&self) {
         self.inner.queue.lock().stopped = true;
         self.inner.work.notify_all();
-        self.inner.reports.lock().stopped = true;
+        self.inner.reports.lock().flusher = Flusher::Stopped;
         self.inner.reports_waiting.notify_all();
         for kill in self.inner.running.lock().values() {
             kill.kill("the executor is stopping".into());
@@ -237,7 +246,7 @@ impl Inner {
                         self.queued.store(queue.tasks.len(), Ordering::Release);
                         break task;
                     }
-                    if !spun && self.reporting.load(Ordering::Acquire) {
+                    if !spun && self.sending.load(Ordering::Acquire) {
                         // Another thread is reporting; in the driver's own process that
                         // call runs the scheduler, which usually launches tasks before it
                         // returns. Waiting for them awake costs this otherwise idle thread
@@ -259,7 +268,7 @@ impl Inner {
     fn spin_while_reporting(&self) {
         let start = Instant::now();
         let mut spins: u32 = 0;
-        while self.queued.load(Ordering::Acquire) == 0 && self.reporting.load(Ordering::Acquire) {
+        while self.queued.load(Ordering::Acquire) == 0 && self.sending.load(Ordering::Acquire) {
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
             if spins % 64 == 0 && start.elapsed() >= REPORT_SPIN {
@@ -286,8 +295,8 @@ impl Inner {
             reports.quiet_since = Some(Instant::now());
             // Waking the flusher for every task would cost a thread switch per task; a
             // flusher already on a timer finds this update when it wakes.
-            if reports.flusher_parked {
-                reports.flusher_parked = false;
+            if reports.flusher == Flusher::Parked {
+                reports.flusher = Flusher::Awake;
                 drop(reports);
                 self.reports_waiting.notify_one();
             }
@@ -296,11 +305,11 @@ impl Inner {
 
     /// Sends what is queued unless another thread is sending (it takes ours too).
     fn send_pending<'a>(&'a self, mut reports: parking_lot::MutexGuard<'a, Reports>) {
-        if reports.sending {
+        // Under the lock, the last write is seen whatever the ordering (see `sending`).
+        if self.sending.load(Ordering::Relaxed) {
             return;
         }
-        reports.sending = true;
-        self.reporting.store(true, Ordering::Release);
+        self.sending.store(true, Ordering::Release);
         loop {
             let batch = std::mem::take(&mut reports.pending);
             reports.quiet_since = None;
@@ -312,8 +321,7 @@ impl Inner {
             }
             reports = self.reports.lock();
             if reports.pending.is_empty() {
-                reports.sending = false;
-                self.reporting.store(false, Ordering::Release);
+                self.sending.store(false, Ordering::Release);
                 return;
             }
         }
@@ -323,18 +331,21 @@ impl Inner {
     fn flush_quiet_updates(&self) {
         let mut reports = self.reports.lock();
         loop {
-            if reports.stopped {
+            if reports.flusher == Flusher::Stopped {
                 return;
             }
             match reports.quiet_since {
                 None => {
-                    reports.flusher_parked = true;
+                    reports.flusher = Flusher::Parked;
                     self.reports_waiting.wait(&mut reports);
-                    reports.flusher_parked = false;
+                    if reports.flusher == Flusher::Parked {
+                        reports.flusher = Flusher::Awake;
+                    }
                 }
                 Some(since) => {
                     let due = since + RUNNING_REPORT_DELAY;
-                    if Instant::now() >= due && !reports.sending && !reports.pending.is_empty() {
+                    let sending = self.sending.load(Ordering::Relaxed);
+                    if Instant::now() >= due && !sending && !reports.pending.is_empty() {
                         self.send_pending(reports);
                         reports = self.reports.lock();
                     } else {
