@@ -114,12 +114,49 @@ struct Shared {
     changed: Condvar,
 }
 
-struct RunState {
-    killed: bool,
-    /// The run in progress, if any.
-    process: Option<ProcessHandle>,
+/// Where the supervise loop is, as [`DriverRunner::kill`] and [`DriverRunner::wait_done`]
+/// see it.
+enum RunState {
+    /// Between runs: before the first, or backing off before a relaunch.
+    Between,
+    /// A run in progress, which a kill terminates.
+    Running(ProcessHandle),
+    /// Killed: no more runs. A run in progress when the kill came was told to terminate.
+    Killed,
     /// The supervise loop has ended.
-    done: bool,
+    Done,
+}
+
+impl RunState {
+    /// A kill: the process it must terminate, if one runs. Once killed or done, a kill
+    /// changes nothing.
+    fn kill(&mut self) -> Option<ProcessHandle> {
+        match std::mem::replace(self, RunState::Killed) {
+            RunState::Running(process) => Some(process),
+            RunState::Between | RunState::Killed => None,
+            RunState::Done => {
+                *self = RunState::Done;
+                None
+            }
+        }
+    }
+
+    /// The run in progress ended; whether it was killed.
+    fn run_ended(&mut self) -> bool {
+        match self {
+            RunState::Running(_) => {
+                *self = RunState::Between;
+                false
+            }
+            RunState::Killed => true,
+            // Only the supervise loop leaves Running or reaches Done, and it is here.
+            RunState::Between | RunState::Done => false,
+        }
+    }
+
+    fn is_killed(&self) -> bool {
+        matches!(self, RunState::Killed)
+    }
 }
 
 impl DriverRunner {
@@ -130,11 +167,7 @@ impl DriverRunner {
         report: impl FnOnce(DriverState, Option<String>) + Send + 'static,
     ) -> Result<DriverRunner, String> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(RunState {
-                killed: false,
-                process: None,
-                done: false,
-            }),
+            state: Mutex::new(RunState::Between),
             changed: Condvar::new(),
         });
         let runner = DriverRunner {
@@ -148,11 +181,7 @@ impl DriverRunner {
             .name(format!("DriverRunner for {}", spec.driver_id))
             .spawn(move || {
                 let (state, exception) = supervise(&spec, &shared);
-                {
-                    let mut run = shared.state.lock();
-                    run.done = true;
-                    run.process = None;
-                }
+                *shared.state.lock() = RunState::Done;
                 shared.changed.notify_all();
                 report(state, exception);
             })
@@ -169,8 +198,7 @@ impl DriverRunner {
     /// now and SIGKILL after the grace period.
     pub(crate) fn kill(&self) {
         let mut run = self.shared.state.lock();
-        run.killed = true;
-        if let Some(process) = &run.process {
+        if let Some(process) = run.kill() {
             process.terminate_in_background(self.kill_grace, &format!("driver {}", self.driver_id));
         }
         drop(run);
@@ -182,7 +210,7 @@ impl DriverRunner {
     pub(crate) fn wait_done(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut run = self.shared.state.lock();
-        while !run.done {
+        while !matches!(*run, RunState::Done) {
             if self
                 .shared
                 .changed
@@ -192,7 +220,7 @@ impl DriverRunner {
                 break;
             }
         }
-        run.done
+        matches!(*run, RunState::Done)
     }
 
     /// The cores it holds.
@@ -238,7 +266,7 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
     loop {
         let spawned = {
             let mut run = shared.state.lock();
-            if run.killed {
+            if run.is_killed() {
                 return (DriverState::Killed, None);
             }
             let launched = process::spawn(&Launch {
@@ -251,7 +279,7 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
             });
             match launched {
                 Ok(spawned) => {
-                    run.process = Some(spawned.handle());
+                    *run = RunState::Running(spawned.handle());
                     spawned
                 }
                 Err(e) => {
@@ -271,13 +299,13 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
             }
         };
         let mut run = shared.state.lock();
-        run.process = None;
-        match relauncher.after_run(code, started.elapsed(), run.killed) {
+        let killed = run.run_ended();
+        match relauncher.after_run(code, started.elapsed(), killed) {
             AfterRun::Finish(state) => return (state, None),
             AfterRun::Relaunch(wait) => {
                 // Back off, unless a kill comes first.
                 let deadline = Instant::now() + wait;
-                while !run.killed {
+                while !run.is_killed() {
                     if shared.changed.wait_until(&mut run, deadline).timed_out() {
                         break;
                     }

@@ -166,7 +166,7 @@ fn a_killed_driver_is_killed() {
     let dir = work.path().join("driver-20240101000000-0001");
     // Kill once it runs: the header is written just before the process starts.
     crate::worker::test_util::wait_until("the driver's start", PATIENCE, || {
-        dir.join("stderr").exists() && runner.shared.state.lock().process.is_some()
+        dir.join("stderr").exists() && matches!(*runner.shared.state.lock(), RunState::Running(_))
     });
     runner.kill();
     assert_eq!(
@@ -184,4 +184,47 @@ fn a_driver_that_cannot_start_is_error() {
     let (state, why) = rx.recv_timeout(PATIENCE).expect("report");
     assert_eq!(state, DriverState::Error);
     assert!(why.unwrap_or_default().contains("Cannot run program"));
+}
+
+/// A kill during the back-off between runs ends the loop as KILLED at once, with no
+/// relaunch.
+#[test]
+fn a_kill_during_the_back_off_is_final() {
+    let work = TempDir::new("driver-kill-backoff");
+    let mut spec = spec(
+        work.path(),
+        "/bin/sh",
+        &["-c", "echo run >> ../runs; exit 1"],
+        true,
+    );
+    // Far longer than the test waits: only the kill can end the back-off.
+    spec.first_backoff = PATIENCE * 10;
+    let (runner, rx) = run(spec);
+    let runs = work.path().join("runs");
+    crate::worker::test_util::wait_until("the first run's end", PATIENCE, || {
+        runs.exists() && matches!(*runner.shared.state.lock(), RunState::Between)
+    });
+    runner.kill();
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).expect("report"),
+        (DriverState::Killed, None)
+    );
+    assert!(runner.wait_done(PATIENCE));
+    let runs = std::fs::read_to_string(runs).expect("runs");
+    assert_eq!(runs.lines().count(), 1, "no relaunch after the kill");
+}
+
+/// A kill after the loop ended changes nothing: it stays done.
+#[test]
+fn a_kill_after_the_end_changes_nothing() {
+    let work = TempDir::new("driver-kill-late");
+    let (runner, rx) = run(spec(work.path(), "/bin/sh", &["-c", "exit 0"], false));
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).expect("report"),
+        (DriverState::Finished, None)
+    );
+    assert!(runner.wait_done(PATIENCE));
+    runner.kill();
+    assert!(matches!(*runner.shared.state.lock(), RunState::Done));
+    assert!(runner.wait_done(Duration::ZERO));
 }
