@@ -289,3 +289,45 @@ fn wait_for_drivers(worker: &TestWorker, n: usize) {
         worker.handle.state().map(|s| s.drivers.len()) == Ok(n)
     });
 }
+
+/// What the worker reports as used is what its running executors and drivers hold, and is
+/// free again as each ends.
+#[test]
+fn running_executors_and_drivers_count_as_used_until_they_end() {
+    let (master, worker) = cluster(&[(worker_keys::DRIVER_TERMINATE_TIMEOUT, "5s")]);
+    launch(&master, 0, "exec sleep 30");
+    master.wait_for("RUNNING", |e| is_exec_state(e, 0, ExecutorState::Running));
+    master.tell_worker(WorkerMessage::LaunchDriver {
+        driver_id: DriverId("driver-1".to_string()),
+        description: DriverDescription {
+            memory_mib: 128,
+            cores: 2,
+            supervise: false,
+            command: Command {
+                program: "/bin/sh".to_string(),
+                args: vec!["-c".to_string(), "exec sleep 30".to_string()],
+                env: BTreeMap::new(),
+            },
+        },
+    });
+    wait_for_drivers(&worker, 1);
+    let used = || {
+        let state = worker.handle.state().expect("state");
+        (state.cores_used, state.memory_used_mib)
+    };
+    assert_eq!(used(), (1 + 2, 256 + 128));
+
+    master.tell_worker(WorkerMessage::KillExecutor {
+        master_url: master.url(),
+        app_id: AppId(APP.to_string()),
+        exec_id: 0,
+    });
+    master.wait_for("KILLED", |e| is_exec_state(e, 0, ExecutorState::Killed));
+    assert_eq!(used(), (2, 128), "the driver still holds its share");
+
+    master.tell_worker(WorkerMessage::KillDriver {
+        driver_id: DriverId("driver-1".to_string()),
+    });
+    wait_for_drivers(&worker, 0);
+    assert_eq!(used(), (0, 0));
+}

@@ -45,11 +45,11 @@ impl Worker {
             command: description.command,
             cores,
             memory_mib,
-            host: self.host.clone(),
+            host: self.who.address.host().to_string(),
             worker_url: ctx.self_ref().address().to_string(),
-            work_dir: self.work_dir.clone(),
+            work_dir: self.who.work_dir.clone(),
             kill_grace: self.settings.executor_kill_grace,
-            launcher: self.launcher.clone(),
+            launcher: self.who.launcher.clone(),
         };
         // The runner's thread reports the end through this endpoint, like any message.
         let me = ctx.self_ref().clone();
@@ -65,8 +65,6 @@ impl Worker {
         };
         match ExecutorRunner::start(spec, report) {
             Ok(runner) => {
-                self.cores_used += cores;
-                self.memory_used_mib += memory_mib;
                 let state = ExecutorState::Launching;
                 self.executors
                     .insert(key, RunningExecutor { runner, state });
@@ -131,9 +129,6 @@ impl Worker {
                             .map(|c| format!(" exitStatus {c}"))
                             .unwrap_or_default()
                     );
-                    self.cores_used = self.cores_used.saturating_sub(e.runner.cores());
-                    self.memory_used_mib =
-                        self.memory_used_mib.saturating_sub(e.runner.memory_mib());
                     self.finished_executors
                         .push_back(e.runner.description(state));
                     trim_oldest(
@@ -188,15 +183,14 @@ impl Worker {
             log::warn!("Driver {driver_id} is already running; ignoring its launch");
             return;
         }
-        let (cores, memory_mib) = (description.cores, description.memory_mib);
         let spec = DriverSpec {
             driver_id: driver_id.clone(),
             description,
             worker_url: ctx.self_ref().address().to_string(),
-            work_dir: self.work_dir.clone(),
+            work_dir: self.who.work_dir.clone(),
             kill_grace: self.settings.driver_kill_grace,
             first_backoff: FIRST_BACKOFF,
-            launcher: self.launcher.clone(),
+            launcher: self.who.launcher.clone(),
         };
         let me = ctx.self_ref().clone();
         let reported_id = driver_id.clone();
@@ -209,8 +203,6 @@ impl Worker {
         };
         match DriverRunner::start(spec, report) {
             Ok(runner) => {
-                self.cores_used += cores;
-                self.memory_used_mib += memory_mib;
                 self.drivers.insert(driver_id, runner);
             }
             Err(reason) => {
@@ -258,9 +250,7 @@ impl Worker {
         if !state.is_finished() {
             return;
         }
-        if let Some(runner) = self.drivers.remove(&driver_id) {
-            self.cores_used = self.cores_used.saturating_sub(runner.cores());
-            self.memory_used_mib = self.memory_used_mib.saturating_sub(runner.memory_mib());
+        if self.drivers.remove(&driver_id).is_some() {
             self.finished_drivers.push_back(driver_id);
             trim_oldest(&mut self.finished_drivers, self.settings.retained_drivers);
         }
@@ -294,7 +284,7 @@ impl Worker {
             .chain(self.drivers.keys().map(|d| d.0.clone()))
             .collect();
         clean_in_background(
-            self.work_dir.clone(),
+            self.who.work_dir.clone(),
             in_use,
             cleanup.app_data_ttl,
             std::sync::Arc::clone(&self.cleanup_running),

@@ -63,15 +63,7 @@ struct RunningExecutor {
 
 /// The worker endpoint. Its state is owned here and changed only by its handlers.
 pub(crate) struct Worker {
-    id: WorkerId,
-    host: String,
-    port: u16,
-    cores: u32,
-    memory_mib: u32,
-    work_dir: PathBuf,
-    web_ui_url: String,
-    masters: Vec<RpcAddress>,
-    launcher: Vec<String>,
+    who: WorkerIdentity,
     settings: WorkerSettings,
     registration: Registration,
     /// The master last registered with (Spark's `master`).
@@ -85,13 +77,11 @@ pub(crate) struct Worker {
     drivers: BTreeMap<DriverId, DriverRunner>,
     finished_drivers: VecDeque<DriverId>,
     finished_apps: HashSet<AppId>,
-    cores_used: u32,
-    memory_used_mib: u32,
     sync: Option<StateSync>,
     exit: Arc<ExitSlot>,
 }
 
-/// What [`Worker::new`] needs besides its settings.
+/// Who the worker is and what it offers: what [`Worker::new`] needs besides its settings.
 pub(crate) struct WorkerIdentity {
     /// `worker-<yyyyMMddHHmmss>-<host>-<port>`.
     pub(crate) id: WorkerId,
@@ -119,15 +109,7 @@ impl Worker {
         exit: Arc<ExitSlot>,
     ) -> Worker {
         Worker {
-            id: who.id,
-            host: who.address.host().to_string(),
-            port: who.address.port(),
-            cores: who.cores,
-            memory_mib: who.memory_mib,
-            work_dir: who.work_dir,
-            web_ui_url: who.web_ui_url,
-            masters: who.masters,
-            launcher: who.launcher,
+            who,
             registration: Registration::new(settings.schedule),
             settings,
             master: None,
@@ -140,8 +122,6 @@ impl Worker {
             drivers: BTreeMap::new(),
             finished_drivers: VecDeque::new(),
             finished_apps: HashSet::new(),
-            cores_used: 0,
-            memory_used_mib: 0,
             sync: None,
             exit,
         }
@@ -157,7 +137,7 @@ impl Worker {
         for action in actions {
             match action {
                 Action::Register(Targets::All) => {
-                    for master in self.masters.clone() {
+                    for master in self.who.masters.clone() {
                         self.send_register(ctx, &master);
                     }
                 }
@@ -172,7 +152,7 @@ impl Worker {
                 Action::StartTimers => self.start_timers(ctx),
                 Action::SendLatestState => {
                     let msg = MasterMessage::WorkerLatestState {
-                        id: self.id.clone(),
+                        id: self.who.id.clone(),
                         executors: self.executor_descriptions(),
                         driver_ids: self.drivers.keys().cloned().collect(),
                     };
@@ -188,13 +168,13 @@ impl Worker {
         let master_ref: EndpointRef<MasterProtocol> =
             ctx.env().endpoint_ref_at(master, MASTER_ENDPOINT_NAME);
         let registration = WorkerRegistration {
-            id: self.id.clone(),
-            host: self.host.clone(),
-            port: self.port,
+            id: self.who.id.clone(),
+            host: self.who.address.host().to_string(),
+            port: self.who.address.port(),
             worker: ctx.self_ref().clone(),
-            cores: self.cores,
-            memory_mib: self.memory_mib,
-            web_ui_url: self.web_ui_url.clone(),
+            cores: self.who.cores,
+            memory_mib: self.who.memory_mib,
+            web_ui_url: self.who.web_ui_url.clone(),
             master_address: master.clone(),
         };
         let sent = master_ref.send(MasterMessage::RegisterWorker { registration });
@@ -242,7 +222,7 @@ impl Worker {
     fn send_heartbeat(&self, ctx: &Ctx<'_>) {
         if self.registration.is_connected() {
             self.send_to_master(MasterMessage::Heartbeat {
-                worker_id: self.id.clone(),
+                worker_id: self.who.id.clone(),
                 worker: ctx.self_ref().clone(),
             });
         }
@@ -338,7 +318,7 @@ impl Worker {
         let actions = self.registration.master_changed(address);
         self.perform(ctx, actions, "");
         self.send_to_master(MasterMessage::WorkerSchedulerStateResponse {
-            id: self.id.clone(),
+            id: self.who.id.clone(),
             executors: self.executor_descriptions(),
             driver_ids: self.drivers.keys().cloned().collect(),
         });
@@ -356,15 +336,15 @@ impl RpcEndpoint for Worker {
     fn on_start(&mut self, ctx: &Ctx<'_>) -> HandlerResult {
         log::info!(
             "Starting Ember worker {}:{} with {} cores, {} MiB RAM",
-            self.host,
-            self.port,
-            self.cores,
-            self.memory_mib
+            self.who.address.host(),
+            self.who.address.port(),
+            self.who.cores,
+            self.who.memory_mib
         );
         log::info!(
             "Worker id {}; work dir {}",
-            self.id,
-            self.work_dir.display()
+            self.who.id,
+            self.who.work_dir.display()
         );
         let exit = Arc::clone(&self.exit);
         let env = ctx.env().clone();
@@ -450,13 +430,14 @@ impl RpcEndpoint for Worker {
 
     fn receive_and_reply(&mut self, _ctx: &Ctx<'_>, ask: WorkerAsk) -> HandlerResult {
         let WorkerAsk::RequestWorkerState { reply } = ask;
+        let used = self.used();
         reply.send(WorkerState {
-            id: self.id.clone(),
+            id: self.who.id.clone(),
             master_url: self.active_master_url(),
-            cores: self.cores,
-            cores_used: self.cores_used,
-            memory_mib: self.memory_mib,
-            memory_used_mib: self.memory_used_mib,
+            cores: self.who.cores,
+            cores_used: used.cores,
+            memory_mib: self.who.memory_mib,
+            memory_used_mib: used.memory_mib,
             executors: self.executor_descriptions(),
             finished_executors: self.finished_executors.iter().cloned().collect(),
             drivers: self.drivers.keys().cloned().collect(),
@@ -481,7 +462,41 @@ impl RpcEndpoint for Worker {
     }
 }
 
+/// What the executors and drivers a worker runs hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Used {
+    cores: u32,
+    memory_mib: u32,
+}
+
+impl Used {
+    /// Adds what one child holds (saturating: the master's placement keeps the sum within
+    /// what the worker offers, but a wrong sum is no reason to panic).
+    fn plus(self, cores: u32, memory_mib: u32) -> Used {
+        Used {
+            cores: self.cores.saturating_add(cores),
+            memory_mib: self.memory_mib.saturating_add(memory_mib),
+        }
+    }
+}
+
 impl Worker {
+    /// What the executors and drivers it runs hold, counted from them: it is asked for
+    /// only in state requests, and a running total kept beside the maps could drift from
+    /// them unseen.
+    fn used(&self) -> Used {
+        let executors = self
+            .executors
+            .values()
+            .map(|e| (e.runner.cores(), e.runner.memory_mib()));
+        let drivers = self.drivers.values().map(|d| (d.cores(), d.memory_mib()));
+        executors
+            .chain(drivers)
+            .fold(Used::default(), |used, (cores, memory_mib)| {
+                used.plus(cores, memory_mib)
+            })
+    }
+
     /// Kills every executor and driver and waits for them, so none outlives the worker.
     fn kill_all_children(&mut self) {
         if self.executors.is_empty() && self.drivers.is_empty() {
