@@ -37,18 +37,63 @@ thread_local! {
 struct Inner {
     env: RpcEnv,
     driver: EndpointRef<DriverProtocol>,
-    app_client: Option<EndpointRef<AppClientProtocol>>,
-    app_status: Option<Arc<AppStatus>>,
-    /// The master and workers of `local-cluster[...]`, stopped with the context.
-    local_cluster: parking_lot::Mutex<Option<LocalCluster>>,
+    deployment: Deployment,
     registry: Arc<TaskRegistry>,
     next_job: AtomicU32,
-    local_executor: Option<Arc<Executor>>,
     app_id: String,
     app_name: String,
-    master: Option<MasterUrl>,
     default_parallelism: u32,
     stopped: AtomicBool,
+}
+
+/// Where the application's executors come from, by the master URL's mode, with what that
+/// mode has to hold and stop.
+enum Deployment {
+    /// `local[...]`: one executor in this process.
+    Local {
+        master: MasterUrl,
+        executor: Arc<Executor>,
+    },
+    /// No cluster manager ([`Context::driver_only`]): executors register by themselves.
+    DriverOnly,
+    /// `ember://...`: executors come from a standalone cluster's workers.
+    Standalone {
+        master: MasterUrl,
+        app: StandaloneApp,
+    },
+    /// `local-cluster[...]`: as standalone, on a master and workers started in this process.
+    LocalCluster {
+        master: MasterUrl,
+        app: StandaloneApp,
+        /// Taken and stopped when the context stops.
+        cluster: parking_lot::Mutex<Option<LocalCluster>>,
+    },
+}
+
+/// An application registered with a standalone master.
+struct StandaloneApp {
+    /// The app client endpoint, which talks to the masters.
+    client: EndpointRef<AppClientProtocol>,
+    /// What the masters said of the application.
+    status: Arc<AppStatus>,
+}
+
+impl Deployment {
+    fn master(&self) -> Option<&MasterUrl> {
+        match self {
+            Deployment::Local { master, .. }
+            | Deployment::Standalone { master, .. }
+            | Deployment::LocalCluster { master, .. } => Some(master),
+            Deployment::DriverOnly => None,
+        }
+    }
+
+    fn standalone_app(&self) -> Option<&StandaloneApp> {
+        match self {
+            Deployment::Standalone { app, .. } | Deployment::LocalCluster { app, .. } => Some(app),
+            Deployment::Local { .. } | Deployment::DriverOnly => None,
+        }
+    }
 }
 
 /// A connection to a cluster (or to threads of this process): runs jobs of registered tasks.
@@ -79,7 +124,7 @@ impl Context {
             ),
             MasterUrl::Standalone { ref masters } => {
                 let masters = masters.clone();
-                Context::standalone(conf, registry, app_name, masters, master)
+                Context::standalone(conf, registry, app_name, masters, master, None)
             }
             MasterUrl::LocalCluster {
                 workers,
@@ -98,9 +143,7 @@ impl Context {
                     LocalCluster::start(workers, cores_per_worker, memory_per_worker_mib, &conf)
                         .map_err(|e| Error::Conf(format!("Cannot start the local cluster: {e}")))?;
                 let masters = vec![cluster.master().address()];
-                let ctx = Context::standalone(conf, registry, app_name, masters, master)?;
-                *ctx.inner.local_cluster.lock() = Some(cluster);
-                Ok(ctx)
+                Context::standalone(conf, registry, app_name, masters, master, Some(cluster))
             }
         }
     }
@@ -157,15 +200,11 @@ impl Context {
             inner: Arc::new(Inner {
                 env,
                 driver,
-                app_client: None,
-                app_status: None,
-                local_cluster: parking_lot::Mutex::new(None),
+                deployment: Deployment::Local { master, executor },
                 registry,
                 next_job: AtomicU32::new(0),
-                local_executor: Some(executor),
                 app_id,
                 app_name,
-                master: Some(master),
                 default_parallelism: threads,
                 stopped: AtomicBool::new(false),
             }),
@@ -179,17 +218,24 @@ impl Context {
         let app_name = conf.get(APP_NAME).unwrap_or("ember-app").to_string();
         let (env, driver, app_id) = remote_driver(&conf, "app", false)?;
         Ok(Context::remote(
-            env, driver, app_id, app_name, registry, None, None, None,
+            env,
+            driver,
+            app_id,
+            app_name,
+            registry,
+            Deployment::DriverOnly,
         ))
     }
 
-    /// A driver of a standalone cluster: executors come from the masters' workers.
+    /// A driver of a standalone cluster: executors come from the masters' workers. With
+    /// `local_cluster`, those masters run in this process, and stop with the context.
     fn standalone(
         conf: RpcConf,
         registry: TaskRegistry,
         app_name: String,
         masters: Vec<rpc_env::RpcAddress>,
         master: MasterUrl,
+        local_cluster: Option<LocalCluster>,
     ) -> Result<Context, Error> {
         let (env, driver, _local_id) = remote_driver(&conf, "app", true)?;
         let driver_url = format!(
@@ -243,42 +289,40 @@ impl Context {
             "Started {app_name} ({app_id}) on {}",
             conf.get(MASTER).unwrap_or("?")
         );
+        let app = StandaloneApp {
+            client: client_ref,
+            status,
+        };
+        let deployment = match local_cluster {
+            Some(cluster) => Deployment::LocalCluster {
+                master,
+                app,
+                cluster: parking_lot::Mutex::new(Some(cluster)),
+            },
+            None => Deployment::Standalone { master, app },
+        };
         Ok(Context::remote(
-            env,
-            driver,
-            app_id,
-            app_name,
-            registry,
-            Some(client_ref),
-            Some(status),
-            Some(master),
+            env, driver, app_id, app_name, registry, deployment,
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn remote(
         env: RpcEnv,
         driver: EndpointRef<DriverProtocol>,
         app_id: String,
         app_name: String,
         registry: TaskRegistry,
-        app_client: Option<EndpointRef<AppClientProtocol>>,
-        app_status: Option<Arc<AppStatus>>,
-        master: Option<MasterUrl>,
+        deployment: Deployment,
     ) -> Context {
         Context {
             inner: Arc::new(Inner {
                 env,
                 driver,
-                app_client,
-                app_status,
-                local_cluster: parking_lot::Mutex::new(None),
+                deployment,
                 registry: Arc::new(registry),
                 next_job: AtomicU32::new(0),
-                local_executor: None,
                 app_id,
                 app_name,
-                master,
                 default_parallelism: 2,
                 stopped: AtomicBool::new(false),
             }),
@@ -297,7 +341,7 @@ impl Context {
 
     /// The master this context runs on (`None` for a driver with no cluster manager).
     pub fn master(&self) -> Option<&MasterUrl> {
-        self.inner.master.as_ref()
+        self.inner.deployment.master()
     }
 
     /// How many partitions a job should have by default (the local thread count).
@@ -400,7 +444,8 @@ impl Context {
         if self.inner.stopped.load(Ordering::Acquire) {
             return Err(Error::Stopped);
         }
-        if let Some(reason) = self.inner.app_status.as_ref().and_then(|s| s.dead_reason()) {
+        let app = self.inner.deployment.standalone_app();
+        if let Some(reason) = app.and_then(|app| app.status.dead_reason()) {
             return Err(Error::Job(ember_scheduler::JobError::Failed {
                 message: format!("Application has been killed. Reason: {reason}"),
             }));
@@ -462,8 +507,9 @@ impl Context {
         if let Err(e) = told {
             log::warn!("Could not tell the executors to stop: {e}");
         }
-        if let Some(client) = &self.inner.app_client {
-            let stopped = client
+        if let Some(app) = self.inner.deployment.standalone_app() {
+            let stopped = app
+                .client
                 .ask_with_timeout(
                     |reply| AppClientAsk::StopAppClient { reply },
                     &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
@@ -476,12 +522,17 @@ impl Context {
         env.stop(&self.inner.driver);
         env.shutdown();
         env.await_termination();
-        if let Some(executor) = &self.inner.local_executor {
-            executor.stop();
-            executor.join();
-        }
-        if let Some(mut cluster) = self.inner.local_cluster.lock().take() {
-            cluster.stop();
+        match &self.inner.deployment {
+            Deployment::Local { executor, .. } => {
+                executor.stop();
+                executor.join();
+            }
+            Deployment::LocalCluster { cluster, .. } => {
+                if let Some(mut cluster) = cluster.lock().take() {
+                    cluster.stop();
+                }
+            }
+            Deployment::Standalone { .. } | Deployment::DriverOnly => {}
         }
         log::info!("Stopped {} ({})", self.inner.app_name, self.inner.app_id);
     }
@@ -491,7 +542,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("app_id", &self.inner.app_id)
-            .field("master", &self.inner.master)
+            .field("master", &self.inner.deployment.master())
             .finish()
     }
 }
