@@ -152,6 +152,9 @@ pub(super) enum Ignored {
 
 /// Decides where `frame` goes. An error means the bytes are malformed and the connection
 /// must close.
+// Inlined into the IO loop's per-frame loop: returned out of line, the decision is moved
+// through memory for every frame, and one-way sends measured 4-6% slower.
+#[inline]
 pub(super) fn route<D: Destinations>(
     frame: Frame,
     routes: &mut ReadRoutes<D::Inbox>,
