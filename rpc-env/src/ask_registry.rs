@@ -163,35 +163,10 @@ impl AskRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{DecodeContext, DecodeError};
+    use crate::pending_asks::tests::{info, Probe};
     use crate::pending_asks::NO_ROUTE;
-    use bytes::Bytes;
     use std::sync::mpsc;
     use std::time::Duration;
-
-    struct Probe(mpsc::Sender<Result<Bytes, RpcError>>);
-
-    impl PendingAsk for Probe {
-        fn complete(
-            self: Box<Self>,
-            body: Bytes,
-            _ctx: &dyn DecodeContext,
-        ) -> Result<(), DecodeError> {
-            let _ = self.0.send(Ok(body));
-            Ok(())
-        }
-        fn fail(self: Box<Self>, error: RpcError) {
-            let _ = self.0.send(Err(error));
-        }
-    }
-
-    fn info(after: Duration) -> TimeoutInfo {
-        TimeoutInfo {
-            to: Arc::from("h:1"),
-            after,
-            setting: Arc::from("ember.rpc.askTimeout"),
-        }
-    }
 
     #[test]
     fn the_timer_fails_expired_asks_with_the_setting_in_the_message() {

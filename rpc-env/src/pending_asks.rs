@@ -227,11 +227,12 @@ impl PendingAsks {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    struct Probe(mpsc::Sender<Result<Bytes, RpcError>>);
+    /// A pending ask that reports how it ended on a channel (also the ask registry's).
+    pub(crate) struct Probe(pub(crate) mpsc::Sender<Result<Bytes, RpcError>>);
 
     impl PendingAsk for Probe {
         fn complete(
@@ -247,7 +248,8 @@ mod tests {
         }
     }
 
-    fn info(after: Duration) -> TimeoutInfo {
+    /// Timeout details of an ask to `h:1` under the default setting.
+    pub(crate) fn info(after: Duration) -> TimeoutInfo {
         TimeoutInfo {
             to: Arc::from("h:1"),
             after,
