@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ember_deploy::messages::{ExecutorState, WorkerMessage};
 use ember_deploy::AppId;
+use ember_test_support::exited_within;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use worker_util::{
@@ -40,22 +41,16 @@ impl Daemon {
     /// Waits for the exit, up to `limit`; returns the status and stderr.
     fn wait(mut self, limit: Duration) -> (ExitStatus, String) {
         let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                let out = child.wait_with_output().expect("output");
-                return (status, String::from_utf8_lossy(&out.stderr).into_owned());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "ember-worker did not exit in {limit:?}; stderr:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let Some(status) = exited_within(&mut child, limit) else {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "ember-worker did not exit in {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let out = child.wait_with_output().expect("output");
+        (status, String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 

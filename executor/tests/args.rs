@@ -5,8 +5,8 @@ pub mod util;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
+use ember_test_support::exited_within;
 use util::DEADLINE;
 
 /// Runs `ember-executor` with `args`; returns its exit code, stdout and stderr.
@@ -29,14 +29,8 @@ fn run(args: &[&str]) -> (i32, String, String) {
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let mut child = Reap(child);
-    let end = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < end, "ember-executor {args:?} did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    };
+    let status = exited_within(&mut child.0, DEADLINE)
+        .unwrap_or_else(|| panic!("ember-executor {args:?} did not exit"));
     let (mut out, mut err) = (String::new(), String::new());
     stdout.read_to_string(&mut out).unwrap();
     stderr.read_to_string(&mut err).unwrap();

@@ -12,8 +12,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use ember_test_support::exited_within;
 use rpc_env::{RpcAddress, RpcEnv, RpcEnvConfig, RpcError, RpcTimeout};
 use util::registry::{Registry, RegistryAsk, RegistryProtocol};
 use util::{answer, echo, text, Env, Event, Probe, ProbeAsk, ProbeProtocol, DEADLINE};
@@ -91,14 +92,7 @@ impl ChildServer {
     /// Closes the child's stdin and waits for it to exit.
     fn finish(mut self) -> ExitStatus {
         drop(self.stdin.take());
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < end, "the child did not exit");
-            thread::sleep(Duration::from_millis(1));
-        }
+        exited_within(&mut self.child, DEADLINE).expect("the child did not exit")
     }
 }
 

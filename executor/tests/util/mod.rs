@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use ember_test_support::exited_within;
 use parking_lot::{Condvar, Mutex};
 use rpc_env::{
     EndpointContext, EndpointRef, HandlerResult, Reply, RpcAddress, RpcEndpoint, RpcEnv,
@@ -473,17 +474,11 @@ impl ExecutorProcess {
     /// of its stderr has been read.
     #[track_caller]
     pub fn wait_exit(&mut self) -> i32 {
-        let end = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                Instant::now() < end,
+        let Some(status) = exited_within(&mut self.child, DEADLINE) else {
+            panic!(
                 "ember-executor did not exit within {DEADLINE:?}; its stderr:\n{}",
                 self.stderr()
             );
-            thread::sleep(Duration::from_millis(2));
         };
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();

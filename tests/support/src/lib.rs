@@ -22,5 +22,5 @@ mod wait;
 
 pub use dirs::TempDir;
 pub use net::{free_port, free_port_on};
-pub use procs::{is_alive, processes_under, thread_asleep, Process};
+pub use procs::{exited_within, is_alive, processes_under, thread_asleep, Process};
 pub use wait::{wait_for, wait_until, DEADLINE};

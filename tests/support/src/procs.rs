@@ -72,6 +72,24 @@ pub fn processes_under(dir: &Path) -> Vec<Process> {
     found
 }
 
+/// Waits up to `limit` for `child` to exit, polling; `None` if it still runs then (the
+/// caller says why that fails its test, with what it knows, such as the child's stderr).
+pub fn exited_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        // A child we cannot poll has no status to wait for: report it as still running.
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if std::time::Instant::now() < end => {}
+            Ok(None) | Err(_) => return None,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
