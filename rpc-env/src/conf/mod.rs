@@ -38,6 +38,25 @@ pub mod keys {
     pub const MESSAGE_MAX_SIZE: &str = "ember.rpc.message.maxSize";
     /// How many ports after the requested one a server tries before giving up; default 16.
     pub const PORT_MAX_RETRIES: &str = "ember.port.maxRetries";
+    /// Whether connections authenticate with a shared secret (Spark's `spark.authenticate`).
+    /// Default `false`; a server-mode env asked to bind an address that is not loopback
+    /// refuses to start unless this is set, to `true` or explicitly to `false`.
+    pub const AUTHENTICATE: &str = "ember.authenticate";
+    /// The shared secret itself. Prefer [`AUTHENTICATE_SECRET_FILE`] or the environment
+    /// variable [`AUTH_SECRET_ENV`]: a setting may end up on a command line.
+    pub const AUTHENTICATE_SECRET: &str = "ember.authenticate.secret";
+    /// A file holding the shared secret; it must not be readable by group or others. Takes
+    /// precedence over [`AUTHENTICATE_SECRET`] and [`AUTH_SECRET_ENV`].
+    pub const AUTHENTICATE_SECRET_FILE: &str = "ember.authenticate.secret.file";
+    /// Whether an authenticated connection is also encrypted. Default: on whenever
+    /// [`AUTHENTICATE`] is on (Spark's default is off, which became CVE-2025-55039).
+    pub const CRYPTO_ENABLED: &str = "ember.network.crypto.enabled";
+    /// How long a new connection may take to complete its handshake before it is closed.
+    pub const AUTH_TIMEOUT: &str = "ember.network.auth.timeout";
+    /// The environment variable that carries the shared secret to a process, the way a
+    /// worker hands it to the executors and drivers it launches (Spark's `_SPARK_AUTH_SECRET`).
+    /// Not a setting key: settings travel on command lines and in messages, the secret never.
+    pub const AUTH_SECRET_ENV: &str = "EMBER_AUTH_SECRET";
 }
 
 /// Default of [`keys::NETWORK_TIMEOUT`] and of every timeout that falls back to it.
