@@ -70,7 +70,15 @@ fn a_job_across_hosts_survives_a_partition() {
         }
     };
     // A partitioned worker is DEAD within 2-4 s; workers heartbeat every 0.5 s.
-    let mut cluster = Daemons::new("multi-host", &hosts, 0, &[("ember.worker.timeout", "2")]);
+    let mut cluster = Daemons::new(
+        "multi-host",
+        &hosts,
+        0,
+        &[
+            ("ember.worker.timeout", "2"),
+            ("ember.authenticate", "false"),
+        ],
+    );
     cluster.start_master(&hosts);
     cluster.start_worker(&hosts, "worker-1", 1, 2);
     cluster.start_worker(&hosts, "worker-2", 2, 2);
@@ -86,7 +94,9 @@ fn a_job_across_hosts_survives_a_partition() {
         .with(ember::EXECUTOR_PROGRAM, exe.to_string_lossy())
         .with(ember::EXECUTOR_PROGRAM_ARGS, EXECUTOR_ENTRY_ARGS)
         .with(ember::EXECUTOR_CORES, "1")
-        .with(ember::CORES_MAX, "2");
+        .with(ember::CORES_MAX, "2")
+        // Namespace hosts are not loopback: unauthenticated on purpose, said explicitly.
+        .with(rpc_env::keys::AUTHENTICATE, "false");
     let ctx = Context::new(conf, tasks()).expect("the application registers");
     ctx.wait_for_executors(2, DEADLINE)
         .expect("an executor on each worker");

@@ -75,6 +75,7 @@ mod outbox;
 mod pending_asks;
 #[cfg(test)]
 mod proptests;
+mod security;
 mod thread_role;
 mod ticker;
 mod verifier;
@@ -93,6 +94,7 @@ pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use local_only::LocalOnly;
+pub use security::{Secret, Security, DEFAULT_AUTH_TIMEOUT};
 pub use ticker::Ticker;
 
 /// Re-exports for the [`message!`] macro; not part of the API.

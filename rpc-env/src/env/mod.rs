@@ -14,7 +14,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
 use crate::ask_registry::AskRegistry;
-use crate::conf::RpcConf;
+use crate::conf::{keys, ConfError, RpcConf};
 use crate::dispatcher::Dispatcher;
 use crate::endpoint::{Protocol, RpcEndpoint};
 use crate::endpoint_ref::EndpointRef;
@@ -22,6 +22,7 @@ use crate::error::RpcError;
 use crate::fast_hash::FastMap;
 use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
+use crate::security::Security;
 use crate::verifier::{EndpointVerifier, VerifierAsk, VerifierProtocol, VERIFIER_NAME};
 
 /// How to create an [`RpcEnv`].
@@ -105,6 +106,20 @@ impl RpcEnv {
         let lookup_timeout = conf.lookup_timeout()?;
         let connect_timeout = conf.connect_timeout()?;
         let max_retries = conf.port_max_retries()?;
+        // Resolved before anything binds: a refused security setting starts nothing.
+        let security = Security::from_conf(
+            &conf,
+            (!config.client_mode).then_some(config.bind_host.as_str()),
+        )?;
+        if let Security::Authenticated { .. } = security {
+            // The handshake is not wired into connections yet: refuse rather than run
+            // unauthenticated while the conf asks for authentication.
+            return Err(RpcError::Conf(ConfError::new(
+                keys::AUTHENTICATE,
+                "true",
+                "authenticated connections are not built into this rpc-env yet",
+            )));
+        }
 
         let (listener, address) = if config.client_mode {
             (None, None)
