@@ -82,3 +82,33 @@ pub fn frame_body(frame: &[u8]) -> Option<Vec<u8>> {
     let header = EndpointHeader::parse(Bytes::copy_from_slice(payload)).ok()?;
     Some(header.into_body().to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::BufMut;
+
+    use super::*;
+    use crate::frame::put_message_frame;
+    use crate::RpcAddress;
+
+    #[test]
+    fn splits_real_frames_whatever_the_read_size_and_stops_at_a_bad_one() {
+        let addr = RpcAddress::new("localhost", 7077);
+        let mut wire = BytesMut::new();
+        for body in [&b"one"[..], b"two", b""] {
+            put_message_frame(&mut wire, FrameKind::OneWay, 0, Some(&addr), "echo", &|b| {
+                b.put_slice(body)
+            });
+        }
+        let frames = split_frames(&wire, 1024);
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frame_body(&frames[1]).as_deref(), Some(&b"two"[..]));
+        for chunk in [1, 5, 1000] {
+            let outcome = split_and_parse(&wire, chunk, 1024);
+            assert_eq!((outcome.frames, outcome.framing_error), (3, false));
+        }
+        wire.put_slice(&[0, 0, 0, 9, 99, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let outcome = split_and_parse(&wire, 7, 1024);
+        assert_eq!((outcome.frames, outcome.framing_error), (3, true));
+    }
+}
