@@ -54,6 +54,10 @@
 //! server.shutdown();
 //! ```
 
+/// Hooks for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+#[path = "fuzz_hooks.rs"]
+pub mod __fuzz;
 mod address;
 mod ask;
 mod ask_registry;
