@@ -111,6 +111,22 @@ message! {
     }
 }
 
+impl AppConfig {
+    /// The application's settings without those that hold a secret
+    /// ([`rpc_env::keys::holds_secret`]): what may be handed to any peer that asks. An
+    /// executor takes the secret from its environment (`EMBER_AUTH_SECRET`), never from here.
+    ///
+    /// The secret file's path goes too: it names a file on the driver's host, and since a
+    /// secret file takes precedence over the environment variable, an executor that kept it
+    /// would ignore the secret its worker hands it.
+    pub fn without_secrets(mut self) -> AppConfig {
+        self.properties.retain(|key, _| {
+            !rpc_env::keys::holds_secret(key) && key != rpc_env::keys::AUTHENTICATE_SECRET_FILE
+        });
+        self
+    }
+}
+
 message! {
     /// Asks of the driver endpoint.
     pub enum DriverAsk {

@@ -16,11 +16,11 @@ use ember_scheduler::{DriverAsk, SchedulerConf, TaskLocation};
 use rpc_env::RpcError;
 use util::{
     answer, app_config, echoed, job, job_of, outcome, spark_cores, wait_until, Driver, DriverSetup,
-    FakeExecutor, Seen, DEADLINE,
+    FakeExecutor, Seen, APP_SECRET, DEADLINE,
 };
 
 /// Ember's own (Spark's `RegisterExecutor` / `RetrieveSparkAppConfig`): an executor fetches
-/// the app config, registers, and once launched runs a job to the end.
+/// the app config (without the secret), registers, and once launched runs a job to the end.
 #[test]
 fn an_executor_registers_and_runs_a_job() {
     let d = Driver::start(DriverSetup::default());
@@ -31,7 +31,11 @@ fn an_executor_registers_and_runs_a_job() {
             .driver
             .ask(|reply| DriverAsk::RetrieveAppConfig { reply }),
     );
-    assert_eq!(config, Ok(app_config()));
+    // Every setting but the secret, which executors take from their environment.
+    let config = config.expect("the app config");
+    assert_eq!(config, app_config().without_secrets());
+    assert_eq!(config.properties.len(), app_config().properties.len() - 1);
+    assert!(!format!("{config:?}").contains(APP_SECRET));
     assert!(d.is_alive("1"));
     assert!(!d.is_alive("2"));
     executor.auto_finish(true);

@@ -57,6 +57,12 @@ pub mod keys {
     /// worker hands it to the executors and drivers it launches (Spark's `_SPARK_AUTH_SECRET`).
     /// Not a setting key: settings travel on command lines and in messages, the secret never.
     pub const AUTH_SECRET_ENV: &str = "EMBER_AUTH_SECRET";
+
+    /// Whether the setting `key` holds a secret, so its value must never leave the process:
+    /// not in a message, a command line, a log line or a `Debug` print.
+    pub fn holds_secret(key: &str) -> bool {
+        key == AUTHENTICATE_SECRET
+    }
 }
 
 /// Default of [`keys::NETWORK_TIMEOUT`] and of every timeout that falls back to it.
@@ -141,9 +147,25 @@ impl fmt::Display for ConfError {
 impl std::error::Error for ConfError {}
 
 /// The `ember.*` settings of an RPC environment, as strings kept in key order.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RpcConf {
     settings: BTreeMap<String, String>,
+}
+
+/// Prints every setting, with the value of any that holds a secret replaced by
+/// `<redacted>`, so a conf can be logged.
+impl fmt::Debug for RpcConf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in &self.settings {
+            if keys::holds_secret(key) {
+                map.entry(key, &"<redacted>");
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
 }
 
 impl RpcConf {
@@ -545,5 +567,19 @@ mod tests {
         assert_eq!((e.key(), e.value(), e.reason()), ("ember.x", "v", "bad"));
         let e: Box<dyn std::error::Error> = Box::new(e);
         assert_eq!(e.to_string(), "Invalid value 'v' for ember.x: bad");
+    }
+
+    #[test]
+    fn debug_redacts_the_secret_and_keeps_the_rest() {
+        let conf = RpcConf::new()
+            .with(keys::AUTHENTICATE_SECRET, "hunter2-hunter2-hunter2")
+            .with(keys::AUTHENTICATE, "true");
+        let printed = format!("{conf:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+        assert!(
+            printed.contains("\"ember.authenticate\": \"true\""),
+            "{printed}"
+        );
     }
 }

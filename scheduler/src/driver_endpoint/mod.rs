@@ -86,8 +86,10 @@ pub struct DriverEndpoint {
 pub type ExecutorKiller = Box<dyn Fn(&ExecutorId) + Send>;
 
 impl DriverEndpoint {
-    /// A driver endpoint scheduling with `scheduler`; executors fetch `app_config`.
+    /// A driver endpoint scheduling with `scheduler`; executors fetch `app_config`, with
+    /// any secret in it removed here so that no reply can carry it.
     pub fn new(scheduler: TaskScheduler, app_config: AppConfig, max_message_size: usize) -> Self {
+        let app_config = app_config.without_secrets();
         DriverEndpoint {
             scheduler,
             executors: FastMap::default(),

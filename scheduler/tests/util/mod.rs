@@ -72,10 +72,19 @@ impl Drop for Env {
 }
 
 /// The app config every test driver serves.
+/// The secret in [`app_config`]'s settings.
+pub const APP_SECRET: &str = "scheduler-tests-secret-0123456789";
+
+/// The app config a test driver hands out: its settings include [`APP_SECRET`].
 pub fn app_config() -> AppConfig {
     let mut properties = BTreeMap::new();
     properties.insert("ember.app.name".to_string(), "scheduler-tests".to_string());
     properties.insert("ember.task.cpus".to_string(), "1".to_string());
+    // A secret the driver endpoint must never hand out.
+    properties.insert(
+        rpc_env::keys::AUTHENTICATE_SECRET.to_string(),
+        APP_SECRET.to_string(),
+    );
     AppConfig {
         app_id: "app-20240101000000-0000".to_string(),
         properties,
