@@ -75,6 +75,15 @@ pub enum RpcError {
         /// Why, from the operating system.
         reason: String,
     },
+    /// The connection's handshake failed or timed out: the two sides do not share the
+    /// secret (`ember.authenticate.secret`), one side does not authenticate, or the peer is
+    /// not an Ember env.
+    AuthenticationFailed {
+        /// The peer (`host:port`).
+        peer: String,
+        /// What went wrong, as far as this side can tell.
+        reason: String,
+    },
     /// The peer's outbox was stopped (the env is shutting down).
     OutboxStopped,
     /// A message to a client-mode endpoint whose connection is unknown.
@@ -151,6 +160,9 @@ impl fmt::Display for RpcError {
             RpcError::ConnectionClosed { peer } => write!(f, "Connection from {peer} closed"),
             RpcError::ConnectFailed { peer, reason } => {
                 write!(f, "Failed to connect to {peer}: {reason}")
+            }
+            RpcError::AuthenticationFailed { peer, reason } => {
+                write!(f, "Authentication failed with {peer}: {reason}")
             }
             RpcError::OutboxStopped => f.write_str("Message is dropped because Outbox is stopped"),
             RpcError::NoListenAddress => {

@@ -24,12 +24,13 @@ use parking_lot::Mutex;
 use crate::address::RpcAddress;
 use crate::error::RpcError;
 use crate::frame::LENGTH_FIELD;
+use crate::security::noise::NoiseSealer;
 
 mod cork;
 mod write_queue;
 
 pub(crate) use cork::Cork;
-use write_queue::{keep_as_spare, AfterWrite, Next, WriteOutcome, WriteQueue};
+use write_queue::{keep_as_spare, AfterWrite, Batch, Next, WriteOutcome, WriteQueue};
 
 /// Chunks per `writev`.
 const MAX_IOVECS: usize = 64;
@@ -65,6 +66,12 @@ pub(crate) struct Connection {
     remote_address: Mutex<Option<Arc<RpcAddress>>>,
     stream: TcpStream,
     queue: Mutex<WriteQueue>,
+    /// Seals what the writer takes from the queue, on an encrypted connection. Locked only
+    /// by the one writer the queue allows at a time, so never contended.
+    sealer: Mutex<Option<NoiseSealer>>,
+    /// The peer has not completed the handshake yet: nothing it sent reaches an endpoint,
+    /// no endpoint has heard of it, and nothing queued for it has been written.
+    authenticating: AtomicBool,
     closed: AtomicBool,
     io: Arc<dyn IoThread>,
     max_frame: usize,
@@ -72,6 +79,8 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// A connection over `stream`, watched by `io`. `max_frame` bounds the frames it sends.
+    /// With `authenticating`, frames wait until [`handshake_done`](Self::handshake_done).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: u64,
         stream: TcpStream,
@@ -80,6 +89,7 @@ impl Connection {
         remote_address: Option<Arc<RpcAddress>>,
         io: Arc<dyn IoThread>,
         max_frame: usize,
+        authenticating: bool,
     ) -> Connection {
         Connection {
             id,
@@ -88,7 +98,9 @@ impl Connection {
             peer,
             remote_address: Mutex::new(remote_address),
             stream,
-            queue: Mutex::new(WriteQueue::new()),
+            queue: Mutex::new(WriteQueue::new(authenticating)),
+            sealer: Mutex::new(None),
+            authenticating: AtomicBool::new(authenticating),
             closed: AtomicBool::new(false),
             io,
             max_frame,
@@ -120,6 +132,40 @@ impl Connection {
             Some(a) => a.host_port(),
             None => self.peer.to_string(),
         }
+    }
+
+    /// Whether the handshake is still to finish.
+    pub(crate) fn is_authenticating(&self) -> bool {
+        self.authenticating.load(Ordering::Acquire)
+    }
+
+    /// Writes a handshake message straight to the socket (IO thread only, before any
+    /// frame). Handshake messages are tens of bytes on a fresh socket, so a socket that
+    /// cannot take them at once is a peer not reading: an error, which closes it.
+    pub(crate) fn write_handshake(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match (&self.stream).write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The handshake is done (IO thread): `first` (already sealed, may be empty) goes out
+    /// before the frames queued meanwhile, and `sealer`, if any, seals everything after.
+    pub(crate) fn handshake_done(&self, sealer: Option<NoiseSealer>, first: Vec<u8>) {
+        let sealing = sealer.is_some();
+        // Set before the queue lets a writer in: no frame is taken unsealed.
+        *self.sealer.lock() = sealer;
+        self.authenticating.store(false, Ordering::Release);
+        let next = self
+            .queue
+            .lock()
+            .handshake_done(sealing, Bytes::from(first));
+        self.perform(next);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -233,8 +279,9 @@ impl Connection {
     /// the caller the writer ([`Next::Write`]).
     fn flush(&self) {
         loop {
-            let mut batch = self.queue.lock().take_batch(Instant::now());
+            let batch = self.queue.lock().take_batch(Instant::now());
             let mut spare = None;
+            let mut batch = self.seal(batch, &mut spare);
             let (outcome, error) = if batch.is_empty() {
                 (WriteOutcome::Written, None)
             } else {
@@ -267,6 +314,31 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The bytes of `batch` as they go on the wire: its frames to seal are sealed (outside
+    /// the queue's lock, so senders keep queueing meanwhile) after its wire bytes.
+    fn seal(&self, batch: Batch, spare: &mut Option<BytesMut>) -> VecDeque<Bytes> {
+        let Batch { mut wire, plain } = batch;
+        if plain.is_empty() {
+            return wire;
+        }
+        let mut sealer = self.sealer.lock();
+        let Some(sealer) = sealer.as_mut() else {
+            // Invariant: the queue hands out frames to seal only after `handshake_done` set
+            // the sealer. Never write them in the clear.
+            debug_assert!(false, "frames to seal without a sealer");
+            log::error!("Dropping frames to {}: no cipher", self.peer_name());
+            return wire;
+        };
+        let plain_len: usize = plain.iter().map(Bytes::len).sum();
+        let mut out = Vec::with_capacity(plain_len + plain_len / 4096 + 64);
+        for chunk in plain {
+            sealer.seal(&chunk, &mut out);
+            keep_as_spare(chunk, spare);
+        }
+        wire.push_back(Bytes::from(out));
+        wire
     }
 
     /// Writes `batch` with `writev`; `Ok(false)` when the socket would block first. Written

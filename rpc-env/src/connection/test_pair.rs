@@ -65,6 +65,7 @@ pub(crate) fn pair() -> (Arc<Connection>, Arc<StandInIo>, StdStream) {
         None,
         Arc::clone(&io) as Arc<dyn IoThread>,
         MAX_FRAME,
+        false,
     ));
     (conn, io, theirs)
 }

@@ -40,7 +40,16 @@
 //!  Idle, Left.., Blocked  writable / flush, nothing queued  Idle          nothing
 //!  Writing         write failed                          Broken           close the connection
 //!  Broken          push                                  Broken           refused
+//!  Handshaking     push / uncork / writable / flush      Handshaking      nothing (queued)
+//!  Handshaking     handshake done, frames queued         Writing(inf)     write (IO thread)
+//!  Handshaking     handshake done, nothing queued        Idle             nothing
 //! ```
+//!
+//! On an authenticated connection the queue starts `Handshaking`: frames sent before the
+//! peer is authenticated wait (the IO thread writes the handshake itself), and leave, in
+//! order, once it is done. On an encrypted one, the writer seals what it takes
+//! ([`Batch::plain`]) outside the lock; sealed bytes the socket did not take come back as
+//! [`Batch::wire`] bytes that are never sealed twice.
 //!
 //! Whether the IO thread is reading a chunk of this connection is the read side's phase and
 //! independent of these states; it matters only to a push that finds the queue idle.
@@ -92,6 +101,19 @@ pub(crate) enum WriteState {
     Blocked,
     /// A write failed and the connection is closing: frames are refused.
     Broken,
+    /// The connection's handshake is not done: frames only queue, and nothing but the
+    /// handshake goes out.
+    Handshaking,
+}
+
+/// What a writer takes from the queue for one round, oldest bytes first.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// Bytes ready for the socket: frames on a connection that is not encrypted, records
+    /// sealed in an earlier round (and not fully written) on one that is.
+    pub(crate) wire: VecDeque<Bytes>,
+    /// Frames the writer seals before writing them after `wire` (encrypted connections).
+    pub(crate) plain: VecDeque<Bytes>,
 }
 
 /// What the caller does after a push, an uncork, a writable event or the end of a read.
@@ -131,6 +153,9 @@ pub(crate) enum AfterWrite {
 
 /// The frames waiting on one connection and the state of who writes them.
 pub(crate) struct WriteQueue {
+    /// Sealed records waiting, before every frame in `chunks`: the part of an earlier
+    /// batch the socket did not take (encrypted connections only).
+    sealed: VecDeque<Bytes>,
     /// Frames waiting, oldest first; `tail` holds the newest small frames, contiguous.
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
@@ -143,18 +168,28 @@ pub(crate) struct WriteQueue {
     io_reading: bool,
     /// When the last write began, to tell a burst from a lone message.
     last_write: Option<Instant>,
+    /// Frames are sealed before they are written (an encrypted connection, once its
+    /// handshake is done).
+    sealing: bool,
 }
 
 impl WriteQueue {
-    /// An empty, idle queue.
-    pub(crate) fn new() -> WriteQueue {
+    /// An empty queue: idle, or, with `handshaking`, holding frames until
+    /// [`handshake_done`](Self::handshake_done).
+    pub(crate) fn new(handshaking: bool) -> WriteQueue {
         WriteQueue {
+            sealed: VecDeque::new(),
             chunks: VecDeque::new(),
             tail: BytesMut::with_capacity(TAIL_CAPACITY),
             spare: None,
-            state: WriteState::Idle,
+            state: if handshaking {
+                WriteState::Handshaking
+            } else {
+                WriteState::Idle
+            },
             io_reading: false,
             last_write: None,
+            sealing: false,
         }
     }
 
@@ -166,7 +201,33 @@ impl WriteQueue {
 
     /// Whether frames are waiting.
     pub(crate) fn has_data(&self) -> bool {
-        !self.chunks.is_empty() || !self.tail.is_empty()
+        !self.sealed.is_empty() || !self.chunks.is_empty() || !self.tail.is_empty()
+    }
+
+    /// The handshake is done: `first` (the initiator's address record, already sealed) goes
+    /// out before every frame queued meanwhile, and from now on frames are sealed if
+    /// `sealing`. Called by the IO thread, which writes what is queued if told to.
+    pub(crate) fn handshake_done(&mut self, sealing: bool, first: Bytes) -> Next {
+        if self.state != WriteState::Handshaking {
+            // Broken: the connection is closing anyway.
+            return Next::Nothing;
+        }
+        self.sealing = sealing;
+        if !first.is_empty() {
+            if sealing {
+                self.sealed.push_back(first);
+            } else {
+                // Unencrypted frames are wire bytes as they are; the record goes first.
+                self.seal_tail();
+                self.chunks.push_front(first);
+            }
+        }
+        if self.has_data() {
+            self.start_writing(IO_THREAD_WRITE_ROUNDS)
+        } else {
+            self.state = WriteState::Idle;
+            Next::Nothing
+        }
     }
 
     /// Queues one encoded frame (emptying `frame`); `false` if the queue is broken.
@@ -262,7 +323,7 @@ impl WriteQueue {
                 };
                 Next::Nothing
             }
-            WriteState::Broken => Next::Nothing,
+            WriteState::Broken | WriteState::Handshaking => Next::Nothing,
             WriteState::Idle | WriteState::LeftToIoThread | WriteState::Blocked => {
                 if self.has_data() {
                     self.start_writing(IO_THREAD_WRITE_ROUNDS)
@@ -274,12 +335,23 @@ impl WriteQueue {
         }
     }
 
-    /// The writer takes everything queued, as one batch of chunks (the tail sealed), and
-    /// notes the time for burst detection.
-    pub(crate) fn take_batch(&mut self, now: Instant) -> VecDeque<Bytes> {
+    /// The writer takes everything queued, as one batch (the tail closed), and notes the
+    /// time for burst detection.
+    pub(crate) fn take_batch(&mut self, now: Instant) -> Batch {
         self.last_write = Some(now);
         self.seal_tail();
-        std::mem::take(&mut self.chunks)
+        let chunks = std::mem::take(&mut self.chunks);
+        if self.sealing {
+            Batch {
+                wire: std::mem::take(&mut self.sealed),
+                plain: chunks,
+            }
+        } else {
+            Batch {
+                wire: chunks,
+                plain: VecDeque::new(),
+            }
+        }
     }
 
     /// The writer reports how its batch went, with the chunks it did not write and a written
@@ -321,9 +393,15 @@ impl WriteQueue {
                 AfterWrite::Again
             }
             WriteOutcome::WouldBlock => {
-                // What was not written goes back in front of what came meanwhile.
+                // What was not written goes back in front of what came meanwhile: wire bytes
+                // of an encrypted connection are sealed already, and stay apart.
+                let front = if self.sealing {
+                    &mut self.sealed
+                } else {
+                    &mut self.chunks
+                };
                 while let Some(chunk) = unwritten.pop_back() {
-                    self.chunks.push_front(chunk);
+                    front.push_front(chunk);
                 }
                 if writable_seen {
                     self.state = WriteState::Writing {
@@ -336,6 +414,7 @@ impl WriteQueue {
                 AfterWrite::Done
             }
             WriteOutcome::Failed => {
+                self.sealed.clear();
                 self.chunks.clear();
                 self.tail.clear();
                 self.state = WriteState::Broken;
@@ -352,7 +431,8 @@ impl WriteQueue {
         Next::Write
     }
 
-    /// Moves the tail into the chunk list, so later frames follow it in order.
+    /// Moves the tail into the chunk list, so later frames follow it in order. (Closing the
+    /// tail buffer, not encrypting it: sealing is the writer's.)
     fn seal_tail(&mut self) {
         if self.tail.is_empty() {
             return;

@@ -6,6 +6,7 @@ mod shared;
 
 pub(crate) use shared::{Arrival, EnvShared};
 
+use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
 use crate::ask_registry::AskRegistry;
-use crate::conf::{keys, ConfError, RpcConf};
+use crate::conf::RpcConf;
 use crate::dispatcher::Dispatcher;
 use crate::endpoint::{Protocol, RpcEndpoint};
 use crate::endpoint_ref::EndpointRef;
@@ -111,15 +112,6 @@ impl RpcEnv {
             &conf,
             (!config.client_mode).then_some(config.bind_host.as_str()),
         )?;
-        if let Security::Authenticated { .. } = security {
-            // The handshake is not wired into connections yet: refuse rather than run
-            // unauthenticated while the conf asks for authentication.
-            return Err(RpcError::Conf(ConfError::new(
-                keys::AUTHENTICATE,
-                "true",
-                "authenticated connections are not built into this rpc-env yet",
-            )));
-        }
 
         let (listener, address) = if config.client_mode {
             (None, None)
@@ -147,6 +139,8 @@ impl RpcEnv {
             name: config.name,
             sender_address: address.clone().map(Arc::new),
             address,
+            security,
+            handshaking: Mutex::new(VecDeque::new()),
             dispatcher: Dispatcher::new(dispatcher_threads),
             registry,
             io,

@@ -1,5 +1,7 @@
 //! The env's side of its connections: a new one is announced to every endpoint and given to
-//! an IO thread; a closed one fails the asks that travelled on it and is announced too.
+//! an IO thread; a closed one fails the asks that travelled on it and is announced too. On
+//! an authenticated env, a connection is announced only once its handshake is done
+//! (`io_loop/handshake.rs`), and one that never finished it is never announced.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +13,14 @@ use crate::connection::{Connection, Direction, IoThread};
 use crate::endpoint::NetworkEvent;
 use crate::error::RpcError;
 use crate::io_loop::IoHandle;
+use crate::security::Security;
 
 use super::EnvShared;
+
+/// Inbound connections that may be in their handshake at once. A legitimate handshake takes
+/// one round trip, so a few dozen slots serve any burst of real peers; when they are full,
+/// the oldest waiter is closed, so idle or slow sockets cannot hold them against newcomers.
+const MAX_INBOUND_HANDSHAKES: usize = 64;
 
 impl EnvShared {
     /// A connection over `stream`, watched by the IO thread whose turn it is, and announced
@@ -26,6 +34,7 @@ impl EnvShared {
         remote_address: Option<Arc<RpcAddress>>,
     ) -> (Arc<Connection>, Arc<IoHandle>) {
         let io = self.io.pick();
+        let authenticating = matches!(self.security, Security::Authenticated { .. });
         let announced = remote_address
             .as_deref()
             .cloned()
@@ -38,16 +47,50 @@ impl EnvShared {
             remote_address,
             Arc::clone(&io) as Arc<dyn IoThread>,
             self.max_frame,
+            authenticating,
         ));
-        self.dispatcher
-            .broadcast(&NetworkEvent::Connected(announced));
+        if !authenticating {
+            self.dispatcher
+                .broadcast(&NetworkEvent::Connected(announced));
+        } else if direction == Direction::Inbound {
+            self.hold_handshake_slot(&conn);
+        }
         (conn, io)
+    }
+
+    /// Gives `conn` one of the inbound handshake slots, closing the oldest connection still
+    /// in its handshake when they are all taken.
+    fn hold_handshake_slot(&self, conn: &Arc<Connection>) {
+        let mut waiting = self.handshaking.lock();
+        if waiting.len() >= MAX_INBOUND_HANDSHAKES {
+            waiting.retain(|w| {
+                w.upgrade()
+                    .is_some_and(|c| c.is_authenticating() && !c.is_closed())
+            });
+        }
+        while waiting.len() >= MAX_INBOUND_HANDSHAKES {
+            let Some(oldest) = waiting.pop_front().and_then(|w| w.upgrade()) else {
+                continue;
+            };
+            oldest.close(Some(RpcError::AuthenticationFailed {
+                peer: oldest.peer_name(),
+                reason: format!(
+                    "closed unauthenticated: {MAX_INBOUND_HANDSHAKES} newer connections were \
+                     waiting to authenticate"
+                ),
+            }));
+        }
+        waiting.push_back(Arc::downgrade(conn));
     }
 
     /// `conn` has closed: fails the asks that travelled on it (and on the outbox that
     /// opened it), forgets that outbox, and tells every endpoint (unless the env is
     /// stopping), with `reason` as a network error first if there is one.
     pub(crate) fn connection_closed(&self, conn: &Arc<Connection>, reason: Option<RpcError>) {
+        if conn.is_authenticating() {
+            self.handshake_never_finished(conn, reason);
+            return;
+        }
         let closed = RpcError::ConnectionClosed {
             peer: conn.peer_name(),
         };
@@ -78,6 +121,34 @@ impl EnvShared {
             }
             self.dispatcher
                 .broadcast(&NetworkEvent::Disconnected(address));
+        }
+    }
+}
+
+impl EnvShared {
+    /// `conn` closed before its handshake was done: the asks queued for it fail with an
+    /// authentication error (the likeliest cause when a peer hangs up mid-handshake), and,
+    /// as no endpoint heard of it, none hears it go.
+    fn handshake_never_finished(&self, conn: &Arc<Connection>, reason: Option<RpcError>) {
+        let error = match reason {
+            Some(e @ RpcError::AuthenticationFailed { .. }) => e,
+            other => RpcError::AuthenticationFailed {
+                peer: conn.peer_name(),
+                reason: format!(
+                    "the connection closed during the handshake ({}); wrong or missing {} \
+                     on one side, or the peer does not authenticate?",
+                    other.map_or("by the peer".to_string(), |e| e.to_string()),
+                    crate::conf::keys::AUTHENTICATE_SECRET
+                ),
+            },
+        };
+        if !self.is_stopped() {
+            log::warn!("{error}");
+        }
+        self.registry.fail_route(conn.id, &error);
+        if let Direction::Outbound { outbox_route } = conn.direction {
+            self.registry.fail_route(outbox_route, &error);
+            self.forget_outbox(outbox_route);
         }
     }
 }

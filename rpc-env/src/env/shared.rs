@@ -2,8 +2,9 @@
 //! endpoint finds its way: the connection a ref came on, or the outbox of its address.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -25,6 +26,7 @@ use crate::inbox::InboxMessage;
 use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
 use crate::pending_asks::{PendingAsk, TimeoutInfo, NO_ROUTE};
+use crate::security::Security;
 
 use super::dial::connect_in_background;
 
@@ -48,7 +50,12 @@ impl DecodeContext for Arrival {
 pub(crate) struct EnvShared {
     pub(crate) name: String,
     pub(super) conf: RpcConf,
-    pub(super) address: Option<RpcAddress>,
+    pub(crate) address: Option<RpcAddress>,
+    /// How connections are secured: off, or a handshake keyed by the shared secret.
+    pub(crate) security: Security,
+    /// Inbound connections still in their handshake, oldest first, for the cap on them
+    /// (`network.rs`). Weak: a closed connection's socket is not held open by this list.
+    pub(crate) handshaking: Mutex<VecDeque<Weak<Connection>>>,
     /// This env's address as senders put it in inbox messages.
     pub(super) sender_address: Option<Arc<RpcAddress>>,
     pub(crate) dispatcher: Dispatcher,

@@ -15,6 +15,7 @@ use crate::frame::{put_failure_frame, FrameDecoder, FrameKind};
 use crate::inbox::InboxEntry;
 use crate::pending_asks::PendingAsk;
 
+use super::handshake::ReadPhase;
 use super::routing::{route, Action, Destinations, Ignored, ReadRoutes, Routed};
 
 /// Per-connection read state, owned by the IO thread.
@@ -23,18 +24,26 @@ pub(super) struct ConnState {
     /// Bytes read and not yet split into frames.
     pub(super) buf: BytesMut,
     decoder: FrameDecoder,
-    routes: ReadRoutes<Arc<dyn InboxEntry>>,
+    pub(super) routes: ReadRoutes<Arc<dyn InboxEntry>>,
+    /// How read bytes become frames: the handshake first, on an authenticated env.
+    pub(super) phase: ReadPhase,
 }
 
 impl ConnState {
-    /// Read state for a connection just handed to this IO thread.
-    pub(super) fn new(conn: Arc<Connection>, max_frame: usize) -> ConnState {
+    /// Read state for a connection just handed to this IO thread, in `phase`.
+    pub(super) fn new(conn: Arc<Connection>, max_frame: usize, phase: ReadPhase) -> ConnState {
         ConnState {
             routes: ReadRoutes::new(conn.id, conn.direction, RpcAddress::of_socket(&conn.peer)),
             conn,
             buf: BytesMut::new(),
             decoder: FrameDecoder::new(max_frame),
+            phase,
         }
+    }
+
+    /// Whether the handshake is still going on.
+    pub(super) fn is_handshaking(&self) -> bool {
+        matches!(self.phase, ReadPhase::Handshaking { .. })
     }
 }
 

@@ -6,11 +6,13 @@
 //! socket that was full becomes writable again, or when a sender hands writing over.
 //! Other threads talk to it through commands and its `Waker`.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::unix::SourceFd;
@@ -24,9 +26,11 @@ use crate::fast_hash::FastMap;
 use crate::inbox::InlineBatch;
 
 mod deliver;
+mod handshake;
 mod routing;
 
 use deliver::{route_frames, ConnState};
+use handshake::{absorb, Absorbed};
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -144,6 +148,7 @@ impl IoThreads {
                 listener: own_listener,
                 scratch: vec![0u8; READ_CHUNK],
                 unfinished_reads: Vec::new(),
+                handshake_deadlines: VecDeque::new(),
             };
             let join = std::thread::Builder::new()
                 .name(format!("{}-rpc-io-{index}", env.name))
@@ -184,6 +189,9 @@ struct IoLoop {
     scratch: Vec<u8>,
     /// Connections that still had bytes to read when their turn ended.
     unfinished_reads: Vec<Token>,
+    /// When each connection still in its handshake must be done, oldest first (they are
+    /// added in time order with one timeout, so the front is always the next due).
+    handshake_deadlines: VecDeque<(Instant, Token)>,
 }
 
 impl IoLoop {
@@ -192,9 +200,9 @@ impl IoLoop {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.unfinished_reads.is_empty() {
-                None
+                self.next_handshake_deadline()
             } else {
-                Some(std::time::Duration::ZERO)
+                Some(Duration::ZERO)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -231,6 +239,47 @@ impl IoLoop {
             for token in std::mem::take(&mut self.unfinished_reads) {
                 self.read(token, true);
             }
+            self.expire_handshakes(Instant::now());
+        }
+    }
+
+    /// How long the poll may sleep before a handshake deadline is due.
+    fn next_handshake_deadline(&self) -> Option<Duration> {
+        let (due, _) = self.handshake_deadlines.front()?;
+        // Rounded up: a poll that wakes a hair early would find nothing due and spin.
+        Some(due.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+    }
+
+    /// Closes the connections whose handshake is overdue.
+    fn expire_handshakes(&mut self, now: Instant) {
+        while let Some(&(due, token)) = self.handshake_deadlines.front() {
+            if due > now {
+                return;
+            }
+            self.handshake_deadlines.pop_front();
+            let Some(state) = self.conns.get(&token) else {
+                continue;
+            };
+            if state.is_handshaking() {
+                let error = handshake::auth_failed(
+                    &state.conn,
+                    &format!(
+                        "no handshake within {} ms ({})",
+                        self.handshake_timeout().as_millis(),
+                        crate::conf::keys::AUTH_TIMEOUT
+                    ),
+                );
+                self.close(token, Some(error));
+            }
+        }
+    }
+
+    fn handshake_timeout(&self) -> Duration {
+        match &self.env.security {
+            crate::security::Security::Authenticated {
+                handshake_timeout, ..
+            } => *handshake_timeout,
+            crate::security::Security::Off => Duration::ZERO,
         }
     }
 
@@ -266,7 +315,20 @@ impl IoLoop {
             self.env.connection_closed(&conn, None);
             return;
         }
-        let state = ConnState::new(conn, self.env.max_frame);
+        let phase = match handshake::start(&self.env, &conn) {
+            Ok(phase) => phase,
+            Err(e) => {
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                conn.mark_closed();
+                self.env.connection_closed(&conn, Some(e));
+                return;
+            }
+        };
+        let state = ConnState::new(conn, self.env.max_frame, phase);
+        if state.is_handshaking() {
+            let due = Instant::now() + self.handshake_timeout();
+            self.handshake_deadlines.push_back((due, state.conn.token));
+        }
         self.conns.insert(state.conn.token, state);
     }
 
@@ -324,7 +386,26 @@ impl IoLoop {
                     return;
                 }
             };
-            state.buf.extend_from_slice(&self.scratch[..n]);
+            let ConnState {
+                conn,
+                buf,
+                routes,
+                phase,
+                ..
+            } = &mut *state;
+            let mut pin = |listen| routes.pin(listen);
+            match absorb(&self.env, conn, phase, &mut pin, &self.scratch[..n], buf) {
+                Ok(Absorbed::Frames) => {}
+                Ok(Absorbed::Nothing) => continue,
+                Err(problem) => {
+                    if !conn.is_authenticating() {
+                        // A failed handshake is logged when its connection closes.
+                        log::warn!("Closing the connection to {}: {problem}", conn.peer_name());
+                    }
+                    self.close(token, Some(problem));
+                    return;
+                }
+            }
             // Answers written while these frames are handled (inline endpoints, failures)
             // leave together once the chunk is done.
             let cork = Cork::new();

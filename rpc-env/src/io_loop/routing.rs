@@ -29,6 +29,20 @@ pub(super) trait Destinations {
     fn take_answered(&self, request_id: u64, routes: [u64; 2]) -> Option<Self::Ask>;
 }
 
+/// Who the peer of a connection is, as far as the senders its frames name go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PeerIdentity {
+    /// We dialled it: its frames name the address it advertises, which may be another
+    /// spelling of the one we dialled.
+    Dialled,
+    /// It dialled us and has not named itself yet: no handshake, no message frame.
+    Unnamed,
+    /// It dialled us and named itself, in the handshake or in its first message frame
+    /// (`None`: a client-mode peer). Every later frame must name the same sender: one
+    /// connection cannot speak for two processes.
+    Named(Option<Arc<RpcAddress>>),
+}
+
 /// What routing remembers about one connection between frames.
 pub(super) struct ReadRoutes<I> {
     /// The routes an answer on this connection may belong to: the connection itself (asks
@@ -36,9 +50,8 @@ pub(super) struct ReadRoutes<I> {
     answer_routes: [u64; 2],
     /// The socket address, the sender of a client-mode peer's messages.
     socket_address: Arc<RpcAddress>,
-    /// Whether the peer's listen address is known: from the start when we connected, from
-    /// the first frame naming a sender when it connected to us.
-    listen_address_known: bool,
+    /// Who the peer says it is, and so which sender its frames may name.
+    identity: PeerIdentity,
     /// The last sender header seen and what it parsed to; one peer sends the same one.
     last_sender: Option<(Bytes, Option<Arc<RpcAddress>>)>,
     /// The last receiver looked up, valid while the registration generation is unchanged.
@@ -48,22 +61,29 @@ pub(super) struct ReadRoutes<I> {
 impl<I: Clone> ReadRoutes<I> {
     /// Routing memory for a new connection `id`.
     pub(super) fn new(id: u64, direction: Direction, socket_address: RpcAddress) -> Self {
-        let (answer_routes, listen_address_known) = match direction {
-            Direction::Outbound { outbox_route } => ([id, outbox_route], true),
-            Direction::Inbound => ([id, id], false),
+        let (answer_routes, identity) = match direction {
+            Direction::Outbound { outbox_route } => ([id, outbox_route], PeerIdentity::Dialled),
+            Direction::Inbound => ([id, id], PeerIdentity::Unnamed),
         };
         ReadRoutes {
             answer_routes,
             socket_address: Arc::new(socket_address),
-            listen_address_known,
+            identity,
             last_sender: None,
             last_receiver: None,
         }
     }
 
+    /// The peer named itself in the handshake (`None`: client mode): its frames must name
+    /// the same sender.
+    pub(super) fn pin(&mut self, listen: Option<Arc<RpcAddress>>) {
+        self.identity = PeerIdentity::Named(listen);
+    }
+
     /// The sender of a message: the address in its header, or the socket address of a
     /// client-mode peer. Also says whether this is the first listen address seen on a
-    /// connection the peer opened.
+    /// connection the peer opened. A header naming another sender than the peer named
+    /// before is an error: the connection closes.
     fn sender_of(
         &mut self,
         header: &EndpointHeader,
@@ -72,11 +92,29 @@ impl<I: Clone> ReadRoutes<I> {
         let parsed = match &self.last_sender {
             Some((raw, parsed)) if raw[..] == *header.sender_raw() => parsed.clone(),
             _ => {
+                // A header not seen just before: checked against who the peer is (the
+                // cached one already was, so the common case costs a comparison).
                 let parsed = header.sender()?.map(Arc::new);
-                if let Some(address) = &parsed {
-                    if !self.listen_address_known {
-                        self.listen_address_known = true;
-                        learned = Some(Arc::clone(address));
+                match &self.identity {
+                    PeerIdentity::Dialled => {}
+                    PeerIdentity::Unnamed => {
+                        learned = parsed.clone();
+                        self.identity = PeerIdentity::Named(parsed.clone());
+                    }
+                    PeerIdentity::Named(named) => {
+                        if named.as_deref() != parsed.as_deref() {
+                            let name = |a: Option<&RpcAddress>| {
+                                a.map_or("no address (client mode)".to_string(), |a| a.host_port())
+                            };
+                            return Err(RpcError::Io {
+                                context: "Forged sender".into(),
+                                reason: format!(
+                                    "a frame names {} as its sender, but the peer is {}",
+                                    name(parsed.as_deref()),
+                                    name(named.as_deref())
+                                ),
+                            });
+                        }
                     }
                 }
                 let raw = Bytes::copy_from_slice(header.sender_raw());

@@ -6,8 +6,10 @@
 //! transport record carries its listen address. The responder counts the peer as
 //! authenticated only once it has decrypted that record: message 1 alone can be replayed.
 
+use std::sync::Arc;
+
 use bytes::{Buf, BufMut, BytesMut};
-use snow::{HandshakeState, TransportState};
+use snow::{HandshakeState, StatelessTransportState};
 
 use super::Secret;
 
@@ -38,6 +40,15 @@ pub(crate) enum NoiseError {
     BadRecord(String),
 }
 
+impl std::fmt::Display for NoiseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoiseError::AuthenticationFailed(why) => write!(f, "authentication failed ({why})"),
+            NoiseError::BadRecord(why) => write!(f, "a record did not decrypt ({why})"),
+        }
+    }
+}
+
 /// Where one side of a handshake is. One enum: no parallel flags.
 enum Step {
     /// Initiator: message 1 sent, waiting for message 2.
@@ -45,7 +56,7 @@ enum Step {
     /// Responder: waiting for message 1.
     AwaitingHello(Box<HandshakeState>),
     /// Responder: message 2 sent, waiting for the initiator's address record.
-    AwaitingAddress(Box<TransportState>),
+    AwaitingAddress(NoiseTransport),
     /// Finished or failed: nothing more to do.
     Spent,
 }
@@ -162,15 +173,12 @@ impl Handshake {
                     let mut buf = [0u8; 64];
                     let n = hs.write_message(&[], &mut buf).map_err(builder_error)?;
                     put_message(out, &buf[..n]);
-                    let transport = hs.into_transport_mode().map_err(builder_error)?;
-                    self.step = Step::AwaitingAddress(Box::new(transport));
+                    self.step = Step::AwaitingAddress(NoiseTransport::from_handshake(*hs)?);
                 }
                 Step::AwaitingReply(mut hs) => {
                     hs.read_message(&msg, &mut payload)
                         .map_err(|e| failed(format!("message 2: {e}")))?;
-                    let mut transport = NoiseTransport {
-                        state: Box::new(hs.into_transport_mode().map_err(builder_error)?),
-                    };
+                    let mut transport = NoiseTransport::from_handshake(*hs)?;
                     let record = address_record(self.listen.as_deref());
                     transport.seal(&record, out);
                     return Ok(Progress::Done {
@@ -178,14 +186,16 @@ impl Handshake {
                         peer_listen: None,
                     });
                 }
-                Step::AwaitingAddress(mut state) => {
-                    let n = state
-                        .read_message(&msg, &mut payload)
+                Step::AwaitingAddress(mut transport) => {
+                    let mut record = BytesMut::new();
+                    transport
+                        .receiving
+                        .open_one(&msg, &mut record)
                         .map_err(|e| failed(format!("address record: {e}")))?;
-                    let peer_listen = parse_address_record(&payload[..n])
+                    let peer_listen = parse_address_record(&record)
                         .ok_or_else(|| failed("malformed address record".to_owned()))?;
                     return Ok(Progress::Done {
-                        transport: NoiseTransport { state },
+                        transport,
                         peer_listen,
                     });
                 }
@@ -216,13 +226,52 @@ fn parse_address_record(bytes: &[u8]) -> Option<Option<String>> {
     }
 }
 
-/// The cipher of an authenticated connection: seals outgoing bytes into records, opens
-/// incoming ones. Nonces advance per record, so a replayed or reordered record fails.
+/// The ciphers of an authenticated connection, one per direction: the IO thread opens what
+/// it reads while senders seal what they write, each half with its own nonce, so neither
+/// waits for the other. Nonces advance per record, so a replayed, dropped or reordered
+/// record fails to open.
 pub(crate) struct NoiseTransport {
-    state: Box<TransportState>,
+    /// Seals what this side writes.
+    pub(crate) sending: NoiseSealer,
+    /// Opens what this side reads.
+    pub(crate) receiving: NoiseOpener,
 }
 
 impl NoiseTransport {
+    fn from_handshake(hs: HandshakeState) -> Result<NoiseTransport, NoiseError> {
+        let state = Arc::new(hs.into_stateless_transport_mode().map_err(builder_error)?);
+        Ok(NoiseTransport {
+            sending: NoiseSealer {
+                state: Arc::clone(&state),
+                nonce: 0,
+            },
+            receiving: NoiseOpener { state, nonce: 0 },
+        })
+    }
+
+    /// Seals with the sending half (see [`NoiseSealer::seal`]).
+    pub(crate) fn seal(&mut self, plain: &[u8], out: &mut Vec<u8>) {
+        self.sending.seal(plain, out)
+    }
+
+    /// Opens with the receiving half (see [`NoiseOpener::open`]).
+    #[cfg(test)]
+    pub(crate) fn open(
+        &mut self,
+        input: &mut BytesMut,
+        plain: &mut BytesMut,
+    ) -> Result<(), NoiseError> {
+        self.receiving.open(input, plain)
+    }
+}
+
+/// The sending half of a connection's cipher.
+pub(crate) struct NoiseSealer {
+    state: Arc<StatelessTransportState>,
+    nonce: u64,
+}
+
+impl NoiseSealer {
     /// Appends `plain` to `out` as transport records of at most [`MAX_RECORD`] bytes each:
     /// a coalesced write buffer costs one AEAD call per 64 KiB, not one per frame.
     pub(crate) fn seal(&mut self, plain: &[u8], out: &mut Vec<u8>) {
@@ -230,16 +279,26 @@ impl NoiseTransport {
             let start = out.len();
             out.resize(start + 2 + chunk.len() + TAG, 0);
             // Invariant: chunk <= MAX_PLAINTEXT, so the record fits the buffer and the Noise
-            // limit; snow fails only on a too-small buffer or an exhausted nonce (2^64).
+            // limit; snow fails only on a too-small buffer. The nonce is a u64 counter: at
+            // a record per nanosecond it lasts five centuries.
             let n = self
                 .state
-                .write_message(chunk, &mut out[start + 2..])
+                .write_message(self.nonce, chunk, &mut out[start + 2..])
                 .expect("a record within the Noise limit");
+            self.nonce += 1;
             out[start..start + 2].copy_from_slice(&(n as u16).to_be_bytes());
             out.truncate(start + 2 + n);
         }
     }
+}
 
+/// The receiving half of a connection's cipher.
+pub(crate) struct NoiseOpener {
+    state: Arc<StatelessTransportState>,
+    nonce: u64,
+}
+
+impl NoiseOpener {
     /// Decrypts every whole record in `input` onto `plain`, leaving a partial one in `input`.
     pub(crate) fn open(
         &mut self,
@@ -248,20 +307,27 @@ impl NoiseTransport {
     ) -> Result<(), NoiseError> {
         // A record length over the Noise limit cannot happen: u16 caps it at 65,535.
         while let Some(record) = take_message(input, MAX_RECORD).unwrap_or(None) {
-            if record.len() < TAG {
-                return Err(NoiseError::BadRecord(format!(
-                    "record of {} bytes",
-                    record.len()
-                )));
-            }
-            let start = plain.len();
-            plain.resize(start + record.len() - TAG, 0);
-            let n = self
-                .state
-                .read_message(&record, &mut plain[start..])
-                .map_err(|e| NoiseError::BadRecord(format!("decrypt: {e}")))?;
-            plain.truncate(start + n);
+            self.open_one(&record, plain)?;
         }
+        Ok(())
+    }
+
+    /// Decrypts one record (without its length prefix) onto `plain`.
+    fn open_one(&mut self, record: &[u8], plain: &mut BytesMut) -> Result<(), NoiseError> {
+        if record.len() < TAG {
+            return Err(NoiseError::BadRecord(format!(
+                "record of {} bytes",
+                record.len()
+            )));
+        }
+        let start = plain.len();
+        plain.resize(start + record.len() - TAG, 0);
+        let n = self
+            .state
+            .read_message(self.nonce, record, &mut plain[start..])
+            .map_err(|e| NoiseError::BadRecord(format!("decrypt: {e}")))?;
+        self.nonce += 1;
+        plain.truncate(start + n);
         Ok(())
     }
 }

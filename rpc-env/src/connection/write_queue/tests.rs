@@ -29,11 +29,15 @@ fn writing(rounds_left: usize, writable_seen: bool) -> WriteState {
 /// What happens to the queue.
 #[derive(Clone, Copy, Debug)]
 enum Event {
-    Push { corked: bool },
+    Push {
+        corked: bool,
+    },
     Uncork,
     EndReadChunk,
     Writable,
     Finished(WriteOutcome),
+    /// The handshake finished, with nothing to send first.
+    HandshakeDone,
 }
 
 /// What the caller is told.
@@ -45,7 +49,7 @@ enum Told {
 }
 
 fn queue(given: Given, t0: Instant) -> WriteQueue {
-    let mut q = WriteQueue::new();
+    let mut q = WriteQueue::new(false);
     if given.queued {
         assert!(q.push(&mut BytesMut::from(&b"queued"[..])));
     }
@@ -71,13 +75,14 @@ fn apply(q: &mut WriteQueue, event: Event, t0: Instant) -> Told {
         Event::EndReadChunk => Told::Next(q.end_read_chunk()),
         Event::Writable => Told::Next(q.on_writable()),
         Event::Finished(outcome) => {
-            let batch = q.take_batch(t0);
+            let batch = q.take_batch(t0).wire;
             let unwritten = match outcome {
                 WriteOutcome::Written => VecDeque::new(),
                 WriteOutcome::WouldBlock | WriteOutcome::Failed => batch,
             };
             Told::After(q.finish_write(outcome, unwritten, None))
         }
+        Event::HandshakeDone => Told::Next(q.handshake_done(true, Bytes::new())),
     }
 }
 
@@ -130,6 +135,13 @@ fn every_transition_of_the_table() {
         ("broken, push", with(Broken, false), Push { corked: false }, Broken, Told::Refused),
         ("broken, uncork", with(Broken, false), Uncork, Broken, Told::Next(Next::Nothing)),
         ("broken, writable", with(Broken, false), Writable, Broken, Told::Next(Next::Nothing)),
+        ("handshaking, push", with(Handshaking, false), Push { corked: false }, Handshaking, Told::Next(Next::Nothing)),
+        ("handshaking, uncork", with(Handshaking, true), Uncork, Handshaking, Told::Next(Next::Nothing)),
+        ("handshaking, writable", with(Handshaking, true), Writable, Handshaking, Told::Next(Next::Nothing)),
+        ("handshaking, chunk ends", with(Handshaking, true), EndReadChunk, Handshaking, Told::Next(Next::Nothing)),
+        ("handshaking, done, frames queued", with(Handshaking, true), HandshakeDone, writing(IO_THREAD_WRITE_ROUNDS, false), Told::Next(Next::Write)),
+        ("handshaking, done, nothing queued", with(Handshaking, false), HandshakeDone, Idle, Told::Next(Next::Nothing)),
+        ("broken, handshake done", with(Broken, false), HandshakeDone, Broken, Told::Next(Next::Nothing)),
     ];
     let t0 = Instant::now() + Duration::from_secs(10);
     for (name, given, event, state, told) in rows {
@@ -151,7 +163,7 @@ fn a_writer_with_frames_still_coming_writes_its_rounds_then_hands_over() {
     );
     assert_eq!(q.uncork(), Next::Write);
     for round in 1..SENDER_WRITE_ROUNDS {
-        let batch = q.take_batch(t0);
+        let batch = q.take_batch(t0).wire;
         assert!(!batch.is_empty());
         // Another sender queues while this batch is being written.
         assert!(q.push(&mut BytesMut::from(&b"more"[..])));
@@ -169,10 +181,10 @@ fn a_writer_with_frames_still_coming_writes_its_rounds_then_hands_over() {
 #[test]
 fn unwritten_chunks_go_back_in_front_of_later_frames() {
     let t0 = Instant::now();
-    let mut q = WriteQueue::new();
+    let mut q = WriteQueue::new(false);
     assert!(q.push(&mut BytesMut::from(&b"first"[..])));
     assert_eq!(q.after_push(|| false, || t0), Next::Write);
-    let mut batch = q.take_batch(t0);
+    let mut batch = q.take_batch(t0).wire;
     assert_eq!(batch.len(), 1);
     // Half of the batch went out before the socket filled up.
     batch[0] = Bytes::from_static(b"rst");
@@ -183,7 +195,7 @@ fn unwritten_chunks_go_back_in_front_of_later_frames() {
     );
     assert_eq!(q.state(), WriteState::Blocked);
     assert_eq!(q.on_writable(), Next::Write);
-    let order: Vec<Bytes> = q.take_batch(t0).into_iter().collect();
+    let order: Vec<Bytes> = q.take_batch(t0).wire.into_iter().collect();
     assert_eq!(
         order,
         vec![Bytes::from_static(b"rst"), Bytes::from_static(b"second")]
@@ -192,13 +204,13 @@ fn unwritten_chunks_go_back_in_front_of_later_frames() {
 
 #[test]
 fn large_frames_are_queued_whole_and_keep_their_order() {
-    let mut q = WriteQueue::new();
+    let mut q = WriteQueue::new(false);
     let small = BytesMut::from(&b"small"[..]);
     let large = BytesMut::from(&vec![7u8; COPY_LIMIT + 1][..]);
     assert!(q.push(&mut small.clone()));
     assert!(q.push(&mut large.clone()));
     assert!(q.push(&mut small.clone()));
-    let batch: Vec<Bytes> = q.take_batch(Instant::now()).into_iter().collect();
+    let batch: Vec<Bytes> = q.take_batch(Instant::now()).wire.into_iter().collect();
     assert_eq!(batch.len(), 3, "the large frame is its own chunk");
     assert_eq!(batch[0], small);
     assert_eq!(batch[1], large);
@@ -207,10 +219,10 @@ fn large_frames_are_queued_whole_and_keep_their_order() {
 
 #[test]
 fn a_written_tail_is_reused_as_the_next_tail() {
-    let mut q = WriteQueue::new();
+    let mut q = WriteQueue::new(false);
     assert!(q.push(&mut BytesMut::from(&b"frame"[..])));
     q.state = writing(1, false);
-    let batch = q.take_batch(Instant::now());
+    let batch = q.take_batch(Instant::now()).wire;
     let mut spare = None;
     for chunk in batch {
         keep_as_spare(chunk, &mut spare);
@@ -222,4 +234,58 @@ fn a_written_tail_is_reused_as_the_next_tail() {
     let mut big = None;
     keep_as_spare(Bytes::from(vec![0u8; SPARE_MAX + 1]), &mut big);
     assert!(big.is_none(), "buffers larger than a spare are freed");
+}
+
+#[test]
+fn frames_sent_during_the_handshake_follow_the_address_record() {
+    let t0 = Instant::now();
+    let record = Bytes::from_static(b"record");
+    // Unencrypted after the handshake: the record, then the frames, all wire bytes.
+    let mut q = WriteQueue::new(true);
+    assert!(q.push(&mut BytesMut::from(&b"early"[..])));
+    assert_eq!(q.after_push(|| false, || t0), Next::Nothing);
+    assert_eq!(q.handshake_done(false, record.clone()), Next::Write);
+    let batch = q.take_batch(t0);
+    assert!(batch.plain.is_empty());
+    let wire: Vec<Bytes> = batch.wire.into_iter().collect();
+    assert_eq!(wire, vec![record.clone(), Bytes::from_static(b"early")]);
+
+    // Encrypted: the sealed record is wire bytes, the frames are the writer's to seal.
+    let mut q = WriteQueue::new(true);
+    assert!(q.push(&mut BytesMut::from(&b"early"[..])));
+    assert_eq!(q.handshake_done(true, record.clone()), Next::Write);
+    let batch = q.take_batch(t0);
+    assert_eq!(batch.wire.into_iter().collect::<Vec<_>>(), vec![record]);
+    assert_eq!(
+        batch.plain.into_iter().collect::<Vec<_>>(),
+        vec![Bytes::from_static(b"early")]
+    );
+}
+
+#[test]
+fn sealed_bytes_the_socket_did_not_take_are_not_sealed_again() {
+    let t0 = Instant::now();
+    let mut q = WriteQueue::new(true);
+    assert_eq!(q.handshake_done(true, Bytes::new()), Next::Nothing);
+    assert!(q.push(&mut BytesMut::from(&b"one"[..])));
+    assert_eq!(q.after_push(|| false, || t0), Next::Write);
+    let batch = q.take_batch(t0);
+    assert_eq!(batch.plain.len(), 1);
+    // The writer sealed "one" and wrote part of it before the socket filled up.
+    let unwritten = VecDeque::from([Bytes::from_static(b"sealed-rest")]);
+    assert!(q.push(&mut BytesMut::from(&b"two"[..])));
+    assert_eq!(
+        q.finish_write(WriteOutcome::WouldBlock, unwritten, None),
+        AfterWrite::Done
+    );
+    assert_eq!(q.on_writable(), Next::Write);
+    let batch = q.take_batch(t0);
+    assert_eq!(
+        batch.wire.into_iter().collect::<Vec<_>>(),
+        vec![Bytes::from_static(b"sealed-rest")]
+    );
+    assert_eq!(
+        batch.plain.into_iter().collect::<Vec<_>>(),
+        vec![Bytes::from_static(b"two")]
+    );
 }

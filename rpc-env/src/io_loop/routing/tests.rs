@@ -173,22 +173,64 @@ fn the_first_listen_address_on_an_inbound_connection_is_learned_once() {
     )
     .expect("routes");
     assert!(again.learned.is_none());
-    // Another sender later on the same connection is not learned as its address.
+    // Another sender later on the same connection is a forgery: one connection cannot
+    // speak for two processes (the spoofed-worker attack of issue 11).
     let other = RpcAddress::new("worker-2", 35000);
     let third = route(
         message(FrameKind::OneWay, 0, Some(&other), "master"),
         &mut routes,
         &tables,
+    );
+    let err = third.expect_err("a second sender is refused");
+    assert!(err.to_string().contains("worker-2:35000"), "{err}");
+    // So is a client-mode frame (no sender) from a peer that named itself.
+    assert!(route(
+        message(FrameKind::OneWay, 0, None, "master"),
+        &mut routes,
+        &tables
+    )
+    .is_err());
+}
+
+#[test]
+fn a_peer_pinned_by_the_handshake_cannot_name_another_sender() {
+    let tables = Tables::with_endpoints(&["master"]);
+    let worker = RpcAddress::new("worker-1", 35000);
+    let mut routes = inbound();
+    routes.pin(Some(Arc::new(worker.clone())));
+    let ok = route(
+        message(FrameKind::OneWay, 0, Some(&worker), "master"),
+        &mut routes,
+        &tables,
     )
     .expect("routes");
-    assert!(third.learned.is_none());
-    let Action::Deliver { sender, .. } = third.action else {
+    assert!(ok.learned.is_none(), "the handshake announced it already");
+    let other = RpcAddress::new("master-host", 7077);
+    assert!(route(
+        message(FrameKind::Request, 1, Some(&other), "master"),
+        &mut routes,
+        &tables
+    )
+    .is_err());
+    // A client-mode peer pinned by its handshake sends without an address.
+    let mut routes = inbound();
+    routes.pin(None);
+    let ok = route(
+        message(FrameKind::OneWay, 0, None, "master"),
+        &mut routes,
+        &tables,
+    )
+    .expect("routes");
+    let Action::Deliver { sender, .. } = ok.action else {
         panic!("not delivered");
     };
-    assert_eq!(
-        *sender, other,
-        "the sender is still the one its header names"
-    );
+    assert_eq!(*sender, socket());
+    assert!(route(
+        message(FrameKind::OneWay, 0, Some(&worker), "master"),
+        &mut routes,
+        &tables
+    )
+    .is_err());
 }
 
 #[test]
