@@ -104,7 +104,7 @@ impl App {
         if looks_like_executor(&args) {
             return self.run_as_executor(args);
         }
-        let mut conf = match std::env::var(CONF_ENV) {
+        let conf = match std::env::var(CONF_ENV) {
             Ok(text) => match with_submitted(self.conf, &text) {
                 Ok(conf) => conf,
                 Err(e) => {
@@ -113,6 +113,14 @@ impl App {
                 }
             },
             Err(_) => self.conf,
+        };
+        // A cluster-mode driver started by a worker connects as the worker does.
+        let mut conf = match conf.with_inherited_security() {
+            Ok(conf) => conf,
+            Err(e) => {
+                eprintln!("{}: {e}", self.name);
+                return ExitCode::FAILURE;
+            }
         };
         if !conf.contains(MASTER) {
             let master = std::env::var(MASTER_ENV).unwrap_or_else(|_| "local[*]".to_string());

@@ -7,15 +7,18 @@
 //!   then, because per-peer order is FIFO and the endpoint is serial);
 //! - `rpc.ask_pipelined_per_s`: asks with 256 in flight;
 //! - `rpc.ask_cpu_us`: CPU time both processes spent per sequential ask (user + system), so
-//!   latency bought with spinning shows its price.
+//!   latency bought with spinning shows its price;
+//! - the same again as `rpc.secure.*`, with both envs authenticated and encrypted
+//!   (`ember.authenticate=true`, the secret in a 0600 file): the price of the Noise handshake's
+//!   ChaCha20-Poly1305 records on every byte.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rpc_env::{
-    message, EndpointContext, EndpointRef, HandlerResult, Protocol, Reply, RpcAddress, RpcEndpoint,
-    RpcEnv, RpcEnvConfig, Threading,
+    keys, message, EndpointContext, EndpointRef, HandlerResult, Protocol, Reply, RpcAddress,
+    RpcConf, RpcEndpoint, RpcEnv, RpcEnvConfig, Threading,
 };
 
 use crate::child::{self, ChildServer};
@@ -99,9 +102,24 @@ fn rpc_error(context: &str) -> impl Fn(rpc_env::RpcError) -> BenchError + '_ {
     move |e| BenchError::new(format!("{context}: {e}"))
 }
 
-/// The child side: a server env with the echo endpoint, until the parent goes away.
-pub(crate) fn serve_echo(_args: &[String]) -> Result<(), BenchError> {
-    let env = RpcEnv::create(RpcEnvConfig::server("bench-server", "127.0.0.1", 0))
+/// The child's argument that turns authentication on, followed by the secret file's path.
+const SECRET_FILE_ARG: &str = "--secret-file";
+
+/// Settings that authenticate and encrypt with the secret in `file`.
+fn secure_conf(file: &str) -> RpcConf {
+    RpcConf::new()
+        .with(keys::AUTHENTICATE, "true")
+        .with(keys::AUTHENTICATE_SECRET_FILE, file)
+}
+
+/// The child side: a server env with the echo endpoint, until the parent goes away;
+/// authenticated with `--secret-file PATH`.
+pub(crate) fn serve_echo(args: &[String]) -> Result<(), BenchError> {
+    let conf = match args {
+        [flag, file] if flag == SECRET_FILE_ARG => secure_conf(file),
+        _ => RpcConf::new(),
+    };
+    let env = RpcEnv::create(RpcEnvConfig::server("bench-server", "127.0.0.1", 0).with_conf(conf))
         .map_err(rpc_error("starting the server env"))?;
     env.setup_endpoint(ECHO_NAME, Echo { received: 0 })
         .map_err(rpc_error("registering the echo endpoint"))?;
@@ -113,19 +131,71 @@ pub(crate) fn serve_echo(_args: &[String]) -> Result<(), BenchError> {
     }
 }
 
-/// Measures rpc-env's ask and send paths.
+/// Measures rpc-env's ask and send paths, in the clear and then authenticated.
 pub(crate) fn measure(opts: &Options) -> Result<Vec<Metric>, BenchError> {
-    let server = ChildServer::spawn(ECHO_MODE, &[])?;
-    let env = RpcEnv::create(RpcEnvConfig::client("bench-client"))
+    let mut metrics = measure_one(opts, "rpc", None)?;
+    let secret = SecretFile::create()?;
+    eprintln!("[rpc] again with authentication and encryption ...");
+    metrics.extend(measure_one(opts, "rpc.secure", Some(&secret.path))?);
+    Ok(metrics)
+}
+
+/// One run of every measurement against a fresh server, metrics named `<prefix>.<name>`.
+fn measure_one(
+    opts: &Options,
+    prefix: &str,
+    secret_file: Option<&str>,
+) -> Result<Vec<Metric>, BenchError> {
+    let (args, conf) = match secret_file {
+        Some(file) => (vec![SECRET_FILE_ARG, file], secure_conf(file)),
+        None => (Vec::new(), RpcConf::new()),
+    };
+    let server = ChildServer::spawn(ECHO_MODE, &args)?;
+    let env = RpcEnv::create(RpcEnvConfig::client("bench-client").with_conf(conf))
         .map_err(rpc_error("starting the client env"))?;
     let result = measure_with(
         &env,
         &RpcAddress::new("127.0.0.1", server.port()),
         server.pid(),
         opts,
+        prefix,
     );
     env.shutdown();
     result
+}
+
+/// A fresh random secret in a file only this user can read, removed when dropped.
+struct SecretFile {
+    path: String,
+}
+
+impl SecretFile {
+    fn create() -> Result<SecretFile, BenchError> {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut random = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut random))
+            .map_err(|e| BenchError::io("/dev/urandom", e))?;
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let path = std::env::temp_dir().join(format!("ember-bench-secret-{}", std::process::id()));
+        let path_text = path.display().to_string();
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(hex.as_bytes()))
+            .map_err(|e| BenchError::io(&path_text, e))?;
+        Ok(SecretFile { path: path_text })
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn measure_with(
@@ -133,14 +203,16 @@ fn measure_with(
     server: &RpcAddress,
     server_pid: u32,
     opts: &Options,
+    prefix: &str,
 ) -> Result<Vec<Metric>, BenchError> {
+    let name = |metric: &str| metric_name(prefix, metric);
     let echo: EndpointRef<BenchProtocol> = env
         .setup_endpoint_ref(server, ECHO_NAME)
         .map_err(rpc_error("looking up the echo endpoint"))?;
     let data = Bytes::from(vec![7u8; PAYLOAD]);
     let mut metrics = Vec::new();
 
-    eprintln!("[rpc] measuring rpc.ask latency ...");
+    eprintln!("[rpc] measuring {prefix}.ask latency ...");
     let asks = opts.iterations(20_000, 2_000);
     let mut samples = Vec::with_capacity(asks);
     let mut cpu_before = None;
@@ -171,18 +243,18 @@ fn measure_with(
         (cpu_after - cpu_before.unwrap_or(cpu_after)).as_secs_f64() * 1e6 / asks as f64;
     stats::sort_samples(&mut samples);
     metrics.push(Metric::new(
-        "rpc.ask_p50_us",
+        name("ask_p50_us"),
         stats::percentile(&samples, 50.0),
         "us",
     ));
     metrics.push(Metric::new(
-        "rpc.ask_p99_us",
+        name("ask_p99_us"),
         stats::percentile(&samples, 99.0),
         "us",
     ));
-    metrics.push(Metric::new("rpc.ask_cpu_us", cpu_per_ask, "us"));
+    metrics.push(Metric::new(name("ask_cpu_us"), cpu_per_ask, "us"));
 
-    eprintln!("[rpc] measuring rpc.send throughput ...");
+    eprintln!("[rpc] measuring {prefix}.send throughput ...");
     let sends = opts.iterations(1_000_000, 100_000) as u64;
     let before = count(&echo)?;
     let start = Instant::now();
@@ -199,12 +271,12 @@ fn measure_with(
         )));
     }
     metrics.push(Metric::new(
-        "rpc.send_msgs_per_s",
+        name("send_msgs_per_s"),
         per_second(sends, took),
         "msgs/s",
     ));
 
-    eprintln!("[rpc] measuring rpc.ask pipelined throughput ...");
+    eprintln!("[rpc] measuring {prefix}.ask pipelined throughput ...");
     let pipelined = opts.iterations(500_000, 50_000) as u64;
     let start = Instant::now();
     let mut window = VecDeque::with_capacity(IN_FLIGHT);
@@ -222,11 +294,40 @@ fn measure_with(
     }
     let took = start.elapsed();
     metrics.push(Metric::new(
-        "rpc.ask_pipelined_per_s",
+        name("ask_pipelined_per_s"),
         per_second(pipelined, took),
         "asks/s",
     ));
     Ok(metrics)
+}
+
+/// The fixed name of `metric` in the `prefix` family (names are `&'static`: scripts key on
+/// them, so they are spelled out here rather than built).
+fn metric_name(prefix: &str, metric: &str) -> &'static str {
+    const NAMES: [(&str, &str, &str); 10] = [
+        ("rpc", "ask_p50_us", "rpc.ask_p50_us"),
+        ("rpc", "ask_p99_us", "rpc.ask_p99_us"),
+        ("rpc", "ask_cpu_us", "rpc.ask_cpu_us"),
+        ("rpc", "send_msgs_per_s", "rpc.send_msgs_per_s"),
+        ("rpc", "ask_pipelined_per_s", "rpc.ask_pipelined_per_s"),
+        ("rpc.secure", "ask_p50_us", "rpc.secure.ask_p50_us"),
+        ("rpc.secure", "ask_p99_us", "rpc.secure.ask_p99_us"),
+        ("rpc.secure", "ask_cpu_us", "rpc.secure.ask_cpu_us"),
+        (
+            "rpc.secure",
+            "send_msgs_per_s",
+            "rpc.secure.send_msgs_per_s",
+        ),
+        (
+            "rpc.secure",
+            "ask_pipelined_per_s",
+            "rpc.secure.ask_pipelined_per_s",
+        ),
+    ];
+    NAMES
+        .iter()
+        .find(|(p, m, _)| *p == prefix && *m == metric)
+        .map_or("rpc.unnamed", |(_, _, full)| full)
 }
 
 fn wait_echo(handle: Option<rpc_env::AskHandle<Bytes>>) -> Result<(), BenchError> {

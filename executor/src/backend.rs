@@ -256,9 +256,14 @@ fn start_and_wait(args: &ExecutorArgs, registry: Arc<TaskRegistry>) -> Result<i3
         .map_err(|e| e.to_string())?
         .address()
         .cloned();
-    // Phase 1: fetch the application's settings with a throw-away env.
-    let fetcher =
-        RpcEnv::create(RpcEnvConfig::client("driverPropsFetcher")).map_err(|e| e.to_string())?;
+    // Phase 1: fetch the application's settings with a throw-away env, authenticated the
+    // way the worker that started this process is (its secret and settings come in the
+    // environment: the driver never sends the secret).
+    let inherited = RpcConf::new()
+        .with_inherited_security()
+        .map_err(|e| e.to_string())?;
+    let fetcher = RpcEnv::create(RpcEnvConfig::client("driverPropsFetcher").with_conf(inherited))
+        .map_err(|e| e.to_string())?;
     let app_config = fetch_app_config(&fetcher, &args.driver_url);
     fetcher.shutdown();
     let app_config = app_config?;
@@ -268,6 +273,7 @@ fn start_and_wait(args: &ExecutorArgs, registry: Arc<TaskRegistry>) -> Result<i3
     }
     conf.set("ember.app.id", app_config.app_id.clone());
     conf.set("ember.executor.id", args.executor_id.clone());
+    let conf = conf.with_inherited_security().map_err(|e| e.to_string())?;
     let scheduler_conf = SchedulerConf::from_conf(&conf).map_err(|e| e.to_string())?;
     // Phase 2: the real env.
     let env = RpcEnv::create(RpcEnvConfig::client("ember-executor").with_conf(conf.clone()))

@@ -98,7 +98,7 @@ pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use local_only::LocalOnly;
-pub use security::{Secret, Security, DEFAULT_AUTH_TIMEOUT};
+pub use security::{Secret, Security, CHILD_ENV_KEYS, DEFAULT_AUTH_TIMEOUT};
 pub use ticker::Ticker;
 
 /// Re-exports for the [`message!`] macro; not part of the API.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rpc_env::{RpcAddress, RpcConf, TimeUnit};
+use rpc_env::{keys, RpcAddress, RpcConf, TimeUnit};
 
 use clap::builder::TypedValueParser;
 
@@ -423,22 +423,41 @@ fn driver_request(
 
 impl SubmitArgs {
     /// The settings as the application reads them from [`CONF_ENV`]: one `key=value` per
-    /// line.
-    pub fn conf_text(&self) -> String {
+    /// line, never the secret itself (it travels in [`keys::AUTH_SECRET_ENV`]: an
+    /// environment variable of its own is not copied into messages, logs or recovery
+    /// files). With `cluster`, the secret file's path is left out too: it names a file on
+    /// this host, and the worker that runs the driver hands it its own secret.
+    pub fn conf_text(&self, cluster: bool) -> String {
         self.conf
             .iter()
+            .filter(|(key, _)| {
+                let host_path = cluster && *key == keys::AUTHENTICATE_SECRET_FILE;
+                !keys::holds_secret(key) && !host_path
+            })
             .map(|(key, value)| format!("{key}={value}\n"))
             .collect()
     }
 
-    /// The environment the application gets: [`MASTER_ENV`] (when a master was given) and
-    /// [`CONF_ENV`].
+    /// The environment the application gets in client mode: [`MASTER_ENV`] (when a master
+    /// was given), [`CONF_ENV`], and the secret in [`keys::AUTH_SECRET_ENV`] when it was
+    /// given as a setting.
     pub fn app_env(&self) -> BTreeMap<String, String> {
+        let mut env = self.cluster_env();
+        env.insert(CONF_ENV.to_string(), self.conf_text(false));
+        if let Some(secret) = self.conf.get(keys::AUTHENTICATE_SECRET) {
+            env.insert(keys::AUTH_SECRET_ENV.to_string(), secret.to_string());
+        }
+        env
+    }
+
+    /// The environment a cluster-mode driver is described with (it goes to the master and
+    /// into its recovery files): [`MASTER_ENV`] and [`CONF_ENV`], nothing secret.
+    fn cluster_env(&self) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         if let Some(master) = &self.master {
             env.insert(MASTER_ENV.to_string(), master.clone());
         }
-        env.insert(CONF_ENV.to_string(), self.conf_text());
+        env.insert(CONF_ENV.to_string(), self.conf_text(true));
         env
     }
 
@@ -451,7 +470,7 @@ impl SubmitArgs {
     }
 
     /// What cluster mode asks the master to run: the binary by its absolute path, its
-    /// arguments, [`app_env`](Self::app_env), the driver's memory, cores and supervise.
+    /// arguments, an environment without secrets, the driver's memory, cores and supervise.
     ///
     /// # Errors
     ///
@@ -493,7 +512,7 @@ impl SubmitArgs {
             command: Command {
                 program,
                 args,
-                env: self.app_env(),
+                env: self.cluster_env(),
             },
         })
     }

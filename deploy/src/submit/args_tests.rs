@@ -320,6 +320,32 @@ fn the_driver_description_names_the_binary_absolutely() {
     assert!(description.command.env["EMBER_CONF"].contains("ember.submit.deployMode=cluster\n"));
     assert_eq!((description.memory_mib, description.cores), (1024, 1));
 
+    // The secret never goes into the description (master, recovery files, worker): the
+    // worker hands the driver its own. Nor does the path of this host's secret file.
+    s.conf.set(keys::AUTHENTICATE, "true");
+    s.conf
+        .set(keys::AUTHENTICATE_SECRET, "a-secret-value-of-enough-bytes");
+    s.conf
+        .set(keys::AUTHENTICATE_SECRET_FILE, "/home/me/.ember-secret");
+    let description = s.driver_description().expect("a description");
+    let all: String = description.command.env.values().cloned().collect();
+    assert!(!all.contains("a-secret-value"), "{all}");
+    assert!(!all.contains(".ember-secret"), "{all}");
+    assert!(all.contains("ember.authenticate=true"), "{all}");
+    assert!(!description.command.env.contains_key(keys::AUTH_SECRET_ENV));
+    // In client mode the application gets it in its own variable, not in EMBER_CONF.
+    let env = s.app_env();
+    assert!(!env["EMBER_CONF"].contains("a-secret-value"));
+    assert!(
+        env["EMBER_CONF"].contains(".ember-secret"),
+        "same host: the file is fine"
+    );
+    assert_eq!(
+        env.get(keys::AUTH_SECRET_ENV).map(String::as_str),
+        Some("a-secret-value-of-enough-bytes")
+    );
+    s.conf = RpcConf::new();
+
     s.app = dir.path().join("missing");
     assert!(s.driver_description().is_err());
     s.app = not_executable;

@@ -98,6 +98,10 @@ pub(crate) struct DriverSpec {
     pub(crate) first_backoff: Duration,
     /// The command prefix children start through (`WorkerConfig::launcher`).
     pub(crate) launcher: Vec<String>,
+    /// The worker's security for the child's environment (see [`Launch::security_env`]).
+    ///
+    /// [`Launch::security_env`]: super::process::Launch::security_env
+    pub(crate) security_env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 /// A supervised driver: its thread, and what `kill` needs.
@@ -276,6 +280,7 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
                 dir: &dir,
                 title: "Launch Command",
                 launcher: &spec.launcher,
+                security_env: &spec.security_env,
             });
             match launched {
                 Ok(spawned) => {

@@ -100,6 +100,7 @@ fn spec(work: &Path, program: &str, args: &[&str], supervise: bool) -> DriverSpe
         kill_grace: Duration::from_secs(10),
         first_backoff: SHORT,
         launcher: Vec::new(),
+        security_env: Vec::new(),
     }
 }
 

@@ -86,6 +86,8 @@ pub(crate) struct ExecutorSpec {
     pub(crate) kill_grace: Duration,
     /// The command prefix children start through (`WorkerConfig::launcher`).
     pub(crate) launcher: Vec<String>,
+    /// The worker's security for the child's environment (see [`Launch::security_env`]).
+    pub(crate) security_env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 /// How an executor's state changed, as the runner reports it.
@@ -141,6 +143,7 @@ impl ExecutorRunner {
             dir: &dir,
             title: "Ember Executor Command",
             launcher: &spec.launcher,
+            security_env: &spec.security_env,
         })
         .map_err(|e| {
             format!(

@@ -37,6 +37,7 @@ fn spec(work: &Path, program: &str, args: &[&str]) -> ExecutorSpec {
         work_dir: work.to_path_buf(),
         kill_grace: Duration::from_secs(10),
         launcher: Vec::new(),
+        security_env: Vec::new(),
     }
 }
 

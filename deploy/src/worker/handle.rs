@@ -176,6 +176,7 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             web_ui_url: format!("http://{}:{}", address.host(), config.webui_port),
             masters: config.masters,
             launcher: config.launcher,
+            security_env: env.security().child_env(),
         },
         settings,
         Arc::clone(&exit),

@@ -50,6 +50,7 @@ impl Worker {
             work_dir: self.who.work_dir.clone(),
             kill_grace: self.settings.executor_kill_grace,
             launcher: self.who.launcher.clone(),
+            security_env: self.who.security_env.clone(),
         };
         // The runner's thread reports the end through this endpoint, like any message.
         let me = ctx.self_ref().clone();
@@ -191,6 +192,7 @@ impl Worker {
             kill_grace: self.settings.driver_kill_grace,
             first_backoff: FIRST_BACKOFF,
             launcher: self.who.launcher.clone(),
+            security_env: self.who.security_env.clone(),
         };
         let me = ctx.self_ref().clone();
         let reported_id = driver_id.clone();

@@ -25,6 +25,7 @@ mod state_sync;
 mod test_util;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -99,6 +100,9 @@ pub(crate) struct WorkerIdentity {
     pub(crate) masters: Vec<RpcAddress>,
     /// The command prefix children start through.
     pub(crate) launcher: Vec<String>,
+    /// What children get in their environment to connect as this worker does (its secret
+    /// and security settings; empty when it does not authenticate).
+    pub(crate) security_env: Vec<(&'static str, OsString)>,
 }
 
 impl Worker {

@@ -46,6 +46,11 @@ pub(crate) struct Launch<'a> {
     ///
     /// [`WorkerConfig::launcher`]: super::WorkerConfig::launcher
     pub(crate) launcher: &'a [String],
+    /// The worker's secret and security settings (`Security::child_env`), set after `env`
+    /// so an application's command cannot replace them. Empty when the worker does not
+    /// authenticate: then those variables are removed, so a secret the worker inherited
+    /// does not reach the child.
+    pub(crate) security_env: &'a [(&'static str, OsString)],
 }
 
 /// A started child process; [`wait`](Self::wait) consumes it on the thread that waits.
@@ -119,9 +124,15 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> io::Result<Spawned> {
             c
         }
     };
+    command.args(launch.args).envs(launch.env);
+    if launch.security_env.is_empty() {
+        for key in rpc_env::CHILD_ENV_KEYS {
+            command.env_remove(key);
+        }
+    } else {
+        command.envs(launch.security_env.iter().map(|(k, v)| (k, v)));
+    }
     let child = command
-        .args(launch.args)
-        .envs(launch.env)
         .current_dir(launch.dir)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -309,6 +320,7 @@ mod tests {
         env: &'a BTreeMap<String, String>,
     ) -> Launch<'a> {
         Launch {
+            security_env: &[],
             program: "/bin/sh",
             args,
             env,

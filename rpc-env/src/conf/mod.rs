@@ -57,6 +57,10 @@ pub mod keys {
     /// worker hands it to the executors and drivers it launches (Spark's `_SPARK_AUTH_SECRET`).
     /// Not a setting key: settings travel on command lines and in messages, the secret never.
     pub const AUTH_SECRET_ENV: &str = "EMBER_AUTH_SECRET";
+    /// The environment variable that carries a process's security settings (not the secret)
+    /// to a child it starts: `key=value` lines of [`AUTHENTICATE`], [`CRYPTO_ENABLED`] and
+    /// [`AUTH_TIMEOUT`] only. See `Security::child_env` and `RpcConf::with_inherited_security`.
+    pub const SECURITY_CONF_ENV: &str = "EMBER_SECURITY_CONF";
 
     /// Whether the setting `key` holds a secret, so its value must never leave the process:
     /// not in a message, a command line, a log line or a `Debug` print.

@@ -179,6 +179,12 @@ impl RpcEnv {
         &self.shared.conf
     }
 
+    /// How its connections are secured, as resolved from its settings at creation (for
+    /// example, to hand the same to a child process with [`Security::child_env`]).
+    pub fn security(&self) -> &Security {
+        &self.shared.security
+    }
+
     /// Registers `endpoint` under `name`. Returns at once: `on_start` runs on a loop thread
     /// before any message.
     pub fn setup_endpoint<E: RpcEndpoint>(

@@ -11,4 +11,4 @@ mod secret;
 mod settings;
 
 pub use secret::Secret;
-pub use settings::{Security, DEFAULT_AUTH_TIMEOUT};
+pub use settings::{Security, CHILD_ENV_KEYS, DEFAULT_AUTH_TIMEOUT};

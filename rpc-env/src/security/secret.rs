@@ -90,6 +90,16 @@ impl Secret {
         }
     }
 
+    /// The secret as an environment variable's value, for [`Security::child_env`]: the one
+    /// way its bytes leave this crate, into a child process's environment (readable only by
+    /// its user, unlike a command line).
+    ///
+    /// [`Security::child_env`]: super::Security::child_env
+    pub(crate) fn to_env_value(&self) -> std::ffi::OsString {
+        use std::os::unix::ffi::OsStringExt;
+        std::ffi::OsString::from_vec(self.bytes.to_vec())
+    }
+
     /// A 32-byte key for one purpose, HKDF-SHA256 of the secret with `label` as the info
     /// (e.g. `b"ember recovery v1"`). Distinct labels give independent keys; put a version in
     /// the label so a change of use changes the key.

@@ -1,5 +1,6 @@
 //! What an env's conf asks of its connections' security, resolved once at `RpcEnv::create`.
 
+use std::ffi::OsString;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -78,6 +79,80 @@ impl Security {
     }
 }
 
+/// The settings a parent may hand down in [`keys::SECURITY_CONF_ENV`]; anything else in it is
+/// refused, so the variable cannot smuggle in other settings.
+const INHERITED_KEYS: [&str; 3] = [keys::AUTHENTICATE, keys::CRYPTO_ENABLED, keys::AUTH_TIMEOUT];
+
+impl Security {
+    /// The environment variables a child process this one starts needs to connect the way
+    /// this one does: for [`Security::Authenticated`], the secret in
+    /// [`keys::AUTH_SECRET_ENV`] and the settings in [`keys::SECURITY_CONF_ENV`]. Set them
+    /// last on the child's command (over anything its command asked for); for
+    /// [`Security::Off`] there are none, and [`CHILD_ENV_KEYS`] should be removed instead,
+    /// so a secret this process inherited does not travel on.
+    pub fn child_env(&self) -> Vec<(&'static str, OsString)> {
+        match self {
+            Security::Off => Vec::new(),
+            Security::Authenticated {
+                secret,
+                encrypt,
+                handshake_timeout,
+            } => {
+                let settings = format!(
+                    "{}=true\n{}={encrypt}\n{}={}ms\n",
+                    keys::AUTHENTICATE,
+                    keys::CRYPTO_ENABLED,
+                    keys::AUTH_TIMEOUT,
+                    handshake_timeout.as_millis()
+                );
+                vec![
+                    (keys::AUTH_SECRET_ENV, secret.to_env_value()),
+                    (keys::SECURITY_CONF_ENV, OsString::from(settings)),
+                ]
+            }
+        }
+    }
+}
+
+/// The variables [`Security::child_env`] sets.
+pub const CHILD_ENV_KEYS: [&str; 2] = [keys::AUTH_SECRET_ENV, keys::SECURITY_CONF_ENV];
+
+impl RpcConf {
+    /// This conf with the security settings a parent process handed down in
+    /// [`keys::SECURITY_CONF_ENV`] (they override this conf's), if the variable is set: how
+    /// an executor or a cluster-mode driver started by a worker connects as the worker does.
+    /// The secret itself comes from [`keys::AUTH_SECRET_ENV`] when the env resolves it.
+    pub fn with_inherited_security(self) -> Result<RpcConf, ConfError> {
+        match std::env::var(keys::SECURITY_CONF_ENV) {
+            Ok(text) => self.with_security_settings(&text),
+            Err(std::env::VarError::NotPresent) => Ok(self),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfError::new(
+                keys::SECURITY_CONF_ENV,
+                "",
+                "not valid UTF-8",
+            )),
+        }
+    }
+
+    /// This conf with the `key=value` lines of `text` (a [`keys::SECURITY_CONF_ENV`] value).
+    fn with_security_settings(mut self, text: &str) -> Result<RpcConf, ConfError> {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let refused = |why: &str| ConfError::new(keys::SECURITY_CONF_ENV, "", why.to_owned());
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| refused("a line without '='"))?;
+            if !INHERITED_KEYS.contains(&key) {
+                return Err(refused(&format!(
+                    "{key:?} is not a security setting (only {} are)",
+                    INHERITED_KEYS.join(", ")
+                )));
+            }
+            self.set(key, value);
+        }
+        Ok(self)
+    }
+}
+
 /// Whether every address `host` names is a loopback address. A name that does not resolve
 /// counts as not loopback (binding it fails anyway).
 fn is_loopback(host: &str) -> bool {
@@ -98,6 +173,47 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef-a-good-secret";
+
+    #[test]
+    fn a_child_inherits_the_settings_and_the_secret_travels_apart() {
+        let conf = RpcConf::new()
+            .with(keys::AUTHENTICATE, "true")
+            .with(keys::AUTHENTICATE_SECRET, SECRET)
+            .with(keys::CRYPTO_ENABLED, "false")
+            .with(keys::AUTH_TIMEOUT, "3s");
+        let security = Security::from_conf(&conf, None).unwrap();
+        let env = security.child_env();
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get(keys::AUTH_SECRET_ENV), Some(OsString::from(SECRET)));
+        let settings = get(keys::SECURITY_CONF_ENV).unwrap().into_string().unwrap();
+        assert!(!settings.contains(SECRET), "{settings}");
+        let child = RpcConf::new()
+            .with_security_settings(&settings)
+            .unwrap()
+            .with(keys::AUTHENTICATE_SECRET, SECRET);
+        match Security::from_conf(&child, None).unwrap() {
+            Security::Authenticated {
+                encrypt,
+                handshake_timeout,
+                ..
+            } => {
+                assert!(!encrypt);
+                assert_eq!(handshake_timeout, Duration::from_secs(3));
+            }
+            Security::Off => panic!("the child must authenticate"),
+        }
+        assert!(Security::Off.child_env().is_empty());
+        // Nothing but the security settings may come in that way.
+        let e = RpcConf::new()
+            .with_security_settings("ember.executor.memory=1g")
+            .unwrap_err();
+        assert_eq!(e.key(), keys::SECURITY_CONF_ENV);
+        assert!(RpcConf::new().with_security_settings("garbage").is_err());
+    }
 
     #[test]
     fn off_by_default_on_loopback_and_in_client_mode() {

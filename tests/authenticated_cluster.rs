@@ -1,0 +1,99 @@
+//! A whole cluster with `ember.authenticate=true`: the master, two workers, a driver and the
+//! executor processes the workers start (this test binary) all share one secret, and run a
+//! job; the secret reaches the executors in their environment only, never on a command line
+//! or in the settings the driver hands out; a peer without the secret, or with another one,
+//! gets nothing from the master.
+
+use std::time::Duration;
+
+use ember::testing::TestCluster;
+use ember::{RpcConf, TaskContext, TaskError, TaskRegistry};
+use rpc_env::{keys, NoMessage, Protocol, RpcEnv, RpcEnvConfig, RpcError};
+
+const SECRET: &str = "authenticated-cluster-test-secret-0123456789";
+
+fn square(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
+    Ok(x * x)
+}
+
+/// Every task function of the application, for the driver and the executors alike.
+fn tasks() -> TaskRegistry {
+    let mut registry = TaskRegistry::new();
+    registry.register("square", square);
+    registry
+}
+
+ember::executor_entry!(tasks);
+
+/// Any protocol: the lookup fails before it matters.
+struct Anything;
+
+impl Protocol for Anything {
+    type Message = NoMessage;
+    type Ask = NoMessage;
+}
+
+fn authenticated_cluster() -> Result<TestCluster, ember::Error> {
+    TestCluster::builder(2, 1, 1024)
+        .conf(keys::AUTHENTICATE, "true")
+        .conf(keys::AUTHENTICATE_SECRET, SECRET)
+        .start(tasks)
+}
+
+#[test]
+fn a_job_runs_on_an_authenticated_cluster_and_the_secret_stays_out_of_sight() {
+    let cluster = authenticated_cluster().expect("the cluster starts");
+    let ctx = cluster.context("squares").expect("a context");
+    cluster
+        .wait_for_executors(&ctx, 2, Duration::from_secs(60))
+        .expect("both executors register");
+    let squares: Vec<u64> = ctx.run_job("square", (0..100u64).collect()).unwrap();
+    assert_eq!(squares, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+
+    let executors = cluster.executor_pids();
+    assert_eq!(executors.len(), 2);
+    for pid in executors {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains(SECRET),
+            "the secret is not on executor {pid}'s command line"
+        );
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            environ.contains(&format!("{}={SECRET}", keys::AUTH_SECRET_ENV)),
+            "the worker hands executor {pid} the secret in its environment"
+        );
+    }
+    cluster.stop().unwrap();
+}
+
+#[test]
+fn a_peer_without_the_secret_gets_nothing_from_the_master() {
+    let cluster = authenticated_cluster().expect("the cluster starts");
+    let master = cluster.master().address();
+    let outsider = RpcEnv::create(RpcEnvConfig::client("outsider")).unwrap();
+    let e = outsider
+        .setup_endpoint_ref::<Anything>(&master, "Master")
+        .unwrap_err();
+    assert!(
+        matches!(e, RpcError::ConnectionClosed { .. }),
+        "the master hangs up on a peer that does not authenticate: {e}"
+    );
+    outsider.shutdown();
+
+    let wrong = RpcConf::new().with(keys::AUTHENTICATE, "true").with(
+        keys::AUTHENTICATE_SECRET,
+        "a-different-secret-of-enough-bytes",
+    );
+    let impostor = RpcEnv::create(RpcEnvConfig::client("impostor").with_conf(wrong)).unwrap();
+    let e = impostor
+        .setup_endpoint_ref::<Anything>(&master, "Master")
+        .unwrap_err();
+    assert!(matches!(e, RpcError::AuthenticationFailed { .. }), "{e}");
+    impostor.shutdown();
+
+    // The cluster is untouched: still exactly its two workers.
+    assert_eq!(cluster.state().unwrap().workers.len(), 2);
+    cluster.stop().unwrap();
+}
