@@ -139,6 +139,9 @@ impl Context {
                          requested {executor_mib} MiB/executor"
                     )));
                 }
+                // Its master, workers, executors and this driver all listen on loopback:
+                // authenticated by default, so other local users cannot reach them.
+                let conf = conf.with_default_authentication()?;
                 let cluster =
                     LocalCluster::start(workers, cores_per_worker, memory_per_worker_mib, &conf)
                         .map_err(|e| Error::Conf(format!("Cannot start the local cluster: {e}")))?;

@@ -236,7 +236,10 @@ impl TestClusterBuilder {
     where
         F: Fn() -> TaskRegistry + Send + Sync + 'static,
     {
-        let cluster = LocalCluster::start(self.workers, self.cores, self.memory_mib, &self.conf)
+        // Authenticated by default with a fresh secret, as local-cluster is; a test that
+        // sets `ember.authenticate` itself decides.
+        let conf = self.conf.with_default_authentication()?;
+        let cluster = LocalCluster::start(self.workers, self.cores, self.memory_mib, &conf)
             .map_err(|e| Error::Conf(format!("Cannot start the test cluster: {e}")))?;
         let master = cluster.master().clone();
         let worker_urls = (0..self.workers as usize)
@@ -247,7 +250,7 @@ impl TestClusterBuilder {
             master,
             worker_urls,
             memory_mib: self.memory_mib,
-            conf: self.conf,
+            conf,
             tasks: Arc::new(tasks),
             contexts: Mutex::new(Vec::new()),
             client: Mutex::new(None),
@@ -300,6 +303,13 @@ impl TestCluster {
         F: Fn() -> TaskRegistry + Send + Sync + 'static,
     {
         TestCluster::builder(workers, cores_per_worker, memory_mib_per_worker).start(tasks)
+    }
+
+    /// The settings the cluster's master, workers and contexts run with, the random secret
+    /// it authenticates with included (unless the builder set `ember.authenticate`): the
+    /// base for a context or an env a test makes itself to talk to the cluster.
+    pub fn conf(&self) -> &RpcConf {
+        &self.conf
     }
 
     /// The master's URL, `ember://127.0.0.1:<port>`.

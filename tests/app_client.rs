@@ -64,7 +64,10 @@ fn an_app_registers_with_whichever_master_answers() {
     let cluster = cluster(1, 1, &[]);
     let alive = cluster.master_url();
     let alive = alive.trim_start_matches("ember://");
-    let conf = RpcConf::new()
+    // The cluster's settings: its secret, so this context may talk to its master.
+    let conf = cluster
+        .conf()
+        .clone()
         .with(
             ember::MASTER,
             format!("ember://127.0.0.1:{},{alive}", dead_port()),

@@ -97,3 +97,32 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
     assert_eq!(cluster.state().unwrap().workers.len(), 2);
     cluster.stop().unwrap();
 }
+
+#[test]
+fn a_test_cluster_authenticates_by_default_and_may_opt_out() {
+    // No security settings: a fresh random secret, shared by its members only.
+    let cluster = TestCluster::builder(1, 1, 1024).start(tasks).unwrap();
+    assert_eq!(cluster.conf().get(keys::AUTHENTICATE), Some("true"));
+    let ctx = cluster.context("default-auth").unwrap();
+    let squares: Vec<u64> = ctx.run_job("square", vec![7u64]).unwrap();
+    assert_eq!(squares, vec![49]);
+    let outsider = RpcEnv::create(RpcEnvConfig::client("local-user")).unwrap();
+    let e = outsider
+        .setup_endpoint_ref::<Anything>(&cluster.master().address(), "Master")
+        .unwrap_err();
+    assert!(matches!(e, RpcError::ConnectionClosed { .. }), "{e}");
+    outsider.shutdown();
+    cluster.stop().unwrap();
+
+    // Explicitly off: an env without a secret reaches the master.
+    let open = TestCluster::builder(1, 1, 1024)
+        .conf(keys::AUTHENTICATE, "false")
+        .start(tasks)
+        .unwrap();
+    let neighbour = RpcEnv::create(RpcEnvConfig::client("neighbour")).unwrap();
+    neighbour
+        .setup_endpoint_ref::<Anything>(&open.master().address(), "Master")
+        .expect("an unauthenticated cluster answers anyone");
+    neighbour.shutdown();
+    open.stop().unwrap();
+}

@@ -83,6 +83,103 @@ pub fn frame_body(frame: &[u8]) -> Option<Vec<u8>> {
     Some(header.into_body().to_vec())
 }
 
+/// What [`handshake`] reached, so a target can assert on it.
+#[derive(Debug, Default)]
+pub struct HandshakeOutcome {
+    /// The responder finished the handshake (only possible with a real initiator).
+    pub authenticated: bool,
+    /// The listen address the responder learned, when it finished.
+    pub peer_listen: Option<String>,
+    /// Frames split from the decrypted stream after the handshake.
+    pub frames: usize,
+    /// Whether the responder refused the bytes (the connection would close).
+    pub refused: bool,
+}
+
+/// Drives a responder's handshake and record opening as an accepting connection does.
+///
+/// `data[0]` picks the case. Even: `data[1..]` are an unauthenticated peer's raw bytes, fed
+/// in reads of `data[0] / 2 + 1` bytes. Odd: a real initiator with the same secret (so the
+/// fuzzer reaches past the cryptography) sends `data[1..split]` as its listen address and
+/// then `data[split..]` sealed as transport records, which the responder opens and splits
+/// into frames. Panics only if a decoder breaks its own contract.
+pub fn handshake(data: &[u8]) -> HandshakeOutcome {
+    use crate::security::noise::{Handshake, Progress};
+    let mut outcome = HandshakeOutcome::default();
+    let Some((&mode, rest)) = data.split_first() else {
+        return outcome;
+    };
+    // Invariant: a constant secret of more than 16 bytes is accepted.
+    let secret = crate::Secret::new(b"fuzzing-secret-0123456789".to_vec(), "fuzz")
+        .expect("a long enough secret");
+    let Ok(mut responder) = Handshake::responder(&secret) else {
+        return outcome;
+    };
+    let mut wire = Vec::new();
+    let mut plain = Vec::new();
+    if mode % 2 == 0 {
+        wire.extend_from_slice(rest);
+    } else {
+        let split = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        let listen = String::from_utf8_lossy(&rest[..split]).into_owned();
+        plain.extend_from_slice(rest.get(split + 1..).unwrap_or_default());
+        let mut to_responder = Vec::new();
+        let Ok(mut initiator) = Handshake::initiator(&secret, Some(listen), &mut to_responder)
+        else {
+            return outcome;
+        };
+        let mut reply = Vec::new();
+        let mut input = BytesMut::from(&to_responder[..]);
+        if responder.feed(&mut input, &mut reply).is_err() {
+            outcome.refused = true;
+            return outcome;
+        }
+        let mut input = BytesMut::from(&reply[..]);
+        let mut record = Vec::new();
+        match initiator.feed(&mut input, &mut record) {
+            Ok(Progress::Done { mut transport, .. }) => {
+                wire = record;
+                transport.seal(&plain, &mut wire);
+            }
+            _ => return outcome,
+        }
+    }
+    let chunk = usize::from(mode / 2) + 1;
+    let mut input = BytesMut::new();
+    let mut opener = None;
+    let mut frames = BytesMut::new();
+    let decoder = FrameDecoder::new(64 * 1024);
+    for piece in wire.chunks(chunk) {
+        input.extend_from_slice(piece);
+        let opened = match &mut opener {
+            None => match responder.feed(&mut input, &mut Vec::new()) {
+                Ok(Progress::Pending) => continue,
+                Ok(Progress::Done {
+                    transport,
+                    peer_listen,
+                }) => {
+                    outcome.authenticated = true;
+                    outcome.peer_listen = peer_listen;
+                    let mut receiving = transport.receiving;
+                    let opened = receiving.open(&mut input, &mut frames);
+                    opener = Some(receiving);
+                    opened
+                }
+                Err(_) => Err(crate::security::noise::NoiseError::BadRecord(String::new())),
+            },
+            Some(receiving) => receiving.open(&mut input, &mut frames),
+        };
+        if opened.is_err() {
+            outcome.refused = true;
+            return outcome;
+        }
+        while let Ok(Some(_)) = decoder.decode(&mut frames) {
+            outcome.frames += 1;
+        }
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::BufMut;
@@ -110,5 +207,34 @@ mod tests {
         wire.put_slice(&[0, 0, 0, 9, 99, 0, 0, 0, 0, 0, 0, 0, 0]);
         let outcome = split_and_parse(&wire, 7, 1024);
         assert_eq!((outcome.frames, outcome.framing_error), (3, true));
+    }
+
+    #[test]
+    fn the_handshake_hook_authenticates_a_real_initiator_and_refuses_garbage() {
+        let addr = RpcAddress::new("localhost", 7077);
+        let mut frames = BytesMut::new();
+        put_message_frame(
+            &mut frames,
+            FrameKind::OneWay,
+            0,
+            Some(&addr),
+            "echo",
+            &|b| b.put_slice(b"hi"),
+        );
+        for mode in [1u8, 7, 255] {
+            let mut data = vec![mode];
+            data.extend_from_slice(b"10.0.0.1:7077\0");
+            data.extend_from_slice(&frames);
+            let outcome = handshake(&data);
+            assert!(outcome.authenticated && !outcome.refused, "{outcome:?}");
+            assert_eq!(outcome.peer_listen.as_deref(), Some("10.0.0.1:7077"));
+            assert_eq!(outcome.frames, 1);
+        }
+        let outcome = handshake(&[0, 0, 48, 1, 2, 3]);
+        assert!(!outcome.authenticated);
+        let mut garbage = vec![2u8, 0, 48];
+        garbage.extend_from_slice(&[9u8; 48]);
+        let outcome = handshake(&garbage);
+        assert!(outcome.refused && !outcome.authenticated);
     }
 }

@@ -52,12 +52,25 @@ impl Secret {
         Ok(Secret { bytes })
     }
 
-    /// A fresh random secret (32 bytes from the OS), for a cluster that lives in one process
-    /// tree (`local[N]`, `local-cluster`, tests) and so can hand it to every member itself.
+    /// A fresh random secret (32 bytes from the OS, as 64 hex digits, so it can go in a
+    /// setting or an environment variable), for a cluster that lives in one process tree
+    /// (`local-cluster`, tests) and so can hand it to every member itself.
     pub fn random() -> Result<Secret, getrandom::Error> {
-        let mut bytes = Zeroizing::new(vec![0u8; RANDOM_SECRET_LEN]);
-        getrandom::fill(&mut bytes)?;
+        let mut random = Zeroizing::new([0u8; RANDOM_SECRET_LEN]);
+        getrandom::fill(random.as_mut())?;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(2 * RANDOM_SECRET_LEN));
+        for b in random.iter() {
+            for digit in [b >> 4, b & 0xf] {
+                bytes.push(b"0123456789abcdef"[usize::from(digit)]);
+            }
+        }
         Ok(Secret { bytes })
+    }
+
+    /// The secret as text, for [`RpcConf::with_default_authentication`] (random secrets are
+    /// hex, so this never fails for them).
+    fn to_setting(&self) -> Option<String> {
+        String::from_utf8(self.bytes.to_vec()).ok()
     }
 
     /// The secret a conf names, or `None` when it names none. In order of preference:
@@ -110,6 +123,27 @@ impl Secret {
         hk.expand(label, key.as_mut())
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         key
+    }
+}
+
+impl RpcConf {
+    /// This conf, authenticated with a fresh random secret unless it says otherwise (it sets
+    /// [`keys::AUTHENTICATE`]): what a cluster that lives in one process tree runs with
+    /// (`local-cluster`, `TestCluster`), so its loopback ports are closed to other local
+    /// users by default. The secret is a setting of this conf only: it never leaves the
+    /// process in settings ([`keys::holds_secret`]); children get it in their environment.
+    pub fn with_default_authentication(self) -> Result<RpcConf, ConfError> {
+        if self.contains(keys::AUTHENTICATE) {
+            return Ok(self);
+        }
+        let failed = |why: String| ConfError::new(keys::AUTHENTICATE_SECRET, REDACTED, why);
+        let secret = Secret::random().map_err(|e| failed(format!("no random secret: {e}")))?;
+        let text = secret
+            .to_setting()
+            .ok_or_else(|| failed("a random secret that is not text".to_owned()))?;
+        Ok(self
+            .with(keys::AUTHENTICATE, "true")
+            .with(keys::AUTHENTICATE_SECRET, text))
     }
 }
 
@@ -291,6 +325,24 @@ mod tests {
         let a = Secret::random().unwrap();
         let b = Secret::random().unwrap();
         assert_ne!(a, b);
-        assert_eq!(a.bytes.len(), RANDOM_SECRET_LEN);
+        assert_eq!(a.bytes.len(), 2 * RANDOM_SECRET_LEN);
+        assert!(a.bytes.iter().all(u8::is_ascii_hexdigit));
+    }
+
+    #[test]
+    fn default_authentication_adds_a_random_secret_unless_the_conf_chose() {
+        let conf = RpcConf::new().with_default_authentication().unwrap();
+        assert_eq!(conf.get(keys::AUTHENTICATE), Some("true"));
+        let secret = Secret::from_sources(&conf, None).unwrap().unwrap();
+        assert_eq!(secret.bytes.len(), 2 * RANDOM_SECRET_LEN);
+        let other = RpcConf::new().with_default_authentication().unwrap();
+        assert_ne!(
+            conf.get(keys::AUTHENTICATE_SECRET),
+            other.get(keys::AUTHENTICATE_SECRET)
+        );
+        let off = RpcConf::new().with(keys::AUTHENTICATE, "false");
+        let kept = off.clone().with_default_authentication().unwrap();
+        assert_eq!(kept.get(keys::AUTHENTICATE), Some("false"));
+        assert!(!kept.contains(keys::AUTHENTICATE_SECRET));
     }
 }
