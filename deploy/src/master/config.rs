@@ -44,7 +44,8 @@ pub mod keys {
     /// [`RECOVERY_DIRECTORY`], and masters sharing that directory elect a leader). Any
     /// other value is an error.
     pub const RECOVERY_MODE: &str = "ember.deploy.recoveryMode";
-    /// The directory of `FILESYSTEM` recovery; required in that mode. Created if missing.
+    /// The directory of `FILESYSTEM` recovery; required in that mode. Created `0700` if
+    /// missing; refused at start if another user owns it or group or others may write it.
     pub const RECOVERY_DIRECTORY: &str = "ember.deploy.recoveryDirectory";
     /// How long a recovering master waits for stored workers and applications to answer
     /// before dropping the silent ones. A bare number is in seconds. Default: the worker

@@ -1,6 +1,8 @@
 //! Starting a master: [`start_master`] and the [`MasterHandle`] it returns.
 
-use rpc_env::{ConfError, EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError};
+use rpc_env::{
+    ConfError, EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError, Secret,
+};
 
 use crate::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
 
@@ -32,11 +34,12 @@ const MASTER_ENV_NAME: &str = "ember-master";
 ///
 /// # Errors
 ///
-/// A setting that does not parse, or a recovery directory that cannot be created
-/// ([`RpcError::Conf`], naming the key); a port that cannot be bound.
+/// A setting that does not parse, or a recovery directory that cannot be created or is not
+/// safe to trust (owned by another user, writable by group or others) ([`RpcError::Conf`],
+/// naming the key); a port that cannot be bound.
 pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     let settings = config.settings()?;
-    let persistence = persistence_engine(&settings.recovery_mode)?;
+    let persistence = persistence_engine(&settings.recovery_mode, &config.conf)?;
     let env_config = RpcEnvConfig::server(MASTER_ENV_NAME, config.host.clone(), config.port)
         .with_conf(config.conf.clone());
     let env = RpcEnv::create(env_config)?;
@@ -66,19 +69,26 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     })
 }
 
-/// The store of `mode`, its directory created if need be.
-fn persistence_engine(mode: &RecoveryMode) -> Result<Box<dyn PersistenceEngine>, ConfError> {
+/// The store of `mode`, its directory created if need be and checked; its records carry a
+/// MAC when `conf` names a secret.
+fn persistence_engine(
+    mode: &RecoveryMode,
+    conf: &RpcConf,
+) -> Result<Box<dyn PersistenceEngine>, ConfError> {
     match mode {
         RecoveryMode::None => Ok(Box::new(BlackHolePersistence)),
-        RecoveryMode::FileSystem { directory } => FileSystemPersistence::open(directory)
-            .map(|engine| Box::new(engine) as Box<dyn PersistenceEngine>)
-            .map_err(|e| {
-                ConfError::new(
-                    keys::RECOVERY_DIRECTORY,
-                    directory.display().to_string(),
-                    format!("cannot be created: {e}"),
-                )
-            }),
+        RecoveryMode::FileSystem { directory } => {
+            let secret = Secret::from_conf(conf)?;
+            FileSystemPersistence::open(directory, secret.as_ref())
+                .map(|engine| Box::new(engine) as Box<dyn PersistenceEngine>)
+                .map_err(|reason| {
+                    ConfError::new(
+                        keys::RECOVERY_DIRECTORY,
+                        directory.display().to_string(),
+                        reason,
+                    )
+                })
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`SingleNodeLeader`] (recovery mode NONE): always the leader, as Spark's
 //!   `MonarchyLeaderAgent`;
 //! - [`FileLockLeader`] (FILESYSTEM): the master holding an exclusive `flock` on
-//!   `<recoveryDirectory>/leader.lock` leads. The lock belongs to the open file, so the
+//!   `<recoveryDirectory>/leader.lock` (mode `0600`; a link, FIFO or other non-regular file
+//!   there is an error, not followed or waited on) leads. The lock belongs to the open file, so the
 //!   operating system releases it when the leader's process dies, however it dies, and a
 //!   standby's next poll takes it;
 //! - [`NeverLeader`] (`MasterConfig::standby`): stands by for ever, for tests and tools.
@@ -18,12 +19,14 @@
 //! exits), which is why polling goes through one method a later agent can extend.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+
+use super::recovery_files;
 
 /// The lock file's name in the recovery directory.
 pub(crate) const LEADER_LOCK_FILE: &str = "leader.lock";
@@ -102,12 +105,9 @@ impl LeaderElection for FileLockLeader {
         // removed under a running cluster must not be silently recreated, since a new
         // lock file there would not be the one the leader holds.
         // Not truncated on open: the file is the current leader's until we hold the lock.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.path)?;
+        // Mode 0600, not through a symbolic link, never blocking on a FIFO, and only a
+        // regular file: the directory's other files are no business of anyone else.
+        let file = recovery_files::open_private_rw(&self.path)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
                 // Only a courtesy for operators: failing to write it does not cost the lead.

@@ -14,9 +14,10 @@
 //! - `workers`, `apps`, `drivers`: registries that own their maps and indexes;
 //! - `placement`: `schedule()` and `scheduleExecutorsOnWorkers` as pure functions;
 //! - `phase`, `id_gen`: the master's phase, and application and driver ids;
-//! - `on_recovery`, `leader`, `persistence`, `stored`: leader election, what is stored for a
-//!   successor and how, and recovery after a restart or failover (recovery mode
-//!   FILESYSTEM; nothing in NONE).
+//! - `on_recovery`, `leader`, `persistence`, `record`, `recovery_files`, `stored`: leader
+//!   election, what is stored for a successor and how (a record file's format and MAC, the
+//!   guarded reads and writes of the recovery directory), and recovery after a restart or
+//!   failover (recovery mode FILESYSTEM; nothing in NONE).
 //!
 //! The protocol is [`crate::messages`]: workers and applications register with one-way
 //! sends answered by sends; `ExecutorStateChanged` and the tools' requests are asks.
@@ -38,6 +39,8 @@ mod on_workers;
 mod persistence;
 mod phase;
 mod placement;
+mod record;
+mod recovery_files;
 mod scheduling;
 mod stored;
 mod workers;
@@ -48,6 +51,8 @@ mod on_apps_tests;
 mod on_drivers_tests;
 #[cfg(test)]
 mod on_workers_tests;
+#[cfg(test)]
+mod persistence_file_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

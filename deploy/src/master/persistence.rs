@@ -4,7 +4,9 @@
 //!
 //! - [`BlackHolePersistence`] (recovery mode NONE) keeps nothing;
 //! - [`FileSystemPersistence`] (FILESYSTEM) keeps one file per key in the recovery
-//!   directory, replaced atomically, and reads back what is intact.
+//!   directory, private to the master's user, replaced atomically, and reads back what is
+//!   intact and (with a secret) authentic; `record` is a file's format, `recovery_files`
+//!   how files there are created and read without trusting what is found.
 //!
 //! The contract, as Spark's: an entity is persisted before its registration is
 //! acknowledged, so after a crash every acknowledged one is stored; removed ones may
@@ -14,6 +16,11 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use rpc_env::Secret;
+
+use super::record::{self, RecordKey, MAX_RECORD_BYTES};
+use super::recovery_files;
 
 /// A key-value store for the master's durable records.
 pub(crate) trait PersistenceEngine: Send {
@@ -58,19 +65,17 @@ impl PersistenceEngine for BlackHolePersistence {
     }
 }
 
-/// The first bytes of every entry file, so a stray file is told apart from an entry.
-const MAGIC: [u8; 4] = *b"EMBR";
-/// Magic, payload length (`u32`, big-endian), CRC-32 of the payload (`u32`).
-const HEADER_LEN: usize = 12;
-
 /// Recovery mode FILESYSTEM: one file per key in a directory.
 ///
-/// A write goes to a temporary file in the same directory (named with a leading `.`, so
-/// never taken for an entry), is flushed to disk, then renamed over the entry, and the
-/// directory is flushed too: after a crash the entry is either the old value or the new
-/// one. Each file carries a length and a CRC-32 of its payload, so a torn or damaged
-/// file is detected on read, reported and skipped. A key is turned into a file name by
-/// keeping ASCII letters, digits, `_`, `-` and inner `.`, and writing every other byte as
+/// The directory is the master's alone (`0700`, see [`recovery_files`]): one that another
+/// user owns or may write is refused when the engine opens. A write goes to a temporary file
+/// in the same directory (created `0600`, named with a leading `.`, so never taken for an
+/// entry), is flushed to disk, then renamed over the entry, and the directory is flushed too:
+/// after a crash the entry is either the old value or the new one. Each file is a [`record`]:
+/// a versioned header with a CRC-32, so a torn or damaged file is detected on read, reported
+/// and skipped, and a MAC when the cluster has a secret, so a forged one is refused. Only
+/// regular files of at most [`MAX_RECORD_BYTES`] are read. A key is turned into a file name
+/// by keeping ASCII letters, digits, `_`, `-` and inner `.`, and writing every other byte as
 /// `%XX`: ids come from the network and must not name a path (`../x`).
 ///
 /// Unlike Spark's engine, persisting a key that is already stored replaces it instead of
@@ -78,53 +83,107 @@ const HEADER_LEN: usize = 12;
 #[derive(Debug)]
 pub(crate) struct FileSystemPersistence {
     dir: PathBuf,
+    /// The MAC key of records, when the cluster has a secret.
+    key: Option<RecordKey>,
     /// Numbers temporary files, so two writes never share one.
     next_temp: u64,
 }
 
+/// How many temporary names a write tries before giving up: a name is taken only by a
+/// leftover of a crashed master whose pid this one reuses.
+const TEMP_ATTEMPTS: u32 = 8;
+
 impl FileSystemPersistence {
-    /// An engine over `dir`, created with its parents if missing (a symbolic link to a
-    /// directory is followed).
+    /// An engine over `dir`, created (mode `0700`) with its parents if missing; a symbolic
+    /// link to a directory is followed. Records carry a MAC keyed from `secret` when there
+    /// is one; without, a warning says the directory's permissions are their only
+    /// protection.
     ///
     /// # Errors
     ///
-    /// The directory cannot be created.
-    pub(crate) fn open(dir: &Path) -> io::Result<FileSystemPersistence> {
-        fs::create_dir_all(dir)?;
+    /// Why the directory cannot be used: it cannot be created or inspected, is not a
+    /// directory, is owned by another user, or is writable by group or others.
+    pub(crate) fn open(
+        dir: &Path,
+        secret: Option<&Secret>,
+    ) -> Result<FileSystemPersistence, String> {
+        if let Some(warning) = recovery_files::prepare_dir(dir)? {
+            log::warn!("{warning}");
+        }
+        if secret.is_none() {
+            log::warn!(
+                "No secret is configured ({}): the records in recovery directory {} carry no \
+                 MAC, so its permissions are their only protection",
+                rpc_env::keys::AUTHENTICATE_SECRET_FILE,
+                dir.display()
+            );
+        }
         Ok(FileSystemPersistence {
             dir: dir.to_path_buf(),
+            key: secret.map(RecordKey::from_secret),
             next_temp: 0,
         })
     }
 
     fn write_atomically(&mut self, name: &str, contents: &[u8]) -> io::Result<()> {
-        let temp = self.dir.join(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            self.next_temp
-        ));
-        self.next_temp += 1;
-        let written = write_synced(&temp, contents)
+        let (temp, mut file) = self.create_temp(name)?;
+        let written = file
+            .write_all(contents)
+            .and_then(|()| file.sync_all())
             .and_then(|()| fs::rename(&temp, self.dir.join(name)))
-            .and_then(|()| sync_dir(&self.dir));
+            .and_then(|()| recovery_files::sync_dir(&self.dir));
         if written.is_err() {
             // Best effort: a leftover temporary file is ignored by `read` anyway.
             let _ = fs::remove_file(&temp);
         }
         written
     }
+
+    /// A new temporary file for the entry `name`, mode `0600`, never an existing one.
+    fn create_temp(&mut self, name: &str) -> io::Result<(PathBuf, File)> {
+        let mut last = None;
+        for _ in 0..TEMP_ATTEMPTS {
+            let temp = self.dir.join(format!(
+                ".{name}.tmp-{}-{}",
+                std::process::id(),
+                self.next_temp
+            ));
+            self.next_temp += 1;
+            match recovery_files::create_private(&temp) {
+                Ok(file) => return Ok((temp, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no temporary name")))
+    }
+
+    /// The payload of the entry file `name`, or why it is skipped.
+    fn read_entry(&self, name: &str) -> Result<Vec<u8>, String> {
+        let path = self.dir.join(name);
+        let bytes = recovery_files::read_regular_capped(&path, MAX_RECORD_BYTES)?;
+        let opened = record::unseal(self.key.as_ref(), name, &bytes)?;
+        if opened.legacy {
+            log::info!(
+                "Recovery file {name:?} is in the old format; it is rewritten when its entity \
+                 next changes"
+            );
+        }
+        Ok(opened.payload)
+    }
 }
 
 impl PersistenceEngine for FileSystemPersistence {
     fn persist(&mut self, key: &str, value: &[u8]) -> io::Result<()> {
         let name = file_name(key)?;
-        self.write_atomically(&name, &frame(value))
+        let sealed = record::seal(self.key.as_ref(), &name, value);
+        self.write_atomically(&name, &sealed)
     }
 
     fn unpersist(&mut self, key: &str) -> io::Result<()> {
         let name = file_name(key)?;
         match fs::remove_file(self.dir.join(name)) {
-            Ok(()) => sync_dir(&self.dir),
+            Ok(()) => recovery_files::sync_dir(&self.dir),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
@@ -147,71 +206,28 @@ impl PersistenceEngine for FileSystemPersistence {
                     continue;
                 }
             };
-            let path = entry.path();
-            let Some(key) = entry.file_name().to_str().and_then(key_of) else {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Some(key) = key_of(&name) else {
                 // Temporary files, the leader lock, anything not written by us.
                 continue;
             };
             if !key.starts_with(prefix) {
                 continue;
             }
-            match fs::read(&path).map_err(|e| e.to_string()).and_then(unframe) {
+            // `{name:?}`: a name is someone's bytes; escaped, it cannot forge log lines.
+            match self.read_entry(&name) {
                 Ok(value) => found.push((key, value)),
-                Err(why) => log::warn!("Skipping recovery file {}: {why}", path.display()),
+                Err(why) => log::warn!(
+                    "Skipping recovery file {name:?} in {}: {why}",
+                    self.dir.display()
+                ),
             }
         }
         found.sort();
         found
     }
-}
-
-/// `value` with its header: magic, length, checksum.
-fn frame(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + value.len());
-    out.extend_from_slice(&MAGIC);
-    // A record never nears 4 GiB; saturating keeps the check below failing if one did.
-    let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&crc32(value).to_be_bytes());
-    out.extend_from_slice(value);
-    out
-}
-
-/// The payload of a framed file, or why the file is not one intact entry.
-fn unframe(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
-    let Some((header, payload)) = bytes.split_at_checked(HEADER_LEN) else {
-        return Err(format!("{} bytes, shorter than a header", bytes.len()));
-    };
-    let word = |at: usize| {
-        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-    };
-    if header[..4] != MAGIC {
-        return Err("not an Ember recovery file".to_string());
-    }
-    let len = usize::try_from(word(4)).unwrap_or(usize::MAX);
-    if len != payload.len() {
-        return Err(format!(
-            "torn: {} bytes of a {len}-byte entry",
-            payload.len()
-        ));
-    }
-    if word(8) != crc32(payload) {
-        return Err("corrupt: checksum mismatch".to_string());
-    }
-    Ok(payload.to_vec())
-}
-
-/// CRC-32 (IEEE 802.3, as zlib), bit by bit: entries are small and written rarely.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
 }
 
 /// The file name of `key`: see [`FileSystemPersistence`].
@@ -254,177 +270,4 @@ fn key_of(name: &str) -> Option<String> {
         }
     }
     String::from_utf8(bytes).ok()
-}
-
-fn write_synced(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = File::create(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
-}
-
-/// Flushes a directory's entries (a rename or removal) to disk.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::master::test_dir::TestDir;
-
-    fn values(engine: &dyn PersistenceEngine, prefix: &str) -> Vec<(String, String)> {
-        engine
-            .read(prefix)
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect()
-    }
-
-    fn pair(k: &str, v: &str) -> (String, String) {
-        (k.to_string(), v.to_string())
-    }
-
-    /// PersistenceEngineSuite's shared scenario, and 1 (FileSystemPersistenceEngine).
-    #[test]
-    fn persist_read_unpersist_round_trip() {
-        let dir = TestDir::new("persist");
-        let mut engine = FileSystemPersistence::open(dir.path()).expect("opens");
-        engine.persist("test_1", b"test_1_value").expect("persists");
-        assert_eq!(values(&engine, "test_"), [pair("test_1", "test_1_value")]);
-        engine.persist("test_2", b"test_2_value").expect("persists");
-        engine.persist("other_1", b"x").expect("persists");
-        assert_eq!(
-            values(&engine, "test_"),
-            [
-                pair("test_1", "test_1_value"),
-                pair("test_2", "test_2_value")
-            ]
-        );
-        engine.unpersist("test_1").expect("unpersists");
-        assert_eq!(values(&engine, "test_"), [pair("test_2", "test_2_value")]);
-        engine.unpersist("test_2").expect("unpersists");
-        assert!(engine.read("test_").is_empty());
-        assert_eq!(values(&engine, ""), [pair("other_1", "x")]);
-
-        // A second engine on the same directory (a restarted master) reads the same.
-        let again = FileSystemPersistence::open(dir.path()).expect("opens");
-        assert_eq!(values(&again, "other_"), [pair("other_1", "x")]);
-    }
-
-    /// Where Spark fails (SPARK-46191), a second persist replaces the value atomically.
-    #[test]
-    fn persisting_again_replaces_the_value() {
-        let dir = TestDir::new("replace");
-        let mut engine = FileSystemPersistence::open(dir.path()).expect("opens");
-        engine.persist("worker_1", b"old").expect("persists");
-        engine.persist("worker_1", b"new").expect("replaces");
-        assert_eq!(values(&engine, "worker_"), [pair("worker_1", "new")]);
-        let files = fs::read_dir(dir.path()).expect("lists").count();
-        assert_eq!(files, 1, "no temporary file is left behind");
-    }
-
-    #[test]
-    fn unpersisting_a_missing_key_is_fine() {
-        let dir = TestDir::new("missing");
-        let mut engine = FileSystemPersistence::open(dir.path()).expect("opens");
-        engine.unpersist("app_nothing").expect("not an error");
-    }
-
-    #[test]
-    fn leftover_temporary_files_and_damaged_entries_are_skipped() {
-        let dir = TestDir::new("damaged");
-        let mut engine = FileSystemPersistence::open(dir.path()).expect("opens");
-        engine.persist("app_good", b"good").expect("persists");
-        engine
-            .persist("app_torn", b"a longer value")
-            .expect("persists");
-        engine.persist("app_flipped", b"flip me").expect("persists");
-        // A crash between writing and renaming leaves a temporary file.
-        fs::write(dir.path().join(".app_new.tmp-1-0"), frame(b"half")).expect("write");
-        // A torn write: the file ends early.
-        let torn = dir.path().join("app_torn");
-        let bytes = fs::read(&torn).expect("read");
-        fs::write(&torn, &bytes[..bytes.len() - 3]).expect("truncate");
-        // A flipped bit in the payload.
-        let flipped = dir.path().join("app_flipped");
-        let mut bytes = fs::read(&flipped).expect("read");
-        if let Some(last) = bytes.last_mut() {
-            *last ^= 0x10;
-        }
-        fs::write(&flipped, bytes).expect("corrupt");
-        // Not ours at all, and too short to be.
-        fs::write(dir.path().join("app_stray"), b"hello, world!").expect("write");
-        fs::write(dir.path().join("app_tiny"), b"EM").expect("write");
-
-        assert_eq!(values(&engine, "app_"), [pair("app_good", "good")]);
-    }
-
-    #[test]
-    fn keys_cannot_escape_the_directory() {
-        let dir = TestDir::new("escape");
-        let inner = dir.path().join("inner");
-        let mut engine = FileSystemPersistence::open(&inner).expect("opens");
-        for key in [
-            "worker_../../x",
-            "worker_a/b",
-            "../worker_x",
-            ".hidden",
-            "w\u{e9}%",
-        ] {
-            engine.persist(key, key.as_bytes()).expect("persists");
-        }
-        assert!(
-            engine.persist("", b"x").is_err(),
-            "an empty key has no file"
-        );
-        let names: Vec<String> = fs::read_dir(&inner)
-            .expect("lists")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
-        assert_eq!(names.len(), 5, "{names:?}");
-        assert_eq!(fs::read_dir(dir.path()).expect("lists").count(), 1);
-        let read = values(&engine, "");
-        let keys: Vec<&str> = read.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "../worker_x",
-                ".hidden",
-                "worker_../../x",
-                "worker_a/b",
-                "w\u{e9}%"
-            ]
-        );
-        assert!(read.iter().all(|(k, v)| k == v));
-    }
-
-    /// PersistenceEngineSuite 4 (SPARK-46215) and 5.
-    #[cfg(unix)]
-    #[test]
-    fn missing_parents_are_created_and_links_followed() {
-        let dir = TestDir::new("parents");
-        let nested = dir.path().join("a").join("b").join("c").join("dir");
-        let mut engine = FileSystemPersistence::open(&nested).expect("creates parents");
-        engine.persist("k", b"v").expect("persists");
-        assert!(nested.join("k").is_file());
-
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&nested, &link).expect("symlink");
-        let through_link = FileSystemPersistence::open(&link).expect("follows the link");
-        assert_eq!(values(&through_link, ""), [pair("k", "v")]);
-    }
-
-    #[test]
-    fn the_black_hole_keeps_nothing() {
-        let mut engine = BlackHolePersistence;
-        engine.persist("app_1", b"x").expect("accepted");
-        engine.unpersist("app_2").expect("accepted");
-        assert!(engine.read("").is_empty());
-    }
-
-    #[test]
-    fn crc32_is_the_zlib_one() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
-    }
 }

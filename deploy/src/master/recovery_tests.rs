@@ -402,7 +402,7 @@ fn damaged_records_are_skipped() {
     let mut f = Fixture::with_recovery_dir(MasterSettings::default(), dir.path());
     f.add_worker("worker-ok", 4, 1024);
     let app = f.add_app("future", None, None);
-    let mut engine = FileSystemPersistence::open(dir.path()).expect("opens");
+    let mut engine = FileSystemPersistence::open(dir.path(), None).expect("opens");
     let read_one = |engine: &FileSystemPersistence, key: &str| {
         let mut found = engine.read(key);
         assert_eq!(found.len(), 1, "{key}");

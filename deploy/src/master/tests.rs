@@ -54,11 +54,15 @@ impl Fixture {
     /// A master storing into `dir` (recovery mode FILESYSTEM), elected and ALIVE: `dir`
     /// must hold nothing ([`Fixture::restart`] recovers what it holds).
     pub(super) fn with_recovery_dir(settings: MasterSettings, dir: &Path) -> Fixture {
-        let engine = FileSystemPersistence::open(dir).expect("recovery dir");
+        let engine = FileSystemPersistence::open(dir, None).expect("recovery dir");
         Fixture::with_persistence(settings, Box::new(engine))
     }
 
-    fn with_persistence(settings: MasterSettings, engine: Box<dyn PersistenceEngine>) -> Fixture {
+    /// A master storing into `engine`, elected and ALIVE: the store must hold nothing.
+    pub(super) fn with_persistence(
+        settings: MasterSettings,
+        engine: Box<dyn PersistenceEngine>,
+    ) -> Fixture {
         let env = small_env("master-test");
         let (master, elected) = new_master(&env, settings, engine, Box::new(SingleNodeLeader));
         assert_eq!(elected, Effects::none(), "nothing stored, nothing to tell");
@@ -85,9 +89,18 @@ impl Fixture {
     /// restarted on the same address; the peers' envs stay. Returns what winning the
     /// election made the new master send (`MasterChanged` to what it recovers).
     pub(super) fn restart(&mut self, settings: MasterSettings, dir: &Path) -> Effects {
-        let engine = FileSystemPersistence::open(dir).expect("recovery dir");
+        let engine = FileSystemPersistence::open(dir, None).expect("recovery dir");
+        self.restart_with(settings, Box::new(engine))
+    }
+
+    /// [`Fixture::restart`] on `engine`'s store.
+    pub(super) fn restart_with(
+        &mut self,
+        settings: MasterSettings,
+        engine: Box<dyn PersistenceEngine>,
+    ) -> Effects {
         let leader = Box::new(SingleNodeLeader);
-        let (master, elected) = new_master(&self.envs[0], settings, Box::new(engine), leader);
+        let (master, elected) = new_master(&self.envs[0], settings, engine, leader);
         self.master = master;
         elected
     }
