@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use ember::testing::TestCluster;
 use ember::{RpcConf, TaskContext, TaskError, TaskRegistry};
+use ember_deploy::messages::{
+    Command, DriverDescription, MasterAsk, MasterProtocol, MASTER_ENDPOINT_NAME,
+};
 use rpc_env::{keys, NoMessage, Protocol, RpcEnv, RpcEnvConfig, RpcError};
 
 const SECRET: &str = "authenticated-cluster-test-secret-0123456789";
@@ -93,8 +96,30 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
     assert!(matches!(e, RpcError::AuthenticationFailed { .. }), "{e}");
     impostor.shutdown();
 
-    // The cluster is untouched: still exactly its two workers.
-    assert_eq!(cluster.state().unwrap().workers.len(), 2);
+    // A well-formed cluster-mode submission, asked straight at the master's endpoint (no
+    // lookup) by a peer without the secret: it never reaches the handler.
+    let attacker = RpcEnv::create(RpcEnvConfig::client("attacker")).unwrap();
+    let master_ref = attacker.endpoint_ref_at::<MasterProtocol>(&master, MASTER_ENDPOINT_NAME);
+    let description = DriverDescription {
+        memory_mib: 64,
+        cores: 1,
+        supervise: false,
+        command: Command {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "touch /tmp/ember-owned".into()],
+            env: Default::default(),
+        },
+    };
+    let submitted = master_ref
+        .ask(|reply| MasterAsk::RequestSubmitDriver { description, reply })
+        .wait();
+    assert!(submitted.is_err(), "{submitted:?}");
+    attacker.shutdown();
+
+    // The cluster is untouched: still exactly its two workers, and no driver.
+    let state = cluster.state().unwrap();
+    assert_eq!(state.workers.len(), 2);
+    assert!(state.active_drivers.is_empty() && state.completed_drivers.is_empty());
     cluster.stop().unwrap();
 }
 
