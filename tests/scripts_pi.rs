@@ -89,11 +89,53 @@ fn pi_runs_on_a_cluster_started_by_the_scripts() {
     let bins = profile_dir();
     ensure_built(&bins);
     let home = Path::new(env!("CARGO_MANIFEST_DIR"));
+    pi_on(Scripts::new("pi", home, &bins), &bins, false);
+}
+
+/// The same with `ember.authenticate=true` and a secret file in `ember-defaults.conf`: every
+/// daemon, driver and executor authenticates and encrypts, and the secret is on no command
+/// line and in no log the run leaves.
+#[test]
+fn pi_runs_on_an_authenticated_cluster_started_by_the_scripts() {
+    let bins = profile_dir();
+    ensure_built(&bins);
+    let home = Path::new(env!("CARGO_MANIFEST_DIR"));
+    pi_on(Scripts::authenticated("pi-auth", home, &bins), &bins, true);
+}
+
+/// Asserts that no file under `root` but the secret file itself holds `secret`; returns how
+/// many files were read.
+fn assert_secret_in_no_file(root: &Path, secret: &str) -> usize {
+    let mut files = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != "secret") {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(secret),
+                    "the secret is in {}",
+                    path.display()
+                );
+                files += 1;
+            }
+        }
+    }
+    files
+}
+
+/// Runs pi on a cluster started by the scripts of `s`: directly, through `ember-submit` in
+/// both deploy modes; checks the answers, then stops everything. With `secure`, also checks
+/// that no process of the run has the secret on its command line.
+fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
     let pi = bins.join("examples").join("pi");
     let pi_path = pi.to_string_lossy().into_owned();
     let submit = bins.join("ember-submit");
+    let secret = secure.then(|| std::fs::read_to_string(s.secret_file()).expect("the secret"));
 
-    let mut s = Scripts::new("pi", home, &bins);
     s.set_env("EMBER_WORKER_INSTANCES", "2");
     s.start_master();
     let url = s.master_url();
@@ -111,9 +153,19 @@ fn pi_runs_on_a_cluster_started_by_the_scripts() {
         st.workers.iter().filter(|w| w.state == "ALIVE").count() == 2
     });
 
-    // pi's driver here, as the issue runs it.
+    // pi's driver here, as the issue runs it (an application run without ember-submit gets
+    // its settings in EMBER_CONF).
     let mut command = s.command(&pi);
     command.args(["--master", &url, "--slices", "4"]);
+    if secure {
+        command.env(
+            "EMBER_CONF",
+            format!(
+                "ember.authenticate=true\nember.authenticate.secret.file={}\n",
+                s.secret_file().display()
+            ),
+        );
+    }
     let output = run_bounded(command, "pi");
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "pi failed:\n{stdout}\n{stderr}");
@@ -168,6 +220,16 @@ fn pi_runs_on_a_cluster_started_by_the_scripts() {
     let driver = state.completed_drivers.iter().find(|d| d.id.0 == id);
     assert_eq!(driver.map(|d| d.state), Some(DriverState::Finished));
 
+    if let Some(secret) = &secret {
+        for process in s.our_processes() {
+            assert!(
+                !process.cmdline.contains(secret.trim()),
+                "the secret is on the command line of {}",
+                process.pid
+            );
+        }
+    }
+
     // Stop with the scripts: each returns once its daemons have exited.
     let out = s.run_ok("stop-worker.sh", &[]);
     assert_eq!(out.matches("stopping ember-worker").count(), 2, "{out}");
@@ -179,4 +241,9 @@ fn pi_runs_on_a_cluster_started_by_the_scripts() {
         assert!(!is_alive(pid), "daemon {pid} is still running");
     }
     s.assert_nothing_left();
+    if let Some(secret) = &secret {
+        // Every log, stdout and stderr the daemons, drivers and executors wrote.
+        let files = assert_secret_in_no_file(s.root(), secret.trim());
+        assert!(files > 5, "only {files} files were checked");
+    }
 }

@@ -104,6 +104,52 @@ impl Scripts {
         }
     }
 
+    /// Like [`new`](Self::new), with authentication on: a random secret in
+    /// `conf/secret` (mode 0600) named by `ember.authenticate.secret.file` in
+    /// `ember-defaults.conf`, which the scripts and `ember-submit` read; the test's own client
+    /// authenticates with it too.
+    pub fn authenticated(name: &str, home: &Path, bin_dir: &Path) -> Scripts {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut s = Scripts::new(name, home, bin_dir);
+        let secret_file = s.secret_file();
+        let mut random = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+            .expect("random bytes");
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&secret_file)
+            .and_then(|mut f| f.write_all(hex.as_bytes()))
+            .expect("the secret file");
+        let defaults = s.conf_dir().join("ember-defaults.conf");
+        let mut text = std::fs::read_to_string(&defaults).expect("ember-defaults.conf");
+        text.push_str(&format!(
+            "ember.authenticate true\nember.authenticate.secret.file {}\n",
+            secret_file.display()
+        ));
+        std::fs::write(&defaults, text).expect("ember-defaults.conf");
+        let conf = RpcConf::new()
+            .with("ember.rpc.askTimeout", "10s")
+            .with("ember.authenticate", "true")
+            .with(
+                "ember.authenticate.secret.file",
+                secret_file.display().to_string(),
+            );
+        s.client.shutdown();
+        s.client =
+            RpcEnv::create(RpcEnvConfig::client("scripts-test").with_conf(conf)).expect("client");
+        s
+    }
+
+    /// Where [`authenticated`](Self::authenticated) keeps the secret.
+    pub fn secret_file(&self) -> PathBuf {
+        self.conf_dir().join("secret")
+    }
+
     /// Sets an environment variable for every script run from now on.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
