@@ -348,7 +348,11 @@ impl RemoteCall {
         match sent {
             Ok(()) => {}
             Err(e @ RpcError::MessageTooLarge { .. }) => {
-                log::warn!("Reply of {} to RPC {id} not sent: {e}", self.endpoint);
+                crate::limited_log!(
+                    log::Level::Warn,
+                    "Reply of {} to RPC {id} not sent: {e}",
+                    self.endpoint
+                );
                 self.send_failure(&e);
             }
             Err(e) => log::debug!("Reply of {} to RPC {id} not sent: {e}", self.endpoint),

@@ -114,7 +114,12 @@ pub trait RpcEndpoint: Send + 'static {
     /// Called with the error of any handler (including `on_start` and `on_stop`) or the
     /// message of a panic. The default logs it and carries on.
     fn on_error(&mut self, ctx: &EndpointContext<'_, Self::Protocol>, error: EndpointError) {
-        log::warn!("Ignoring error in endpoint {}: {error}", ctx.name());
+        // Handler errors often come from what a peer sent: rate-limited.
+        crate::limited_log!(
+            log::Level::Warn,
+            "Ignoring error in endpoint {}: {error}",
+            ctx.name()
+        );
     }
 
     /// A connection to `remote` was made (either direction).
@@ -184,7 +189,12 @@ pub trait ConcurrentRpcEndpoint: Send + Sync + 'static {
 
     /// Called with the error of any handler or the message of a panic.
     fn on_error(&self, ctx: &EndpointContext<'_, Self::Protocol>, error: EndpointError) {
-        log::warn!("Ignoring error in endpoint {}: {error}", ctx.name());
+        // Handler errors often come from what a peer sent: rate-limited.
+        crate::limited_log!(
+            log::Level::Warn,
+            "Ignoring error in endpoint {}: {error}",
+            ctx.name()
+        );
     }
 
     /// A connection to `remote` was made.

@@ -84,6 +84,14 @@ pub enum RpcError {
         /// What went wrong, as far as this side can tell.
         reason: String,
     },
+    /// More than `ember.rpc.outbox.maxBytes` waited to be written to the peer (it does not
+    /// read, or reads far slower than we send), so its connection was closed.
+    OutboxFull {
+        /// The peer (`host:port`).
+        peer: String,
+        /// The cap, in bytes.
+        max_bytes: usize,
+    },
     /// The peer's outbox was stopped (the env is shutting down).
     OutboxStopped,
     /// A message to a client-mode endpoint whose connection is unknown.
@@ -164,6 +172,11 @@ impl fmt::Display for RpcError {
             RpcError::AuthenticationFailed { peer, reason } => {
                 write!(f, "Authentication failed with {peer}: {reason}")
             }
+            RpcError::OutboxFull { peer, max_bytes } => write!(
+                f,
+                "Closed the connection to {peer}: more than {max_bytes} bytes waited to be \
+                 written to it (ember.rpc.outbox.maxBytes)"
+            ),
             RpcError::OutboxStopped => f.write_str("Message is dropped because Outbox is stopped"),
             RpcError::NoListenAddress => {
                 f.write_str("Cannot send message to client endpoint with no listen address.")

@@ -74,12 +74,14 @@ mod frame;
 mod inbox;
 mod io_loop;
 mod local_only;
+pub mod log_limit;
 mod message_loop;
 mod outbox;
 mod pending_asks;
 #[cfg(test)]
 mod proptests;
 mod security;
+mod stats;
 mod thread_role;
 mod ticker;
 mod verifier;
@@ -99,6 +101,7 @@ pub use error::{EndpointError, RpcError};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use local_only::LocalOnly;
 pub use security::{Secret, Security, CHILD_ENV_KEYS, DEFAULT_AUTH_TIMEOUT};
+pub use stats::NetworkStats;
 pub use ticker::Ticker;
 
 /// Re-exports for the [`message!`] macro; not part of the API.

@@ -9,6 +9,7 @@
 //! This module holds [`RpcConf`], its keys and [`ConfError`]; `strings` parses the value
 //! syntaxes and `timeout` holds [`RpcTimeout`] and [`format_duration`].
 
+mod limits;
 mod strings;
 mod timeout;
 
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+pub(crate) use limits::Limits;
 use strings::{int_reason, parse_size, parse_time};
 pub use strings::{SizeUnit, TimeUnit};
 pub use timeout::{format_duration, RpcTimeout};
@@ -36,6 +38,19 @@ pub mod keys {
     pub const IO_THREADS: &str = "ember.rpc.io.threads";
     /// Largest message callers may send, in whole MiB; default 128, at most 2047.
     pub const MESSAGE_MAX_SIZE: &str = "ember.rpc.message.maxSize";
+    /// How many bytes may wait to be written to one connection (Ember's; Spark has no cap).
+    /// A connection past it is closed and its pending asks fail naming this setting: a peer
+    /// that does not read what it asked for cannot grow us without bound. Default `64m`;
+    /// one frame larger than the cap is still sent when nothing else waits.
+    pub const OUTBOX_MAX_BYTES: &str = "ember.rpc.outbox.maxBytes";
+    /// How many bytes of remote messages may wait in one endpoint's inbox (Ember's). Past
+    /// it, the connections that bring more stop being read until the inbox drains to half,
+    /// so TCP pushes back on the senders. Default `16m`.
+    pub const INBOX_MAX_BYTES: &str = "ember.rpc.inbox.maxBytes";
+    /// How many connections one env may hold open at once (Ember's). An inbound connection
+    /// past it is closed at once, unless one still in its handshake can make room. Keep it
+    /// below the process's descriptor limit (`ulimit -n`). Default 4096.
+    pub const MAX_CONNECTIONS: &str = "ember.rpc.io.maxConnections";
     /// How many ports after the requested one a server tries before giving up; default 16.
     pub const PORT_MAX_RETRIES: &str = "ember.port.maxRetries";
     /// Whether connections authenticate with a shared secret (Spark's `spark.authenticate`).

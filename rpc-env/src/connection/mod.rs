@@ -30,7 +30,7 @@ mod cork;
 mod write_queue;
 
 pub(crate) use cork::Cork;
-use write_queue::{keep_as_spare, AfterWrite, Batch, Next, WriteOutcome, WriteQueue};
+use write_queue::{keep_as_spare, AfterWrite, Batch, Next, Refused, WriteOutcome, WriteQueue};
 
 /// Chunks per `writev`.
 const MAX_IOVECS: usize = 64;
@@ -42,6 +42,8 @@ pub(crate) trait IoThread: Send + Sync {
     fn request_flush(&self, token: Token);
     /// Close the connection `token`, reporting `reason` as a network error if there is one.
     fn request_close(&self, token: Token, reason: Option<RpcError>);
+    /// Read the connection `token` again: reading it was paused and is no longer.
+    fn request_resume(&self, token: Token);
 }
 
 /// Where the connection came from, for network events and for failing its asks.
@@ -72,14 +74,20 @@ pub(crate) struct Connection {
     /// The peer has not completed the handshake yet: nothing it sent reaches an endpoint,
     /// no endpoint has heard of it, and nothing queued for it has been written.
     authenticating: AtomicBool,
+    /// An endpoint's inbox is over its cap with what came on this connection: its IO
+    /// thread does not read it until the inbox drains (`inbox/backpressure.rs`).
+    read_paused: AtomicBool,
     closed: AtomicBool,
     io: Arc<dyn IoThread>,
     max_frame: usize,
+    /// `ember.rpc.outbox.maxBytes`: past this many bytes waiting, the connection closes.
+    max_queued: usize,
 }
 
 impl Connection {
-    /// A connection over `stream`, watched by `io`. `max_frame` bounds the frames it sends.
-    /// With `authenticating`, frames wait until [`handshake_done`](Self::handshake_done).
+    /// A connection over `stream`, watched by `io`. `max_frame` bounds the frames it sends,
+    /// `max_queued` the bytes waiting to be written. With `authenticating`, frames wait
+    /// until [`handshake_done`](Self::handshake_done).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: u64,
@@ -89,6 +97,7 @@ impl Connection {
         remote_address: Option<Arc<RpcAddress>>,
         io: Arc<dyn IoThread>,
         max_frame: usize,
+        max_queued: usize,
         authenticating: bool,
     ) -> Connection {
         Connection {
@@ -101,9 +110,11 @@ impl Connection {
             queue: Mutex::new(WriteQueue::new(authenticating)),
             sealer: Mutex::new(None),
             authenticating: AtomicBool::new(authenticating),
+            read_paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             io,
             max_frame,
+            max_queued,
         }
     }
 
@@ -168,6 +179,24 @@ impl Connection {
         self.perform(next);
     }
 
+    /// Stops reading this connection until [`resume_reading`](Self::resume_reading); `true`
+    /// if it was being read.
+    pub(crate) fn pause_reading(&self) -> bool {
+        !self.read_paused.swap(true, Ordering::AcqRel)
+    }
+
+    /// Reads this connection again, on its IO thread.
+    pub(crate) fn resume_reading(&self) {
+        if self.read_paused.swap(false, Ordering::AcqRel) {
+            self.io.request_resume(self.token);
+        }
+    }
+
+    /// Whether reading is paused (IO thread).
+    pub(crate) fn is_read_paused(&self) -> bool {
+        self.read_paused.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -229,9 +258,21 @@ impl Connection {
             });
         }
         let mut queue = self.queue.lock();
-        if !queue.push(buf) {
+        match queue.push(buf, self.max_queued) {
+            Ok(()) => {}
             // A write failed and the IO thread is closing the connection.
-            return Err(closed());
+            Err(Refused::Broken) => return Err(closed()),
+            Err(Refused::Full) => {
+                drop(queue);
+                // The peer is not reading (or far slower than we send): holding more would
+                // let it grow us without bound. The asks waiting on it fail with this error.
+                let error = RpcError::OutboxFull {
+                    peer: self.peer_name(),
+                    max_bytes: self.max_queued,
+                };
+                self.close(Some(error.clone()));
+                return Err(error);
+            }
         }
         let next = queue.after_push(|| cork::cork(self), Instant::now);
         drop(queue);
@@ -302,7 +343,11 @@ impl Connection {
                 AfterWrite::Close => {
                     let reason =
                         error.map_or_else(|| "write failed".to_string(), |e| e.to_string());
-                    log::warn!("Failed to write to {}: {reason}", self.peer_name());
+                    crate::limited_log!(
+                        log::Level::Warn,
+                        "Failed to write to {}: {reason}",
+                        self.peer_name()
+                    );
                     self.io.request_close(
                         self.token,
                         Some(RpcError::Io {

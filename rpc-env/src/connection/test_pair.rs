@@ -19,6 +19,8 @@ pub(crate) enum Request {
     Flush,
     /// Close, with this reason.
     Close(Option<RpcError>),
+    /// Read again.
+    Resume,
 }
 
 /// The IO thread's part, played by the test.
@@ -33,6 +35,9 @@ impl IoThread for StandInIo {
     }
     fn request_close(&self, _token: Token, reason: Option<RpcError>) {
         self.requests.lock().push(Request::Close(reason));
+    }
+    fn request_resume(&self, _token: Token) {
+        self.requests.lock().push(Request::Resume);
     }
 }
 
@@ -65,6 +70,7 @@ pub(crate) fn pair() -> (Arc<Connection>, Arc<StandInIo>, StdStream) {
         None,
         Arc::clone(&io) as Arc<dyn IoThread>,
         MAX_FRAME,
+        usize::MAX,
         false,
     ));
     (conn, io, theirs)

@@ -174,6 +174,7 @@ fn a_failed_write_asks_the_io_thread_to_close_and_later_sends_are_refused() {
                     let reason = reason.expect("a close for a failed write has a reason");
                     assert!(reason.to_string().contains("Failed to send to"), "{reason}");
                 }
+                Request::Resume => panic!("nothing paused reading"),
             }
         }
         assert!(Instant::now() < deadline, "no write failed");

@@ -171,6 +171,18 @@ pub(crate) struct WriteQueue {
     /// Frames are sealed before they are written (an encrypted connection, once its
     /// handshake is done).
     sealing: bool,
+    /// Bytes in `sealed`, `chunks` and `tail`: what waits, not counting a batch a writer
+    /// holds (which comes back here if the socket does not take it).
+    queued: usize,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A write failed and the connection is closing.
+    Broken,
+    /// Queueing it would pass the cap on bytes waiting (`ember.rpc.outbox.maxBytes`).
+    Full,
 }
 
 impl WriteQueue {
@@ -190,6 +202,7 @@ impl WriteQueue {
             io_reading: false,
             last_write: None,
             sealing: false,
+            queued: 0,
         }
     }
 
@@ -213,6 +226,7 @@ impl WriteQueue {
             return Next::Nothing;
         }
         self.sealing = sealing;
+        self.queued += first.len();
         if !first.is_empty() {
             if sealing {
                 self.sealed.push_back(first);
@@ -230,11 +244,17 @@ impl WriteQueue {
         }
     }
 
-    /// Queues one encoded frame (emptying `frame`); `false` if the queue is broken.
-    pub(crate) fn push(&mut self, frame: &mut BytesMut) -> bool {
+    /// Queues one encoded frame (emptying `frame`), unless the queue is broken or the frame
+    /// would take it past `max_queued` bytes. A frame alone in an empty queue always fits,
+    /// so the cap never forbids a message the frame size allows.
+    pub(crate) fn push(&mut self, frame: &mut BytesMut, max_queued: usize) -> Result<(), Refused> {
         if self.state == WriteState::Broken {
-            return false;
+            return Err(Refused::Broken);
         }
+        if self.queued > 0 && self.queued + frame.len() > max_queued {
+            return Err(Refused::Full);
+        }
+        self.queued += frame.len();
         if frame.len() <= COPY_LIMIT {
             self.tail.extend_from_slice(frame);
             frame.clear();
@@ -242,7 +262,7 @@ impl WriteQueue {
             self.seal_tail();
             self.chunks.push_back(frame.split().freeze());
         }
-        true
+        Ok(())
     }
 
     /// Queues frames encoded earlier, in order; `false` if the queue is broken.
@@ -251,6 +271,8 @@ impl WriteQueue {
             return false;
         }
         self.seal_tail();
+        // Queued while connecting, under the same cap (`Outbox::send`): they fit.
+        self.queued += frames.iter().map(Bytes::len).sum::<usize>();
         self.chunks.extend(frames);
         true
     }
@@ -340,6 +362,7 @@ impl WriteQueue {
     pub(crate) fn take_batch(&mut self, now: Instant) -> Batch {
         self.last_write = Some(now);
         self.seal_tail();
+        self.queued = 0;
         let chunks = std::mem::take(&mut self.chunks);
         if self.sealing {
             Batch {
@@ -401,6 +424,7 @@ impl WriteQueue {
                     &mut self.chunks
                 };
                 while let Some(chunk) = unwritten.pop_back() {
+                    self.queued += chunk.len();
                     front.push_front(chunk);
                 }
                 if writable_seen {
@@ -417,6 +441,7 @@ impl WriteQueue {
                 self.sealed.clear();
                 self.chunks.clear();
                 self.tail.clear();
+                self.queued = 0;
                 self.state = WriteState::Broken;
                 AfterWrite::Close
             }

@@ -8,14 +8,14 @@ pub(crate) use shared::{Arrival, EnvShared};
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
 use crate::ask_registry::AskRegistry;
-use crate::conf::RpcConf;
+use crate::conf::{Limits, RpcConf};
 use crate::dispatcher::Dispatcher;
 use crate::endpoint::{Protocol, RpcEndpoint};
 use crate::endpoint_ref::EndpointRef;
@@ -24,6 +24,7 @@ use crate::fast_hash::FastMap;
 use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
 use crate::security::Security;
+use crate::stats::{NetworkCounters, NetworkStats};
 use crate::verifier::{EndpointVerifier, VerifierAsk, VerifierProtocol, VERIFIER_NAME};
 
 /// How to create an [`RpcEnv`].
@@ -103,6 +104,7 @@ impl RpcEnv {
         let dispatcher_threads = conf.dispatcher_threads(cores)?;
         let io_threads = conf.io_threads(cores)?;
         let max_frame = conf.max_message_size()?;
+        let limits = Limits::from_conf(&conf)?;
         let ask_timeout = conf.ask_timeout()?;
         let lookup_timeout = conf.lookup_timeout()?;
         let connect_timeout = conf.connect_timeout()?;
@@ -149,6 +151,9 @@ impl RpcEnv {
             lookup_timeout,
             connect_timeout,
             max_frame,
+            counters: NetworkCounters::default(),
+            limits,
+            open_connections: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
             conf,
@@ -327,6 +332,12 @@ impl RpcEnv {
     /// Whether [`shutdown`](Self::shutdown) has been called.
     pub fn is_stopped(&self) -> bool {
         self.shared.is_stopped()
+    }
+
+    /// What the network did to this env so far: refused peers, bad traffic, caps reached.
+    /// The log lines about these are rate-limited; these counts are exact.
+    pub fn network_stats(&self) -> NetworkStats {
+        self.shared.counters.snapshot()
     }
 }
 

@@ -3,8 +3,10 @@
 //! an authenticated env, a connection is announced only once its handshake is done
 //! (`io_loop/handshake.rs`), and one that never finished it is never announced.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use mio::net::TcpStream;
 
@@ -47,8 +49,10 @@ impl EnvShared {
             remote_address,
             Arc::clone(&io) as Arc<dyn IoThread>,
             self.max_frame,
+            self.limits.outbox_max_bytes,
             authenticating,
         ));
+        self.open_connections.fetch_add(1, Ordering::AcqRel);
         if !authenticating {
             self.dispatcher
                 .broadcast(&NetworkEvent::Connected(announced));
@@ -58,41 +62,91 @@ impl EnvShared {
         (conn, io)
     }
 
+    /// How many inbound connections may be in their handshake at once: at most half the
+    /// connection cap, so unauthenticated sockets can never take every slot.
+    fn handshake_slots(&self) -> usize {
+        MAX_INBOUND_HANDSHAKES.min((self.limits.max_connections / 2).max(1))
+    }
+
+    /// Whether a connection just accepted may stay: yes under the connection cap; at the
+    /// cap, only if one still in its handshake can be closed to make room (an
+    /// unauthenticated socket never keeps out a peer that may authenticate).
+    pub(crate) fn admit_inbound(&self) -> bool {
+        if self.open_connections.load(Ordering::Acquire) < self.limits.max_connections {
+            return true;
+        }
+        matches!(self.security, Security::Authenticated { .. })
+            && self.evict_oldest_handshake(&mut self.handshaking.lock(), "the connection cap")
+    }
+
     /// Gives `conn` one of the inbound handshake slots, closing the oldest connection still
     /// in its handshake when they are all taken.
     fn hold_handshake_slot(&self, conn: &Arc<Connection>) {
+        let slots = self.handshake_slots();
         let mut waiting = self.handshaking.lock();
-        if waiting.len() >= MAX_INBOUND_HANDSHAKES {
+        if waiting.len() >= slots {
+            // Those done or gone hold no slot.
             waiting.retain(|w| {
                 w.upgrade()
                     .is_some_and(|c| c.is_authenticating() && !c.is_closed())
             });
         }
-        while waiting.len() >= MAX_INBOUND_HANDSHAKES {
-            let Some(oldest) = waiting.pop_front().and_then(|w| w.upgrade()) else {
+        while waiting.len() >= slots {
+            if !self.evict_oldest_handshake(&mut waiting, "the handshake slots") {
+                break;
+            }
+        }
+        waiting.push_back(Arc::downgrade(conn));
+    }
+
+    /// Closes the oldest inbound connection still in its handshake; `false` if there is
+    /// none. `room_for` says what was full, for the error.
+    fn evict_oldest_handshake(
+        &self,
+        waiting: &mut VecDeque<Weak<Connection>>,
+        room_for: &str,
+    ) -> bool {
+        while let Some(oldest) = waiting.pop_front() {
+            let Some(oldest) = oldest.upgrade() else {
                 continue;
             };
+            if !oldest.is_authenticating() || oldest.is_closed() {
+                continue;
+            }
             oldest.close(Some(RpcError::AuthenticationFailed {
                 peer: oldest.peer_name(),
                 reason: format!(
-                    "closed unauthenticated: {MAX_INBOUND_HANDSHAKES} newer connections were \
-                     waiting to authenticate"
+                    "closed unauthenticated to make room: {room_for} were full ({} open \
+                     connections at most, {})",
+                    self.limits.max_connections,
+                    crate::conf::keys::MAX_CONNECTIONS
                 ),
             }));
+            return true;
         }
-        waiting.push_back(Arc::downgrade(conn));
+        false
     }
 
     /// `conn` has closed: fails the asks that travelled on it (and on the outbox that
     /// opened it), forgets that outbox, and tells every endpoint (unless the env is
     /// stopping), with `reason` as a network error first if there is one.
     pub(crate) fn connection_closed(&self, conn: &Arc<Connection>, reason: Option<RpcError>) {
+        self.open_connections.fetch_sub(1, Ordering::AcqRel);
         if conn.is_authenticating() {
             self.handshake_never_finished(conn, reason);
             return;
         }
-        let closed = RpcError::ConnectionClosed {
-            peer: conn.peer_name(),
+        let closed = match &reason {
+            // The asks waiting on a connection closed for its backlog say so, naming the
+            // setting, rather than a bare "closed".
+            Some(full @ RpcError::OutboxFull { .. }) => {
+                crate::stats::bump(&self.counters.outbox_overflows);
+                crate::limited_log!(log::Level::Warn, "{full}");
+                full.clone()
+            }
+            _ => RpcError::ConnectionClosed {
+                peer: conn.peer_name(),
+            },
         };
         self.registry.fail_route(conn.id, &closed);
         if let Direction::Outbound { outbox_route } = conn.direction {
@@ -143,7 +197,8 @@ impl EnvShared {
             },
         };
         if !self.is_stopped() {
-            log::warn!("{error}");
+            crate::stats::bump(&self.counters.auth_failures);
+            crate::limited_log!(log::Level::Warn, "{error}");
         }
         self.registry.fail_route(conn.id, &error);
         if let Direction::Outbound { outbox_route } = conn.direction {

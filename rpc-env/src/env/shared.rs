@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::address::RpcAddress;
 use crate::ask::{AskHandle, AskShared, LocalCall, LocalPending, RemoteCall, Reply, Ticket};
 use crate::ask_registry::AskRegistry;
 use crate::codec::DecodeContext;
-use crate::conf::{RpcConf, RpcTimeout};
+use crate::conf::{Limits, RpcConf, RpcTimeout};
 use crate::connection::Connection;
 use crate::dispatcher::Dispatcher;
 use crate::endpoint::Protocol;
@@ -27,6 +27,7 @@ use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
 use crate::pending_asks::{PendingAsk, TimeoutInfo, NO_ROUTE};
 use crate::security::Security;
+use crate::stats::NetworkCounters;
 
 use super::dial::connect_in_background;
 
@@ -68,6 +69,12 @@ pub(crate) struct EnvShared {
     pub(super) connect_timeout: Duration,
     /// The largest frame length field accepted or sent: `ember.rpc.message.maxSize`.
     pub(crate) max_frame: usize,
+    /// What the network did: refusals, bad traffic, caps reached.
+    pub(crate) counters: NetworkCounters,
+    /// The caps on queued bytes and open connections.
+    pub(crate) limits: Limits,
+    /// Connections open now (made by `new_connection`, not yet reported closed).
+    pub(crate) open_connections: AtomicUsize,
     pub(super) next_id: AtomicU64,
     pub(super) stopped: AtomicBool,
     pub(super) terminated: Mutex<bool>,
@@ -163,7 +170,11 @@ impl EnvShared {
         };
         match route {
             Route::Conn(conn) => conn.send_frame(&mut frame),
-            Route::Outbox(outbox) => outbox.send(self.max_frame, request_id, &mut frame),
+            Route::Outbox(outbox) => outbox.send(
+                (self.max_frame, self.limits.outbox_max_bytes),
+                request_id,
+                &mut frame,
+            ),
         }
     }
 

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use crate::address::RpcAddress;
 use crate::ask::CallSlot;
 use crate::codec::{Decode, DecodeError, Reader};
-use crate::connection::Cork;
+use crate::connection::{Connection, Cork};
 use crate::endpoint::{
     ConcurrentRpcEndpoint, EndpointContext, HandlerResult, NetworkEvent, Protocol, RpcEndpoint,
     Threading,
@@ -34,9 +34,11 @@ use crate::frame::FrameKind;
 use crate::message_loop::{MessageLoop, Runnable};
 use crate::thread_role::panic_message;
 
+mod backpressure;
 mod handler;
 mod inline_batch;
 
+use backpressure::{resume, Backpressure, MESSAGE_OVERHEAD};
 use handler::{Concurrent, Handler, Serial};
 pub(crate) use inline_batch::InlineBatch;
 
@@ -82,8 +84,16 @@ enum Phase {
     Stopped,
 }
 
+/// A queued message and what it weighs against the inbox's cap (0 unless remote).
+struct Queued<P: Protocol> {
+    msg: InboxMessage<P>,
+    weight: usize,
+}
+
 struct InboxState<P: Protocol> {
-    queue: VecDeque<InboxMessage<P>>,
+    queue: VecDeque<Queued<P>>,
+    /// Remote bytes held, and the connections paused until they drain.
+    pressure: Backpressure,
     phase: Phase,
     stop_requested: bool,
     /// Threads running this inbox (at most 1 for a serial endpoint).
@@ -157,6 +167,7 @@ impl<P: Protocol> Inbox<P> {
             concurrency: concurrency.max(1),
             state: Mutex::new(InboxState {
                 queue: VecDeque::new(),
+                pressure: Backpressure::default(),
                 phase: Phase::NotStarted,
                 stop_requested: false,
                 active: 0,
@@ -167,8 +178,14 @@ impl<P: Protocol> Inbox<P> {
         })
     }
 
-    /// Queues a message, or drops it if the endpoint is stopping.
+    /// Queues a local message, or drops it if the endpoint is stopping.
     pub(crate) fn post(&self, msg: InboxMessage<P>) {
+        self.post_weighed(msg, 0, None);
+    }
+
+    /// Queues a message of `weight` remote bytes from `conn` (none for a local one), or
+    /// drops it if the endpoint is stopping. Past the inbox's cap, `conn` stops being read.
+    fn post_weighed(&self, msg: InboxMessage<P>, weight: usize, conn: Option<&Arc<Connection>>) {
         let mut state = self.state.lock();
         if state.stop_requested {
             state.dropped += 1;
@@ -176,7 +193,18 @@ impl<P: Protocol> Inbox<P> {
             self.drop_message(msg);
             return;
         }
-        state.queue.push_back(msg);
+        state.queue.push_back(Queued { msg, weight });
+        if weight > 0 {
+            let cap = self.env.shared.limits.inbox_max_bytes;
+            if state.pressure.add(weight, conn, cap) {
+                crate::stats::bump(&self.env.shared.counters.read_pauses);
+                log::debug!(
+                    "Inbox of {} holds more than {cap} bytes ({}): pausing reads from a peer",
+                    self.name,
+                    crate::conf::keys::INBOX_MAX_BYTES
+                );
+            }
+        }
         let run_here = self.threading == Threading::Inline
             && state.active == 0
             && !state.scheduled
@@ -347,28 +375,47 @@ impl<P: Protocol> Runnable for Inbox<P> {
                     self.schedule_locked(&mut state);
                     return;
                 }
+                let cap = self.env.shared.limits.inbox_max_bytes;
                 if self.concurrency > 1 {
                     // One message at a time, calling in a helper while more wait.
-                    let msg = state.queue.pop_front();
+                    let queued = state.queue.pop_front();
                     self.schedule_locked(&mut state);
                     drop(state);
-                    if let Some(msg) = msg {
+                    let mut weight = 0;
+                    if let Some(Queued { msg, weight: w }) = queued {
                         self.handle(msg);
+                        weight = w;
                     }
                     handled += 1;
                     state = self.state.lock();
+                    if weight > 0 {
+                        let again = state.pressure.release(weight, cap);
+                        drop(state);
+                        resume(again);
+                        state = self.state.lock();
+                    }
                     continue;
                 }
                 std::mem::swap(&mut batch, &mut state.queue);
                 drop(state);
                 handled += batch.len();
+                let mut weight = 0;
                 // Answers and sends made while handling the batch leave together at its end.
                 let cork = Cork::new();
-                for msg in batch.drain(..) {
-                    self.handle(msg);
+                for queued in batch.drain(..) {
+                    weight += queued.weight;
+                    self.handle(queued.msg);
                 }
                 drop(cork);
                 state = self.state.lock();
+                if weight > 0 {
+                    let again = state.pressure.release(weight, cap);
+                    if !again.is_empty() {
+                        drop(state);
+                        resume(again);
+                        state = self.state.lock();
+                    }
+                }
                 if state.queue.capacity() == 0 {
                     // Give the emptied buffer back, or the next post allocates a new one.
                     std::mem::swap(&mut batch, &mut state.queue);
@@ -378,6 +425,7 @@ impl<P: Protocol> Runnable for Inbox<P> {
             // The last thread out runs on_stop, after every other handler has returned.
             if state.stop_requested && state.active == 1 {
                 state.phase = Phase::Stopped;
+                resume(state.pressure.release_all());
                 if state.dropped > 0 {
                     log::debug!(
                         "Endpoint {} dropped {} messages posted after its stop",
@@ -434,6 +482,7 @@ impl<P: Protocol> InboxEntry for Inbox<P> {
         body: Bytes,
         ctx: &Arrival,
     ) -> Result<(), DecodeError> {
+        let weight = body.len() + MESSAGE_OVERHEAD;
         let msg = match (kind, &ctx.call) {
             (FrameKind::Request, Some(call)) => InboxMessage::Ask {
                 sender,
@@ -450,7 +499,7 @@ impl<P: Protocol> InboxEntry for Inbox<P> {
                 })
             }
         };
-        self.post(msg);
+        self.post_weighed(msg, weight, ctx.conn.as_ref());
         Ok(())
     }
 

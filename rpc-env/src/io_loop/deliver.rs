@@ -130,6 +130,7 @@ fn deliver(
             }
         }
         Action::Refuse { request_id, error } => {
+            crate::stats::bump(&env.counters.unroutable_messages);
             let _ = conn.send_frame(&mut |buf| {
                 put_failure_frame(buf, request_id, &error);
             });
@@ -138,7 +139,9 @@ fn deliver(
             if env.is_stopped() {
                 log::debug!("{error} (the env is stopping)");
             } else {
-                log::error!("{error}");
+                crate::stats::bump(&env.counters.unroutable_messages);
+                // Any peer can send these at will: a few lines and a count, not a flood.
+                crate::limited_log!(log::Level::Error, "{error}");
             }
         }
         Action::Complete { ask, body } => {

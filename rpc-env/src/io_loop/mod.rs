@@ -27,10 +27,12 @@ use crate::inbox::InlineBatch;
 
 mod deliver;
 mod handshake;
+mod listener;
 mod routing;
 
 use deliver::{route_frames, ConnState};
 use handshake::{absorb, Absorbed};
+use listener::{Accepted, Listener};
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -47,6 +49,8 @@ pub(crate) enum Command {
     Flush(Token),
     /// Close this connection, reporting `reason` as a network error if there is one.
     Close(Token, Option<RpcError>),
+    /// Read this connection again (an inbox it filled has drained).
+    Resume(Token),
     /// Close everything and exit.
     Stop,
 }
@@ -65,6 +69,10 @@ impl IoThread for IoHandle {
 
     fn request_close(&self, token: Token, reason: Option<RpcError>) {
         self.push(Command::Close(token, reason));
+    }
+
+    fn request_resume(&self, token: Token) {
+        self.push(Command::Resume(token));
     }
 }
 
@@ -140,6 +148,7 @@ impl IoThreads {
                     .register(l, LISTENER, Interest::READABLE)
                     .map_err(|e| io_error("registering the listener", e))?;
             }
+            let own_listener = own_listener.map(Listener::new);
             let io_loop = IoLoop {
                 poll,
                 handle: Arc::clone(&self.handles[index]),
@@ -185,7 +194,7 @@ struct IoLoop {
     handle: Arc<IoHandle>,
     env: Arc<EnvShared>,
     conns: FastMap<Token, ConnState>,
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     scratch: Vec<u8>,
     /// Connections that still had bytes to read when their turn ended.
     unfinished_reads: Vec<Token>,
@@ -200,7 +209,7 @@ impl IoLoop {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.unfinished_reads.is_empty() {
-                self.next_handshake_deadline()
+                self.next_wakeup()
             } else {
                 Some(Duration::ZERO)
             };
@@ -239,13 +248,28 @@ impl IoLoop {
             for token in std::mem::take(&mut self.unfinished_reads) {
                 self.read(token, true);
             }
-            self.expire_handshakes(Instant::now());
+            let now = Instant::now();
+            self.expire_handshakes(now);
+            if self
+                .listener
+                .as_ref()
+                .and_then(Listener::retry_at)
+                .is_some_and(|at| at <= now)
+            {
+                self.accept();
+            }
         }
     }
 
-    /// How long the poll may sleep before a handshake deadline is due.
-    fn next_handshake_deadline(&self) -> Option<Duration> {
-        let (due, _) = self.handshake_deadlines.front()?;
+    /// How long the poll may sleep: until the next handshake deadline or the listener's
+    /// retry, whichever is first; for ever if neither.
+    fn next_wakeup(&self) -> Option<Duration> {
+        let handshake = self.handshake_deadlines.front().map(|(due, _)| *due);
+        let listener = self.listener.as_ref().and_then(Listener::retry_at);
+        let due = match (handshake, listener) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         // Rounded up: a poll that wakes a hair early would find nothing due and spin.
         Some(due.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
     }
@@ -296,6 +320,8 @@ impl IoLoop {
                     }
                 }
                 Command::Close(token, reason) => self.close(token, reason),
+                // Whatever arrived while paused raised no new edge: read until it blocks.
+                Command::Resume(token) => self.unfinished_reads.push(token),
                 Command::Stop => return false,
             }
         }
@@ -334,11 +360,23 @@ impl IoLoop {
 
     fn accept(&mut self) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = &mut self.listener else {
                 return;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => {
+            match listener.accept(Instant::now()) {
+                Accepted::Stream(stream, peer) => {
+                    if !self.env.admit_inbound() {
+                        // Dropped: closed at once, so the peer learns and the descriptor
+                        // is free again.
+                        crate::stats::bump(&self.env.counters.connections_refused);
+                        crate::limited_log!(
+                            log::Level::Warn,
+                            "Refused a connection from {peer}: {} connections are open ({})",
+                            self.env.limits.max_connections,
+                            crate::conf::keys::MAX_CONNECTIONS
+                        );
+                        continue;
+                    }
                     if let Err(e) = stream.set_nodelay(true) {
                         log::debug!("Could not set TCP_NODELAY for {peer}: {e}");
                     }
@@ -351,10 +389,14 @@ impl IoLoop {
                         io.add(conn);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("Accepting a connection failed: {e}");
+                Accepted::Nothing => return,
+                Accepted::Failed(e) => {
+                    crate::stats::bump(&self.env.counters.accept_failures);
+                    crate::limited_log!(
+                        log::Level::Warn,
+                        "Accepting a connection failed: {e}; trying again in {} ms",
+                        listener::ACCEPT_BACKOFF.as_millis()
+                    );
                     return;
                 }
             }
@@ -368,6 +410,11 @@ impl IoLoop {
             let Some(state) = self.conns.get_mut(&token) else {
                 return;
             };
+            if state.conn.is_read_paused() {
+                // An inbox is full with what this peer sent: leave the rest in the socket
+                // (TCP pushes back) until the inbox drains and resumes it.
+                return;
+            }
             let n = match state.conn.stream().read(&mut self.scratch) {
                 Ok(0) => {
                     self.close(token, None);
@@ -399,8 +446,14 @@ impl IoLoop {
                 Ok(Absorbed::Nothing) => continue,
                 Err(problem) => {
                     if !conn.is_authenticating() {
-                        // A failed handshake is logged when its connection closes.
-                        log::warn!("Closing the connection to {}: {problem}", conn.peer_name());
+                        // A failed handshake is logged (and counted) when its connection
+                        // closes.
+                        crate::stats::bump(&self.env.counters.protocol_errors);
+                        crate::limited_log!(
+                            log::Level::Warn,
+                            "Closing the connection to {}: {problem}",
+                            conn.peer_name()
+                        );
                     }
                     self.close(token, Some(problem));
                     return;
@@ -417,7 +470,9 @@ impl IoLoop {
             drop(cork);
             state.conn.end_read_chunk();
             if let Err(problem) = routed {
-                log::warn!(
+                crate::stats::bump(&self.env.counters.protocol_errors);
+                crate::limited_log!(
+                    log::Level::Warn,
                     "Closing the connection to {}: {problem}",
                     state.conn.peer_name()
                 );
@@ -448,7 +503,7 @@ impl IoLoop {
 
     fn close_all(&mut self) {
         if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+            let _ = self.poll.registry().deregister(listener.socket());
         }
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {

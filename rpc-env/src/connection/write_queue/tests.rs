@@ -51,7 +51,9 @@ enum Told {
 fn queue(given: Given, t0: Instant) -> WriteQueue {
     let mut q = WriteQueue::new(false);
     if given.queued {
-        assert!(q.push(&mut BytesMut::from(&b"queued"[..])));
+        assert!(q
+            .push(&mut BytesMut::from(&b"queued"[..]), usize::MAX)
+            .is_ok());
     }
     q.state = given.state;
     q.io_reading = given.io_reading;
@@ -66,7 +68,9 @@ fn queue(given: Given, t0: Instant) -> WriteQueue {
 fn apply(q: &mut WriteQueue, event: Event, t0: Instant) -> Told {
     match event {
         Event::Push { corked } => {
-            if !q.push(&mut BytesMut::from(&b"frame"[..])) {
+            if q.push(&mut BytesMut::from(&b"frame"[..]), usize::MAX)
+                .is_err()
+            {
                 return Told::Refused;
             }
             Told::Next(q.after_push(|| corked, || t0 + Duration::from_micros(1)))
@@ -166,13 +170,17 @@ fn a_writer_with_frames_still_coming_writes_its_rounds_then_hands_over() {
         let batch = q.take_batch(t0).wire;
         assert!(!batch.is_empty());
         // Another sender queues while this batch is being written.
-        assert!(q.push(&mut BytesMut::from(&b"more"[..])));
+        assert!(q
+            .push(&mut BytesMut::from(&b"more"[..]), usize::MAX)
+            .is_ok());
         let after = q.finish_write(WriteOutcome::Written, VecDeque::new(), None);
         assert_eq!(after, AfterWrite::Again, "round {round}");
         assert_eq!(q.state(), writing(SENDER_WRITE_ROUNDS - round, false));
     }
     q.take_batch(t0);
-    assert!(q.push(&mut BytesMut::from(&b"last"[..])));
+    assert!(q
+        .push(&mut BytesMut::from(&b"last"[..]), usize::MAX)
+        .is_ok());
     let after = q.finish_write(WriteOutcome::Written, VecDeque::new(), None);
     assert_eq!((q.state(), after), (WriteState::Idle, AfterWrite::HandOver));
     assert!(q.has_data(), "the rest is the IO thread's to write");
@@ -182,13 +190,17 @@ fn a_writer_with_frames_still_coming_writes_its_rounds_then_hands_over() {
 fn unwritten_chunks_go_back_in_front_of_later_frames() {
     let t0 = Instant::now();
     let mut q = WriteQueue::new(false);
-    assert!(q.push(&mut BytesMut::from(&b"first"[..])));
+    assert!(q
+        .push(&mut BytesMut::from(&b"first"[..]), usize::MAX)
+        .is_ok());
     assert_eq!(q.after_push(|| false, || t0), Next::Write);
     let mut batch = q.take_batch(t0).wire;
     assert_eq!(batch.len(), 1);
     // Half of the batch went out before the socket filled up.
     batch[0] = Bytes::from_static(b"rst");
-    assert!(q.push(&mut BytesMut::from(&b"second"[..])));
+    assert!(q
+        .push(&mut BytesMut::from(&b"second"[..]), usize::MAX)
+        .is_ok());
     assert_eq!(
         q.finish_write(WriteOutcome::WouldBlock, batch, None),
         AfterWrite::Done
@@ -207,9 +219,9 @@ fn large_frames_are_queued_whole_and_keep_their_order() {
     let mut q = WriteQueue::new(false);
     let small = BytesMut::from(&b"small"[..]);
     let large = BytesMut::from(&vec![7u8; COPY_LIMIT + 1][..]);
-    assert!(q.push(&mut small.clone()));
-    assert!(q.push(&mut large.clone()));
-    assert!(q.push(&mut small.clone()));
+    assert!(q.push(&mut small.clone(), usize::MAX).is_ok());
+    assert!(q.push(&mut large.clone(), usize::MAX).is_ok());
+    assert!(q.push(&mut small.clone(), usize::MAX).is_ok());
     let batch: Vec<Bytes> = q.take_batch(Instant::now()).wire.into_iter().collect();
     assert_eq!(batch.len(), 3, "the large frame is its own chunk");
     assert_eq!(batch[0], small);
@@ -220,7 +232,9 @@ fn large_frames_are_queued_whole_and_keep_their_order() {
 #[test]
 fn a_written_tail_is_reused_as_the_next_tail() {
     let mut q = WriteQueue::new(false);
-    assert!(q.push(&mut BytesMut::from(&b"frame"[..])));
+    assert!(q
+        .push(&mut BytesMut::from(&b"frame"[..]), usize::MAX)
+        .is_ok());
     q.state = writing(1, false);
     let batch = q.take_batch(Instant::now()).wire;
     let mut spare = None;
@@ -242,7 +256,9 @@ fn frames_sent_during_the_handshake_follow_the_address_record() {
     let record = Bytes::from_static(b"record");
     // Unencrypted after the handshake: the record, then the frames, all wire bytes.
     let mut q = WriteQueue::new(true);
-    assert!(q.push(&mut BytesMut::from(&b"early"[..])));
+    assert!(q
+        .push(&mut BytesMut::from(&b"early"[..]), usize::MAX)
+        .is_ok());
     assert_eq!(q.after_push(|| false, || t0), Next::Nothing);
     assert_eq!(q.handshake_done(false, record.clone()), Next::Write);
     let batch = q.take_batch(t0);
@@ -252,7 +268,9 @@ fn frames_sent_during_the_handshake_follow_the_address_record() {
 
     // Encrypted: the sealed record is wire bytes, the frames are the writer's to seal.
     let mut q = WriteQueue::new(true);
-    assert!(q.push(&mut BytesMut::from(&b"early"[..])));
+    assert!(q
+        .push(&mut BytesMut::from(&b"early"[..]), usize::MAX)
+        .is_ok());
     assert_eq!(q.handshake_done(true, record.clone()), Next::Write);
     let batch = q.take_batch(t0);
     assert_eq!(batch.wire.into_iter().collect::<Vec<_>>(), vec![record]);
@@ -267,13 +285,13 @@ fn sealed_bytes_the_socket_did_not_take_are_not_sealed_again() {
     let t0 = Instant::now();
     let mut q = WriteQueue::new(true);
     assert_eq!(q.handshake_done(true, Bytes::new()), Next::Nothing);
-    assert!(q.push(&mut BytesMut::from(&b"one"[..])));
+    assert!(q.push(&mut BytesMut::from(&b"one"[..]), usize::MAX).is_ok());
     assert_eq!(q.after_push(|| false, || t0), Next::Write);
     let batch = q.take_batch(t0);
     assert_eq!(batch.plain.len(), 1);
     // The writer sealed "one" and wrote part of it before the socket filled up.
     let unwritten = VecDeque::from([Bytes::from_static(b"sealed-rest")]);
-    assert!(q.push(&mut BytesMut::from(&b"two"[..])));
+    assert!(q.push(&mut BytesMut::from(&b"two"[..]), usize::MAX).is_ok());
     assert_eq!(
         q.finish_write(WriteOutcome::WouldBlock, unwritten, None),
         AfterWrite::Done
