@@ -307,3 +307,24 @@ fn sealed_bytes_the_socket_did_not_take_are_not_sealed_again() {
         vec![Bytes::from_static(b"two")]
     );
 }
+
+#[test]
+fn the_byte_cap_counts_what_waits_and_frees_what_was_written() {
+    let mut q = WriteQueue::new(false);
+    let frame = || BytesMut::from(&[1u8; 100][..]);
+    // One frame alone always fits, even one larger than the cap.
+    assert_eq!(q.push(&mut BytesMut::from(&[2u8; 300][..]), 250), Ok(()));
+    assert_eq!(q.push(&mut frame(), 250), Err(Refused::Full));
+    // What the writer took no longer waits; what the socket did not take waits again.
+    let batch = q.take_batch(Instant::now());
+    assert_eq!(q.push(&mut frame(), 250), Ok(()));
+    assert_eq!(q.push(&mut frame(), 250), Ok(()));
+    q.state = writing(1, false);
+    q.finish_write(WriteOutcome::WouldBlock, batch.wire, None);
+    assert_eq!(
+        q.push(&mut frame(), 600),
+        Ok(()),
+        "300 + 200 waiting, 100 more fits 600"
+    );
+    assert_eq!(q.push(&mut frame(), 600), Err(Refused::Full));
+}
