@@ -10,7 +10,7 @@
 //!   latency bought with spinning shows its price;
 //! - the same again as `rpc.secure.*`, with both envs authenticated and encrypted
 //!   (`ember.authenticate=true`, the secret in a 0600 file): the price of the Noise handshake's
-//!   ChaCha20-Poly1305 records on every byte.
+//!   AES-256-GCM records on every byte.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
