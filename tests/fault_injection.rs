@@ -32,6 +32,8 @@ ember::executor_entry!(tasks);
 
 /// The variable that makes [`driver_entry`] a driver of the master it names.
 const DRIVER_MASTER_ENV: &str = "EMBER_FI_DRIVER_MASTER";
+/// The cluster's secret file, for [`driver_entry`] to authenticate with.
+const DRIVER_SECRET_FILE_ENV: &str = "EMBER_FI_DRIVER_SECRET_FILE";
 
 /// Not a test: in a process started with [`DRIVER_MASTER_ENV`] set (by
 /// `executors_die_with_a_killed_driver`), a driver that prints its application id and
@@ -48,7 +50,12 @@ fn driver_entry() {
         .with(ember::EXECUTOR_PROGRAM, exe.to_string_lossy())
         .with(ember::EXECUTOR_PROGRAM_ARGS, EXECUTOR_ENTRY_ARGS)
         .with(ember::EXECUTOR_CORES, "1")
-        .with(ember::EXECUTOR_MEMORY, "512m");
+        .with(ember::EXECUTOR_MEMORY, "512m")
+        .with("ember.authenticate", "true")
+        .with(
+            "ember.authenticate.secret.file",
+            std::env::var(DRIVER_SECRET_FILE_ENV).expect("the cluster's secret file"),
+        );
     let ctx = Context::new(conf, tasks()).expect("the application registers");
     ctx.wait_for_executors(2, DEADLINE).expect("two executors");
     println!("app-id {}", ctx.app_id());
@@ -87,6 +94,10 @@ fn driver_with(daemons: &Daemons, name: &str, cores: u32, settings: &[(&str, &st
     let conf = settings
         .iter()
         .fold(conf, |conf, (key, value)| conf.with(*key, *value));
+    let conf = daemons
+        .auth_settings()
+        .into_iter()
+        .fold(conf, |conf, (key, value)| conf.with(key, value));
     Context::new(conf, tasks()).expect("the application registers")
 }
 
@@ -298,6 +309,15 @@ fn executors_die_with_a_killed_driver() {
     let mut driver = Command::new(std::env::current_exe().expect("this test's path"))
         .args(["driver_entry", "--exact", "--nocapture", "--test-threads=1"])
         .env(DRIVER_MASTER_ENV, daemons.master_url())
+        .env(
+            DRIVER_SECRET_FILE_ENV,
+            daemons
+                .auth_settings()
+                .into_iter()
+                .find(|(key, _)| *key == "ember.authenticate.secret.file")
+                .map(|(_, path)| path)
+                .expect("the secret file's setting"),
+        )
         .current_dir(daemons.root())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

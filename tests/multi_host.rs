@@ -70,15 +70,7 @@ fn a_job_across_hosts_survives_a_partition() {
         }
     };
     // A partitioned worker is DEAD within 2-4 s; workers heartbeat every 0.5 s.
-    let mut cluster = Daemons::new(
-        "multi-host",
-        &hosts,
-        0,
-        &[
-            ("ember.worker.timeout", "2"),
-            ("ember.authenticate", "false"),
-        ],
-    );
+    let mut cluster = Daemons::new("multi-host", &hosts, 0, &[("ember.worker.timeout", "2")]);
     cluster.start_master(&hosts);
     cluster.start_worker(&hosts, "worker-1", 1, 2);
     cluster.start_worker(&hosts, "worker-2", 2, 2);
@@ -94,9 +86,12 @@ fn a_job_across_hosts_survives_a_partition() {
         .with(ember::EXECUTOR_PROGRAM, exe.to_string_lossy())
         .with(ember::EXECUTOR_PROGRAM_ARGS, EXECUTOR_ENTRY_ARGS)
         .with(ember::EXECUTOR_CORES, "1")
-        .with(ember::CORES_MAX, "2")
-        // Namespace hosts are not loopback: unauthenticated on purpose, said explicitly.
-        .with(rpc_env::keys::AUTHENTICATE, "false");
+        .with(ember::CORES_MAX, "2");
+    // Namespace hosts are not loopback: the cluster authenticates (its secret in a file).
+    let conf = cluster
+        .auth_settings()
+        .into_iter()
+        .fold(conf, |conf, (key, value)| conf.with(key, value));
     let ctx = Context::new(conf, tasks()).expect("the application registers");
     ctx.wait_for_executors(2, DEADLINE)
         .expect("an executor on each worker");

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ember_test_support::{free_port_on, processes_under, wait_for, Process};
 
-use ember::rpc_env::{EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig};
+use ember::rpc_env::{EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig};
 use ember_deploy::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -40,6 +40,40 @@ fn profile_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>")
         .to_path_buf()
+}
+
+/// The secret file's name in a test's directory.
+const SECRET_FILE: &str = "secret";
+
+/// Writes a fresh random secret (64 hex digits) to `<root>/secret`, mode 0600.
+fn write_secret(root: &Path) -> PathBuf {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut random = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut random))
+        .expect("random bytes");
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let path = root.join(SECRET_FILE);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(hex.as_bytes()))
+        .expect("the secret file");
+    path
+}
+
+/// `ember.authenticate true` and the secret file's path.
+fn auth_settings_for(secret_file: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("ember.authenticate", "true".to_string()),
+        (
+            "ember.authenticate.secret.file",
+            secret_file.display().to_string(),
+        ),
+    ]
 }
 
 /// The daemons' binaries, built if missing.
@@ -116,12 +150,21 @@ impl Daemons {
     /// A directory named after `name` and this process, with a properties file of
     /// `settings` every daemon reads; the master will be on host `master_host`. Nothing is
     /// started yet.
+    ///
+    /// The cluster authenticates and encrypts, as a real one on a network must: a fresh
+    /// random secret in `<root>/secret` (0600), named by `ember.authenticate.secret.file`
+    /// in the properties file; the test's own client and [`auth_settings`](Self::auth_settings)
+    /// (for drivers) use it too.
     pub fn new(name: &str, hosts: &Hosts, master_host: usize, settings: &[(&str, &str)]) -> Self {
         let root = std::env::temp_dir().join(format!("ember-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("the test directory");
+        let secret_file = write_secret(&root);
         let conf = root.join("ember-defaults.conf");
-        let text: String = settings.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+        let mut text: String = settings.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+        for (k, v) in auth_settings_for(&secret_file) {
+            text.push_str(&format!("{k} {v}\n"));
+        }
         std::fs::write(&conf, text).expect("the properties file");
         let (master_bin, worker_bin) = binaries();
         let master_ip = hosts.addr(master_host);
@@ -131,7 +174,12 @@ impl Daemons {
             _ => free_port_on(master_ip),
         };
         let master_addr = RpcAddress::new(&master_ip.to_string(), port);
-        let client = RpcEnv::create(RpcEnvConfig::client(format!("{name}-test"))).expect("an env");
+        let client_conf = auth_settings_for(&secret_file)
+            .into_iter()
+            .fold(RpcConf::new(), |conf, (k, v)| conf.with(k, v));
+        let client =
+            RpcEnv::create(RpcEnvConfig::client(format!("{name}-test")).with_conf(client_conf))
+                .expect("an env");
         let master = client.endpoint_ref_at(&master_addr, MASTER_ENDPOINT_NAME);
         Daemons {
             root,
@@ -144,6 +192,12 @@ impl Daemons {
             master_host,
             master_addr,
         }
+    }
+
+    /// The settings a driver of this cluster needs to authenticate: `ember.authenticate`
+    /// and the secret file's path (never the secret itself).
+    pub fn auth_settings(&self) -> Vec<(&'static str, String)> {
+        auth_settings_for(&self.root.join(SECRET_FILE))
     }
 
     /// Adds `key value` to the properties file every daemon started from now on reads.
