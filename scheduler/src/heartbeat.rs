@@ -4,19 +4,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rpc_env::{
-    EndpointContext, EndpointRef, HandlerResult, RpcEndpoint, RpcEnv, Threading, Ticker,
-};
+use rpc_env::{ControlRef, EndpointContext, HandlerResult, RpcEndpoint, RpcEnv, Threading, Ticker};
 
 use crate::messages::{
-    DriverMessage, DriverProtocol, HeartbeatAsk, HeartbeatMessage, HeartbeatProtocol,
+    DriverControl, DriverProtocol, HeartbeatAsk, HeartbeatControl, HeartbeatProtocol,
     HeartbeatResponse,
 };
 use crate::ExecutorId;
 
 /// Tracks when each executor last heartbeat.
 pub struct HeartbeatReceiver {
-    driver: EndpointRef<DriverProtocol>,
+    driver: ControlRef<DriverProtocol>,
     timeout: Duration,
     check_interval: Duration,
     last_seen: HashMap<ExecutorId, Instant>,
@@ -27,7 +25,7 @@ impl HeartbeatReceiver {
     /// A receiver that reports to `driver` executors silent longer than `timeout`, checking
     /// every `check_interval` (Spark: `ember.network.timeoutInterval`, 60 s).
     pub fn new(
-        driver: EndpointRef<DriverProtocol>,
+        driver: ControlRef<DriverProtocol>,
         timeout: Duration,
         check_interval: Duration,
     ) -> Self {
@@ -57,7 +55,7 @@ impl HeartbeatReceiver {
                 self.timeout.as_millis()
             );
             self.last_seen.remove(&executor_id);
-            if let Err(e) = self.driver.send(DriverMessage::ExecutorUnresponsive {
+            if let Err(e) = self.driver.send(DriverControl::ExecutorUnresponsive {
                 executor_id,
                 silent_ms: u64::try_from(silent.as_millis()).unwrap_or(u64::MAX),
             }) {
@@ -76,28 +74,28 @@ impl RpcEndpoint for HeartbeatReceiver {
     }
 
     fn on_start(&mut self, ctx: &EndpointContext<'_, HeartbeatProtocol>) -> HandlerResult {
-        let me = ctx.self_ref().clone();
+        let me = ctx.control_ref();
         self.ticker = Some(Ticker::start(
             "heartbeat-receiver-expiry",
             self.check_interval,
-            move || me.send(HeartbeatMessage::ExpireDeadHosts).is_ok(),
+            move || me.send(HeartbeatControl::ExpireDeadHosts).is_ok(),
         )?);
         Ok(())
     }
 
-    fn receive(
+    fn receive_control(
         &mut self,
         _ctx: &EndpointContext<'_, HeartbeatProtocol>,
-        msg: HeartbeatMessage,
+        msg: HeartbeatControl,
     ) -> HandlerResult {
         match msg {
-            HeartbeatMessage::ExecutorRegistered { executor_id } => {
+            HeartbeatControl::ExecutorRegistered { executor_id } => {
                 self.last_seen.insert(executor_id, Instant::now());
             }
-            HeartbeatMessage::ExecutorRemoved { executor_id } => {
+            HeartbeatControl::ExecutorRemoved { executor_id } => {
                 self.last_seen.remove(&executor_id);
             }
-            HeartbeatMessage::ExpireDeadHosts => self.expire_dead_hosts(),
+            HeartbeatControl::ExpireDeadHosts => self.expire_dead_hosts(),
         }
         Ok(())
     }

@@ -94,4 +94,5 @@ pub struct AppClientProtocol;
 impl Protocol for AppClientProtocol {
     type Message = AppClientMessage;
     type Ask = AppClientAsk;
+    type Control = rpc_env::NoMessage;
 }

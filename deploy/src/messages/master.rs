@@ -286,4 +286,5 @@ pub struct MasterProtocol;
 impl Protocol for MasterProtocol {
     type Message = MasterMessage;
     type Ask = MasterAsk;
+    type Control = rpc_env::NoMessage;
 }

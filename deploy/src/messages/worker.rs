@@ -157,4 +157,5 @@ pub struct WorkerProtocol;
 impl Protocol for WorkerProtocol {
     type Message = WorkerMessage;
     type Ask = WorkerAsk;
+    type Control = rpc_env::NoMessage;
 }
