@@ -21,6 +21,22 @@ impl Answer {
         Answer(Box::new(move || reply.send(value)))
     }
 
+    /// The answer to an ask refused for its sender: a failure, so the asker does not take
+    /// it for done.
+    fn refused(ask: MasterAsk) -> Answer {
+        const REFUSED: &str = "Refused: the sender may not send this message";
+        use MasterAsk as A;
+        Answer(match ask {
+            A::ExecutorStateChanged { reply, .. } | A::RequestKillApplication { reply, .. } => {
+                Box::new(move || reply.fail(REFUSED))
+            }
+            A::RequestMasterState { reply } => Box::new(move || reply.fail(REFUSED)),
+            A::RequestSubmitDriver { reply, .. } => Box::new(move || reply.fail(REFUSED)),
+            A::RequestKillDriver { reply, .. } => Box::new(move || reply.fail(REFUSED)),
+            A::RequestDriverStatus { reply, .. } => Box::new(move || reply.fail(REFUSED)),
+        })
+    }
+
     /// Sends the answer.
     pub(super) fn send(self) {
         (self.0)();
@@ -35,6 +51,9 @@ impl Master {
         sender: Option<&RpcAddress>,
     ) -> Result<Effects, EndpointError> {
         use MasterMessage as M;
+        if !self.accepts(&msg, sender) {
+            return Ok(Effects::none());
+        }
         let effects = match (&self.phase, msg) {
             (Phase::Standby, M::RegisterWorker { registration }) => {
                 let mut out = Effects::none();
@@ -112,9 +131,16 @@ impl Master {
     }
 
     /// Handles an ask; what each phase accepts is written down here. The answer is sent
-    /// after the effects are performed.
-    pub(super) fn handle_ask(&mut self, ask: MasterAsk) -> (Effects, Answer) {
+    /// after the effects are performed. An ask its sender may not make is failed.
+    pub(super) fn handle_ask(
+        &mut self,
+        ask: MasterAsk,
+        sender: Option<&RpcAddress>,
+    ) -> (Effects, Answer) {
         use MasterAsk as A;
+        if !self.accepts_ask(&ask, sender) {
+            return (Effects::none(), Answer::refused(ask));
+        }
         match (&self.phase, ask) {
             (
                 _,

@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 
 use rpc_env::Ticker;
 use rpc_env::{
-    EndpointContext, EndpointRef, HandlerResult, Protocol, RpcAddress, RpcEndpoint, RpcEnv,
-    Threading,
+    EndpointContext, EndpointRef, HandlerResult, Protocol, Refusals, RpcAddress, RpcEndpoint,
+    RpcEnv, Threading,
 };
 
 use crate::messages::{MasterAsk, MasterMessage, MasterProtocol, MasterState};
@@ -54,6 +54,8 @@ pub(crate) struct Master {
     election_timer: Option<Ticker>,
     /// Sends `CompleteRecovery` once, `ember.deploy.recoveryTimeout` after recovery began.
     pub(super) recovery_timer: Option<Ticker>,
+    /// Messages refused because their sender may not send them (`senders.rs`).
+    pub(super) refused: Refusals,
 }
 
 impl Master {
@@ -85,6 +87,7 @@ impl Master {
             ticker: None,
             election_timer: None,
             recovery_timer: None,
+            refused: Refusals::new(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Master {
             completed_apps: self.apps.completed().map(|a| a.summary()).collect(),
             active_drivers: self.drivers.active().map(|d| d.summary()).collect(),
             completed_drivers: self.drivers.completed().map(|d| d.summary()).collect(),
+            refused_messages: self.refused_messages(),
         }
     }
 
@@ -267,10 +271,10 @@ impl RpcEndpoint for Master {
 
     fn receive_and_reply(
         &mut self,
-        _ctx: &EndpointContext<'_, MasterProtocol>,
+        ctx: &EndpointContext<'_, MasterProtocol>,
         ask: MasterAsk,
     ) -> HandlerResult {
-        let (effects, answer) = self.handle_ask(ask);
+        let (effects, answer) = self.handle_ask(ask, ctx.sender());
         self.perform(effects);
         answer.send();
         self.debug_check();

@@ -182,6 +182,9 @@ message! {
         pub active_drivers: Vec<DriverSummary>,
         /// Finished drivers.
         pub completed_drivers: Vec<DriverSummary>,
+        /// Messages refused because their sender may not send them (a peer speaking for
+        /// a worker or an application it is not); since the master started.
+        pub refused_messages: u64,
     }
 }
 

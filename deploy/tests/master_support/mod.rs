@@ -35,6 +35,21 @@ pub fn small_conf() -> RpcConf {
         .with(keys::DISPATCHER_NUM_THREADS, "1")
 }
 
+/// The secret of the authenticated clusters in these tests.
+pub const SECRET: &str = "master-tests-secret-0123456789ab";
+
+/// [`small_conf`] with authentication on, keyed by [`SECRET`].
+pub fn authenticated_conf() -> RpcConf {
+    small_conf()
+        .with(keys::AUTHENTICATE, "true")
+        .with(keys::AUTHENTICATE_SECRET, SECRET)
+}
+
+/// A server-mode env on loopback with these settings.
+pub fn server_env_with(name: &str, conf: RpcConf) -> RpcEnv {
+    RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(conf)).expect("env")
+}
+
 /// Starts a master on loopback with a free port and these extra settings.
 pub fn master_with(settings: &[(&str, &str)]) -> MasterHandle {
     init_logging();
@@ -199,7 +214,7 @@ impl RpcEndpoint for Recorder<AppClientProtocol> {
 }
 
 fn server_env(name: &str) -> RpcEnv {
-    RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(small_conf())).expect("env")
+    server_env_with(name, small_conf())
 }
 
 fn master_ref(env: &RpcEnv, master: &MasterHandle) -> EndpointRef<MasterProtocol> {
@@ -429,7 +444,8 @@ impl FakeApp {
         FakeApp::in_env(env, master)
     }
 
-    fn in_env(env: RpcEnv, master: &MasterHandle) -> FakeApp {
+    /// An app client in `env`.
+    pub fn in_env(env: RpcEnv, master: &MasterHandle) -> FakeApp {
         let got = Arc::new(Recorded::default());
         let follow = Follow::default();
         let recorder = Recorder::<AppClientProtocol> {
