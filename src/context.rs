@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use rpc_env::{ControlRef, Decode, Encode, EndpointRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
+use rpc_env::{ControlRef, Decode, Encode, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
 use ember_deploy::client::{AppClient, AppClientConfig};
-use ember_deploy::messages::{AppClientAsk, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
+use ember_deploy::messages::{AppClientControl, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
 use ember_deploy::LocalCluster;
 use ember_executor::{DriverReporter, Executor, ExecutorArgs, LocalExecutorHandle, TaskRegistry};
 use ember_scheduler::{
@@ -73,7 +73,7 @@ enum Deployment {
 /// An application registered with a standalone master.
 struct StandaloneApp {
     /// The app client endpoint, which talks to the masters.
-    client: EndpointRef<AppClientProtocol>,
+    client: ControlRef<AppClientProtocol>,
     /// What the masters said of the application.
     status: Arc<AppStatus>,
 }
@@ -246,7 +246,7 @@ impl Context {
             env.address().map(|a| a.host_port()).unwrap_or_default()
         );
         let registration =
-            (|| -> Result<(EndpointRef<AppClientProtocol>, Arc<AppStatus>, Duration), Error> {
+            (|| -> Result<(ControlRef<AppClientProtocol>, Arc<AppStatus>, Duration), Error> {
                 let description = application_description(&conf, &app_name, &driver_url)?;
                 let timeout = conf.get_duration(
                     REGISTRATION_TIMEOUT,
@@ -264,7 +264,8 @@ impl Context {
                     },
                     Box::new(StandaloneBackend::new(driver.clone(), Arc::clone(&status))),
                 );
-                let client_ref = env.setup_endpoint(APP_CLIENT_ENDPOINT_NAME, client)?;
+                env.setup_endpoint(APP_CLIENT_ENDPOINT_NAME, client)?;
+                let client_ref = env.control_ref(APP_CLIENT_ENDPOINT_NAME);
                 Ok((client_ref, status, timeout * (retries + 1)))
             })();
         let (client_ref, status, wait) = match registration {
@@ -520,7 +521,7 @@ impl Context {
             let stopped = app
                 .client
                 .ask_with_timeout(
-                    |reply| AppClientAsk::StopAppClient { reply },
+                    |reply| AppClientControl::StopAppClient { reply },
                     &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
                 )
                 .wait();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rpc_env::{ControlRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
 use ember_deploy::messages::{
-    placeholders, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
+    placeholders, AppClientControl, AppClientProtocol, ApplicationDescription, Command,
     APP_CLIENT_ENDPOINT_NAME,
 };
 use ember_scheduler::{
@@ -107,13 +107,13 @@ pub(crate) fn remote_driver(
                 TimeUnit::Milliseconds,
             )?);
             // The app client is set up later, under this name, in this env.
-            let client = env.local_ref::<AppClientProtocol>(APP_CLIENT_ENDPOINT_NAME);
+            let client = env.control_ref::<AppClientProtocol>(APP_CLIENT_ENDPOINT_NAME);
             endpoint = endpoint.with_executor_killer(Box::new(move |executor_id| {
                 let Ok(exec_id) = executor_id.as_str().parse::<u32>() else {
                     log::warn!("Cannot ask the master to kill executor {executor_id}");
                     return;
                 };
-                let kill = AppClientMessage::KillExecutors {
+                let kill = AppClientControl::KillExecutors {
                     exec_ids: vec![exec_id],
                 };
                 if let Err(e) = client.send(kill) {

@@ -36,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
         7 => check::<d::WorkerMessage>(body),
         8 => check::<d::WorkerAsk>(body),
         9 => check::<d::AppClientMessage>(body),
-        10 => check::<d::AppClientAsk>(body),
+        // Was `AppClientAsk`, now local-only (`AppClientControl`, no encoding).
+        10 => check::<d::ExecutorDescription>(body),
         _ => check::<s::TaskDescription>(body),
     }
 });

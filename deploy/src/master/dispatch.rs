@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use rpc_env::{Encode, EndpointError, Reply, RpcAddress};
+use rpc_env::{Encode, EndpointError, Reply, RpcAddress, RpcEnv};
 
-use crate::messages::{MasterAsk, MasterMessage, WorkerMessage};
+use crate::messages::{MasterAsk, MasterControl, MasterMessage, WorkerMessage};
 
 use super::effects::Effects;
 use super::endpoint::Master;
@@ -99,7 +99,6 @@ impl Master {
                     exception,
                 },
             ) => self.driver_state_changed(&driver_id, state, exception)?,
-            (_, M::CheckForWorkerTimeout) => self.time_out_dead_workers(Instant::now()),
             (
                 Phase::Recovering { .. },
                 M::WorkerSchedulerStateResponse {
@@ -119,15 +118,25 @@ impl Master {
                 log::warn!("Ignoring master change acknowledgement of {app_id}: not recovering");
                 Effects::none()
             }
-            (_, M::CompleteRecovery) => self.complete_recovery(),
             (_, M::KillExecutors { app_id, exec_ids }) => self.kill_executors(&app_id, &exec_ids),
-            // `receive` polls the election itself: it needs the env to rebuild refs.
-            (_, M::CheckLeadership) => {
-                log::debug!("Leadership is checked by the endpoint");
-                Effects::none()
-            }
         };
         Ok(effects)
+    }
+
+    /// Handles a timer of the master's own (a control message: never from the network).
+    /// Polling the election needs the env, to rebuild refs to what it recovers.
+    pub(super) fn handle_control(&mut self, msg: MasterControl, env: &RpcEnv) -> Effects {
+        match msg {
+            MasterControl::CheckForWorkerTimeout => self.time_out_dead_workers(Instant::now()),
+            MasterControl::CompleteRecovery => self.complete_recovery(),
+            MasterControl::CheckLeadership => {
+                let effects = self.check_leadership(env);
+                if self.phase.leads() {
+                    self.election_timer = None;
+                }
+                effects
+            }
+        }
     }
 
     /// Handles an ask; what each phase accepts is written down here. The answer is sent

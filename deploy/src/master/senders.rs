@@ -24,7 +24,7 @@ enum Speaker<'a> {
     Worker(&'a WorkerId),
     /// An application's driver.
     App(&'a AppId),
-    /// Anyone: registrations, the tools' requests, timers, and messages about workers,
+    /// Anyone: registrations, the tools' requests, and messages about workers,
     /// applications, executors or drivers the master does not know (their handlers
     /// ignore them).
     Anyone,
@@ -79,11 +79,7 @@ impl Master {
                 Speaker::App(app_id),
                 Named("a MasterChangeAcknowledged", app_id),
             ),
-            M::RegisterWorker { .. }
-            | M::RegisterApplication { .. }
-            | M::CheckForWorkerTimeout
-            | M::CompleteRecovery
-            | M::CheckLeadership => return true,
+            M::RegisterWorker { .. } | M::RegisterApplication { .. } => return true,
         };
         let expected = self.address_of(speaker);
         self.check(expected, sender, what)

@@ -17,10 +17,10 @@ use ember_test_support::wait_for;
 pub use ember_test_support::DEADLINE;
 
 use ember_deploy::messages::{
-    AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
-    DriverDescription, ExecutorDescription, ExecutorState, MasterAsk, MasterMessage,
-    MasterProtocol, MasterState, WorkerAsk, WorkerMessage, WorkerProtocol, WorkerRegistration,
-    APP_CLIENT_ENDPOINT_NAME, MASTER_ENDPOINT_NAME, WORKER_ENDPOINT_NAME,
+    AppClientMessage, AppClientProtocol, ApplicationDescription, Command, DriverDescription,
+    ExecutorDescription, ExecutorState, MasterAsk, MasterMessage, MasterProtocol, MasterState,
+    WorkerAsk, WorkerMessage, WorkerProtocol, WorkerRegistration, APP_CLIENT_ENDPOINT_NAME,
+    MASTER_ENDPOINT_NAME, WORKER_ENDPOINT_NAME,
 };
 use ember_deploy::{start_master, AppId, DriverId, MasterConfig, MasterHandle, WorkerId};
 use rpc_env::{
@@ -201,14 +201,6 @@ impl RpcEndpoint for Recorder<AppClientProtocol> {
             follow(&self.follow, master);
         }
         self.got.push(msg);
-        Ok(())
-    }
-
-    fn receive_and_reply(
-        &mut self,
-        _: &EndpointContext<'_, AppClientProtocol>,
-        _: AppClientAsk,
-    ) -> HandlerResult {
         Ok(())
     }
 }
