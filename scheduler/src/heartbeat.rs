@@ -1,10 +1,15 @@
 //! The `HeartbeatReceiver` endpoint: executors ask it every `ember.executor.heartbeatInterval`;
-//! one silent for longer than `ember.network.timeout` is reported lost to the driver.
+//! one silent for longer than `ember.network.timeout` is reported lost to the driver. An
+//! executor's heartbeats count only from the connection it registered from: another peer
+//! cannot keep a hung executor alive.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rpc_env::{ControlRef, EndpointContext, HandlerResult, RpcEndpoint, RpcEnv, Threading, Ticker};
+use rpc_env::{
+    ControlRef, EndpointContext, HandlerResult, Refusals, RpcAddress, RpcEndpoint, RpcEnv,
+    Threading, Ticker,
+};
 
 use crate::messages::{
     DriverControl, DriverProtocol, HeartbeatAsk, HeartbeatControl, HeartbeatProtocol,
@@ -17,8 +22,11 @@ pub struct HeartbeatReceiver {
     driver: ControlRef<DriverProtocol>,
     timeout: Duration,
     check_interval: Duration,
-    last_seen: HashMap<ExecutorId, Instant>,
+    /// When each executor last heartbeat, and where its heartbeats must come from.
+    last_seen: HashMap<ExecutorId, (Instant, Option<RpcAddress>)>,
     ticker: Option<Ticker>,
+    /// Heartbeats refused because they came from elsewhere.
+    refused: Refusals,
 }
 
 impl HeartbeatReceiver {
@@ -35,6 +43,7 @@ impl HeartbeatReceiver {
             check_interval,
             last_seen: HashMap::new(),
             ticker: None,
+            refused: Refusals::new(),
         }
     }
 
@@ -43,7 +52,7 @@ impl HeartbeatReceiver {
         let dead: Vec<(ExecutorId, Duration)> = self
             .last_seen
             .iter()
-            .filter_map(|(id, seen)| {
+            .filter_map(|(id, (seen, _))| {
                 let silent = now.duration_since(*seen);
                 (silent > self.timeout).then(|| (id.clone(), silent))
             })
@@ -89,8 +98,12 @@ impl RpcEndpoint for HeartbeatReceiver {
         msg: HeartbeatControl,
     ) -> HandlerResult {
         match msg {
-            HeartbeatControl::ExecutorRegistered { executor_id } => {
-                self.last_seen.insert(executor_id, Instant::now());
+            HeartbeatControl::ExecutorRegistered {
+                executor_id,
+                address,
+            } => {
+                self.last_seen
+                    .insert(executor_id, (Instant::now(), address));
             }
             HeartbeatControl::ExecutorRemoved { executor_id } => {
                 self.last_seen.remove(&executor_id);
@@ -102,14 +115,23 @@ impl RpcEndpoint for HeartbeatReceiver {
 
     fn receive_and_reply(
         &mut self,
-        _ctx: &EndpointContext<'_, HeartbeatProtocol>,
+        ctx: &EndpointContext<'_, HeartbeatProtocol>,
         ask: HeartbeatAsk,
     ) -> HandlerResult {
         let HeartbeatAsk::Heartbeat {
             executor_id, reply, ..
         } = ask;
         let known = match self.last_seen.get_mut(&executor_id) {
-            Some(seen) => {
+            Some((_, expected)) if expected.as_ref() != ctx.sender() => {
+                // Answered as for an unknown executor: the peer learns nothing.
+                self.refused.refuse(
+                    "The heartbeat receiver",
+                    ctx.sender(),
+                    format_args!("a heartbeat of executor {:?}", executor_id.as_str()),
+                );
+                false
+            }
+            Some((seen, _)) => {
                 *seen = Instant::now();
                 true
             }

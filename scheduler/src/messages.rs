@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rpc_env::{message, EndpointRef, NoMessage, Protocol, Reply};
+use rpc_env::{message, EndpointRef, NoMessage, Protocol, Reply, RpcAddress};
 
 use crate::ids::{ExecutorId, JobId, TaskId};
 use crate::job::JobState;
@@ -274,10 +274,13 @@ message! {
 /// network, so no executor can make it forget another.
 #[derive(Debug)]
 pub enum HeartbeatControl {
-    /// Start expecting heartbeats from this executor.
+    /// Start expecting heartbeats from this executor, from `address` only (the sender of
+    /// its registration; `None` for one inside the driver's process, which sends none).
     ExecutorRegistered {
         /// The executor.
         executor_id: ExecutorId,
+        /// Where its heartbeats must come from.
+        address: Option<RpcAddress>,
     },
     /// Stop expecting them.
     ExecutorRemoved {

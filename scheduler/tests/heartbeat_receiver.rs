@@ -185,3 +185,23 @@ fn a_heartbeat_timeout_is_reported_as_the_loss_reason() {
     assert!(millis > 1000, "{message}");
     assert!(!d.is_alive("quiet"));
 }
+
+/// Ember's own: an executor's heartbeats count only from the connection it registered
+/// from, so another peer heartbeating in its name neither learns that it is known nor keeps
+/// it alive once it falls silent.
+#[test]
+fn heartbeats_from_another_peer_do_not_keep_a_silent_executor_alive() {
+    let d = driver_with_heartbeats(Duration::from_millis(300));
+    let quiet = FakeExecutor::start(&d.addr(), "quiet", "host1", 1);
+    let other = FakeExecutor::start(&d.addr(), "other", "host2", 1);
+    assert_eq!(quiet.heartbeat(&d.addr()), KNOWN, "from its own connection");
+    assert_eq!(heartbeat_as(&other.env, &d.addr(), "quiet"), UNKNOWN);
+    wait_until(
+        "quiet expires though another peer heartbeats for it",
+        DEADLINE,
+        || {
+            let _ = heartbeat_as(&other.env, &d.addr(), "quiet");
+            !d.is_alive("quiet")
+        },
+    );
+}

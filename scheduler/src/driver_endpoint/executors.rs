@@ -181,14 +181,17 @@ impl DriverEndpoint {
             ExecutorData {
                 sink: ExecutorSink::Remote(executor_ref),
                 host: hostname,
-                address,
+                address: address.clone(),
                 total_cores: cores,
                 busy_cores: 0,
                 stage: Stage::Registered,
             },
         );
         if let Some(hb) = &self.heartbeat {
-            let _ = hb.send(HeartbeatControl::ExecutorRegistered { executor_id });
+            let _ = hb.send(HeartbeatControl::ExecutorRegistered {
+                executor_id,
+                address,
+            });
         }
         Ok(())
     }
