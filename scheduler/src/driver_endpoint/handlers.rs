@@ -20,19 +20,27 @@ impl DriverEndpoint {
     }
 
     /// Whether `sender` is the connection `executor_id` registered from. An in-process
-    /// executor has no connection, so nothing from the network speaks for it; nor for an
-    /// executor the driver does not know (any task it names may be another's). A refusal is
-    /// counted and logged once per peer.
+    /// executor has no connection, so nothing from the network speaks for it. A refusal is
+    /// counted and logged once per peer. A message naming an executor the driver does not
+    /// know (never registered, or removed: its late updates) is not taken either, but is
+    /// no one's to refuse: its tasks, if any, were resubmitted when it was removed.
     fn sent_by_executor(
         &mut self,
         sender: Option<&RpcAddress>,
         executor_id: &ExecutorId,
         what: &str,
     ) -> bool {
-        let registered = self.executors.get(executor_id).and_then(|e| match e.sink {
+        let Some(e) = self.executors.get(executor_id) else {
+            log::debug!(
+                "Ignored {what} of unknown executor {:?}",
+                executor_id.as_str()
+            );
+            return false;
+        };
+        let registered = match e.sink {
             ExecutorSink::Remote(_) => e.address.as_ref(),
             ExecutorSink::Local(_) => None,
-        });
+        };
         if registered.is_some() && registered == sender {
             return true;
         }
