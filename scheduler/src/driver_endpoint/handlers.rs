@@ -60,25 +60,33 @@ impl DriverEndpoint {
         executor_id: &ExecutorId,
         updates: Vec<TaskUpdate>,
     ) {
-        let (own, others): (Vec<TaskUpdate>, Vec<TaskUpdate>) =
-            updates.into_iter().partition(|u| {
-                self.scheduler
-                    .executor_of_task(u.task_id)
-                    .is_none_or(|on| on == *executor_id)
-            });
-        if let Some(first) = others.first() {
-            self.refused.refuse(
-                "The driver endpoint",
-                sender,
-                format_args!(
-                    "a StatusUpdate of executor {:?} for TID {}, which runs elsewhere",
-                    executor_id.as_str(),
-                    first.task_id
-                ),
-            );
-        }
-        if !own.is_empty() {
-            self.status_update(executor_id, own);
+        // An attempt the scheduler no longer tracks (its set is gone) is its to ignore.
+        let runs_here = |scheduler: &crate::TaskScheduler, u: &TaskUpdate| {
+            scheduler
+                .executor_of_task(u.task_id)
+                .is_none_or(|on| on == executor_id)
+        };
+        // The common case, every update its own, costs a lookup per update and no copy.
+        let updates = match updates.iter().find(|u| !runs_here(&self.scheduler, u)) {
+            None => updates,
+            Some(foreign) => {
+                self.refused.refuse(
+                    "The driver endpoint",
+                    sender,
+                    format_args!(
+                        "a StatusUpdate of executor {:?} for TID {}, which runs elsewhere",
+                        executor_id.as_str(),
+                        foreign.task_id
+                    ),
+                );
+                updates
+                    .into_iter()
+                    .filter(|u| runs_here(&self.scheduler, u))
+                    .collect()
+            }
+        };
+        if !updates.is_empty() {
+            self.status_update(executor_id, updates);
         }
     }
 }
