@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use rpc_env::{Decode, Encode, EndpointRef, LocalOnly, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
+use rpc_env::{ControlRef, Decode, Encode, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
 use ember_deploy::client::{AppClient, AppClientConfig};
-use ember_deploy::messages::{AppClientAsk, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
+use ember_deploy::messages::{AppClientControl, AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
 use ember_deploy::LocalCluster;
 use ember_executor::{DriverReporter, Executor, ExecutorArgs, LocalExecutorHandle, TaskRegistry};
 use ember_scheduler::{
-    DriverAsk, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId, JobId, JobState,
-    SchedulerConf, StageId, TaskLocation, TaskScheduler, TaskSet, TaskSpec, DRIVER_ENDPOINT_NAME,
+    DriverControl, DriverEndpoint, DriverProtocol, ExecutorId, JobId, JobState, SchedulerConf,
+    StageId, TaskLocation, TaskScheduler, TaskSet, TaskSpec, DRIVER_ENDPOINT_NAME,
 };
 
 use crate::error::Error;
@@ -36,7 +36,7 @@ thread_local! {
 
 struct Inner {
     env: RpcEnv,
-    driver: EndpointRef<DriverProtocol>,
+    driver: ControlRef<DriverProtocol>,
     deployment: Deployment,
     registry: Arc<TaskRegistry>,
     next_job: AtomicU32,
@@ -73,7 +73,7 @@ enum Deployment {
 /// An application registered with a standalone master.
 struct StandaloneApp {
     /// The app client endpoint, which talks to the masters.
-    client: EndpointRef<AppClientProtocol>,
+    client: ControlRef<AppClientProtocol>,
     /// What the masters said of the application.
     status: Arc<AppStatus>,
 }
@@ -172,11 +172,11 @@ impl Context {
         let env = RpcEnv::create(RpcEnvConfig::client("ember-driver").with_conf(conf.clone()))?;
         let app_id = new_app_id("local");
         let registry = Arc::new(registry);
-        let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
+        let driver = env.control_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
         // One id shared by the executor, its reports and the driver's books, so comparing
         // them is a pointer check.
         let executor_id = ExecutorId::driver();
-        let reporter = Arc::new(DriverReporter::new(driver.clone(), executor_id.clone()));
+        let reporter = Arc::new(DriverReporter::local(driver.clone(), executor_id.clone()));
         let executor = Executor::start(
             executor_id.clone(),
             threads,
@@ -246,7 +246,7 @@ impl Context {
             env.address().map(|a| a.host_port()).unwrap_or_default()
         );
         let registration =
-            (|| -> Result<(EndpointRef<AppClientProtocol>, Arc<AppStatus>, Duration), Error> {
+            (|| -> Result<(ControlRef<AppClientProtocol>, Arc<AppStatus>, Duration), Error> {
                 let description = application_description(&conf, &app_name, &driver_url)?;
                 let timeout = conf.get_duration(
                     REGISTRATION_TIMEOUT,
@@ -264,7 +264,8 @@ impl Context {
                     },
                     Box::new(StandaloneBackend::new(driver.clone(), Arc::clone(&status))),
                 );
-                let client_ref = env.setup_endpoint(APP_CLIENT_ENDPOINT_NAME, client)?;
+                env.setup_endpoint(APP_CLIENT_ENDPOINT_NAME, client)?;
+                let client_ref = env.control_ref(APP_CLIENT_ENDPOINT_NAME);
                 Ok((client_ref, status, timeout * (retries + 1)))
             })();
         let (client_ref, status, wait) = match registration {
@@ -311,7 +312,7 @@ impl Context {
 
     fn remote(
         env: RpcEnv,
-        driver: EndpointRef<DriverProtocol>,
+        driver: ControlRef<DriverProtocol>,
         app_id: String,
         app_name: String,
         registry: TaskRegistry,
@@ -352,6 +353,12 @@ impl Context {
         self.inner.default_parallelism
     }
 
+    /// The driver endpoint's control handle: how this process submits jobs and asks about
+    /// executors.
+    pub(crate) fn driver_control(&self) -> &ControlRef<DriverProtocol> {
+        &self.inner.driver
+    }
+
     /// The driver endpoint's URI, for executors to register with.
     pub fn driver_url(&self) -> Option<String> {
         self.inner
@@ -378,7 +385,7 @@ impl Context {
         let ids = self
             .inner
             .driver
-            .ask_sync(|reply| DriverAsk::ExecutorIds { reply })?;
+            .ask_sync(|reply| DriverControl::ExecutorIds { reply })?;
         Ok(ids.into_iter().map(|id| id.to_string()).collect())
     }
 
@@ -389,7 +396,7 @@ impl Context {
             let (executors, _cores) = self
                 .inner
                 .driver
-                .ask_sync(|reply| DriverAsk::ExecutorCount { reply })?;
+                .ask_sync(|reply| DriverControl::ExecutorCount { reply })?;
             if executors >= count {
                 return Ok(());
             }
@@ -478,9 +485,9 @@ impl Context {
             properties: LOCAL_PROPERTIES.with(|p| p.borrow().clone()),
         };
         if !task_set.tasks.is_empty() {
-            self.inner.driver.send(DriverMessage::SubmitJob {
-                task_set: LocalOnly(task_set),
-                job: LocalOnly(Arc::clone(&job)),
+            self.inner.driver.send(DriverControl::SubmitJob {
+                task_set,
+                job: Arc::clone(&job),
             })?;
         }
         Ok(JobHandle {
@@ -503,7 +510,7 @@ impl Context {
             .inner
             .driver
             .ask_with_timeout(
-                |reply| DriverAsk::StopExecutors { reply },
+                |reply| DriverControl::StopExecutors { reply },
                 &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
             )
             .wait();
@@ -514,7 +521,7 @@ impl Context {
             let stopped = app
                 .client
                 .ask_with_timeout(
-                    |reply| AppClientAsk::StopAppClient { reply },
+                    |reply| AppClientControl::StopAppClient { reply },
                     &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
                 )
                 .wait();
@@ -522,7 +529,7 @@ impl Context {
                 log::warn!("Could not unregister from the master: {e}");
             }
         }
-        env.stop(&self.inner.driver);
+        env.stop(&env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME));
         env.shutdown();
         env.await_termination();
         match &self.inner.deployment {

@@ -4,16 +4,16 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_env::{decode_from, Decode, EndpointRef};
+use rpc_env::{decode_from, ControlRef, Decode};
 
-use ember_scheduler::{DriverMessage, DriverProtocol, JobId, JobState};
+use ember_scheduler::{DriverControl, DriverProtocol, JobId, JobState};
 
 use crate::error::Error;
 
 /// A submitted job: wait for its outputs, watch its progress, or cancel it.
 pub struct JobHandle<Out> {
     pub(crate) job: Arc<JobState>,
-    pub(crate) driver: EndpointRef<DriverProtocol>,
+    pub(crate) driver: ControlRef<DriverProtocol>,
     pub(crate) _out: PhantomData<fn() -> Out>,
 }
 
@@ -35,7 +35,7 @@ impl<Out: Decode + 'static> JobHandle<Out> {
 
     /// Cancels the job: running tasks are killed and [`wait`](Self::wait) fails.
     pub fn cancel(&self, reason: &str) {
-        let _ = self.driver.send(DriverMessage::CancelJob {
+        let _ = self.driver.send(DriverControl::CancelJob {
             job_id: self.job.job_id(),
             reason: reason.to_string(),
         });

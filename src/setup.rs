@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rpc_env::{EndpointRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
+use rpc_env::{ControlRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 
 use ember_deploy::messages::{
-    placeholders, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
+    placeholders, AppClientControl, AppClientProtocol, ApplicationDescription, Command,
     APP_CLIENT_ENDPOINT_NAME,
 };
 use ember_scheduler::{
@@ -72,7 +72,7 @@ pub(crate) fn remote_driver(
     conf: &RpcConf,
     id_prefix: &str,
     standalone: bool,
-) -> Result<(RpcEnv, EndpointRef<DriverProtocol>, String), Error> {
+) -> Result<(RpcEnv, ControlRef<DriverProtocol>, String), Error> {
     let scheduler_conf = SchedulerConf::from_conf(conf)?;
     let max_failures = conf.get_u32(keys::TASK_MAX_FAILURES, 4)?;
     let max_message_size = conf.max_message_size()?;
@@ -90,12 +90,13 @@ pub(crate) fn remote_driver(
     let env =
         RpcEnv::create(RpcEnvConfig::server("ember-driver", host, port).with_conf(conf.clone()))?;
     let app_id = new_app_id(id_prefix);
-    let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
+    let driver = env.control_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
     let started = (|| -> Result<(), Error> {
-        let heartbeat = env.setup_endpoint(
+        env.setup_endpoint(
             HEARTBEAT_RECEIVER_NAME,
             HeartbeatReceiver::new(driver.clone(), network_timeout, check_interval),
         )?;
+        let heartbeat = env.control_ref(HEARTBEAT_RECEIVER_NAME);
         let mut endpoint =
             DriverEndpoint::new(scheduler, app_config(conf, &app_id), max_message_size)
                 .with_heartbeat_receiver(heartbeat);
@@ -106,13 +107,13 @@ pub(crate) fn remote_driver(
                 TimeUnit::Milliseconds,
             )?);
             // The app client is set up later, under this name, in this env.
-            let client = env.local_ref::<AppClientProtocol>(APP_CLIENT_ENDPOINT_NAME);
+            let client = env.control_ref::<AppClientProtocol>(APP_CLIENT_ENDPOINT_NAME);
             endpoint = endpoint.with_executor_killer(Box::new(move |executor_id| {
                 let Ok(exec_id) = executor_id.as_str().parse::<u32>() else {
                     log::warn!("Cannot ask the master to kill executor {executor_id}");
                     return;
                 };
-                let kill = AppClientMessage::KillExecutors {
+                let kill = AppClientControl::KillExecutors {
                     exec_ids: vec![exec_id],
                 };
                 if let Err(e) = client.send(kill) {

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use rpc_env::EndpointRef;
+use rpc_env::ControlRef;
 
 use ember_deploy::client::AppClientListener;
 use ember_deploy::{AppId, WorkerId};
-use ember_scheduler::{DriverMessage, DriverProtocol, ExecutorId, ExecutorLossReason};
+use ember_scheduler::{DriverControl, DriverProtocol, ExecutorId, ExecutorLossReason};
 
 /// Exit codes that mean the executor died of something other than the application: heartbeat
 /// failures (56), block manager re-registration (58), disk directories (53).
@@ -83,14 +83,14 @@ impl AppStatus {
 
 /// The standalone scheduler backend's listener.
 pub(crate) struct StandaloneBackend {
-    driver: EndpointRef<DriverProtocol>,
+    driver: ControlRef<DriverProtocol>,
     status: Arc<AppStatus>,
 }
 
 impl StandaloneBackend {
     /// A backend reporting to `driver`; `status` tells waiters how registration went.
     pub(crate) fn new(
-        driver: EndpointRef<DriverProtocol>,
+        driver: ControlRef<DriverProtocol>,
         status: Arc<AppStatus>,
     ) -> StandaloneBackend {
         StandaloneBackend { driver, status }
@@ -112,7 +112,7 @@ impl AppClientListener for StandaloneBackend {
         self.status.status.lock().dead = Some(reason.to_string());
         self.status.changed.notify_all();
         let message = format!("Application has been killed. Reason: {reason}");
-        if let Err(e) = self.driver.send(DriverMessage::AbortAll { message }) {
+        if let Err(e) = self.driver.send(DriverControl::AbortAll { message }) {
             log::warn!("Could not fail the application's jobs: {e}");
         }
     }
@@ -132,7 +132,7 @@ impl AppClientListener for StandaloneBackend {
     ) {
         let reason = executor_loss_reason(message, exit_status, worker_host);
         log::info!("Executor {id} removed: {reason}");
-        let removed = self.driver.send(DriverMessage::RemoveExecutor {
+        let removed = self.driver.send(DriverControl::RemoveExecutor {
             executor_id: ExecutorId::new(id.to_string()),
             reason,
         });

@@ -58,11 +58,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rpc_env::{EndpointRef, RpcConf, RpcEnv, RpcEnvConfig, SizeUnit};
+use rpc_env::{RpcConf, SizeUnit};
 
 use ember_deploy::{LocalCluster, MasterHandle, WorkerHandle};
 use ember_executor::{looks_like_executor, run_executor, usage, ExecutorArgs, TaskRegistry};
-use ember_scheduler::{DriverAsk, DriverProtocol, ExecutorId};
+use ember_scheduler::{DriverControl, ExecutorId};
 
 use crate::context::Context;
 use crate::error::Error;
@@ -253,7 +253,6 @@ impl TestClusterBuilder {
             conf,
             tasks: Arc::new(tasks),
             contexts: Mutex::new(Vec::new()),
-            client: Mutex::new(None),
         })
     }
 }
@@ -270,8 +269,6 @@ pub struct TestCluster {
     conf: RpcConf,
     tasks: Arc<dyn Fn() -> TaskRegistry + Send + Sync>,
     contexts: Mutex<Vec<Context>>,
-    /// An env for asking drivers, made on first use.
-    client: Mutex<Option<RpcEnv>>,
 }
 
 impl TestCluster {
@@ -378,29 +375,15 @@ impl TestCluster {
     }
 
     /// Whether `ctx`'s driver counts executor `executor_id` as alive (registered and not
-    /// being removed), asked over the network as an outsider would.
+    /// being removed). Asked through the driver endpoint's control handle: only the
+    /// driver's own process may ask this.
     pub fn driver_has_executor(&self, ctx: &Context, executor_id: &str) -> Result<bool, Error> {
-        let uri = ctx
-            .driver_url()
-            .ok_or_else(|| Error::Conf("This context's driver has no address".to_string()))?;
-        let driver = self.driver_ref(&uri)?;
-        Ok(driver.ask_sync(|reply| DriverAsk::IsExecutorAlive {
-            executor_id: ExecutorId::new(executor_id),
-            reply,
-        })?)
-    }
-
-    fn driver_ref(&self, uri: &str) -> Result<EndpointRef<DriverProtocol>, Error> {
-        let mut client = self.client.lock();
-        if client.is_none() {
-            *client = Some(RpcEnv::create(
-                RpcEnvConfig::client("ember-test-cluster").with_conf(self.conf.clone()),
-            )?);
-        }
-        match client.as_ref() {
-            Some(env) => Ok(env.setup_endpoint_ref_by_uri(uri)?),
-            None => Err(Error::Stopped),
-        }
+        Ok(ctx
+            .driver_control()
+            .ask_sync(|reply| DriverControl::IsExecutorAlive {
+                executor_id: ExecutorId::new(executor_id),
+                reply,
+            })?)
     }
 
     /// This cluster's executor processes that are running now (all applications).
@@ -462,9 +445,6 @@ impl TestCluster {
         }
         if let Some(mut cluster) = self.cluster.lock().take() {
             cluster.stop();
-        }
-        if let Some(client) = self.client.lock().take() {
-            client.shutdown();
         }
         let left = self.executor_processes();
         if left.is_empty() {

@@ -34,6 +34,7 @@ struct Anything;
 impl Protocol for Anything {
     type Message = NoMessage;
     type Ask = NoMessage;
+    type Control = NoMessage;
 }
 
 fn authenticated_cluster() -> Result<TestCluster, ember::Error> {

@@ -57,6 +57,7 @@ pub(crate) struct BenchProtocol;
 impl Protocol for BenchProtocol {
     type Message = BenchMessage;
     type Ask = BenchAsk;
+    type Control = rpc_env::NoMessage;
 }
 
 struct Echo {

@@ -3,25 +3,43 @@
 
 use std::sync::Arc;
 
-use rpc_env::EndpointRef;
+use rpc_env::{ControlRef, EndpointRef};
 
 use ember_scheduler::{
-    DriverMessage, DriverProtocol, ExecutorId, LocalExecutor, TaskDescription, TaskId, TaskUpdate,
+    DriverControl, DriverMessage, DriverProtocol, ExecutorId, LocalExecutor, TaskDescription,
+    TaskId, TaskUpdate,
 };
 
 use crate::executor::{Executor, StatusReporter};
 
+/// Where an executor's status updates go.
+enum Driver {
+    /// An executor process: over the network, as `StatusUpdate`s the driver accepts only
+    /// from this executor's connection.
+    Remote(EndpointRef<DriverProtocol>),
+    /// The executor inside the driver's process: as control messages, never encoded.
+    Local(ControlRef<DriverProtocol>),
+}
+
 /// Sends an executor's status updates to the driver endpoint.
 pub struct DriverReporter {
-    driver: EndpointRef<DriverProtocol>,
+    driver: Driver,
     executor_id: ExecutorId,
 }
 
 impl DriverReporter {
-    /// Updates of `executor_id` go to `driver`.
+    /// Updates of the executor process `executor_id` go to `driver` over the network.
     pub fn new(driver: EndpointRef<DriverProtocol>, executor_id: ExecutorId) -> DriverReporter {
         DriverReporter {
-            driver,
+            driver: Driver::Remote(driver),
+            executor_id,
+        }
+    }
+
+    /// Updates of the in-process executor `executor_id` go to `driver` as values.
+    pub fn local(driver: ControlRef<DriverProtocol>, executor_id: ExecutorId) -> DriverReporter {
+        DriverReporter {
+            driver: Driver::Local(driver),
             executor_id,
         }
     }
@@ -29,11 +47,18 @@ impl DriverReporter {
 
 impl StatusReporter for DriverReporter {
     fn report(&self, updates: Vec<TaskUpdate>) {
-        let msg = DriverMessage::StatusUpdate {
-            executor_id: self.executor_id.clone(),
-            updates,
+        let executor_id = self.executor_id.clone();
+        let sent = match &self.driver {
+            Driver::Remote(driver) => driver.send(DriverMessage::StatusUpdate {
+                executor_id,
+                updates,
+            }),
+            Driver::Local(driver) => driver.send(DriverControl::LocalStatusUpdate {
+                executor_id,
+                updates,
+            }),
         };
-        if let Err(e) = self.driver.send(msg) {
+        if let Err(e) = sent {
             log::warn!("Dropped task status updates: the driver cannot be reached: {e}");
         }
     }

@@ -14,6 +14,7 @@ pub struct WatchedProtocol;
 impl Protocol for WatchedProtocol {
     type Message = NoMessage;
     type Ask = NoMessage;
+    type Control = NoMessage;
 }
 
 /// Exit code of an executor whose worker went away (Spark exits with -1).

@@ -29,13 +29,15 @@ fuzz_target!(|data: &[u8]| {
         1 => check::<s::DriverAsk>(body),
         2 => check::<s::ExecutorMessage>(body),
         3 => check::<s::HeartbeatAsk>(body),
-        4 => check::<s::HeartbeatMessage>(body),
+        // Was `HeartbeatMessage`, now local-only (`HeartbeatControl`, no encoding).
+        4 => check::<s::TaskUpdate>(body),
         5 => check::<d::MasterMessage>(body),
         6 => check::<d::MasterAsk>(body),
         7 => check::<d::WorkerMessage>(body),
         8 => check::<d::WorkerAsk>(body),
         9 => check::<d::AppClientMessage>(body),
-        10 => check::<d::AppClientAsk>(body),
+        // Was `AppClientAsk`, now local-only (`AppClientControl`, no encoding).
+        10 => check::<d::ExecutorDescription>(body),
         _ => check::<s::TaskDescription>(body),
     }
 });

@@ -54,6 +54,7 @@ pub struct PongProtocol;
 impl Protocol for PongProtocol {
     type Message = NoMessage;
     type Ask = PongAsk;
+    type Control = NoMessage;
 }
 
 /// The `ping` endpoint's protocol.
@@ -61,6 +62,7 @@ pub struct PingProtocol;
 impl Protocol for PingProtocol {
     type Message = PingMessage;
     type Ask = NoMessage;
+    type Control = NoMessage;
 }
 
 struct Pong;

@@ -3,7 +3,9 @@
 //! An endpoint is a named, serial actor: the env calls `on_start` first, then one handler
 //! at a time with `&mut self`, then `on_stop` last. Its messages are typed by its protocol:
 //! one enum of one-way messages and one enum of asks, each ask variant carrying a
-//! [`Reply<T>`](crate::Reply) whose `T` is the reply type.
+//! [`Reply<T>`](crate::Reply) whose `T` is the reply type, both of which may come from the
+//! network; and one enum of control messages, which only this process can send (through a
+//! [`ControlRef`](crate::ControlRef)), because it has no wire encoding at all.
 //!
 //! There are two endpoint traits with the same callbacks, on purpose. A serial endpoint
 //! ([`RpcEndpoint`], nearly every endpoint: master, worker, driver) handles one message at a
@@ -15,9 +17,11 @@
 //! registers both through one path.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::address::RpcAddress;
 use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::control_ref::ControlRef;
 use crate::endpoint_ref::EndpointRef;
 use crate::env::RpcEnv;
 use crate::error::{EndpointError, RpcError};
@@ -30,9 +34,17 @@ pub trait Protocol: Send + Sync + 'static {
     type Message: Encode + Decode + Send + 'static;
     /// Asks, handled by [`RpcEndpoint::receive_and_reply`]; each carries its reply port.
     type Ask: Encode + Decode + Send + 'static;
+    /// Control messages, handled by [`RpcEndpoint::receive_control`]: what only this
+    /// process may say (submit a job, fire a timer). They are sent through a
+    /// [`ControlRef`](crate::ControlRef), which only the env hands out and which cannot
+    /// travel in a message, and they have no `Encode` / `Decode`: no peer can even write
+    /// one, whatever bytes it sends. A variant may carry a [`Reply<T>`](crate::Reply), for
+    /// [`ControlRef::ask`](crate::ControlRef::ask). [`NoMessage`] for a protocol without.
+    type Control: Send + 'static;
 }
 
-/// A message type with no values, for a protocol without one-way messages or without asks.
+/// A message type with no values, for a protocol without one-way messages, asks or control
+/// messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoMessage {}
 
@@ -111,6 +123,20 @@ pub trait RpcEndpoint: Send + 'static {
         Ok(())
     }
 
+    /// Handles a control message from this process (see [`Protocol::Control`]). An ask
+    /// among them is answered through the reply port it carries, as in
+    /// [`receive_and_reply`](Self::receive_and_reply). The context has no sender.
+    fn receive_control(
+        &mut self,
+        ctx: &EndpointContext<'_, Self::Protocol>,
+        _msg: <Self::Protocol as Protocol>::Control,
+    ) -> HandlerResult {
+        Err(EndpointError::msg(format!(
+            "{} does not implement 'receive_control'",
+            ctx.name()
+        )))
+    }
+
     /// Called with the error of any handler (including `on_start` and `on_stop`) or the
     /// message of a panic. The default logs it and carries on.
     fn on_error(&mut self, ctx: &EndpointContext<'_, Self::Protocol>, error: EndpointError) {
@@ -187,6 +213,18 @@ pub trait ConcurrentRpcEndpoint: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Handles a control message (see [`RpcEndpoint::receive_control`]).
+    fn receive_control(
+        &self,
+        ctx: &EndpointContext<'_, Self::Protocol>,
+        _msg: <Self::Protocol as Protocol>::Control,
+    ) -> HandlerResult {
+        Err(EndpointError::msg(format!(
+            "{} does not implement 'receive_control'",
+            ctx.name()
+        )))
+    }
+
     /// Called with the error of any handler or the message of a panic.
     fn on_error(&self, ctx: &EndpointContext<'_, Self::Protocol>, error: EndpointError) {
         // Handler errors often come from what a peer sent: rate-limited.
@@ -239,13 +277,23 @@ impl<'a, P: Protocol> EndpointContext<'a, P> {
         self.self_ref
     }
 
+    /// A control handle to this endpoint, for its own timers and callbacks.
+    pub fn control_ref(&self) -> ControlRef<P> {
+        ControlRef::bind(
+            Arc::clone(&self.env.shared),
+            Arc::clone(&self.self_ref.inner.name),
+        )
+    }
+
     /// This endpoint's name.
     pub fn name(&self) -> &'a str {
         self.self_ref.name()
     }
 
     /// The address of the env that sent the message being handled: its advertised address,
-    /// or the socket address of a client-mode env. `None` outside message handlers.
+    /// or the socket address of a client-mode env. A message from the network always has
+    /// one, checked against the connection it came on. `None` outside message handlers and
+    /// for control messages, and for local messages in a client-mode env.
     pub fn sender(&self) -> Option<&'a RpcAddress> {
         self.sender
     }

@@ -10,7 +10,8 @@
 //! an enum of asks, each ask carrying a [`Reply<T>`] that fixes the answer's type. They are
 //! encoded with this crate's own [`Encode`] / [`Decode`] (the [`message!`] macro writes them)
 //! into length-prefixed frames (`WIRE.md`). Messages between endpoints of one env are never
-//! encoded. `SEMANTICS.md` is the contract: ordering, delivery, timeouts, disconnects.
+//! encoded. A third enum, of control messages, has no encoding at all: only this process
+//! sends them, through a [`ControlRef`] that the env hands out and that cannot travel. `SEMANTICS.md` is the contract: ordering, delivery, timeouts, disconnects.
 //!
 //! ```
 //! use rpc_env::{message, EndpointContext, HandlerResult, NoMessage, Protocol, Reply,
@@ -28,6 +29,7 @@
 //! impl Protocol for EchoProtocol {
 //!     type Message = NoMessage;
 //!     type Ask = EchoAsk;
+//!     type Control = NoMessage;
 //! }
 //!
 //! struct Echo;
@@ -64,6 +66,7 @@ mod ask_registry;
 mod codec;
 mod conf;
 mod connection;
+mod control_ref;
 mod dispatcher;
 mod endpoint;
 mod endpoint_ref;
@@ -73,13 +76,13 @@ mod fast_hash;
 mod frame;
 mod inbox;
 mod io_loop;
-mod local_only;
 pub mod log_limit;
 mod message_loop;
 mod outbox;
 mod pending_asks;
 #[cfg(test)]
 mod proptests;
+mod refusals;
 mod security;
 mod stats;
 mod thread_role;
@@ -91,6 +94,7 @@ pub use address::{AddressError, EndpointAddress, RpcAddress};
 pub use ask::{AskHandle, Reply};
 pub use codec::{decode_from, encode_to_bytes, Decode, DecodeError, Encode, Reader};
 pub use conf::{format_duration, keys, ConfError, RpcConf, RpcTimeout, SizeUnit, TimeUnit};
+pub use control_ref::ControlRef;
 pub use endpoint::{
     ConcurrentRpcEndpoint, EndpointContext, HandlerResult, NoMessage, Protocol, RpcEndpoint,
     Threading,
@@ -99,7 +103,7 @@ pub use endpoint_ref::EndpointRef;
 pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
-pub use local_only::LocalOnly;
+pub use refusals::Refusals;
 pub use security::{Secret, Security, CHILD_ENV_KEYS, DEFAULT_AUTH_TIMEOUT};
 pub use stats::NetworkStats;
 pub use ticker::Ticker;

@@ -20,6 +20,7 @@ pub(crate) struct VerifierProtocol;
 impl Protocol for VerifierProtocol {
     type Message = NoMessage;
     type Ask = VerifierAsk;
+    type Control = NoMessage;
 }
 
 /// Answers `CheckExistence` from the env's dispatcher.

@@ -196,6 +196,7 @@ fn a_ref_of_the_wrong_protocol_fails_locally() {
     impl rpc_env::Protocol for Other {
         type Message = rpc_env::NoMessage;
         type Ask = ProbeAsk;
+        type Control = rpc_env::NoMessage;
     }
     let env = Env::server("local");
     let (probe, _h) = Probe::new();

@@ -166,6 +166,7 @@ struct KeeperProtocol;
 impl Protocol for KeeperProtocol {
     type Message = NoMessage;
     type Ask = KeeperAsk;
+    type Control = NoMessage;
 }
 
 /// Hands each registered ref, with the address of whoever sent it, to the test.

@@ -43,6 +43,7 @@ struct StallProtocol;
 impl Protocol for StallProtocol {
     type Message = StallMessage;
     type Ask = StallAsk;
+    type Control = rpc_env::NoMessage;
 }
 
 /// Opens once; handlers wait on it.

@@ -30,6 +30,7 @@ struct GateProtocol;
 impl Protocol for GateProtocol {
     type Message = NoMessage;
     type Ask = GateAsk;
+    type Control = NoMessage;
 }
 
 #[derive(Default)]

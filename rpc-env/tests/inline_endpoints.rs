@@ -40,6 +40,7 @@ struct InlineProtocol;
 impl Protocol for InlineProtocol {
     type Message = InlineMessage;
     type Ask = InlineAsk;
+    type Control = rpc_env::NoMessage;
 }
 
 struct Inliner {

@@ -103,6 +103,7 @@ struct SlowProtocol;
 impl Protocol for SlowProtocol {
     type Message = SlowMessage;
     type Ask = SlowAsk;
+    type Control = rpc_env::NoMessage;
 }
 
 #[derive(Default)]

@@ -26,6 +26,7 @@ struct InflateProtocol;
 impl Protocol for InflateProtocol {
     type Message = NoMessage;
     type Ask = InflateAsk;
+    type Control = NoMessage;
 }
 
 struct Inflater;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rpc_env::{message, EndpointRef, LocalOnly, NoMessage, Protocol, Reply};
+use rpc_env::{message, EndpointRef, NoMessage, Protocol, Reply, RpcAddress};
 
 use crate::ids::{ExecutorId, JobId, TaskId};
 use crate::job::JobState;
@@ -34,7 +34,8 @@ message! {
 }
 
 message! {
-    /// One-way messages to the driver endpoint.
+    /// One-way messages to the driver endpoint from its executors: what may come from the
+    /// network. Each is accepted only from the connection of the executor it names.
     pub enum DriverMessage {
         /// The executor exists and takes tasks now (its cores become free).
         LaunchedExecutor {
@@ -48,56 +49,101 @@ message! {
             /// The changes, in order.
             updates: Vec<TaskUpdate>,
         },
-        /// Offer every executor's free cores again (the periodic revive).
-        ReviveOffers,
-        /// Look for slow tasks to speculate (periodic, when speculation is on).
-        CheckSpeculation,
-        /// Act on what is due: executors disconnected long enough to be removed, jobs that
-        /// waited too long for an executor (periodic, with the revive).
-        CheckDeadlines,
-        /// Kill one task attempt.
-        KillTask {
-            /// The attempt.
-            task_id: TaskId,
-            /// Why.
-            reason: String,
-        },
-        /// An executor is gone, or must go.
-        RemoveExecutor {
-            /// The executor.
-            executor_id: ExecutorId,
-            /// Why.
-            reason: ExecutorLossReason,
-        },
-        /// An executor's heartbeats stopped for longer than `ember.network.timeout`: it is
-        /// removed, and, as it may still run (hung), its cluster manager is asked to kill it
-        /// (Spark's `killAndReplaceExecutor`).
-        ExecutorUnresponsive {
-            /// The executor.
-            executor_id: ExecutorId,
-            /// How long it has been silent, in milliseconds.
-            silent_ms: u64,
-        },
-        /// A job to run (from the driver's own process only).
-        SubmitJob {
-            /// The job's single stage.
-            task_set: LocalOnly<TaskSet>,
-            /// Where results and the outcome go.
-            job: LocalOnly<Arc<JobState>>,
-        },
-        /// Cancel a job.
-        CancelJob {
-            /// The job.
-            job_id: JobId,
-            /// Why.
-            reason: String,
-        },
-        /// The application is dying: fail every job with this message.
-        AbortAll {
-            /// Why.
-            message: String,
-        },
     }
+}
+
+/// What only the driver's own process may tell or ask its driver endpoint, through a
+/// [`ControlRef`](rpc_env::ControlRef): the application's jobs, its timers, the heartbeat
+/// receiver and the cluster manager's word on executors. No wire encoding: no peer can send
+/// one of these, whatever bytes it writes.
+#[derive(Debug)]
+pub enum DriverControl {
+    /// A job to run.
+    SubmitJob {
+        /// The job's single stage.
+        task_set: TaskSet,
+        /// Where results and the outcome go.
+        job: Arc<JobState>,
+    },
+    /// Cancel a job.
+    CancelJob {
+        /// The job.
+        job_id: JobId,
+        /// Why.
+        reason: String,
+    },
+    /// The application is dying: fail every job with this message.
+    AbortAll {
+        /// Why.
+        message: String,
+    },
+    /// Offer every executor's free cores again (the periodic revive).
+    ReviveOffers,
+    /// Look for slow tasks to speculate (periodic, when speculation is on).
+    CheckSpeculation,
+    /// Act on what is due: executors disconnected long enough to be removed, jobs that
+    /// waited too long for an executor (periodic, with the revive).
+    CheckDeadlines,
+    /// Kill one task attempt.
+    KillTask {
+        /// The attempt.
+        task_id: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// An executor is gone, or must go (the cluster manager says so).
+    RemoveExecutor {
+        /// The executor.
+        executor_id: ExecutorId,
+        /// Why.
+        reason: ExecutorLossReason,
+    },
+    /// An executor's heartbeats stopped for longer than `ember.network.timeout`: it is
+    /// removed, and, as it may still run (hung), its cluster manager is asked to kill it
+    /// (Spark's `killAndReplaceExecutor`).
+    ExecutorUnresponsive {
+        /// The executor.
+        executor_id: ExecutorId,
+        /// How long it has been silent, in milliseconds.
+        silent_ms: u64,
+    },
+    /// Status changes of tasks of an executor inside the driver's process (local modes).
+    LocalStatusUpdate {
+        /// The executor reporting.
+        executor_id: ExecutorId,
+        /// The changes, in order.
+        updates: Vec<TaskUpdate>,
+    },
+    /// Tell every executor to stop; answers once told.
+    StopExecutors {
+        /// The answer.
+        reply: Reply<bool>,
+    },
+    /// Whether an executor is registered and not yet removed (one whose connection
+    /// dropped counts until its loss reason comes).
+    IsExecutorAlive {
+        /// The executor.
+        executor_id: ExecutorId,
+        /// The answer.
+        reply: Reply<bool>,
+    },
+    /// The executors registered and not yet removed, by id.
+    ExecutorIds {
+        /// The answer, sorted.
+        reply: Reply<Vec<ExecutorId>>,
+    },
+    /// How many executors take tasks (registered, launched, not disconnected), and
+    /// their cores.
+    ExecutorCount {
+        /// The answer: (executors, total cores).
+        reply: Reply<(u32, u32)>,
+    },
+    /// How many messages from the network were refused because their sender was not the
+    /// executor they named (for tests and metrics).
+    RefusedMessages {
+        /// The answer.
+        reply: Reply<u64>,
+    },
 }
 
 message! {
@@ -128,7 +174,7 @@ impl AppConfig {
 }
 
 message! {
-    /// Asks of the driver endpoint.
+    /// Asks of the driver endpoint from executors: what may come from the network.
     pub enum DriverAsk {
         /// An executor process introduces itself (Spark's `RegisterExecutor`); answers `true`,
         /// or fails with `Duplicate executor ID: <id>`.
@@ -151,30 +197,6 @@ message! {
             /// The answer.
             reply: Reply<AppConfig>,
         },
-        /// Tell every executor to stop; answers once told.
-        StopExecutors {
-            /// The answer.
-            reply: Reply<bool>,
-        },
-        /// Whether an executor is registered and not yet removed (one whose connection
-        /// dropped counts until its loss reason comes).
-        IsExecutorAlive {
-            /// The executor.
-            executor_id: ExecutorId,
-            /// The answer.
-            reply: Reply<bool>,
-        },
-        /// The executors registered and not yet removed, by id.
-        ExecutorIds {
-            /// The answer, sorted.
-            reply: Reply<Vec<ExecutorId>>,
-        },
-        /// How many executors take tasks (registered, launched, not disconnected), and
-        /// their cores.
-        ExecutorCount {
-            /// The answer: (executors, total cores).
-            reply: Reply<(u32, u32)>,
-        },
     }
 }
 
@@ -184,6 +206,7 @@ pub struct DriverProtocol;
 impl Protocol for DriverProtocol {
     type Message = DriverMessage;
     type Ask = DriverAsk;
+    type Control = DriverControl;
 }
 
 message! {
@@ -219,6 +242,7 @@ pub struct ExecutorProtocol;
 impl Protocol for ExecutorProtocol {
     type Message = ExecutorMessage;
     type Ask = NoMessage;
+    type Control = NoMessage;
 }
 
 message! {
@@ -245,28 +269,33 @@ message! {
     }
 }
 
-message! {
-    /// One-way messages to the heartbeat receiver (from the driver endpoint and its timer).
-    pub enum HeartbeatMessage {
-        /// Start expecting heartbeats from this executor.
-        ExecutorRegistered {
-            /// The executor.
-            executor_id: ExecutorId,
-        },
-        /// Stop expecting them.
-        ExecutorRemoved {
-            /// The executor.
-            executor_id: ExecutorId,
-        },
-        /// Check for executors silent longer than the timeout.
-        ExpireDeadHosts,
-    }
+/// What the driver's own process tells the heartbeat receiver (the driver endpoint, and
+/// the receiver's timer), through a [`ControlRef`](rpc_env::ControlRef): never from the
+/// network, so no executor can make it forget another.
+#[derive(Debug)]
+pub enum HeartbeatControl {
+    /// Start expecting heartbeats from this executor, from `address` only (the sender of
+    /// its registration; `None` for one inside the driver's process, which sends none).
+    ExecutorRegistered {
+        /// The executor.
+        executor_id: ExecutorId,
+        /// Where its heartbeats must come from.
+        address: Option<RpcAddress>,
+    },
+    /// Stop expecting them.
+    ExecutorRemoved {
+        /// The executor.
+        executor_id: ExecutorId,
+    },
+    /// Check for executors silent longer than the timeout.
+    ExpireDeadHosts,
 }
 
 /// The heartbeat receiver's protocol.
 pub struct HeartbeatProtocol;
 
 impl Protocol for HeartbeatProtocol {
-    type Message = HeartbeatMessage;
+    type Message = NoMessage;
     type Ask = HeartbeatAsk;
+    type Control = HeartbeatControl;
 }

@@ -7,7 +7,7 @@ pub mod util;
 
 use std::time::Duration;
 
-use ember_scheduler::{DriverMessage, ExecutorId, ExecutorLossReason, JobError, SchedulerConf};
+use ember_scheduler::{DriverControl, ExecutorId, ExecutorLossReason, JobError, SchedulerConf};
 use util::{
     echoed, job, outcome, spark_cores, wait_until, Driver, DriverSetup, FakeExecutor, DEADLINE,
 };
@@ -34,11 +34,11 @@ fn a_disconnected_executor_waits_for_the_masters_reason() {
         d.executor_count() == (1, 1)
     });
     assert_eq!(d.executor_ids(), ["a", "b"], "kept until its reason comes");
-    d.send(DriverMessage::ReviveOffers);
+    d.send(DriverControl::ReviveOffers);
     assert!(d.stop_executors());
     b.wait_stops(1);
     assert!(b.launches().is_empty(), "not resubmitted before the reason");
-    d.send(DriverMessage::RemoveExecutor {
+    d.send(DriverControl::RemoveExecutor {
         executor_id: ExecutorId::new("a"),
         reason: ExecutorLossReason::Exited {
             exit_code: 137,

@@ -6,7 +6,7 @@
 pub mod util;
 
 use bytes::Bytes;
-use ember_scheduler::{DriverMessage, ExecutorId, ExecutorLossReason, JobError, JobId, TaskId};
+use ember_scheduler::{DriverControl, ExecutorId, ExecutorLossReason, JobError, JobId, TaskId};
 use rpc_env::{keys, RpcConf};
 use util::{
     echoed, job, job_of, outcome, wait_until, Driver, DriverSetup, FakeExecutor, Seen, DEADLINE,
@@ -140,15 +140,9 @@ fn a_removed_executors_running_task_fails_its_job() {
         caused_by_app: true,
     };
     // The RUNNING update is handled before this ask, which follows it on a's connection.
-    assert!(util::answer(
-        a.driver
-            .ask(|reply| ember_scheduler::DriverAsk::IsExecutorAlive {
-                executor_id: ExecutorId::new("a"),
-                reply,
-            })
-    )
-    .expect("answered"));
-    d.send(DriverMessage::RemoveExecutor {
+    a.barrier();
+    assert!(d.is_alive("a"));
+    d.send(DriverControl::RemoveExecutor {
         executor_id: ExecutorId::new("a"),
         reason,
     });
@@ -177,18 +171,18 @@ fn a_pending_loss_reason_holds_tasks_until_the_real_one() {
     wait_until("executor b counts", DEADLINE, || {
         d.executor_count() == (2, 2)
     });
-    d.send(DriverMessage::RemoveExecutor {
+    d.send(DriverControl::RemoveExecutor {
         executor_id: ExecutorId::new("a"),
         reason: ExecutorLossReason::Pending,
     });
-    d.send(DriverMessage::ReviveOffers);
+    d.send(DriverControl::ReviveOffers);
     assert!(d.stop_executors());
     b.wait_stops(1);
     assert!(
         b.launches().is_empty(),
         "not resubmitted while the reason is pending"
     );
-    d.send(DriverMessage::RemoveExecutor {
+    d.send(DriverControl::RemoveExecutor {
         executor_id: ExecutorId::new("a"),
         reason: ExecutorLossReason::ProcessLost {
             message: "oops".into(),
@@ -214,11 +208,11 @@ fn kill_task_goes_to_the_attempts_executor() {
     let job = d.submit(job(0, 2));
     let on_a = a.wait_launches(1);
     let on_b = b.wait_launches(1);
-    d.send(DriverMessage::KillTask {
+    d.send(DriverControl::KillTask {
         task_id: on_b[0].task_id,
         reason: "because".into(),
     });
-    d.send(DriverMessage::KillTask {
+    d.send(DriverControl::KillTask {
         task_id: TaskId(999),
         reason: "nobody runs this".into(),
     });
@@ -247,7 +241,7 @@ fn cancel_job_kills_its_running_attempts() {
     let a = FakeExecutor::start(&d.addr(), "a", "hostA", 2);
     let job0 = d.submit(job(0, 4));
     let running = a.wait_launches(2);
-    d.send(DriverMessage::CancelJob {
+    d.send(DriverControl::CancelJob {
         job_id: JobId(0),
         reason: "user asked".into(),
     });
@@ -287,7 +281,7 @@ fn abort_all_fails_every_job() {
     let job0 = d.submit(job(0, 1));
     a.wait_launches(1);
     let job1 = d.submit(job(1, 1));
-    d.send(DriverMessage::AbortAll {
+    d.send(DriverControl::AbortAll {
         message: "Master removed our application: KILLED".into(),
     });
     for job in [&job0, &job1] {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ember_scheduler::{DriverMessage, ExecutorId, ExecutorLossReason, HeartbeatResponse};
+use ember_scheduler::{DriverControl, ExecutorId, ExecutorLossReason, HeartbeatResponse};
 use util::{
     echoed, heartbeat_as, job, outcome, wait_until, Driver, DriverSetup, FakeExecutor, DEADLINE,
 };
@@ -66,7 +66,7 @@ fn a_removed_executors_heartbeat_is_unknown() {
     let one = FakeExecutor::start(&d.addr(), "1", "host1", 1);
     let two = FakeExecutor::start(&d.addr(), "2", "host2", 1);
     assert_eq!(two.heartbeat(&d.addr()), KNOWN);
-    d.send(DriverMessage::RemoveExecutor {
+    d.send(DriverControl::RemoveExecutor {
         executor_id: ExecutorId::new("2"),
         reason: ExecutorLossReason::Killed,
     });
@@ -168,13 +168,8 @@ fn a_heartbeat_timeout_is_reported_as_the_loss_reason() {
     let task = executor.wait_launches(1).remove(0);
     executor.report(&task, ember_scheduler::TaskStatus::Running);
     // Handled after the RUNNING update, which went before it on the same connection.
-    assert!(util::answer(executor.driver.ask(|reply| {
-        ember_scheduler::DriverAsk::IsExecutorAlive {
-            executor_id: ExecutorId::new("quiet"),
-            reply,
-        }
-    }))
-    .expect("answered"));
+    executor.barrier();
+    assert!(d.is_alive("quiet"));
     assert_eq!(beating.stop(), 0);
     let Err(ember_scheduler::JobError::Failed { message }) = outcome(&job) else {
         panic!("the job must fail");
@@ -189,4 +184,24 @@ fn a_heartbeat_timeout_is_reported_as_the_loss_reason() {
     let millis: u64 = millis.parse().unwrap_or_else(|_| panic!("{message}"));
     assert!(millis > 1000, "{message}");
     assert!(!d.is_alive("quiet"));
+}
+
+/// Ember's own: an executor's heartbeats count only from the connection it registered
+/// from, so another peer heartbeating in its name neither learns that it is known nor keeps
+/// it alive once it falls silent.
+#[test]
+fn heartbeats_from_another_peer_do_not_keep_a_silent_executor_alive() {
+    let d = driver_with_heartbeats(Duration::from_millis(300));
+    let quiet = FakeExecutor::start(&d.addr(), "quiet", "host1", 1);
+    let other = FakeExecutor::start(&d.addr(), "other", "host2", 1);
+    assert_eq!(quiet.heartbeat(&d.addr()), KNOWN, "from its own connection");
+    assert_eq!(heartbeat_as(&other.env, &d.addr(), "quiet"), UNKNOWN);
+    wait_until(
+        "quiet expires though another peer heartbeats for it",
+        DEADLINE,
+        || {
+            let _ = heartbeat_as(&other.env, &d.addr(), "quiet");
+            !d.is_alive("quiet")
+        },
+    );
 }

@@ -9,7 +9,7 @@ use rpc_env::Ticker;
 
 use crate::ids::{AppId, WorkerId};
 use crate::messages::{
-    AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, ExecutorState,
+    AppClientControl, AppClientMessage, AppClientProtocol, ApplicationDescription, ExecutorState,
     MasterMessage, MasterProtocol,
 };
 
@@ -119,11 +119,11 @@ impl RpcEndpoint for AppClient {
             })
             .collect();
         self.register_with_all(ctx);
-        let me = ctx.self_ref().clone();
+        let me = ctx.control_ref();
         self.retry = Some(Ticker::start(
             "appclient-registration-retry",
             self.config.registration_timeout,
-            move || me.send(AppClientMessage::RetryRegistration).is_ok(),
+            move || me.send(AppClientControl::RetryRegistration).is_ok(),
         )?);
         Ok(())
     }
@@ -140,18 +140,6 @@ impl RpcEndpoint for AppClient {
                 self.listener.connected(&app_id);
                 self.app_id = Some(app_id);
                 self.master = Some(master);
-            }
-            AppClientMessage::RetryRegistration => {
-                if self.app_id.is_some() || self.dead {
-                    self.retry = None;
-                    return Ok(());
-                }
-                self.rounds += 1;
-                if self.rounds >= self.config.registration_retries {
-                    self.mark_dead(GIVING_UP, true);
-                } else {
-                    self.register_with_all(ctx);
-                }
             }
             AppClientMessage::ExecutorAdded {
                 id,
@@ -194,21 +182,6 @@ impl RpcEndpoint for AppClient {
                 log::info!("Worker removed: {id} on {host} ({message})");
                 self.listener.worker_removed(&id, &host, &message);
             }
-            AppClientMessage::KillExecutors { exec_ids } => match (&self.app_id, &self.master) {
-                (Some(app_id), Some(master)) => {
-                    log::info!("Asking the master to kill executors {exec_ids:?}");
-                    let sent = master.send(MasterMessage::KillExecutors {
-                        app_id: app_id.clone(),
-                        exec_ids,
-                    });
-                    if let Err(e) = sent {
-                        log::warn!("Could not ask the master to kill executors: {e}");
-                    }
-                }
-                _ => log::warn!(
-                    "Attempted to kill executors {exec_ids:?} before registering with a master"
-                ),
-            },
             AppClientMessage::MasterChanged { master, .. } => {
                 log::info!("Master has changed, new master is at {}", master.address());
                 if let Some(app_id) = &self.app_id {
@@ -234,23 +207,53 @@ impl RpcEndpoint for AppClient {
         Ok(())
     }
 
-    fn receive_and_reply(
+    fn receive_control(
         &mut self,
         ctx: &EndpointContext<'_, AppClientProtocol>,
-        ask: AppClientAsk,
+        msg: AppClientControl,
     ) -> HandlerResult {
-        let AppClientAsk::StopAppClient { reply } = ask;
-        // The application stops on purpose: nobody needs telling it died.
-        self.mark_dead("Application has been stopped.", false);
-        if let (Some(app_id), Some(master)) = (&self.app_id, &self.master) {
-            if let Err(e) = master.send(MasterMessage::UnregisterApplication {
-                app_id: app_id.clone(),
-            }) {
-                log::warn!("Could not unregister {app_id}: {e}");
+        match msg {
+            AppClientControl::RetryRegistration => {
+                if self.app_id.is_some() || self.dead {
+                    self.retry = None;
+                    return Ok(());
+                }
+                self.rounds += 1;
+                if self.rounds >= self.config.registration_retries {
+                    self.mark_dead(GIVING_UP, true);
+                } else {
+                    self.register_with_all(ctx);
+                }
+            }
+            AppClientControl::KillExecutors { exec_ids } => match (&self.app_id, &self.master) {
+                (Some(app_id), Some(master)) => {
+                    log::info!("Asking the master to kill executors {exec_ids:?}");
+                    let sent = master.send(MasterMessage::KillExecutors {
+                        app_id: app_id.clone(),
+                        exec_ids,
+                    });
+                    if let Err(e) = sent {
+                        log::warn!("Could not ask the master to kill executors: {e}");
+                    }
+                }
+                _ => log::warn!(
+                    "Attempted to kill executors {exec_ids:?} before registering with a master"
+                ),
+            },
+            AppClientControl::StopAppClient { reply } => {
+                // The application stops on purpose: nobody needs telling it died.
+                self.mark_dead("Application has been stopped.", false);
+                if let (Some(app_id), Some(master)) = (&self.app_id, &self.master) {
+                    if let Err(e) = master.send(MasterMessage::UnregisterApplication {
+                        app_id: app_id.clone(),
+                    }) {
+                        log::warn!("Could not unregister {app_id}: {e}");
+                    }
+                }
+                reply.send(true);
+                ctx.stop();
             }
         }
-        reply.send(true);
-        ctx.stop();
         Ok(())
     }
 

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use rpc_env::{Encode, EndpointError, Reply, RpcAddress};
+use rpc_env::{Encode, EndpointError, Reply, RpcAddress, RpcEnv};
 
-use crate::messages::{MasterAsk, MasterMessage, WorkerMessage};
+use crate::messages::{MasterAsk, MasterControl, MasterMessage, WorkerMessage};
 
 use super::effects::Effects;
 use super::endpoint::Master;
@@ -19,6 +19,22 @@ pub(super) struct Answer(Box<dyn FnOnce()>);
 impl Answer {
     fn new<T: Encode + Send + 'static>(reply: Reply<T>, value: T) -> Answer {
         Answer(Box::new(move || reply.send(value)))
+    }
+
+    /// The answer to an ask refused for its sender: a failure, so the asker does not take
+    /// it for done.
+    fn refused(ask: MasterAsk) -> Answer {
+        const REFUSED: &str = "Refused: the sender may not send this message";
+        use MasterAsk as A;
+        Answer(match ask {
+            A::ExecutorStateChanged { reply, .. } | A::RequestKillApplication { reply, .. } => {
+                Box::new(move || reply.fail(REFUSED))
+            }
+            A::RequestMasterState { reply } => Box::new(move || reply.fail(REFUSED)),
+            A::RequestSubmitDriver { reply, .. } => Box::new(move || reply.fail(REFUSED)),
+            A::RequestKillDriver { reply, .. } => Box::new(move || reply.fail(REFUSED)),
+            A::RequestDriverStatus { reply, .. } => Box::new(move || reply.fail(REFUSED)),
+        })
     }
 
     /// Sends the answer.
@@ -35,6 +51,9 @@ impl Master {
         sender: Option<&RpcAddress>,
     ) -> Result<Effects, EndpointError> {
         use MasterMessage as M;
+        if !self.accepts(&msg, sender) {
+            return Ok(Effects::none());
+        }
         let effects = match (&self.phase, msg) {
             (Phase::Standby, M::RegisterWorker { registration }) => {
                 let mut out = Effects::none();
@@ -80,7 +99,6 @@ impl Master {
                     exception,
                 },
             ) => self.driver_state_changed(&driver_id, state, exception)?,
-            (_, M::CheckForWorkerTimeout) => self.time_out_dead_workers(Instant::now()),
             (
                 Phase::Recovering { .. },
                 M::WorkerSchedulerStateResponse {
@@ -100,21 +118,38 @@ impl Master {
                 log::warn!("Ignoring master change acknowledgement of {app_id}: not recovering");
                 Effects::none()
             }
-            (_, M::CompleteRecovery) => self.complete_recovery(),
             (_, M::KillExecutors { app_id, exec_ids }) => self.kill_executors(&app_id, &exec_ids),
-            // `receive` polls the election itself: it needs the env to rebuild refs.
-            (_, M::CheckLeadership) => {
-                log::debug!("Leadership is checked by the endpoint");
-                Effects::none()
-            }
         };
         Ok(effects)
     }
 
+    /// Handles a timer of the master's own (a control message: never from the network).
+    /// Polling the election needs the env, to rebuild refs to what it recovers.
+    pub(super) fn handle_control(&mut self, msg: MasterControl, env: &RpcEnv) -> Effects {
+        match msg {
+            MasterControl::CheckForWorkerTimeout => self.time_out_dead_workers(Instant::now()),
+            MasterControl::CompleteRecovery => self.complete_recovery(),
+            MasterControl::CheckLeadership => {
+                let effects = self.check_leadership(env);
+                if self.phase.leads() {
+                    self.election_timer = None;
+                }
+                effects
+            }
+        }
+    }
+
     /// Handles an ask; what each phase accepts is written down here. The answer is sent
-    /// after the effects are performed.
-    pub(super) fn handle_ask(&mut self, ask: MasterAsk) -> (Effects, Answer) {
+    /// after the effects are performed. An ask its sender may not make is failed.
+    pub(super) fn handle_ask(
+        &mut self,
+        ask: MasterAsk,
+        sender: Option<&RpcAddress>,
+    ) -> (Effects, Answer) {
         use MasterAsk as A;
+        if !self.accepts_ask(&ask, sender) {
+            return (Effects::none(), Answer::refused(ask));
+        }
         match (&self.phase, ask) {
             (
                 _,

@@ -14,11 +14,11 @@ use std::collections::VecDeque;
 
 use rpc_env::Ticker;
 use rpc_env::{
-    EndpointContext, EndpointRef, HandlerResult, Protocol, RpcAddress, RpcEndpoint, RpcEnv,
-    Threading,
+    ControlRef, EndpointContext, EndpointRef, HandlerResult, Protocol, Refusals, RpcAddress,
+    RpcEndpoint, RpcEnv, Threading,
 };
 
-use crate::messages::{MasterAsk, MasterMessage, MasterProtocol, MasterState};
+use crate::messages::{MasterAsk, MasterControl, MasterMessage, MasterProtocol, MasterState};
 
 use super::apps::Apps;
 use super::config::MasterSettings;
@@ -51,9 +51,14 @@ pub(crate) struct Master {
     /// Sends `CheckForWorkerTimeout` every `ember.worker.timeout`; dropped on stop.
     ticker: Option<Ticker>,
     /// Sends `CheckLeadership` every `ember.deploy.leaderPollInterval` while standing by.
-    election_timer: Option<Ticker>,
+    pub(super) election_timer: Option<Ticker>,
     /// Sends `CompleteRecovery` once, `ember.deploy.recoveryTimeout` after recovery began.
     pub(super) recovery_timer: Option<Ticker>,
+    /// How its timers reach it (set in `on_start`): control messages, which no peer can
+    /// send.
+    pub(super) control: Option<ControlRef<MasterProtocol>>,
+    /// Messages refused because their sender may not send them (`senders.rs`).
+    pub(super) refused: Refusals,
 }
 
 impl Master {
@@ -85,6 +90,8 @@ impl Master {
             ticker: None,
             election_timer: None,
             recovery_timer: None,
+            control: None,
+            refused: Refusals::new(),
         }
     }
 
@@ -98,6 +105,7 @@ impl Master {
             completed_apps: self.apps.completed().map(|a| a.summary()).collect(),
             active_drivers: self.drivers.active().map(|d| d.summary()).collect(),
             completed_drivers: self.drivers.completed().map(|d| d.summary()).collect(),
+            refused_messages: self.refused_messages(),
         }
     }
 
@@ -223,11 +231,12 @@ impl RpcEndpoint for Master {
     fn on_start(&mut self, ctx: &EndpointContext<'_, MasterProtocol>) -> HandlerResult {
         log::info!("Starting Ember master at {}", self.url);
         log::info!("Running Ember version {}", env!("CARGO_PKG_VERSION"));
-        let me = ctx.self_ref().clone();
+        self.control = Some(ctx.control_ref());
+        let me = ctx.control_ref();
         self.ticker = Some(Ticker::start(
             "master-forward-message-thread",
             self.settings.worker_timeout,
-            move || me.send(MasterMessage::CheckForWorkerTimeout).is_ok(),
+            move || me.send(MasterControl::CheckForWorkerTimeout).is_ok(),
         )?);
         // The first poll happens before any message is handled, so a master that leads
         // from the start (recovery mode NONE) never turns anyone away.
@@ -235,11 +244,11 @@ impl RpcEndpoint for Master {
         self.perform(effects);
         if !self.phase.leads() {
             log::info!("Master state: {}", self.phase.as_str());
-            let me = ctx.self_ref().clone();
+            let me = ctx.control_ref();
             self.election_timer = Some(Ticker::start(
                 "master-leader-election",
                 self.settings.leader_poll_interval,
-                move || me.send(MasterMessage::CheckLeadership).is_ok(),
+                move || me.send(MasterControl::CheckLeadership).is_ok(),
             )?);
         }
         Ok(())
@@ -250,27 +259,29 @@ impl RpcEndpoint for Master {
         ctx: &EndpointContext<'_, MasterProtocol>,
         msg: MasterMessage,
     ) -> HandlerResult {
-        let result = match msg {
-            MasterMessage::CheckLeadership => {
-                let effects = self.check_leadership(ctx.env());
-                if self.phase.leads() {
-                    self.election_timer = None;
-                }
-                Ok(effects)
-            }
-            msg => self.handle(msg, ctx.sender()),
-        };
+        let result = self.handle(msg, ctx.sender());
         let result = result.map(|effects| self.perform(effects));
         self.debug_check();
         result
     }
 
+    fn receive_control(
+        &mut self,
+        ctx: &EndpointContext<'_, MasterProtocol>,
+        msg: MasterControl,
+    ) -> HandlerResult {
+        let effects = self.handle_control(msg, ctx.env());
+        self.perform(effects);
+        self.debug_check();
+        Ok(())
+    }
+
     fn receive_and_reply(
         &mut self,
-        _ctx: &EndpointContext<'_, MasterProtocol>,
+        ctx: &EndpointContext<'_, MasterProtocol>,
         ask: MasterAsk,
     ) -> HandlerResult {
-        let (effects, answer) = self.handle_ask(ask);
+        let (effects, answer) = self.handle_ask(ask, ctx.sender());
         self.perform(effects);
         answer.send();
         self.debug_check();

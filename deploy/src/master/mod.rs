@@ -7,7 +7,8 @@
 //! - `handle`: [`start_master`] and [`MasterHandle`], what the rest of Ember calls;
 //! - `config` and `cli`: [`MasterConfig`], the `ember.*` settings, `ember-master`'s flags;
 //! - `endpoint`: the `Master` endpoint, its state, and `perform`, the one place it sends;
-//! - `dispatch`: which handler each message reaches, one arm per (phase, message);
+//! - `dispatch`: which handler each message reaches, one arm per (phase, message), after
+//!   `senders` has checked that its sender may send it;
 //! - `on_workers`, `on_apps`, `on_drivers`: the handlers, which return their `effects`
 //!   (what to send to whom) instead of sending;
 //! - `scheduling`: `schedule()`, a placement plan turned into launches;
@@ -42,6 +43,7 @@ mod placement;
 mod record;
 mod recovery_files;
 mod scheduling;
+mod senders;
 mod stored;
 mod workers;
 
@@ -55,6 +57,8 @@ mod on_workers_tests;
 mod persistence_file_tests;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod senders_tests;
 #[cfg(test)]
 mod test_dir;
 #[cfg(test)]

@@ -32,7 +32,9 @@ impl Master {
     ) -> Effects {
         log::info!("Registering app {}", description.name);
         let mut out = Effects::none();
-        let Some(address) = driver.rpc_address().or(sender).cloned() else {
+        // The sender, which rpc-env ties to the connection: the application's later
+        // messages are accepted only from there (`senders.rs`).
+        let Some(address) = sender.or(driver.rpc_address()).cloned() else {
             log::warn!(
                 "Cannot register app {}: its driver has no address",
                 description.name

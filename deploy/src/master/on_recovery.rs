@@ -15,7 +15,7 @@ use rpc_env::{Decode, RpcEnv};
 
 use crate::ids::{AppId, DriverId, WorkerId};
 use crate::messages::{
-    AppClientMessage, AppClientProtocol, DriverState, ExecutorDescription, MasterMessage,
+    AppClientMessage, AppClientProtocol, DriverState, ExecutorDescription, MasterControl,
     WorkerMessage, WorkerProtocol,
 };
 
@@ -174,13 +174,15 @@ impl Master {
     /// Performs [`Effect::ArmRecoveryTimer`]: one `CompleteRecovery` after
     /// `ember.deploy.recoveryTimeout`.
     pub(super) fn arm_recovery_timer(&mut self) -> std::io::Result<()> {
-        let me = self.me.clone();
+        let Some(me) = self.control.clone() else {
+            return Err(std::io::Error::other("the master endpoint has not started"));
+        };
         // One tick, then the ticker's thread ends (the closure answers `false`).
         let started = Ticker::start(
             "master-recovery-timeout",
             self.settings.recovery_timeout,
             move || {
-                let _ = me.send(MasterMessage::CompleteRecovery);
+                let _ = me.send(MasterControl::CompleteRecovery);
                 false
             },
         );

@@ -21,7 +21,9 @@ impl Master {
     /// `RegisterWorker` while leading (ALIVE or RECOVERING).
     ///
     /// A worker is keyed by the address of its env (as Spark keys it by its endpoint's
-    /// address); a client-mode worker, which has none, by the connection it wrote on.
+    /// address), as the registration's sender: rpc-env ties a connection to that sender,
+    /// so the worker's later messages are accepted only from there (`senders.rs`). A
+    /// client-mode worker, which has no address, is keyed by the connection it wrote on.
     /// While recovering, a stored worker registering again is ALIVE at once and told it
     /// is a duplicate (SPARK-46346); a new worker at a stored worker's address replaces it
     /// (the worker restarted under a new id).
@@ -37,10 +39,8 @@ impl Master {
             reg.cores,
             reg.memory_mib
         );
-        let address = reg
-            .worker
-            .rpc_address()
-            .or(sender)
+        let address = sender
+            .or(reg.worker.rpc_address())
             .cloned()
             .unwrap_or_else(|| RpcAddress::new(&reg.host, reg.port));
         let mut out = Effects::none();

@@ -1,4 +1,5 @@
-//! The app client's protocol: what the master tells an application's driver.
+//! The app client's protocol: what the master tells an application's driver, and what the
+//! driver's own process tells its app client.
 
 use rpc_env::{message, EndpointRef, Protocol, Reply};
 
@@ -66,26 +67,27 @@ message! {
         },
         /// The master is a standby (ignored; registration retries go on).
         MasterInStandby,
-        /// Timer: retry registration.
-        RetryRegistration,
-        /// Ask the master to kill these executors (Spark's `killExecutors` from the
-        /// standalone backend): the driver lost them, yet they may still run.
-        KillExecutors {
-            /// The executors.
-            exec_ids: Vec<u32>,
-        },
     }
 }
 
-message! {
-    /// Asks of the app client.
-    pub enum AppClientAsk {
-        /// Unregister the application and stop (Spark's `StopAppClient`).
-        StopAppClient {
-            /// The answer.
-            reply: Reply<bool>,
-        },
-    }
+/// What only the driver's own process tells its app client, through the endpoint's
+/// [`ControlRef`](rpc_env::ControlRef): no wire encoding, so no peer can have the client
+/// kill the application's executors or unregister it.
+#[derive(Debug)]
+pub enum AppClientControl {
+    /// Timer: retry registration.
+    RetryRegistration,
+    /// Ask the master to kill these executors (Spark's `killExecutors` from the standalone
+    /// backend): the driver lost them, yet they may still run.
+    KillExecutors {
+        /// The executors.
+        exec_ids: Vec<u32>,
+    },
+    /// Unregister the application and stop (Spark's `StopAppClient`).
+    StopAppClient {
+        /// The answer.
+        reply: Reply<bool>,
+    },
 }
 
 /// The app client's protocol.
@@ -93,5 +95,6 @@ pub struct AppClientProtocol;
 
 impl Protocol for AppClientProtocol {
     type Message = AppClientMessage;
-    type Ask = AppClientAsk;
+    type Ask = rpc_env::NoMessage;
+    type Control = AppClientControl;
 }

@@ -70,13 +70,6 @@ message! {
             /// The application.
             app_id: AppId,
         },
-        /// Timer: remove workers silent for longer than `ember.worker.timeout`.
-        CheckForWorkerTimeout,
-        /// Timer: end recovery, dropping what did not answer.
-        CompleteRecovery,
-        /// Timer (standby masters): poll the leader election
-        /// (`ember.deploy.leaderPollInterval`). Added last to keep the other tags.
-        CheckLeadership,
         /// An application's driver asks that these of its executors be killed (ones it lost
         /// that may still run, hung); the master frees their cores, so others may replace
         /// them (Spark's `KillExecutors`, an ask there whose answer nobody waits for).
@@ -87,6 +80,19 @@ message! {
             exec_ids: Vec<u32>,
         },
     }
+}
+
+/// What only the master's own process tells it: its timers, through the endpoint's
+/// [`ControlRef`](rpc_env::ControlRef). No wire encoding, so no peer can, say, end a
+/// recovery early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterControl {
+    /// Remove workers silent for longer than `ember.worker.timeout`.
+    CheckForWorkerTimeout,
+    /// End recovery, dropping what did not answer (`ember.deploy.recoveryTimeout`).
+    CompleteRecovery,
+    /// Standby masters: poll the leader election (`ember.deploy.leaderPollInterval`).
+    CheckLeadership,
 }
 
 message! {
@@ -182,6 +188,9 @@ message! {
         pub active_drivers: Vec<DriverSummary>,
         /// Finished drivers.
         pub completed_drivers: Vec<DriverSummary>,
+        /// Messages refused because their sender may not send them (a peer speaking for
+        /// a worker or an application it is not); since the master started.
+        pub refused_messages: u64,
     }
 }
 
@@ -286,4 +295,5 @@ pub struct MasterProtocol;
 impl Protocol for MasterProtocol {
     type Message = MasterMessage;
     type Ask = MasterAsk;
+    type Control = MasterControl;
 }

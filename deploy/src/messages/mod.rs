@@ -41,4 +41,5 @@ pub struct Opaque;
 impl Protocol for Opaque {
     type Message = NoMessage;
     type Ask = NoMessage;
+    type Control = NoMessage;
 }

@@ -84,35 +84,42 @@ message! {
             /// The application.
             app_id: AppId,
         },
-        /// From an executor runner: its executor changed state.
-        ExecutorStateChanged {
-            /// The application.
-            app_id: AppId,
-            /// The executor.
-            exec_id: u32,
-            /// Its state.
-            state: ExecutorState,
-            /// What happened.
-            message: Option<String>,
-            /// Its exit code.
-            exit_status: Option<i32>,
-        },
-        /// From a driver runner: its driver changed state.
-        DriverStateChanged {
-            /// The driver.
-            driver_id: DriverId,
-            /// Its state.
-            state: DriverState,
-            /// Why, when it failed.
-            exception: Option<String>,
-        },
-        /// Timer: try registering again.
-        ReregisterWithMaster,
-        /// Timer: heartbeat to the master.
-        SendHeartbeat,
-        /// Timer: clean finished applications' directories.
-        WorkDirCleanup,
     }
+}
+
+/// What only the worker's own process tells it, through the endpoint's
+/// [`ControlRef`](rpc_env::ControlRef): its runners' reports and its timers. No wire
+/// encoding, so no peer can make the worker report a state change to its master.
+#[derive(Debug)]
+pub enum WorkerControl {
+    /// From an executor runner: its executor changed state.
+    ExecutorStateChanged {
+        /// The application.
+        app_id: AppId,
+        /// The executor.
+        exec_id: u32,
+        /// Its state.
+        state: ExecutorState,
+        /// What happened.
+        message: Option<String>,
+        /// Its exit code.
+        exit_status: Option<i32>,
+    },
+    /// From a driver runner: its driver changed state.
+    DriverStateChanged {
+        /// The driver.
+        driver_id: DriverId,
+        /// Its state.
+        state: DriverState,
+        /// Why, when it failed.
+        exception: Option<String>,
+    },
+    /// Timer: try registering again.
+    ReregisterWithMaster,
+    /// Timer: heartbeat to the master.
+    SendHeartbeat,
+    /// Timer: clean finished applications' directories.
+    WorkDirCleanup,
 }
 
 message! {
@@ -157,4 +164,5 @@ pub struct WorkerProtocol;
 impl Protocol for WorkerProtocol {
     type Message = WorkerMessage;
     type Ask = WorkerAsk;
+    type Control = WorkerControl;
 }

@@ -2,7 +2,7 @@
 
 use crate::messages::{
     ApplicationDescription, DriverDescription, DriverState, ExecutorDescription, ExecutorState,
-    MasterMessage, WorkerMessage,
+    MasterMessage, WorkerControl,
 };
 use crate::{AppId, DriverId};
 
@@ -53,10 +53,10 @@ impl Worker {
             security_env: self.who.security_env.clone(),
         };
         // The runner's thread reports the end through this endpoint, like any message.
-        let me = ctx.self_ref().clone();
+        let me = ctx.control_ref();
         let reported_app = app_id.clone();
         let report = move |u: super::executor_runner::StateUpdate| {
-            let _ = me.send(WorkerMessage::ExecutorStateChanged {
+            let _ = me.send(WorkerControl::ExecutorStateChanged {
                 app_id: reported_app,
                 exec_id,
                 state: u.state,
@@ -194,10 +194,10 @@ impl Worker {
             launcher: self.who.launcher.clone(),
             security_env: self.who.security_env.clone(),
         };
-        let me = ctx.self_ref().clone();
+        let me = ctx.control_ref();
         let reported_id = driver_id.clone();
         let report = move |state, exception| {
-            let _ = me.send(WorkerMessage::DriverStateChanged {
+            let _ = me.send(WorkerControl::DriverStateChanged {
                 driver_id: reported_id,
                 state,
                 exception,

@@ -35,8 +35,8 @@ use rpc_env::Ticker;
 use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
 
 use crate::messages::{
-    ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk, WorkerMessage,
-    WorkerProtocol, WorkerRegistration, WorkerState, MASTER_ENDPOINT_NAME,
+    ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk, WorkerControl,
+    WorkerMessage, WorkerProtocol, WorkerRegistration, WorkerState, MASTER_ENDPOINT_NAME,
 };
 use crate::{AppId, DriverId, WorkerId};
 
@@ -149,7 +149,7 @@ impl Worker {
                 Action::ArmRetryTimer(interval) => {
                     self.retry_timer =
                         self.ticker(ctx, "worker-registration-retry", interval, || {
-                            WorkerMessage::ReregisterWithMaster
+                            WorkerControl::ReregisterWithMaster
                         });
                 }
                 Action::CancelRetryTimer => self.retry_timer = None,
@@ -194,9 +194,9 @@ impl Worker {
         ctx: &Ctx<'_>,
         name: &str,
         interval: Duration,
-        make: fn() -> WorkerMessage,
+        make: fn() -> WorkerControl,
     ) -> Option<Ticker> {
-        let me = ctx.self_ref().clone();
+        let me = ctx.control_ref();
         match Ticker::start(name, interval, move || me.send(make()).is_ok()) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -214,11 +214,11 @@ impl Worker {
             ctx,
             "worker-heartbeat",
             self.settings.heartbeat_interval,
-            || WorkerMessage::SendHeartbeat,
+            || WorkerControl::SendHeartbeat,
         );
         if let Some(cleanup) = self.settings.cleanup {
             self.cleanup_timer = self.ticker(ctx, "worker-cleanup-timer", cleanup.interval, || {
-                WorkerMessage::WorkDirCleanup
+                WorkerControl::WorkDirCleanup
             });
         }
     }
@@ -413,21 +413,27 @@ impl RpcEndpoint for Worker {
                 master_web_ui_url,
             } => self.master_changed(ctx, master, &master_web_ui_url),
             WorkerMessage::ApplicationFinished { app_id } => self.application_finished(app_id),
-            WorkerMessage::ExecutorStateChanged {
+        }
+        Ok(())
+    }
+
+    fn receive_control(&mut self, ctx: &Ctx<'_>, msg: WorkerControl) -> HandlerResult {
+        match msg {
+            WorkerControl::ExecutorStateChanged {
                 app_id,
                 exec_id,
                 state,
                 message,
                 exit_status,
             } => self.executor_state_changed(app_id, exec_id, state, message, exit_status),
-            WorkerMessage::DriverStateChanged {
+            WorkerControl::DriverStateChanged {
                 driver_id,
                 state,
                 exception,
             } => self.driver_state_changed(driver_id, state, exception),
-            WorkerMessage::ReregisterWithMaster => self.reregister_with_master(ctx),
-            WorkerMessage::SendHeartbeat => self.send_heartbeat(ctx),
-            WorkerMessage::WorkDirCleanup => self.work_dir_cleanup(),
+            WorkerControl::ReregisterWithMaster => self.reregister_with_master(ctx),
+            WorkerControl::SendHeartbeat => self.send_heartbeat(ctx),
+            WorkerControl::WorkDirCleanup => self.work_dir_cleanup(),
         }
         Ok(())
     }

@@ -17,10 +17,10 @@ use ember_test_support::wait_for;
 pub use ember_test_support::DEADLINE;
 
 use ember_deploy::messages::{
-    AppClientAsk, AppClientMessage, AppClientProtocol, ApplicationDescription, Command,
-    DriverDescription, ExecutorDescription, ExecutorState, MasterAsk, MasterMessage,
-    MasterProtocol, MasterState, WorkerAsk, WorkerMessage, WorkerProtocol, WorkerRegistration,
-    APP_CLIENT_ENDPOINT_NAME, MASTER_ENDPOINT_NAME, WORKER_ENDPOINT_NAME,
+    AppClientMessage, AppClientProtocol, ApplicationDescription, Command, DriverDescription,
+    ExecutorDescription, ExecutorState, MasterAsk, MasterMessage, MasterProtocol, MasterState,
+    WorkerAsk, WorkerMessage, WorkerProtocol, WorkerRegistration, APP_CLIENT_ENDPOINT_NAME,
+    MASTER_ENDPOINT_NAME, WORKER_ENDPOINT_NAME,
 };
 use ember_deploy::{start_master, AppId, DriverId, MasterConfig, MasterHandle, WorkerId};
 use rpc_env::{
@@ -33,6 +33,21 @@ pub fn small_conf() -> RpcConf {
     RpcConf::new()
         .with(keys::IO_THREADS, "1")
         .with(keys::DISPATCHER_NUM_THREADS, "1")
+}
+
+/// The secret of the authenticated clusters in these tests.
+pub const SECRET: &str = "master-tests-secret-0123456789ab";
+
+/// [`small_conf`] with authentication on, keyed by [`SECRET`].
+pub fn authenticated_conf() -> RpcConf {
+    small_conf()
+        .with(keys::AUTHENTICATE, "true")
+        .with(keys::AUTHENTICATE_SECRET, SECRET)
+}
+
+/// A server-mode env on loopback with these settings.
+pub fn server_env_with(name: &str, conf: RpcConf) -> RpcEnv {
+    RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(conf)).expect("env")
 }
 
 /// Starts a master on loopback with a free port and these extra settings.
@@ -188,18 +203,10 @@ impl RpcEndpoint for Recorder<AppClientProtocol> {
         self.got.push(msg);
         Ok(())
     }
-
-    fn receive_and_reply(
-        &mut self,
-        _: &EndpointContext<'_, AppClientProtocol>,
-        _: AppClientAsk,
-    ) -> HandlerResult {
-        Ok(())
-    }
 }
 
 fn server_env(name: &str) -> RpcEnv {
-    RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(small_conf())).expect("env")
+    server_env_with(name, small_conf())
 }
 
 fn master_ref(env: &RpcEnv, master: &MasterHandle) -> EndpointRef<MasterProtocol> {
@@ -429,7 +436,8 @@ impl FakeApp {
         FakeApp::in_env(env, master)
     }
 
-    fn in_env(env: RpcEnv, master: &MasterHandle) -> FakeApp {
+    /// An app client in `env`.
+    pub fn in_env(env: RpcEnv, master: &MasterHandle) -> FakeApp {
         let got = Arc::new(Recorded::default());
         let follow = Follow::default();
         let recorder = Recorder::<AppClientProtocol> {

@@ -23,8 +23,8 @@ use rpc_env::{
 
 use ember_scheduler::{
     AppConfig, DriverAsk, DriverMessage, DriverProtocol, ExecutorProtocol, HeartbeatAsk,
-    HeartbeatMessage, HeartbeatProtocol, HeartbeatResponse, TaskId, TaskUpdate,
-    DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
+    HeartbeatProtocol, HeartbeatResponse, TaskId, TaskUpdate, DRIVER_ENDPOINT_NAME,
+    HEARTBEAT_RECEIVER_NAME,
 };
 
 pub use ember_test_support::{wait_until, DEADLINE};
@@ -116,7 +116,6 @@ impl RpcEndpoint for DriverEndpoint {
                         .push(DriverEvent::Status(executor_id.to_string(), update));
                 }
             }
-            _ => {}
         }
         Ok(())
     }
@@ -167,10 +166,6 @@ impl RpcEndpoint for DriverEndpoint {
                     Registration::Hold => *self.shared.held.lock() = Some(reply),
                 }
             }
-            DriverAsk::StopExecutors { reply } => reply.fail("not in this fake"),
-            DriverAsk::IsExecutorAlive { reply, .. } => reply.fail("not in this fake"),
-            DriverAsk::ExecutorIds { reply } => reply.fail("not in this fake"),
-            DriverAsk::ExecutorCount { reply } => reply.fail("not in this fake"),
         }
         Ok(())
     }
@@ -184,14 +179,6 @@ struct HeartbeatEndpoint {
 
 impl RpcEndpoint for HeartbeatEndpoint {
     type Protocol = HeartbeatProtocol;
-
-    fn receive(
-        &mut self,
-        _ctx: &EndpointContext<'_, HeartbeatProtocol>,
-        _msg: HeartbeatMessage,
-    ) -> HandlerResult {
-        Ok(())
-    }
 
     fn receive_and_reply(
         &mut self,

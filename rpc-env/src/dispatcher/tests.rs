@@ -20,12 +20,14 @@ struct PingProtocol;
 impl Protocol for PingProtocol {
     type Message = NoMessage;
     type Ask = Ping;
+    type Control = NoMessage;
 }
 
 struct OtherProtocol;
 impl Protocol for OtherProtocol {
     type Message = NoMessage;
     type Ask = NoMessage;
+    type Control = NoMessage;
 }
 
 /// Tells the test what happened to it, with the name of the thread it happened on.

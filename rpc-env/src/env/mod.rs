@@ -16,6 +16,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::address::{EndpointAddress, RpcAddress};
 use crate::ask_registry::AskRegistry;
 use crate::conf::{Limits, RpcConf};
+use crate::control_ref::ControlRef;
 use crate::dispatcher::Dispatcher;
 use crate::endpoint::{Protocol, RpcEndpoint};
 use crate::endpoint_ref::EndpointRef;
@@ -216,6 +217,13 @@ impl RpcEnv {
     pub fn local_ref<P: Protocol>(&self, name: &str) -> EndpointRef<P> {
         let address = EndpointAddress::new(self.shared.address.clone(), name.to_string());
         EndpointRef::bind(Arc::clone(&self.shared), address, None)
+    }
+
+    /// The control handle of this env's endpoint `name` (it need not be registered yet):
+    /// the only way to send it its [control messages](crate::Protocol::Control). Keep it
+    /// in this process; it cannot be put in a message.
+    pub fn control_ref<P: Protocol>(&self, name: &str) -> ControlRef<P> {
+        ControlRef::bind(Arc::clone(&self.shared), Arc::from(name))
     }
 
     /// A ref to the endpoint `name` of the env at `address`, without asking that env whether

@@ -11,7 +11,9 @@ use bytes::BytesMut;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::RpcAddress;
-use crate::ask::{AskHandle, AskShared, LocalCall, LocalPending, RemoteCall, Reply, Ticket};
+use crate::ask::{
+    AskHandle, AskShared, CallSlot, LocalCall, LocalPending, RemoteCall, Reply, Ticket,
+};
 use crate::ask_registry::AskRegistry;
 use crate::codec::DecodeContext;
 use crate::conf::{Limits, RpcConf, RpcTimeout};
@@ -200,6 +202,48 @@ impl EnvShared {
         make: impl FnOnce(Reply<T>) -> P::Ask,
         timeout: TimeoutInfo,
     ) -> AskHandle<T> {
+        let sender = self.sender_address.clone();
+        self.post_ask::<P, T>(name, timeout, |reply, call| InboxMessage::Ask {
+            sender,
+            ask: make(reply),
+            call,
+        })
+    }
+
+    /// Puts a control message in the inbox of this env's endpoint `name`: never encoded,
+    /// and with no sender, as it comes from this process.
+    pub(crate) fn send_control<P: Protocol>(
+        &self,
+        name: &str,
+        msg: P::Control,
+    ) -> Result<(), RpcError> {
+        let inbox = self.dispatcher.lookup_typed::<P>(name)?;
+        inbox.post(InboxMessage::Control { msg, call: None });
+        Ok(())
+    }
+
+    /// Puts a control message carrying a reply port in the inbox of this env's endpoint
+    /// `name`, as [`ask_local`](Self::ask_local) does an ask.
+    pub(crate) fn ask_control<P: Protocol, T: Send + 'static>(
+        &self,
+        name: &Arc<str>,
+        make: impl FnOnce(Reply<T>) -> P::Control,
+        timeout: TimeoutInfo,
+    ) -> AskHandle<T> {
+        self.post_ask::<P, T>(name, timeout, |reply, call| InboxMessage::Control {
+            msg: make(reply),
+            call: Some(call),
+        })
+    }
+
+    /// The one path of a local ask: registers its timeout, builds the inbox message around
+    /// a local reply port with `wrap`, and posts it.
+    fn post_ask<P: Protocol, T: Send + 'static>(
+        &self,
+        name: &Arc<str>,
+        timeout: TimeoutInfo,
+        wrap: impl FnOnce(Reply<T>, Arc<dyn CallSlot>) -> InboxMessage<P>,
+    ) -> AskHandle<T> {
         let inbox = match self.dispatcher.lookup_typed::<P>(name) {
             Ok(inbox) => inbox,
             Err(e) => return AskHandle::failed(e),
@@ -220,12 +264,8 @@ impl EnvShared {
             Some(ticket.clone()),
             Arc::clone(name),
         ));
-        let ask = make(Reply::local(Arc::clone(&call)));
-        inbox.post(InboxMessage::Ask {
-            sender: self.sender_address.clone(),
-            ask,
-            call,
-        });
+        let reply = Reply::local(Arc::clone(&call));
+        inbox.post(wrap(reply, call));
         AskHandle::new(shared, Some(ticket))
     }
 

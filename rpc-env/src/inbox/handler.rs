@@ -19,6 +19,7 @@ pub(crate) trait Handler<P: Protocol>: Send + Sync {
     fn on_start(&self, ctx: &EndpointContext<'_, P>) -> HandlerResult;
     fn receive(&self, ctx: &EndpointContext<'_, P>, msg: P::Message) -> HandlerResult;
     fn receive_and_reply(&self, ctx: &EndpointContext<'_, P>, ask: P::Ask) -> HandlerResult;
+    fn receive_control(&self, ctx: &EndpointContext<'_, P>, msg: P::Control) -> HandlerResult;
     fn on_error(&self, ctx: &EndpointContext<'_, P>, error: EndpointError);
     fn on_event(&self, ctx: &EndpointContext<'_, P>, event: &NetworkEvent);
     fn on_stop(&self, env: &RpcEnv) -> HandlerResult;
@@ -41,6 +42,13 @@ impl<E: RpcEndpoint> Handler<E::Protocol> for Serial<E> {
         ask: <E::Protocol as Protocol>::Ask,
     ) -> HandlerResult {
         self.0.lock().receive_and_reply(ctx, ask)
+    }
+    fn receive_control(
+        &self,
+        ctx: &EndpointContext<'_, E::Protocol>,
+        msg: <E::Protocol as Protocol>::Control,
+    ) -> HandlerResult {
+        self.0.lock().receive_control(ctx, msg)
     }
     fn on_error(&self, ctx: &EndpointContext<'_, E::Protocol>, error: EndpointError) {
         self.0.lock().on_error(ctx, error)
@@ -78,6 +86,13 @@ impl<E: ConcurrentRpcEndpoint> Handler<E::Protocol> for Concurrent<E> {
         ask: <E::Protocol as Protocol>::Ask,
     ) -> HandlerResult {
         self.0.receive_and_reply(ctx, ask)
+    }
+    fn receive_control(
+        &self,
+        ctx: &EndpointContext<'_, E::Protocol>,
+        msg: <E::Protocol as Protocol>::Control,
+    ) -> HandlerResult {
+        self.0.receive_control(ctx, msg)
     }
     fn on_error(&self, ctx: &EndpointContext<'_, E::Protocol>, error: EndpointError) {
         self.0.on_error(ctx, error)

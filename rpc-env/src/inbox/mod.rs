@@ -53,6 +53,12 @@ pub(crate) enum InboxMessage<P: Protocol> {
         ask: P::Ask,
         call: Arc<dyn CallSlot>,
     },
+    /// From this process only (a [`ControlRef`](crate::ControlRef)); `call` when it
+    /// carries a reply port, to fail the ask if its handler fails.
+    Control {
+        msg: P::Control,
+        call: Option<Arc<dyn CallSlot>>,
+    },
     Event(NetworkEvent),
 }
 
@@ -230,7 +236,12 @@ impl<P: Protocol> Inbox<P> {
             "Dropped a message because endpoint {} is stopped",
             self.name
         );
-        if let InboxMessage::Ask { call, .. } = msg {
+        let call = match msg {
+            InboxMessage::Ask { call, .. } => Some(call),
+            InboxMessage::Control { call, .. } => call,
+            InboxMessage::OneWay { .. } | InboxMessage::Event(_) => None,
+        };
+        if let Some(call) = call {
             call.fail(RpcError::EndpointNotFound {
                 name: self.name.to_string(),
             });
@@ -309,6 +320,12 @@ impl<P: Protocol> Inbox<P> {
                 // As in Spark, a handler's error or panic goes back to the asker (a no-op if
                 // it already answered).
                 if let Some(message) = failed {
+                    call.fail(RpcError::Failure { message });
+                }
+            }
+            InboxMessage::Control { msg, call } => {
+                let failed = self.guarded(None, |ctx| self.handler.receive_control(ctx, msg));
+                if let (Some(message), Some(call)) = (failed, call) {
                     call.fail(RpcError::Failure { message });
                 }
             }

@@ -22,6 +22,7 @@ struct TestProtocol;
 impl Protocol for TestProtocol {
     type Message = TestMsg;
     type Ask = TestAsk;
+    type Control = crate::NoMessage;
 }
 
 type Log = Arc<Mutex<Vec<String>>>;

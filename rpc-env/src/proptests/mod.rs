@@ -78,6 +78,7 @@ struct ProbeProtocol;
 impl Protocol for ProbeProtocol {
     type Message = Nested;
     type Ask = ProbeAsk;
+    type Control = crate::NoMessage;
 }
 
 // ---- properties ----------------------------------------------------------------------------

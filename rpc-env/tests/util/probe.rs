@@ -107,6 +107,7 @@ pub struct ProbeProtocol;
 impl Protocol for ProbeProtocol {
     type Message = ProbeMessage;
     type Ask = ProbeAsk;
+    type Control = rpc_env::NoMessage;
 }
 
 /// What happened to a probe, in order.

@@ -35,6 +35,7 @@ pub struct RegistryProtocol;
 impl Protocol for RegistryProtocol {
     type Message = NoMessage;
     type Ask = RegistryAsk;
+    type Control = NoMessage;
 }
 
 /// A registered ref, as the registry got it, and who sent it (`ctx.sender()`).

@@ -8,7 +8,7 @@ use rpc_env::{EndpointContext, EndpointRef};
 
 use super::{DriverEndpoint, ExecutorData, ExecutorSink, Stage};
 use crate::job::JobError;
-use crate::messages::{DriverProtocol, ExecutorMessage, ExecutorProtocol, HeartbeatMessage};
+use crate::messages::{DriverProtocol, ExecutorMessage, ExecutorProtocol, HeartbeatControl};
 use crate::{ExecutorId, ExecutorLossReason};
 
 /// The message Spark gives for an executor whose connection dropped.
@@ -46,7 +46,7 @@ impl DriverEndpoint {
             }
         }
         if let Some(hb) = &self.heartbeat {
-            let _ = hb.send(HeartbeatMessage::ExecutorRemoved {
+            let _ = hb.send(HeartbeatControl::ExecutorRemoved {
                 executor_id: executor_id.clone(),
             });
         }
@@ -163,11 +163,12 @@ impl DriverEndpoint {
             return Err(format!("Duplicate executor ID: {executor_id}"));
         }
         // Executors run client-mode envs: they are known by the address their messages
-        // come from.
-        let address = executor_ref
-            .rpc_address()
+        // come from. That address, checked by rpc-env against the connection, is the one
+        // their later messages must come from, whatever address the ref names.
+        let address = ctx
+            .sender()
             .cloned()
-            .or_else(|| ctx.sender().cloned());
+            .or_else(|| executor_ref.rpc_address().cloned());
         self.no_executors_since = None;
         log::info!(
             "Registered executor {executor_id} ({}) with {cores} core(s)",
@@ -180,14 +181,17 @@ impl DriverEndpoint {
             ExecutorData {
                 sink: ExecutorSink::Remote(executor_ref),
                 host: hostname,
-                address,
+                address: address.clone(),
                 total_cores: cores,
                 busy_cores: 0,
                 stage: Stage::Registered,
             },
         );
         if let Some(hb) = &self.heartbeat {
-            let _ = hb.send(HeartbeatMessage::ExecutorRegistered { executor_id });
+            let _ = hb.send(HeartbeatControl::ExecutorRegistered {
+                executor_id,
+                address,
+            });
         }
         Ok(())
     }

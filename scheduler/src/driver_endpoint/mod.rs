@@ -8,12 +8,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_env::{
-    EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv, Threading, Ticker,
-};
+use rpc_env::{ControlRef, EndpointRef, Refusals, RpcAddress, Ticker};
 
 mod batches;
 mod executors;
+mod handlers;
 mod stage;
 
 pub use executors::DISASSOCIATED;
@@ -23,8 +22,7 @@ use stage::Stage;
 
 use crate::job::{JobError, JobState};
 use crate::messages::{
-    AppConfig, DriverAsk, DriverMessage, DriverProtocol, ExecutorMessage, ExecutorProtocol,
-    HeartbeatProtocol, TaskUpdate,
+    AppConfig, ExecutorMessage, ExecutorProtocol, HeartbeatProtocol, TaskUpdate,
 };
 use crate::task_scheduler::{SchedulerEvent, TaskScheduler};
 use crate::{ExecutorId, FastMap, JobId, TaskDescription, TaskId, WorkerOffer};
@@ -48,7 +46,9 @@ enum ExecutorSink {
 struct ExecutorData {
     sink: ExecutorSink,
     host: String,
-    /// Where its messages come from, to recognise its disconnection.
+    /// Where its messages come from (the sender of its registration), to recognise its
+    /// disconnection and to accept its messages only from there. `None` for an in-process
+    /// executor, whose updates come as control messages.
     address: Option<RpcAddress>,
     total_cores: u32,
     /// Cores held by tasks launched there and not yet ended (queued ones included).
@@ -63,7 +63,7 @@ pub struct DriverEndpoint {
     jobs: FastMap<JobId, Arc<JobState>>,
     app_config: AppConfig,
     max_message_size: usize,
-    heartbeat: Option<EndpointRef<HeartbeatProtocol>>,
+    heartbeat: Option<ControlRef<HeartbeatProtocol>>,
     tickers: Vec<Ticker>,
     periodic_revive: bool,
     /// A moving average of recent tasks' run times, as executors report them.
@@ -79,6 +79,9 @@ pub struct DriverEndpoint {
     no_executors_since: Option<Instant>,
     /// Asks the cluster manager to kill an executor that may still run.
     executor_killer: Option<ExecutorKiller>,
+    /// Messages from the network refused because their sender was not the executor they
+    /// named.
+    refused: Refusals,
 }
 
 /// How the driver asks its cluster manager to kill an executor (standalone: the master,
@@ -104,6 +107,7 @@ impl DriverEndpoint {
             next_removal_due: None,
             no_executors_since: None,
             executor_killer: None,
+            refused: Refusals::new(),
         }
     }
 
@@ -158,7 +162,7 @@ impl DriverEndpoint {
     }
 
     /// Executors heartbeat to `receiver`, which hears of registrations and removals.
-    pub fn with_heartbeat_receiver(mut self, receiver: EndpointRef<HeartbeatProtocol>) -> Self {
+    pub fn with_heartbeat_receiver(mut self, receiver: ControlRef<HeartbeatProtocol>) -> Self {
         self.heartbeat = Some(receiver);
         self
     }
@@ -376,177 +380,5 @@ impl DriverEndpoint {
                 ExecutorSink::Local(l) => l.stop(),
             }
         }
-    }
-}
-
-impl RpcEndpoint for DriverEndpoint {
-    type Protocol = DriverProtocol;
-
-    /// Its handlers never block (they compute and send), so messages from executors may be
-    /// handled right on the IO thread that read them.
-    fn threading(&self) -> Threading {
-        Threading::Inline
-    }
-
-    fn on_start(&mut self, ctx: &EndpointContext<'_, DriverProtocol>) -> HandlerResult {
-        let conf = self.scheduler.conf().clone();
-        if self.periodic_revive {
-            let me = ctx.self_ref().clone();
-            self.tickers.push(Ticker::start(
-                "driver-revive-thread",
-                conf.revive_interval,
-                move || me.send(DriverMessage::ReviveOffers).is_ok(),
-            )?);
-            // Deadlines are seconds long; a tenth of the shortest keeps them close enough.
-            let shortest = self
-                .disconnect_removal_delay
-                .map_or(conf.executor_loss_grace, |d| {
-                    d.min(conf.executor_loss_grace)
-                });
-            let interval = (shortest / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
-            let me = ctx.self_ref().clone();
-            self.tickers
-                .push(Ticker::start("driver-deadlines", interval, move || {
-                    me.send(DriverMessage::CheckDeadlines).is_ok()
-                })?);
-        }
-        if conf.speculation {
-            let me = ctx.self_ref().clone();
-            self.tickers.push(Ticker::start(
-                "task-scheduler-speculation",
-                conf.speculation_interval,
-                move || me.send(DriverMessage::CheckSpeculation).is_ok(),
-            )?);
-        }
-        Ok(())
-    }
-
-    fn receive(
-        &mut self,
-        _ctx: &EndpointContext<'_, DriverProtocol>,
-        msg: DriverMessage,
-    ) -> HandlerResult {
-        match msg {
-            DriverMessage::LaunchedExecutor { executor_id } => {
-                if let Some(e) = self.executors.get_mut(&executor_id) {
-                    e.stage = e.stage.launched();
-                    self.make_offers(Some(&executor_id));
-                }
-            }
-            DriverMessage::StatusUpdate {
-                executor_id,
-                updates,
-            } => self.status_update(&executor_id, updates),
-            DriverMessage::ReviveOffers => self.make_offers(None),
-            DriverMessage::CheckDeadlines => self.check_deadlines(Instant::now()),
-            DriverMessage::CheckSpeculation => {
-                if self.scheduler.check_speculatable_tasks(Instant::now()) {
-                    self.make_offers(None);
-                }
-            }
-            DriverMessage::KillTask { task_id, reason } => {
-                match self.scheduler.kill_task(task_id) {
-                    Some(executor_id) => self.kill_on(&executor_id, task_id, reason),
-                    None => log::debug!("Asked to kill TID {task_id}, which is not running"),
-                }
-            }
-            DriverMessage::RemoveExecutor {
-                executor_id,
-                reason,
-            } => self.remove_executor(&executor_id, reason),
-            DriverMessage::ExecutorUnresponsive {
-                executor_id,
-                silent_ms,
-            } => self.executor_unresponsive(&executor_id, silent_ms),
-            DriverMessage::SubmitJob { task_set, job } => {
-                let job = job.0;
-                self.jobs.insert(job.job_id(), job);
-                self.scheduler.submit_tasks(task_set.0, Instant::now());
-                self.make_offers(None);
-            }
-            DriverMessage::CancelJob { job_id, reason } => {
-                let events = self.scheduler.cancel_job(job_id, &reason);
-                if let Some(job) = self.jobs.get(&job_id) {
-                    job.fail(JobError::Cancelled { reason });
-                }
-                self.handle_events(events);
-            }
-            DriverMessage::AbortAll { message } => {
-                let events = self.scheduler.abort_all(&message);
-                self.handle_events(events);
-                for job in self.jobs.values() {
-                    job.fail(JobError::Failed {
-                        message: message.clone(),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn receive_and_reply(
-        &mut self,
-        ctx: &EndpointContext<'_, DriverProtocol>,
-        ask: DriverAsk,
-    ) -> HandlerResult {
-        match ask {
-            DriverAsk::RegisterExecutor {
-                executor_id,
-                executor_ref,
-                hostname,
-                cores,
-                log_urls: _,
-                reply,
-            } => match self.register_executor(ctx, executor_id, executor_ref, hostname, cores) {
-                Ok(()) => reply.send(true),
-                Err(message) => reply.fail(message),
-            },
-            DriverAsk::RetrieveAppConfig { reply } => reply.send(self.app_config.clone()),
-            DriverAsk::StopExecutors { reply } => {
-                self.stop_executors();
-                reply.send(true);
-            }
-            DriverAsk::IsExecutorAlive { executor_id, reply } => {
-                reply.send(self.executors.contains_key(&executor_id))
-            }
-            DriverAsk::ExecutorIds { reply } => {
-                let mut ids: Vec<ExecutorId> = self.executors.keys().cloned().collect();
-                ids.sort();
-                reply.send(ids);
-            }
-            DriverAsk::ExecutorCount { reply } => {
-                let launched: Vec<&ExecutorData> = self
-                    .executors
-                    .values()
-                    .filter(|e| e.stage.takes_tasks())
-                    .collect();
-                let cores = launched.iter().map(|e| e.total_cores).sum();
-                reply.send((launched.len() as u32, cores));
-            }
-        }
-        Ok(())
-    }
-
-    fn on_disconnected(&mut self, _ctx: &EndpointContext<'_, DriverProtocol>, remote: &RpcAddress) {
-        let gone: Vec<ExecutorId> = self
-            .executors
-            .iter()
-            .filter(|(_, e)| e.address.as_ref() == Some(remote) && !e.stage.is_disconnected())
-            .map(|(id, _)| id.clone())
-            .collect();
-        for executor_id in gone {
-            self.executor_unreachable(&executor_id);
-        }
-    }
-
-    fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
-        self.tickers.clear();
-        for job in self.jobs.values() {
-            job.fail(JobError::Cancelled {
-                reason: "the driver stopped".into(),
-            });
-        }
-        self.stop_executors();
-        Ok(())
     }
 }

@@ -404,10 +404,16 @@ impl TaskScheduler {
 
     /// Kills one attempt; the caller tells its executor. `None` if the attempt is unknown.
     pub fn kill_task(&self, task_id: TaskId) -> Option<ExecutorId> {
+        self.executor_of_task(task_id).cloned()
+    }
+
+    /// The executor an attempt was launched on, while its task set runs and it has not
+    /// ended; `None` otherwise.
+    pub fn executor_of_task(&self, task_id: TaskId) -> Option<&ExecutorId> {
         let key = self.task_to_set.get(&task_id)?;
         self.task_sets
             .get(key)
-            .and_then(|e| e.manager.executor_of(task_id).cloned())
+            .and_then(|e| e.manager.executor_of(task_id))
     }
 
     /// Cancels a job: its running attempts are killed with `Stage cancelled: <reason>` and

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ember_scheduler::{
-    AppConfig, DriverAsk, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId,
+    AppConfig, DriverAsk, DriverControl, DriverEndpoint, DriverMessage, DriverProtocol, ExecutorId,
     ExecutorMessage, ExecutorProtocol, HeartbeatAsk, HeartbeatProtocol, HeartbeatReceiver,
     HeartbeatResponse, JobId, JobState, Pools, SchedulerConf, StageId, TaskDescription, TaskId,
     TaskLocation, TaskScheduler, TaskSet, TaskSpec, TaskStatus, TaskUpdate, DRIVER_ENDPOINT_NAME,
     EXECUTOR_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
 };
 use rpc_env::{
-    AskHandle, EndpointContext, EndpointRef, HandlerResult, LocalOnly, RpcAddress, RpcConf,
+    AskHandle, ControlRef, EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcConf,
     RpcEndpoint, RpcEnv, RpcEnvConfig, RpcError,
 };
 
@@ -130,8 +130,8 @@ impl Default for DriverSetup {
 pub struct Driver {
     /// Its env.
     pub env: Env,
-    /// The driver endpoint's ref.
-    pub driver: EndpointRef<DriverProtocol>,
+    /// The driver endpoint's control handle, as the driver's own process holds it.
+    pub driver: ControlRef<DriverProtocol>,
 }
 
 impl Driver {
@@ -144,17 +144,16 @@ impl Driver {
             RpcEnvConfig::server("driver", "127.0.0.1", 0).with_conf(setup.rpc),
         )
         .expect("the driver env starts"));
-        let driver = env.local_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
+        let driver = env.control_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
         let scheduler = TaskScheduler::new(setup.scheduler, setup.max_failures, Pools::fifo());
         let mut endpoint = DriverEndpoint::new(scheduler, app_config(), max_message_size);
         if let Some((timeout, interval)) = setup.heartbeat {
-            let receiver = env
-                .setup_endpoint(
-                    HEARTBEAT_RECEIVER_NAME,
-                    HeartbeatReceiver::new(driver.clone(), timeout, interval),
-                )
-                .expect("the heartbeat receiver registers");
-            endpoint = endpoint.with_heartbeat_receiver(receiver);
+            env.setup_endpoint(
+                HEARTBEAT_RECEIVER_NAME,
+                HeartbeatReceiver::new(driver.clone(), timeout, interval),
+            )
+            .expect("the heartbeat receiver registers");
+            endpoint = endpoint.with_heartbeat_receiver(env.control_ref(HEARTBEAT_RECEIVER_NAME));
         }
         if let Some(delay) = setup.disconnect_removal_delay {
             endpoint = endpoint.with_disconnect_removal_delay(delay);
@@ -173,16 +172,16 @@ impl Driver {
     pub fn submit(&self, task_set: TaskSet) -> Arc<JobState> {
         let job = Arc::new(JobState::new(task_set.job_id, task_set.tasks.len()));
         self.driver
-            .send(DriverMessage::SubmitJob {
-                task_set: LocalOnly(task_set),
-                job: LocalOnly(Arc::clone(&job)),
+            .send(DriverControl::SubmitJob {
+                task_set,
+                job: Arc::clone(&job),
             })
             .expect("the driver takes the job");
         job
     }
 
-    /// Sends the driver endpoint `msg`.
-    pub fn send(&self, msg: DriverMessage) {
+    /// Sends the driver endpoint `msg`, from the driver's own process.
+    pub fn send(&self, msg: DriverControl) {
         self.driver.send(msg).expect("the driver takes the message");
     }
 
@@ -190,26 +189,46 @@ impl Driver {
     /// from this thread has been handled, and every message the driver sent an executor
     /// before reaches that executor before its `StopExecutor`.
     pub fn stop_executors(&self) -> bool {
-        answer(self.driver.ask(|reply| DriverAsk::StopExecutors { reply })).expect("answered")
+        answer(
+            self.driver
+                .ask(|reply| DriverControl::StopExecutors { reply }),
+        )
+        .expect("answered")
     }
 
     /// (launched executors, their cores).
     pub fn executor_count(&self) -> (u32, u32) {
-        answer(self.driver.ask(|reply| DriverAsk::ExecutorCount { reply })).expect("answered")
+        answer(
+            self.driver
+                .ask(|reply| DriverControl::ExecutorCount { reply }),
+        )
+        .expect("answered")
     }
 
     /// The executors the driver knows, sorted.
     pub fn executor_ids(&self) -> Vec<String> {
-        answer(self.driver.ask(|reply| DriverAsk::ExecutorIds { reply }))
-            .expect("answered")
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        answer(
+            self.driver
+                .ask(|reply| DriverControl::ExecutorIds { reply }),
+        )
+        .expect("answered")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    }
+
+    /// How many messages from the network the driver refused for their sender.
+    pub fn refused_messages(&self) -> u64 {
+        answer(
+            self.driver
+                .ask(|reply| DriverControl::RefusedMessages { reply }),
+        )
+        .expect("answered")
     }
 
     /// Whether the driver counts `executor` as alive.
     pub fn is_alive(&self, executor: &str) -> bool {
-        answer(self.driver.ask(|reply| DriverAsk::IsExecutorAlive {
+        answer(self.driver.ask(|reply| DriverControl::IsExecutorAlive {
             executor_id: ExecutorId::new(executor),
             reply,
         }))
@@ -339,10 +358,21 @@ impl FakeExecutor {
         host: &str,
         cores: u32,
     ) -> (FakeExecutor, Result<bool, RpcError>) {
-        let env = Env(
-            RpcEnv::create(RpcEnvConfig::client(format!("executor-{id}")))
-                .expect("the executor env starts"),
-        );
+        FakeExecutor::register_with(RpcConf::new(), addr, id, host, cores)
+    }
+
+    /// [`FakeExecutor::register`] from an env with these settings (a secret, say).
+    pub fn register_with(
+        conf: RpcConf,
+        addr: &RpcAddress,
+        id: &str,
+        host: &str,
+        cores: u32,
+    ) -> (FakeExecutor, Result<bool, RpcError>) {
+        let env = Env(RpcEnv::create(
+            RpcEnvConfig::client(format!("executor-{id}")).with_conf(conf),
+        )
+        .expect("the executor env starts"));
         let driver = env
             .setup_endpoint_ref::<DriverProtocol>(addr, DRIVER_ENDPOINT_NAME)
             .expect("the driver is found");
@@ -491,6 +521,16 @@ impl FakeExecutor {
                 result: Bytes::from(result.to_string()),
             },
         );
+    }
+
+    /// Returns once the driver has handled everything this executor sent it before: an ask
+    /// on the same connection, answered after them.
+    pub fn barrier(&self) {
+        answer(
+            self.driver
+                .ask(|reply| DriverAsk::RetrieveAppConfig { reply }),
+        )
+        .expect("the driver answers");
     }
 
     /// Asks the driver's heartbeat receiver (looked up at `addr`) whether it knows us.
