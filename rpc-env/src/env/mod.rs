@@ -148,6 +148,7 @@ impl RpcEnv {
             registry,
             io,
             outboxes: RwLock::new(FastMap::default()),
+            listen_owners: Mutex::new(FastMap::default()),
             ask_timeout: (ask_timeout.duration(), Arc::from(ask_timeout.key())),
             lookup_timeout,
             connect_timeout,

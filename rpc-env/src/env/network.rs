@@ -127,6 +127,36 @@ impl EnvShared {
         false
     }
 
+    /// The inbound `conn` named `address` as its listen address: it learns it, and, if no
+    /// other live connection speaks for that address, becomes its owner and every endpoint
+    /// hears that `address` connected. A second connection naming the same address (a
+    /// process that dialled us under two spellings of our address, or one claiming another's)
+    /// is known by that address in logs, but its network events stay under its socket address.
+    pub(crate) fn learn_listen_address(&self, conn: &Connection, address: &Arc<RpcAddress>) {
+        if !conn.learn_remote_address(address) {
+            return;
+        }
+        {
+            let mut owners = self.listen_owners.lock();
+            if owners.contains_key(&**address) {
+                return;
+            }
+            owners.insert((**address).clone(), conn.id);
+        }
+        self.dispatcher
+            .broadcast(&NetworkEvent::Connected((**address).clone()));
+    }
+
+    /// Whether `conn` owned its listen address `address`; if so it no longer does.
+    fn release_listen_address(&self, conn: &Connection, address: &RpcAddress) -> bool {
+        let mut owners = self.listen_owners.lock();
+        if owners.get(address) == Some(&conn.id) {
+            owners.remove(address);
+            return true;
+        }
+        false
+    }
+
     /// `conn` has closed: fails the asks that travelled on it (and on the outbox that
     /// opened it), forgets that outbox, and tells every endpoint (unless the env is
     /// stopping), with `reason` as a network error first if there is one.
@@ -157,14 +187,17 @@ impl EnvShared {
             return;
         }
         // The endpoints know an outbound peer by its listen address; an inbound one by its
-        // socket address, and also by its listen address once a frame named it.
+        // socket address, and also by its listen address once a frame named it, if this
+        // connection was the one speaking for that address.
         let mut addresses = Vec::new();
         match (conn.direction, conn.remote_address()) {
             (Direction::Outbound { .. }, Some(listen)) => addresses.push((*listen).clone()),
             (_, learned) => {
                 addresses.push(RpcAddress::of_socket(&conn.peer));
                 if let Some(listen) = learned {
-                    addresses.push((*listen).clone());
+                    if self.release_listen_address(conn, &listen) {
+                        addresses.push((*listen).clone());
+                    }
                 }
             }
         }

@@ -66,6 +66,11 @@ pub(crate) struct EnvShared {
     pub(super) io: IoThreads,
     /// Keyed by peers this env dials; hashed cheaply, as it is looked up on every send.
     pub(super) outboxes: RwLock<FastMap<RpcAddress, Arc<Outbox>>>,
+    /// Which inbound connection speaks for each listen address peers named: the first live
+    /// one to name it (`network.rs`). Network events under a listen address come only from
+    /// its owner, so a connection that names another process's address and hangs up cannot
+    /// make the endpoints believe that process went away.
+    pub(super) listen_owners: Mutex<FastMap<RpcAddress, u64>>,
     pub(crate) ask_timeout: (Duration, Arc<str>),
     pub(super) lookup_timeout: RpcTimeout,
     pub(super) connect_timeout: Duration,

@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use crate::address::RpcAddress;
 use crate::ask::{CallSlot, RemoteCall};
 use crate::connection::Connection;
-use crate::endpoint::NetworkEvent;
 use crate::env::{Arrival, EnvShared};
 use crate::error::RpcError;
 use crate::frame::{put_failure_frame, FrameDecoder, FrameKind};
@@ -95,10 +94,7 @@ fn deliver(
     routed: Routed<Arc<dyn InboxEntry>, Box<dyn PendingAsk>>,
 ) -> Result<(), RpcError> {
     if let Some(address) = routed.learned {
-        if conn.learn_remote_address(&address) {
-            env.dispatcher
-                .broadcast(&NetworkEvent::Connected((*address).clone()));
-        }
+        env.learn_listen_address(conn, &address);
     }
     let arrival = |call: Option<Arc<RemoteCall>>| Arrival {
         env: Arc::clone(env),

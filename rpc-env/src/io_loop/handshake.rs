@@ -183,10 +183,7 @@ fn announce(env: &EnvShared, conn: &Connection, listen: Option<Arc<RpcAddress>>)
             env.dispatcher
                 .broadcast(&NetworkEvent::Connected(RpcAddress::of_socket(&conn.peer)));
             if let Some(address) = listen {
-                if conn.learn_remote_address(&address) {
-                    env.dispatcher
-                        .broadcast(&NetworkEvent::Connected((*address).clone()));
-                }
+                env.learn_listen_address(conn, &address);
             }
         }
     }
