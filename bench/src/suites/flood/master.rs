@@ -2,10 +2,10 @@
 //! small stats endpoint beside it), the parent's handle on it (state, network counters, log
 //! bytes) and the timing of a real worker process's registration.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ use crate::suites::cluster::WORKER_MODE;
 pub(crate) const MASTER_MODE: &str = "flood-master";
 /// The child's argument that authenticates the master, followed by the secret file's path.
 const SECRET_FILE_ARG: &str = "--secret-file";
+/// How long after the master lists a worker ALIVE the worker's own log line is waited for.
+const WORKER_LOG_GRACE: Duration = Duration::from_secs(5);
 /// The name of the stats endpoint that sits beside the `Master` endpoint in the child.
 const STATS_NAME: &str = "flood-stats";
 /// How long a worker may take to register before the run fails: far above the goal (1 s),
@@ -231,7 +233,14 @@ impl MasterChild {
     /// Starts a worker process (settings from `properties`) and times it from its start
     /// until the master lists it ALIVE, in ms. Waits first until no worker is ALIVE, so a
     /// worker of an earlier measurement cannot be taken for this one.
-    pub(crate) fn time_registration(&self, properties: &str) -> Result<f64, BenchError> {
+    ///
+    /// Also returns when the worker logged that the master had registered it, if it did by
+    /// then: the master's state is itself an ask that may wait behind a flood, so the two
+    /// together say how much of the time was the registration.
+    pub(crate) fn time_registration(
+        &self,
+        properties: &str,
+    ) -> Result<(f64, Option<f64>), BenchError> {
         poll_until(Duration::from_secs(30), "no worker to be ALIVE", || {
             Ok(self.alive_workers()? == 0)
         })?;
@@ -242,24 +251,35 @@ impl MasterChild {
             self.server.port()
         ));
         let start = Instant::now();
-        let worker = WorkerProcess(
+        let mut worker = WorkerProcess(
             Command::new(&exe)
                 .args([SERVE_ARG, WORKER_MODE, &self.url(), "--cores", "1"])
                 .args(["--memory", "1g", "--properties-file", properties])
                 .arg("--work-dir")
                 .arg(&work)
+                // At `info` the worker says when it is registered.
+                .env("RUST_LOG", "info")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .map_err(|e| BenchError::io("starting a worker process", e))?,
         );
+        let worker_saw = worker
+            .0
+            .stderr
+            .take()
+            .map(|stderr| watch_worker_log(stderr, start));
         let registered = poll_until(REGISTER_DEADLINE, "the worker to be ALIVE", || {
             Ok(self.alive_workers()? > 0)
         });
         let took = start.elapsed();
+        // The worker hears of its registration after the master has it, maybe well after:
+        // give its line a little while, without holding up the run for long.
+        let saw = worker_saw.and_then(|rx| rx.recv_timeout(WORKER_LOG_GRACE).ok());
         drop(worker);
         let _ = std::fs::remove_dir_all(&work);
-        registered.map(|()| took.as_secs_f64() * 1e3)
+        registered.map(|()| (ms(took), saw.map(ms)))
     }
 
     /// Kills the master and returns how many bytes it logged in all.
@@ -270,6 +290,40 @@ impl MasterChild {
         let _ = self.log_reader.join();
         self.log_bytes.load(Ordering::Relaxed)
     }
+}
+
+/// Milliseconds in `d`.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The worker's log line that says a master registered it.
+const REGISTERED_LINE: &str = "Successfully registered with master";
+
+/// Reads a worker's log on a thread of its own (to its end, so the worker never blocks on
+/// it) and sends how long after `start` it said it was registered. Other lines at `warn`
+/// or above are passed on to our stderr.
+fn watch_worker_log(
+    stderr: impl Read + Send + 'static,
+    start: Instant,
+) -> mpsc::Receiver<Duration> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("worker-log".into())
+        .spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if line.contains(REGISTERED_LINE) {
+                    let _ = tx.send(start.elapsed());
+                } else if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    eprintln!("[flood worker] {line}");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("could not start the worker-log thread: {e}");
+    }
+    rx
 }
 
 /// Reads `from` to its end, adding the bytes to `counter`.

@@ -220,11 +220,20 @@ fn measure_on(
     let before = master.network_stats()?;
     let log_before = master.log_bytes();
 
+    let overflows_before = kernel_listen_overflows();
     let sampler = rss::Sampler::start(master.pid())?;
     let flood = start(kind, master, frame)?;
     let outcome = (|| {
         wait_under_way(kind, &flood)?;
-        let register_ms = master.time_registration(properties)?;
+        eprintln!(
+            "[flood]   under way after {} ms; starting a worker",
+            flood.started().elapsed().as_millis()
+        );
+        let (register_ms, worker_saw) = master.time_registration(properties)?;
+        let worker_saw = worker_saw.map_or("not yet".to_owned(), |ms| format!("after {ms:.1} ms"));
+        eprintln!(
+            "[flood]   the master listed the worker ALIVE after {register_ms:.1} ms (the worker logged its registration {worker_saw})"
+        );
         // Keep flooding for the rest of the duration: the memory figure is for all of it.
         let remaining = duration.saturating_sub(flood.started().elapsed());
         std::thread::sleep(remaining);
@@ -245,6 +254,14 @@ fn measure_on(
     let hwm_kib = rss::status_kib(master.pid(), "VmHWM")?;
     let after = master.network_stats()?;
     report_flood(kind, &counters, ran_for, &before, &after);
+    if let (Some(before), Some(after)) = (overflows_before, kernel_listen_overflows()) {
+        // Machine-wide, but on a quiet loopback they are ours: each is a SYN dropped at a full
+        // accept queue, which costs the connecting peer a retransmit (1 s, then 2 s...).
+        eprintln!(
+            "[flood]   kernel: ListenOverflows +{} (whole machine)",
+            after.saturating_sub(before)
+        );
+    }
     eprintln!(
         "[flood]   master RSS: idle {:.1} MiB, peak sampled {:.1} MiB, VmHWM {:.1} MiB",
         rss::mib(idle_kib),
@@ -358,6 +375,18 @@ fn report_flood(
         after.accept_failures - before.accept_failures,
         after.read_pauses - before.read_pauses,
     );
+}
+
+/// The kernel's count of SYNs dropped because a listener's accept queue was full
+/// (`TcpExt: ListenOverflows` in /proc/net/netstat), if it can be read.
+fn kernel_listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut rows = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (rows.next()?, rows.next()?);
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// `value` to one decimal, as the metric prints it anyway.
