@@ -6,7 +6,9 @@
 //! - `flood.F.peak_rss_mib`: the master's peak resident memory during flood F (the larger of
 //!   `VmRSS` sampled every 10 ms and `VmHWM` at the end); the goal is within 64 MiB of idle;
 //! - `flood.F.register_ms`: a worker process started during flood F until the master lists
-//!   it ALIVE; the goal is under 1 s;
+//!   it ALIVE; the goal is under 1 s. The state asks that find it out may themselves wait
+//!   behind the flood, so a progress line also gives the worker's own view (when it logged
+//!   its registration);
 //! - `flood.unknown_endpoint.log_kib`: what the master logged (at `info`, the daemon's
 //!   default) from the start of that flood to its end.
 //!
@@ -24,7 +26,9 @@
 //!
 //! Floods 2 to 4 use frames any peer may send, so their master has `ember.authenticate=false`
 //! (the setting, the worst case); the frames are recorded from a real client-mode env
-//! through a relay ([`record`]). Each flood lasts 10 s (2 s with `--quick`), or longer if the
+//! through a relay ([`record`]). Progress lines on stderr say what each flood did as the
+//! flooder saw it (connections, closes, bytes) and as the master counted it
+//! (`RpcEnv::network_stats`, asked of a small endpoint beside the master). Each flood lasts 10 s (2 s with `--quick`), or longer if the
 //! worker takes longer to register; the worker starts once the flood is under way.
 
 mod floods;
