@@ -231,6 +231,16 @@ fn measure_on(
     let sampler = rss::Sampler::start(master.pid())?;
     let flood = start(kind, master, frame)?;
     let outcome = (|| {
+        if kind == Kind::IdleSockets {
+            // The flood's opening burst is its hardest moment for a newcomer: a figure for
+            // it too (on stderr only; the metric is the steady state, as for the others).
+            match master.time_registration(properties) {
+                Ok((ms, _)) => eprintln!(
+                    "[flood]   during the opening burst, the master listed a worker ALIVE after {ms:.1} ms"
+                ),
+                Err(e) => eprintln!("[flood]   during the opening burst: {e}"),
+            }
+        }
         wait_under_way(kind, &flood, master, &before)?;
         eprintln!(
             "[flood]   under way after {} ms; starting a worker",
