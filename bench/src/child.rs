@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -30,6 +30,15 @@ pub(crate) const DEFAULT_STARTUP_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The line prefix a child prints once it accepts connections.
 const LISTENING: &str = "LISTENING";
+
+/// How [`ChildServer::spawn_with`] starts a child, beyond its mode and arguments.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SpawnOptions<'a> {
+    /// Environment variables set for the child, over ours.
+    pub(crate) env: &'a [(&'a str, &'a str)],
+    /// Pipe the child's stderr to us instead of sharing ours.
+    pub(crate) capture_stderr: bool,
+}
 
 /// A running child server. Dropping it kills and reaps the child.
 #[derive(Debug)]
@@ -56,16 +65,33 @@ impl ChildServer {
         args: &[&str],
         deadline: Duration,
     ) -> Result<Self, BenchError> {
+        Self::spawn_with(mode, args, &SpawnOptions::default(), deadline)
+    }
+
+    /// Like [`ChildServer::spawn_with_deadline`], with extra environment variables and,
+    /// if asked, the child's stderr piped to us (see [`ChildServer::take_stderr`]).
+    pub(crate) fn spawn_with(
+        mode: &str,
+        args: &[&str],
+        options: &SpawnOptions<'_>,
+        deadline: Duration,
+    ) -> Result<Self, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|e| BenchError::io("finding the ember-bench executable", e))?;
+        // By default the child's logs and errors go straight to our stderr.
+        let stderr = if options.capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        };
         let child = Command::new(&exe)
             .arg(SERVE_ARG)
             .arg(mode)
             .args(args)
+            .envs(options.env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            // The child's logs and errors go straight to our stderr.
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| {
                 BenchError::io(format!("starting {} {SERVE_ARG} {mode}", exe.display()), e)
@@ -117,9 +143,22 @@ impl ChildServer {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port()))
     }
 
-    /// The child's process id, for messages.
+    /// The child's process id, for messages and `/proc`.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The read end of the child's stderr, once, if it was spawned with
+    /// [`SpawnOptions::capture_stderr`]. The caller must keep draining it, or a
+    /// chatty child blocks on the full pipe.
+    pub(crate) fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Kills and reaps the child now (what dropping the guard does), e.g. so a
+    /// reader of its stderr sees end-of-file.
+    pub(crate) fn stop(self) {
+        drop(self);
     }
 
     /// An error about startup, with the child's exit status when it has one.

@@ -80,6 +80,7 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
         rpc::ECHO_MODE => rpc::serve_echo,
         suites::tasks::EXECUTOR_MODE => suites::tasks::serve_executor,
         suites::cluster::WORKER_MODE => suites::cluster::serve_worker,
+        suites::flood::MASTER_MODE => suites::flood::serve_master,
         other => {
             return Err(BenchError::new(format!(
                 "unknown {} mode '{other}'",

@@ -107,7 +107,7 @@ fn rpc_error(context: &str) -> impl Fn(rpc_env::RpcError) -> BenchError + '_ {
 const SECRET_FILE_ARG: &str = "--secret-file";
 
 /// Settings that authenticate and encrypt with the secret in `file`.
-fn secure_conf(file: &str) -> RpcConf {
+pub(crate) fn secure_conf(file: &str) -> RpcConf {
     RpcConf::new()
         .with(keys::AUTHENTICATE, "true")
         .with(keys::AUTHENTICATE_SECRET_FILE, file)
@@ -166,12 +166,14 @@ fn measure_one(
 }
 
 /// A fresh random secret in a file only this user can read, removed when dropped.
-struct SecretFile {
-    path: String,
+pub(crate) struct SecretFile {
+    /// Where the secret is.
+    pub(crate) path: String,
 }
 
 impl SecretFile {
-    fn create() -> Result<SecretFile, BenchError> {
+    /// Writes a fresh 32-byte random secret (hex) to a new 0600 file in the temp directory.
+    pub(crate) fn create() -> Result<SecretFile, BenchError> {
         use std::io::{Read, Write};
         use std::os::unix::fs::OpenOptionsExt;
         let mut random = [0u8; 32];

@@ -12,6 +12,7 @@ use crate::report::Metric;
 
 pub(crate) mod chaos;
 pub(crate) mod cluster;
+pub(crate) mod flood;
 pub(crate) mod rpc;
 pub(crate) mod tasks;
 
@@ -47,6 +48,11 @@ pub(crate) const SUITES: &[Suite] = &[
         name: "chaos",
         about: "short tasks on local-cluster[3,1,1024] while executors are killed at random: lost, duplicated, detection time",
         run: chaos::run,
+    },
+    Suite {
+        name: "flood",
+        about: "the master's peak RSS and a worker's registration time under four loopback floods",
+        run: flood::run,
     },
 ];
 
