@@ -340,7 +340,7 @@ impl RemoteCall {
             return;
         }
         let id = self.request_id;
-        let sent = self.conn.send_frame(&mut |buf: &mut BytesMut| {
+        let sent = self.conn.send_answer(&mut |buf: &mut BytesMut| {
             let start = start_frame(buf, FrameKind::Response, id);
             value.encode(buf);
             finish_frame(buf, start);
@@ -361,7 +361,7 @@ impl RemoteCall {
 
     fn send_failure(&self, error: &RpcError) {
         let id = self.request_id;
-        if let Err(e) = self.conn.send_frame(&mut |buf: &mut BytesMut| {
+        if let Err(e) = self.conn.send_answer(&mut |buf: &mut BytesMut| {
             put_failure_frame(buf, id, error);
         }) {
             log::debug!("Failure of RPC {id} not sent: {e}");

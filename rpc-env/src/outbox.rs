@@ -23,8 +23,6 @@ enum OutboxState {
     /// Frames waiting for the connection, each with its ask's request id (0: one-way).
     Connecting {
         queued: Vec<(Bytes, u64)>,
-        /// Their bytes, under the same cap as a connection's queue.
-        bytes: usize,
     },
     Connected(Arc<Connection>),
     /// The connection could not be made; messages that still find this outbox fail with
@@ -48,18 +46,15 @@ impl Outbox {
         Outbox {
             route,
             address,
-            state: Mutex::new(OutboxState::Connecting {
-                queued: Vec::new(),
-                bytes: 0,
-            }),
+            state: Mutex::new(OutboxState::Connecting { queued: Vec::new() }),
         }
     }
 
     /// Sends a frame encoded by `encode`: straight to the connection once there is one,
-    /// queued in order until then (at most `max_queued` bytes of them, as on a connection).
+    /// queued in order until then.
     pub(crate) fn send(
         &self,
-        (max_frame, max_queued): (usize, usize),
+        max_frame: usize,
         request_id: u64,
         encode: &mut dyn FnMut(&mut BytesMut),
     ) -> Result<(), RpcError> {
@@ -70,7 +65,7 @@ impl Outbox {
                 drop(state);
                 conn.send_frame(encode)
             }
-            OutboxState::Connecting { queued, bytes } => {
+            OutboxState::Connecting { queued } => {
                 let mut buf = BytesMut::new();
                 encode(&mut buf);
                 let frame_len = buf.len().saturating_sub(LENGTH_FIELD);
@@ -80,14 +75,6 @@ impl Outbox {
                         max: max_frame,
                     });
                 }
-                if *bytes > 0 && *bytes + buf.len() > max_queued {
-                    // Not closed: the frames already queued may still go once connected.
-                    return Err(RpcError::OutboxFull {
-                        peer: self.address.host_port(),
-                        max_bytes: max_queued,
-                    });
-                }
-                *bytes += buf.len();
                 queued.push((buf.freeze(), request_id));
                 Ok(())
             }
@@ -149,9 +136,6 @@ mod tests {
     use crate::connection::test_pair::{pair, Request, MAX_FRAME};
     use crate::frame::{finish_frame, start_frame, FrameDecoder, FrameKind};
 
-    /// The frame size cap, and no cap on bytes queued.
-    const LIMITS: (usize, usize) = (MAX_FRAME, usize::MAX);
-
     fn outbox() -> Outbox {
         Outbox::new(3, RpcAddress::new("peer", 7077))
     }
@@ -186,11 +170,11 @@ mod tests {
     fn frames_sent_while_connecting_go_first_and_in_order() {
         let outbox = outbox();
         for seq in 1..=3 {
-            outbox.send(LIMITS, 0, &mut frame(seq)).expect("queued");
+            outbox.send(MAX_FRAME, 0, &mut frame(seq)).expect("queued");
         }
         let (conn, io, mut peer) = pair();
         outbox.connected(Arc::clone(&conn));
-        outbox.send(LIMITS, 0, &mut frame(4)).expect("sent");
+        outbox.send(MAX_FRAME, 0, &mut frame(4)).expect("sent");
         // A send right after the first write is a burst, left to the IO thread: play it.
         for request in io.take() {
             assert!(matches!(request, Request::Flush), "{request:?}");
@@ -203,27 +187,10 @@ mod tests {
     fn a_frame_over_the_limit_is_refused_while_connecting() {
         let outbox = outbox();
         let error = outbox
-            .send((8, usize::MAX), 0, &mut frame(1))
+            .send(8, 0, &mut frame(1))
             .expect_err("9 + 7 bytes is over 8");
         assert_eq!(error, RpcError::MessageTooLarge { size: 16, max: 8 });
         assert!(outbox.stop().is_empty(), "nothing was queued");
-    }
-
-    #[test]
-    fn frames_past_the_byte_cap_are_refused_while_connecting_naming_the_setting() {
-        let outbox = outbox();
-        // One frame always fits, whatever its size; the next does not.
-        outbox
-            .send((MAX_FRAME, 8), 11, &mut frame(1))
-            .expect("first");
-        let error = outbox
-            .send((MAX_FRAME, 8), 12, &mut frame(2))
-            .expect_err("over the cap");
-        assert!(
-            error.to_string().contains("ember.rpc.outbox.maxBytes"),
-            "{error}"
-        );
-        assert_eq!(outbox.stop(), vec![11], "only the first was queued");
     }
 
     #[test]
@@ -234,22 +201,22 @@ mod tests {
             reason: "Connection refused".into(),
         };
         outbox.failed(&cause);
-        assert_eq!(outbox.send(LIMITS, 0, &mut frame(1)), Err(cause));
+        assert_eq!(outbox.send(MAX_FRAME, 0, &mut frame(1)), Err(cause));
     }
 
     #[test]
     fn stop_gives_back_the_asks_still_queued_and_refuses_later_sends() {
         let outbox = outbox();
-        outbox.send(LIMITS, 0, &mut frame(1)).expect("one-way");
-        outbox.send(LIMITS, 11, &mut frame(2)).expect("ask");
-        outbox.send(LIMITS, 12, &mut frame(3)).expect("ask");
+        outbox.send(MAX_FRAME, 0, &mut frame(1)).expect("one-way");
+        outbox.send(MAX_FRAME, 11, &mut frame(2)).expect("ask");
+        outbox.send(MAX_FRAME, 12, &mut frame(3)).expect("ask");
         assert_eq!(
             outbox.stop(),
             vec![11, 12],
             "the asks, not the one-way frame"
         );
         assert_eq!(
-            outbox.send(LIMITS, 0, &mut frame(4)),
+            outbox.send(MAX_FRAME, 0, &mut frame(4)),
             Err(RpcError::OutboxStopped)
         );
         // A connect finishing after the stop closes its connection instead of using it.
@@ -259,7 +226,7 @@ mod tests {
         // A failure after the stop does not replace it.
         outbox.failed(&RpcError::EnvStopped);
         assert_eq!(
-            outbox.send(LIMITS, 0, &mut frame(5)),
+            outbox.send(MAX_FRAME, 0, &mut frame(5)),
             Err(RpcError::OutboxStopped)
         );
     }

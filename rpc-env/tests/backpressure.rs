@@ -133,7 +133,7 @@ fn a_stalled_receiver_gets_every_message_once_it_reads_again() {
         )
         .expect("endpoint");
     // 64 MiB queued on purpose: the default cap on bytes waiting for one connection
-    // (`ember.rpc.outbox.maxBytes`, 64m) would close it, so this sender allows more.
+    // (`ember.rpc.outbox.maxBytes`, 16m) would close it, so this sender allows more.
     let client = Env::create(
         RpcEnvConfig::client("stall-client")
             .with_conf(rpc_env::RpcConf::new().with(rpc_env::keys::OUTBOX_MAX_BYTES, "256m")),

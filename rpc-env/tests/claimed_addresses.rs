@@ -5,41 +5,11 @@
 
 pub mod util;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::io::Write;
+use std::net::TcpStream;
 
 use rpc_env::{keys, RpcAddress, RpcConf, RpcEnvConfig};
-use util::{text, wait_until, Env, Event, Probe, ProbeProtocol, DEADLINE};
-
-/// A relay on loopback to `target` that records what the connecting side sends.
-fn recording_relay(target: RpcAddress) -> (RpcAddress, Arc<Mutex<Vec<u8>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let record = Arc::clone(&recorded);
-    thread::spawn(move || {
-        let Ok((mut from, _)) = listener.accept() else {
-            return;
-        };
-        let mut to = TcpStream::connect(target.host_port()).unwrap();
-        let mut back_from = to.try_clone().unwrap();
-        let mut back_to = from.try_clone().unwrap();
-        thread::spawn(move || {
-            let _ = std::io::copy(&mut back_from, &mut back_to);
-        });
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = from.read(&mut chunk) {
-            if n == 0 || to.write_all(&chunk[..n]).is_err() {
-                break;
-            }
-            record.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
-    (RpcAddress::new("127.0.0.1", port), recorded)
-}
+use util::{recording_relay, text, wait_until, Env, Event, Probe, ProbeProtocol, DEADLINE};
 
 #[test]
 fn a_replayed_sender_that_hangs_up_does_not_disconnect_the_real_one() {

@@ -91,7 +91,7 @@ impl Master {
     /// active.
     pub(super) fn kill_application(&mut self, id: &AppId) -> (bool, Effects) {
         if self.apps.get(id).is_none() {
-            log::warn!("Asked to kill unknown application {id}");
+            rpc_env::limited_log!(log::Level::Warn, "Asked to kill unknown application {id}");
             return (false, Effects::none());
         }
         log::info!("Asked to kill application {id}");
@@ -107,13 +107,19 @@ impl Master {
     pub(super) fn kill_executors(&mut self, app_id: &AppId, exec_ids: &[u32]) -> Effects {
         let mut out = Effects::none();
         let Some(app) = self.apps.get_mut(app_id) else {
-            log::warn!("Asked to kill executors of unknown application {app_id}");
+            rpc_env::limited_log!(
+                log::Level::Warn,
+                "Asked to kill executors of unknown application {app_id}"
+            );
             return out;
         };
         log::info!("Application {app_id} asks to kill executors {exec_ids:?}");
         for &exec_id in exec_ids {
             let Some(exec) = app.remove_executor(exec_id) else {
-                log::warn!("Asked to kill unknown executor {app_id}/{exec_id}");
+                rpc_env::limited_log!(
+                    log::Level::Warn,
+                    "Asked to kill unknown executor {app_id}/{exec_id}"
+                );
                 continue;
             };
             let key = ExecutorKey {
@@ -154,12 +160,15 @@ impl Master {
             .and_then(|a| a.executor(exec_id))
             .map(|e| e.state);
         let (Some(old), Some(app)) = (old, self.apps.get_mut(app_id)) else {
-            log::warn!("Got status update for unknown executor {app_id}/{exec_id}");
+            rpc_env::limited_log!(
+                log::Level::Warn,
+                "Got status update for unknown executor {app_id}/{exec_id}"
+            );
             return out;
         };
         if state == ExecutorState::Running && old != ExecutorState::Launching {
             // Spark asserts here; a repeated RUNNING (a worker retrying its ask) is harmless.
-            log::warn!("Executor {app_id}/{exec_id} state transfer from {old:?} to RUNNING is illegal; ignored");
+            rpc_env::limited_log!(log::Level::Warn, "Executor {app_id}/{exec_id} state transfer from {old:?} to RUNNING is illegal; ignored");
             return out;
         }
         app.set_executor_state(exec_id, state);

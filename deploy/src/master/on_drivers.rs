@@ -176,7 +176,10 @@ impl Master {
         exception: Option<String>,
     ) {
         let Some(driver) = self.drivers.remove(driver_id, state, exception) else {
-            log::warn!("Asked to remove unknown driver: {driver_id}");
+            rpc_env::limited_log!(
+                log::Level::Warn,
+                "Asked to remove unknown driver: {driver_id}"
+            );
             return;
         };
         log::info!("Removing driver: {driver_id} ({})", state.as_str());

@@ -209,7 +209,10 @@ impl Master {
     ) -> Effects {
         let mut out = Effects::none();
         let Some(endpoint) = self.workers.live(id).map(|w| w.endpoint().clone()) else {
-            log::warn!("Scheduler state from unknown worker: {id}");
+            rpc_env::limited_log!(
+                log::Level::Warn,
+                "Scheduler state from unknown worker: {id}"
+            );
             return out;
         };
         log::info!("Worker has been re-registered: {id}");
@@ -247,7 +250,8 @@ impl Master {
                     key.exec_id
                 ),
                 None => {
-                    log::warn!(
+                    rpc_env::limited_log!(
+                        log::Level::Warn,
                         "Killing executor {}/{} of an unknown app",
                         key.app,
                         key.exec_id
@@ -278,7 +282,10 @@ impl Master {
                     log::warn!("Worker {id} reports driver {driver_id}, placed on {other}");
                 }
                 None => {
-                    log::warn!("Killing unknown driver {driver_id} on {id}");
+                    rpc_env::limited_log!(
+                        log::Level::Warn,
+                        "Killing unknown driver {driver_id} on {id}"
+                    );
                     out.tell_worker(&endpoint, WorkerMessage::KillDriver { driver_id });
                 }
             }
@@ -294,7 +301,10 @@ impl Master {
                 log::info!("Application has been re-registered: {app_id}");
                 app.recovery_step(AppStatus::Unknown, AppStatus::Waiting);
             }
-            None => log::warn!("Master change ack from unknown app: {app_id}"),
+            None => rpc_env::limited_log!(
+                log::Level::Warn,
+                "Master change ack from unknown app: {app_id}"
+            ),
         }
         self.maybe_complete_recovery()
     }

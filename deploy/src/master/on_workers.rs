@@ -127,11 +127,14 @@ impl Master {
         if let Some(info) = self.workers.live_mut(id) {
             info.heartbeat(Instant::now());
         } else if self.workers.get(id).is_some() {
-            log::warn!("Got heartbeat from unregistered worker {id}. Asking it to re-register.");
+            rpc_env::limited_log!(
+                log::Level::Warn,
+                "Got heartbeat from unregistered worker {id}. Asking it to re-register."
+            );
             let master_url = self.url.clone();
             out.tell_worker(worker, WorkerMessage::ReconnectWorker { master_url });
         } else {
-            log::warn!(
+            rpc_env::limited_log!(log::Level::Warn,
                 "Got heartbeat from unregistered worker {id}. This worker was never registered, so ignoring the heartbeat."
             );
         }
@@ -148,7 +151,7 @@ impl Master {
     ) -> Effects {
         let mut out = Effects::none();
         let Some(worker) = self.workers.alive(id) else {
-            log::warn!("Worker state from unknown worker: {id}");
+            rpc_env::limited_log!(log::Level::Warn, "Worker state from unknown worker: {id}");
             return out;
         };
         for exec in executors {

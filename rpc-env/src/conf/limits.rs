@@ -5,7 +5,7 @@ use super::{keys, ConfError, RpcConf, SizeUnit};
 
 /// Default of [`keys::OUTBOX_MAX_BYTES`]: room for bursts of a fast local sender to a
 /// receiver a little slower, yet a peer that never reads costs at most this much.
-const DEFAULT_OUTBOX_MAX_BYTES: u64 = 64 << 20;
+const DEFAULT_OUTBOX_MAX_BYTES: u64 = 16 << 20;
 /// Default of [`keys::INBOX_MAX_BYTES`].
 const DEFAULT_INBOX_MAX_BYTES: u64 = 16 << 20;
 /// Default of [`keys::MAX_CONNECTIONS`].
@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn defaults_and_settings() {
         let limits = Limits::from_conf(&RpcConf::new()).unwrap();
-        assert_eq!(limits.outbox_max_bytes, 64 << 20);
+        assert_eq!(limits.outbox_max_bytes, 16 << 20);
         assert_eq!(limits.inbox_max_bytes, 16 << 20);
         assert_eq!(limits.max_connections, 4096);
         let conf = RpcConf::new()

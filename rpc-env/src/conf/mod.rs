@@ -40,8 +40,9 @@ pub mod keys {
     pub const MESSAGE_MAX_SIZE: &str = "ember.rpc.message.maxSize";
     /// How many bytes may wait to be written to one connection (Ember's; Spark has no cap).
     /// A connection past it is closed and its pending asks fail naming this setting: a peer
-    /// that does not read what it asked for cannot grow us without bound. Default `64m`;
-    /// one frame larger than the cap is still sent when nothing else waits.
+    /// that does not read what it asked for cannot grow us without bound. Default `16m`;
+    /// only a queue already past the cap refuses, so any one frame the message size allows
+    /// still goes (what waits stays under the cap plus one frame).
     pub const OUTBOX_MAX_BYTES: &str = "ember.rpc.outbox.maxBytes";
     /// How many bytes of remote messages may wait in one endpoint's inbox (Ember's). Past
     /// it, the connections that bring more stop being read until the inbox drains to half,

@@ -80,7 +80,8 @@ pub(crate) struct Connection {
     closed: AtomicBool,
     io: Arc<dyn IoThread>,
     max_frame: usize,
-    /// `ember.rpc.outbox.maxBytes`: past this many bytes waiting, the connection closes.
+    /// `ember.rpc.outbox.maxBytes`: past this many bytes waiting, an answer to the peer
+    /// closes the connection instead of queueing.
     max_queued: usize,
 }
 
@@ -206,10 +207,31 @@ impl Connection {
         !self.closed.swap(true, Ordering::AcqRel)
     }
 
-    /// Encodes one frame with `encode` and sends it (the queue decides who writes).
+    /// Encodes one frame with `encode` and sends it (the queue decides who writes). For this
+    /// process's own messages: never refused for the bytes waiting (what a local caller
+    /// sends is its own to bound).
     pub(crate) fn send_frame(
         self: &Arc<Self>,
         encode: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<(), RpcError> {
+        self.encode_and_enqueue(encode, usize::MAX)
+    }
+
+    /// Like [`send_frame`](Self::send_frame), for an answer to the peer's ask (a response,
+    /// or a failure): refused, and the connection closed, once more than
+    /// `ember.rpc.outbox.maxBytes` wait. The peer decides how many asks it sends and whether
+    /// it reads the answers, so this is where a peer that never reads would grow us.
+    pub(crate) fn send_answer(
+        self: &Arc<Self>,
+        encode: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<(), RpcError> {
+        self.encode_and_enqueue(encode, self.max_queued)
+    }
+
+    fn encode_and_enqueue(
+        self: &Arc<Self>,
+        encode: &mut dyn FnMut(&mut BytesMut),
+        max_queued: usize,
     ) -> Result<(), RpcError> {
         thread_local! {
             static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(4096));
@@ -218,13 +240,13 @@ impl Connection {
             Ok(mut buf) => {
                 buf.clear();
                 encode(&mut buf);
-                self.enqueue_encoded(&mut buf)
+                self.enqueue_encoded(&mut buf, max_queued)
             }
             // Only reachable if an `Encode` impl sends a message itself; give it a buffer.
             Err(_) => {
                 let mut buf = BytesMut::new();
                 encode(&mut buf);
-                self.enqueue_encoded(&mut buf)
+                self.enqueue_encoded(&mut buf, max_queued)
             }
         })
     }
@@ -243,7 +265,11 @@ impl Connection {
         self.perform(next);
     }
 
-    fn enqueue_encoded(self: &Arc<Self>, buf: &mut BytesMut) -> Result<(), RpcError> {
+    fn enqueue_encoded(
+        self: &Arc<Self>,
+        buf: &mut BytesMut,
+        max_queued: usize,
+    ) -> Result<(), RpcError> {
         let closed = || RpcError::ConnectionClosed {
             peer: self.peer_name(),
         };
@@ -258,14 +284,15 @@ impl Connection {
             });
         }
         let mut queue = self.queue.lock();
-        match queue.push(buf, self.max_queued) {
+        match queue.push(buf, max_queued) {
             Ok(()) => {}
             // A write failed and the IO thread is closing the connection.
             Err(Refused::Broken) => return Err(closed()),
             Err(Refused::Full) => {
                 drop(queue);
-                // The peer is not reading (or far slower than we send): holding more would
-                // let it grow us without bound. The asks waiting on it fail with this error.
+                // The peer asks and does not read the answers (or far slower than it asks):
+                // holding more would let it grow us without bound. The asks waiting on the
+                // connection fail with this error.
                 let error = RpcError::OutboxFull {
                     peer: self.peer_name(),
                     max_bytes: self.max_queued,

@@ -171,9 +171,11 @@ pub(crate) struct WriteQueue {
     /// Frames are sealed before they are written (an encrypted connection, once its
     /// handshake is done).
     sealing: bool,
-    /// Bytes in `sealed`, `chunks` and `tail`: what waits, not counting a batch a writer
-    /// holds (which comes back here if the socket does not take it).
+    /// Bytes in `sealed`, `chunks` and `tail`: what waits.
     queued: usize,
+    /// Bytes of the batch a writer holds, outside the lock: still in memory, so they count
+    /// against the cap until the write is done.
+    in_flight: usize,
 }
 
 /// Why a frame was not queued.
@@ -203,6 +205,7 @@ impl WriteQueue {
             last_write: None,
             sealing: false,
             queued: 0,
+            in_flight: 0,
         }
     }
 
@@ -244,14 +247,16 @@ impl WriteQueue {
         }
     }
 
-    /// Queues one encoded frame (emptying `frame`), unless the queue is broken or the frame
-    /// would take it past `max_queued` bytes. A frame alone in an empty queue always fits,
-    /// so the cap never forbids a message the frame size allows.
+    /// Queues one encoded frame (emptying `frame`), unless the queue is broken or already
+    /// holds more than `max_queued` bytes. So the cap never forbids a message the frame size
+    /// allows, and what waits stays under the cap plus one frame.
     pub(crate) fn push(&mut self, frame: &mut BytesMut, max_queued: usize) -> Result<(), Refused> {
         if self.state == WriteState::Broken {
             return Err(Refused::Broken);
         }
-        if self.queued > 0 && self.queued + frame.len() > max_queued {
+        // Refused only once the cap is passed, so any one frame fits (a task's large result
+        // behind a few small frames, say): what waits stays under the cap plus one frame.
+        if self.queued + self.in_flight > max_queued {
             return Err(Refused::Full);
         }
         self.queued += frame.len();
@@ -271,7 +276,7 @@ impl WriteQueue {
             return false;
         }
         self.seal_tail();
-        // Queued while connecting, under the same cap (`Outbox::send`): they fit.
+        // Queued while connecting: this process's own sends, never refused.
         self.queued += frames.iter().map(Bytes::len).sum::<usize>();
         self.chunks.extend(frames);
         true
@@ -362,7 +367,7 @@ impl WriteQueue {
     pub(crate) fn take_batch(&mut self, now: Instant) -> Batch {
         self.last_write = Some(now);
         self.seal_tail();
-        self.queued = 0;
+        self.in_flight = std::mem::take(&mut self.queued);
         let chunks = std::mem::take(&mut self.chunks);
         if self.sealing {
             Batch {
@@ -388,6 +393,8 @@ impl WriteQueue {
         if self.spare.is_none() {
             self.spare = spare;
         }
+        // What was written is gone; what was not comes back into `queued` below.
+        self.in_flight = 0;
         let WriteState::Writing {
             rounds_left,
             writable_seen,

@@ -76,7 +76,14 @@ impl EnvShared {
             return true;
         }
         matches!(self.security, Security::Authenticated { .. })
-            && self.evict_oldest_handshake(&mut self.handshaking.lock(), "the connection cap")
+            && self.evict_oldest_handshake(
+                &mut self.handshaking.lock(),
+                &format!(
+                    "all {} connections ({})",
+                    self.limits.max_connections,
+                    crate::conf::keys::MAX_CONNECTIONS
+                ),
+            )
     }
 
     /// Gives `conn` one of the inbound handshake slots, closing the oldest connection still
@@ -92,7 +99,8 @@ impl EnvShared {
             });
         }
         while waiting.len() >= slots {
-            if !self.evict_oldest_handshake(&mut waiting, "the handshake slots") {
+            let room_for = format!("all {slots} handshake slots");
+            if !self.evict_oldest_handshake(&mut waiting, &room_for) {
                 break;
             }
         }
@@ -115,12 +123,7 @@ impl EnvShared {
             }
             oldest.close(Some(RpcError::AuthenticationFailed {
                 peer: oldest.peer_name(),
-                reason: format!(
-                    "closed unauthenticated to make room: {room_for} were full ({} open \
-                     connections at most, {})",
-                    self.limits.max_connections,
-                    crate::conf::keys::MAX_CONNECTIONS
-                ),
+                reason: format!("closed unauthenticated to make room: {room_for} were taken"),
             }));
             return true;
         }

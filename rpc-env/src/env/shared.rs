@@ -177,11 +177,7 @@ impl EnvShared {
         };
         match route {
             Route::Conn(conn) => conn.send_frame(&mut frame),
-            Route::Outbox(outbox) => outbox.send(
-                (self.max_frame, self.limits.outbox_max_bytes),
-                request_id,
-                &mut frame,
-            ),
+            Route::Outbox(outbox) => outbox.send(self.max_frame, request_id, &mut frame),
         }
     }
 

@@ -15,9 +15,15 @@ use std::sync::Arc;
 
 use crate::connection::Connection;
 
-/// What a remote message is taken to weigh beyond its body: the decoded value, the queue
-/// slot, the sender. So a flood of empty messages is bounded too.
-pub(super) const MESSAGE_OVERHEAD: usize = 64;
+/// What a remote message of `body` bytes is taken to weigh, when its decoded value takes
+/// `slot` bytes in the queue: the body twice (what it decodes to, and the read buffer it
+/// may keep alive until then), the slot twice (a growing queue holds up to twice what it
+/// uses), and the sender's address. A flood of empty messages is bounded too: measured
+/// with 2-byte `MasterMessage`s (a 152-byte slot), a weight of body + 64 let the master
+/// grow by about eight times the cap.
+pub(super) fn weight(body: usize, slot: usize) -> usize {
+    2 * body + 2 * slot + 64
+}
 
 /// The remote bytes an inbox holds and the connections paused on it.
 #[derive(Default)]

@@ -38,7 +38,7 @@ mod backpressure;
 mod handler;
 mod inline_batch;
 
-use backpressure::{resume, Backpressure, MESSAGE_OVERHEAD};
+use backpressure::{resume, Backpressure};
 use handler::{Concurrent, Handler, Serial};
 pub(crate) use inline_batch::InlineBatch;
 
@@ -499,7 +499,7 @@ impl<P: Protocol> InboxEntry for Inbox<P> {
         body: Bytes,
         ctx: &Arrival,
     ) -> Result<(), DecodeError> {
-        let weight = body.len() + MESSAGE_OVERHEAD;
+        let weight = backpressure::weight(body.len(), std::mem::size_of::<Queued<P>>());
         let msg = match (kind, &ctx.call) {
             (FrameKind::Request, Some(call)) => InboxMessage::Ask {
                 sender,

@@ -127,7 +127,7 @@ fn deliver(
         }
         Action::Refuse { request_id, error } => {
             crate::stats::bump(&env.counters.unroutable_messages);
-            let _ = conn.send_frame(&mut |buf| {
+            let _ = conn.send_answer(&mut |buf| {
                 put_failure_frame(buf, request_id, &error);
             });
         }

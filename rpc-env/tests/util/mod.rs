@@ -8,8 +8,10 @@
 
 mod probe;
 pub mod registry;
+mod relay;
 
 pub use probe::*;
+pub use relay::recording_relay;
 
 use std::thread;
 use std::time::{Duration, Instant};

@@ -48,6 +48,7 @@ pub(crate) struct StatsProtocol;
 impl Protocol for StatsProtocol {
     type Message = NoMessage;
     type Ask = StatsAsk;
+    type Control = rpc_env::NoMessage;
 }
 
 /// Answers with the env's `network_stats`: the master's own view of what each flood did

@@ -17,10 +17,11 @@
 //! - `idle_sockets`: 1,000 connections to an authenticated master, each with half a
 //!   handshake message sent; the master closes the oldest beyond its 64 handshake slots, and
 //!   the flooder opens new ones in their place (500 a second);
-//! - `slow_endpoint`: one-way messages (`CheckForWorkerTimeout`) to the `Master` endpoint,
-//!   which handles one at a time, from 4 connections as fast as they take them;
+//! - `slow_endpoint`: one-way messages (`KillExecutors` of no executors of an unknown
+//!   application) to the `Master` endpoint, which handles one at a time, from 4 connections
+//!   as fast as they take them;
 //! - `unread_asks`: `RequestMasterState` asks on one connection that never reads the answers:
-//!   the master must close it at `ember.rpc.outbox.maxBytes` (64 MiB); the flooder then opens
+//!   the master must close it at `ember.rpc.outbox.maxBytes` (16 MiB); the flooder then opens
 //!   another;
 //! - `unknown_endpoint`: one-way messages to an endpoint name the master does not have.
 //!
@@ -296,6 +297,15 @@ fn measure_on(
     Ok((outcome, log_before))
 }
 
+/// A valid message the master handles and ignores: kill no executors of an application it
+/// does not know (its warning is rate-limited).
+fn kill_no_executors() -> MasterMessage {
+    MasterMessage::KillExecutors {
+        app_id: ember_deploy::AppId("app-00000000000000-0000".to_string()),
+        exec_ids: Vec::new(),
+    }
+}
+
 /// The frame flood `kind` replays, recorded from a real env talking to `master`.
 fn recorded_frame(
     master: &MasterChild,
@@ -306,7 +316,7 @@ fn recorded_frame(
     let traffic: Traffic<'_, MasterProtocol> = match kind {
         Kind::IdleSockets | Kind::SlowEndpoint => Traffic::Send {
             name: MASTER_ENDPOINT_NAME,
-            message: || MasterMessage::CheckForWorkerTimeout,
+            message: kill_no_executors,
         },
         Kind::UnreadAsks => Traffic::Ask {
             name: MASTER_ENDPOINT_NAME,
@@ -314,7 +324,7 @@ fn recorded_frame(
         },
         Kind::UnknownEndpoint => Traffic::Send {
             name: UNKNOWN_ENDPOINT,
-            message: || MasterMessage::CheckForWorkerTimeout,
+            message: kill_no_executors,
         },
     };
     let frame = record_frame(master.addr(), conf, traffic)?;

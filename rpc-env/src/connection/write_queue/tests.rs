@@ -309,22 +309,29 @@ fn sealed_bytes_the_socket_did_not_take_are_not_sealed_again() {
 }
 
 #[test]
-fn the_byte_cap_counts_what_waits_and_frees_what_was_written() {
+fn the_byte_cap_counts_what_waits_and_what_a_writer_holds() {
     let mut q = WriteQueue::new(false);
     let frame = || BytesMut::from(&[1u8; 100][..]);
-    // One frame alone always fits, even one larger than the cap.
+    // Any one frame fits while the cap is not passed, even one larger than the cap.
+    assert_eq!(q.push(&mut frame(), 250), Ok(()));
     assert_eq!(q.push(&mut BytesMut::from(&[2u8; 300][..]), 250), Ok(()));
-    assert_eq!(q.push(&mut frame(), 250), Err(Refused::Full));
-    // What the writer took no longer waits; what the socket did not take waits again.
+    assert_eq!(q.push(&mut frame(), 250), Err(Refused::Full), "400 held");
+    // What a writer took is still in memory until written: it counts.
     let batch = q.take_batch(Instant::now());
-    assert_eq!(q.push(&mut frame(), 250), Ok(()));
-    assert_eq!(q.push(&mut frame(), 250), Ok(()));
+    assert_eq!(q.push(&mut frame(), 450), Ok(()), "400 held");
+    assert_eq!(q.push(&mut frame(), 450), Err(Refused::Full), "500 held");
+    // What the socket did not take waits again; what it took is freed.
     q.state = writing(1, false);
     q.finish_write(WriteOutcome::WouldBlock, batch.wire, None);
     assert_eq!(
-        q.push(&mut frame(), 600),
-        Ok(()),
-        "300 + 200 waiting, 100 more fits 600"
+        q.push(&mut frame(), 499),
+        Err(Refused::Full),
+        "400 back + 100"
     );
-    assert_eq!(q.push(&mut frame(), 600), Err(Refused::Full));
+    assert_eq!(q.push(&mut frame(), 500), Ok(()), "400 back + 100");
+    let batch = q.take_batch(Instant::now());
+    q.state = writing(1, false);
+    q.finish_write(WriteOutcome::Written, VecDeque::new(), None);
+    drop(batch);
+    assert_eq!(q.push(&mut frame(), 100), Ok(()), "everything was written");
 }
