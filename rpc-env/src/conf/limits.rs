@@ -7,7 +7,7 @@ use super::{keys, ConfError, RpcConf, SizeUnit};
 /// receiver a little slower, yet a peer that never reads costs at most this much.
 const DEFAULT_OUTBOX_MAX_BYTES: u64 = 16 << 20;
 /// Default of [`keys::INBOX_MAX_BYTES`].
-const DEFAULT_INBOX_MAX_BYTES: u64 = 16 << 20;
+const DEFAULT_INBOX_MAX_BYTES: u64 = 8 << 20;
 /// Default of [`keys::MAX_CONNECTIONS`].
 const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// The smallest byte cap accepted: below a few frames, nothing useful gets through.
@@ -54,7 +54,7 @@ mod tests {
     fn defaults_and_settings() {
         let limits = Limits::from_conf(&RpcConf::new()).unwrap();
         assert_eq!(limits.outbox_max_bytes, 16 << 20);
-        assert_eq!(limits.inbox_max_bytes, 16 << 20);
+        assert_eq!(limits.inbox_max_bytes, 8 << 20);
         assert_eq!(limits.max_connections, 4096);
         let conf = RpcConf::new()
             .with(keys::OUTBOX_MAX_BYTES, "1m")

@@ -46,7 +46,7 @@ pub mod keys {
     pub const OUTBOX_MAX_BYTES: &str = "ember.rpc.outbox.maxBytes";
     /// How many bytes of remote messages may wait in one endpoint's inbox (Ember's). Past
     /// it, the connections that bring more stop being read until the inbox drains to half,
-    /// so TCP pushes back on the senders. Default `16m`.
+    /// so TCP pushes back on the senders. Default `8m`.
     pub const INBOX_MAX_BYTES: &str = "ember.rpc.inbox.maxBytes";
     /// How many connections one env may hold open at once (Ember's). An inbound connection
     /// past it is closed at once, unless one still in its handshake can make room. Keep it
