@@ -2,6 +2,8 @@
 //! go through, driven exactly as the connection drives them. Not part of the API; nothing on
 //! the hot path calls this module.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::frame::{parse_failure, EndpointHeader, FrameDecoder, FrameKind};
@@ -237,4 +239,73 @@ mod tests {
         let outcome = handshake(&garbage);
         assert!(outcome.refused && !outcome.authenticated);
     }
+}
+
+/// What [`decode_arrived`] decodes in: a client-mode env and a connection (closed, so an
+/// answer goes nowhere), made once per process.
+struct ArrivalContext {
+    env: crate::RpcEnv,
+    conn: Arc<crate::connection::Connection>,
+    /// The connection's other end, kept open for the life of the process.
+    _peer: std::net::TcpStream,
+}
+
+/// An IO thread that is never asked anything that matters: the connection is closed.
+struct NoIoThread;
+
+impl crate::connection::IoThread for NoIoThread {
+    fn request_flush(&self, _token: mio::Token) {}
+    fn request_close(&self, _token: mio::Token, _reason: Option<crate::RpcError>) {}
+    fn request_resume(&self, _token: mio::Token) {}
+}
+
+fn arrival_context() -> Option<&'static ArrivalContext> {
+    static CONTEXT: std::sync::OnceLock<Option<ArrivalContext>> = std::sync::OnceLock::new();
+    CONTEXT
+        .get_or_init(|| {
+            let conf = crate::RpcConf::new().with(crate::keys::AUTHENTICATE, "false");
+            let env =
+                crate::RpcEnv::create(crate::RpcEnvConfig::client("fuzz").with_conf(conf)).ok()?;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let ours = std::net::TcpStream::connect(listener.local_addr().ok()?).ok()?;
+            let (peer, address) = listener.accept().ok()?;
+            ours.set_nonblocking(true).ok()?;
+            let conn = Arc::new(crate::connection::Connection::new(
+                env.shared.next_id(),
+                mio::net::TcpStream::from_std(ours),
+                address,
+                crate::connection::Direction::Inbound,
+                None,
+                Arc::new(NoIoThread),
+                env.shared.max_frame,
+                usize::MAX,
+                false,
+            ));
+            conn.mark_closed();
+            Some(ArrivalContext {
+                env,
+                conn,
+                _peer: peer,
+            })
+        })
+        .as_ref()
+}
+
+/// Decodes `body` as `T` the way a message that arrived on a connection is: with the env,
+/// the connection and a call as context, so the refs and reply ports inside it decode (and
+/// the fields after them are reached) instead of failing for want of context. `None` if the
+/// context could not be made (no loopback).
+pub fn decode_arrived<T: crate::Decode>(body: Bytes) -> Option<Result<T, crate::DecodeError>> {
+    let context = arrival_context()?;
+    let arrival = crate::env::Arrival {
+        env: Arc::clone(&context.env.shared),
+        conn: Some(Arc::clone(&context.conn)),
+        call: Some(Arc::new(crate::ask::RemoteCall::new(
+            Arc::clone(&context.conn),
+            1,
+            Arc::from("fuzz"),
+        ))),
+    };
+    let mut r = crate::Reader::with_context(body, &arrival);
+    Some(T::decode(&mut r).and_then(|value| r.finish().map(|()| value)))
 }
