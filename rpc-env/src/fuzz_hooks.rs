@@ -182,65 +182,6 @@ pub fn handshake(data: &[u8]) -> HandshakeOutcome {
     outcome
 }
 
-#[cfg(test)]
-mod tests {
-    use bytes::BufMut;
-
-    use super::*;
-    use crate::frame::put_message_frame;
-    use crate::RpcAddress;
-
-    #[test]
-    fn splits_real_frames_whatever_the_read_size_and_stops_at_a_bad_one() {
-        let addr = RpcAddress::new("localhost", 7077);
-        let mut wire = BytesMut::new();
-        for body in [&b"one"[..], b"two", b""] {
-            put_message_frame(&mut wire, FrameKind::OneWay, 0, Some(&addr), "echo", &|b| {
-                b.put_slice(body)
-            });
-        }
-        let frames = split_frames(&wire, 1024);
-        assert_eq!(frames.len(), 3);
-        assert_eq!(frame_body(&frames[1]).as_deref(), Some(&b"two"[..]));
-        for chunk in [1, 5, 1000] {
-            let outcome = split_and_parse(&wire, chunk, 1024);
-            assert_eq!((outcome.frames, outcome.framing_error), (3, false));
-        }
-        wire.put_slice(&[0, 0, 0, 9, 99, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let outcome = split_and_parse(&wire, 7, 1024);
-        assert_eq!((outcome.frames, outcome.framing_error), (3, true));
-    }
-
-    #[test]
-    fn the_handshake_hook_authenticates_a_real_initiator_and_refuses_garbage() {
-        let addr = RpcAddress::new("localhost", 7077);
-        let mut frames = BytesMut::new();
-        put_message_frame(
-            &mut frames,
-            FrameKind::OneWay,
-            0,
-            Some(&addr),
-            "echo",
-            &|b| b.put_slice(b"hi"),
-        );
-        for mode in [1u8, 7, 255] {
-            let mut data = vec![mode];
-            data.extend_from_slice(b"10.0.0.1:7077\0");
-            data.extend_from_slice(&frames);
-            let outcome = handshake(&data);
-            assert!(outcome.authenticated && !outcome.refused, "{outcome:?}");
-            assert_eq!(outcome.peer_listen.as_deref(), Some("10.0.0.1:7077"));
-            assert_eq!(outcome.frames, 1);
-        }
-        let outcome = handshake(&[0, 0, 48, 1, 2, 3]);
-        assert!(!outcome.authenticated);
-        let mut garbage = vec![2u8, 0, 48];
-        garbage.extend_from_slice(&[9u8; 48]);
-        let outcome = handshake(&garbage);
-        assert!(outcome.refused && !outcome.authenticated);
-    }
-}
-
 /// What [`decode_arrived`] decodes in: a client-mode env and a connection (closed, so an
 /// answer goes nowhere), made once per process.
 struct ArrivalContext {
@@ -308,4 +249,63 @@ pub fn decode_arrived<T: crate::Decode>(body: Bytes) -> Option<Result<T, crate::
     };
     let mut r = crate::Reader::with_context(body, &arrival);
     Some(T::decode(&mut r).and_then(|value| r.finish().map(|()| value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BufMut;
+
+    use super::*;
+    use crate::frame::put_message_frame;
+    use crate::RpcAddress;
+
+    #[test]
+    fn splits_real_frames_whatever_the_read_size_and_stops_at_a_bad_one() {
+        let addr = RpcAddress::new("localhost", 7077);
+        let mut wire = BytesMut::new();
+        for body in [&b"one"[..], b"two", b""] {
+            put_message_frame(&mut wire, FrameKind::OneWay, 0, Some(&addr), "echo", &|b| {
+                b.put_slice(body)
+            });
+        }
+        let frames = split_frames(&wire, 1024);
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frame_body(&frames[1]).as_deref(), Some(&b"two"[..]));
+        for chunk in [1, 5, 1000] {
+            let outcome = split_and_parse(&wire, chunk, 1024);
+            assert_eq!((outcome.frames, outcome.framing_error), (3, false));
+        }
+        wire.put_slice(&[0, 0, 0, 9, 99, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let outcome = split_and_parse(&wire, 7, 1024);
+        assert_eq!((outcome.frames, outcome.framing_error), (3, true));
+    }
+
+    #[test]
+    fn the_handshake_hook_authenticates_a_real_initiator_and_refuses_garbage() {
+        let addr = RpcAddress::new("localhost", 7077);
+        let mut frames = BytesMut::new();
+        put_message_frame(
+            &mut frames,
+            FrameKind::OneWay,
+            0,
+            Some(&addr),
+            "echo",
+            &|b| b.put_slice(b"hi"),
+        );
+        for mode in [1u8, 7, 255] {
+            let mut data = vec![mode];
+            data.extend_from_slice(b"10.0.0.1:7077\0");
+            data.extend_from_slice(&frames);
+            let outcome = handshake(&data);
+            assert!(outcome.authenticated && !outcome.refused, "{outcome:?}");
+            assert_eq!(outcome.peer_listen.as_deref(), Some("10.0.0.1:7077"));
+            assert_eq!(outcome.frames, 1);
+        }
+        let outcome = handshake(&[0, 0, 48, 1, 2, 3]);
+        assert!(!outcome.authenticated);
+        let mut garbage = vec![2u8, 0, 48];
+        garbage.extend_from_slice(&[9u8; 48]);
+        let outcome = handshake(&garbage);
+        assert!(outcome.refused && !outcome.authenticated);
+    }
 }
