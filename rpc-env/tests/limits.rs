@@ -16,16 +16,11 @@ pub mod util;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::{Condvar, Mutex};
-use rpc_env::{
-    keys, message, EndpointContext, HandlerResult, Protocol, Reply, RpcAddress, RpcConf,
-    RpcEndpoint, RpcEnv, RpcEnvConfig, Threading,
-};
+use rpc_env::{keys, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, Threading};
+use util::staller::{StallAsk, StallMessage, StallProtocol, Staller};
 use util::{answer, echo, recording_relay, wait_until, Env, Probe, ProbeProtocol, DEADLINE};
 
 const SECRET: &str = "an-ember-test-secret-of-32-bytes";
@@ -103,93 +98,6 @@ fn a_peer_that_asks_and_never_reads_is_closed_at_the_cap() {
     );
 }
 
-message! {
-    /// One-way messages of the slow endpoint.
-    enum SlowMessage {
-        /// Numbered payload; the first one stalls the handler until the gate opens.
-        Numbered { seq: u64, data: Bytes },
-    }
-}
-
-message! {
-    /// Asks of the slow endpoint.
-    enum SlowAsk {
-        /// How many payloads arrived, and whether all in order.
-        Tally { reply: Reply<(u64, bool)> },
-    }
-}
-
-struct SlowProtocol;
-
-impl Protocol for SlowProtocol {
-    type Message = SlowMessage;
-    type Ask = SlowAsk;
-    type Control = rpc_env::NoMessage;
-}
-
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let mut open = self.open.lock();
-        let deadline = Instant::now() + DEADLINE * 2;
-        while !*open && Instant::now() < deadline {
-            self.opened.wait_until(&mut open, deadline);
-        }
-    }
-
-    fn open(&self) {
-        *self.open.lock() = true;
-        self.opened.notify_all();
-    }
-}
-
-/// On a loop of its own, so while it stalls the IO threads keep reading and its inbox
-/// fills: the case the inbox cap is for.
-struct Slow {
-    gate: Arc<Gate>,
-    stalled: Arc<AtomicBool>,
-    received: u64,
-    in_order: bool,
-}
-
-impl RpcEndpoint for Slow {
-    type Protocol = SlowProtocol;
-
-    fn threading(&self) -> Threading {
-        Threading::Dedicated
-    }
-
-    fn receive(
-        &mut self,
-        _: &EndpointContext<'_, SlowProtocol>,
-        msg: SlowMessage,
-    ) -> HandlerResult {
-        let SlowMessage::Numbered { seq, data } = msg;
-        if seq == 0 {
-            self.stalled.store(true, Ordering::SeqCst);
-            self.gate.wait();
-        }
-        self.in_order &= seq == self.received && data.len() == PAYLOAD;
-        self.received += 1;
-        Ok(())
-    }
-
-    fn receive_and_reply(
-        &mut self,
-        _: &EndpointContext<'_, SlowProtocol>,
-        ask: SlowAsk,
-    ) -> HandlerResult {
-        let SlowAsk::Tally { reply } = ask;
-        reply.send((self.received, self.in_order));
-        Ok(())
-    }
-}
-
 const PAYLOAD: usize = 1024;
 /// 8 MiB of payload: 128 times the inbox cap below.
 const MESSAGES: u64 = 8 * 1024;
@@ -200,35 +108,24 @@ fn a_flood_to_a_slow_endpoint_pauses_reading_yet_every_message_arrives_in_order(
         "slow-server",
         unauthenticated().with(keys::INBOX_MAX_BYTES, "64k"),
     );
-    let gate = Arc::new(Gate::default());
-    let stalled = Arc::new(AtomicBool::new(false));
-    server
-        .setup_endpoint(
-            "slow",
-            Slow {
-                gate: Arc::clone(&gate),
-                stalled: Arc::clone(&stalled),
-                received: 0,
-                in_order: true,
-            },
-        )
-        .unwrap();
+    // On a loop of its own, so while it stalls the IO threads keep reading and its inbox
+    // fills: the case the inbox cap is for.
+    let (slow, stall) = Staller::new(Threading::Dedicated, PAYLOAD);
+    server.setup_endpoint("slow", slow).unwrap();
     let (probe, _probe_handle) = Probe::new();
     server.setup_endpoint("probe", probe).unwrap();
 
     let flooder = Env::create(RpcEnvConfig::client("flooder").with_conf(unauthenticated()));
-    let slow = flooder.endpoint_ref_at::<SlowProtocol>(&server.addr(), "slow");
+    let slow = flooder.endpoint_ref_at::<StallProtocol>(&server.addr(), "slow");
     let data = Bytes::from(vec![7u8; PAYLOAD]);
     for seq in 0..MESSAGES {
-        slow.send(SlowMessage::Numbered {
+        slow.send(StallMessage::Numbered {
             seq,
             data: data.clone(),
         })
         .expect("queued");
     }
-    wait_until("the endpoint to stall", DEADLINE, || {
-        stalled.load(Ordering::SeqCst)
-    });
+    wait_until("the endpoint to stall", DEADLINE, || stall.stalled());
     wait_until("reading the flooder to pause", DEADLINE, || {
         server.network_stats().read_pauses > 0
     });
@@ -240,8 +137,8 @@ fn a_flood_to_a_slow_endpoint_pauses_reading_yet_every_message_arrives_in_order(
         "still served"
     );
 
-    gate.open();
-    let tally = answer(slow.ask(|reply| SlowAsk::Tally { reply })).expect("tally");
+    stall.open();
+    let tally = answer(slow.ask(|reply| StallAsk::Tally { reply })).expect("tally");
     assert_eq!(tally, (MESSAGES, true), "every message, in order, once");
 }
 

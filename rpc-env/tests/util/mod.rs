@@ -9,6 +9,7 @@
 mod probe;
 pub mod registry;
 mod relay;
+pub mod staller;
 
 pub use probe::*;
 pub use relay::recording_relay;
