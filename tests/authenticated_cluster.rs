@@ -9,7 +9,8 @@ use std::time::Duration;
 use ember::testing::TestCluster;
 use ember::{RpcConf, TaskContext, TaskError, TaskRegistry};
 use ember_deploy::messages::{
-    Command, DriverDescription, MasterAsk, MasterProtocol, MASTER_ENDPOINT_NAME,
+    AppClientProtocol, ApplicationDescription, Command, DriverDescription, MasterAsk,
+    MasterMessage, MasterProtocol, MASTER_ENDPOINT_NAME,
 };
 use rpc_env::{keys, NoMessage, Protocol, RpcEnv, RpcEnvConfig, RpcError};
 
@@ -97,19 +98,35 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
     assert!(matches!(e, RpcError::AuthenticationFailed { .. }), "{e}");
     impostor.shutdown();
 
-    // A well-formed cluster-mode submission, asked straight at the master's endpoint (no
-    // lookup) by a peer without the secret: it never reaches the handler.
+    // A well-formed application registration whose executors would run a command of the
+    // attacker's, then a well-formed cluster-mode submission, sent straight at the master's
+    // endpoint (no lookup) over one connection by a peer without the secret (its frames go
+    // out bare, as a raw socket's would): neither reaches a handler.
     let attacker = RpcEnv::create(RpcEnvConfig::client("attacker")).unwrap();
     let master_ref = attacker.endpoint_ref_at::<MasterProtocol>(&master, MASTER_ENDPOINT_NAME);
+    let owned = || Command {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), "touch /tmp/ember-owned".into()],
+        env: Default::default(),
+    };
+    master_ref
+        .send(MasterMessage::RegisterApplication {
+            description: ApplicationDescription {
+                name: "owned".into(),
+                max_cores: Some(64),
+                memory_per_executor_mib: 64,
+                cores_per_executor: Some(1),
+                command: owned(),
+                user: "attacker".into(),
+            },
+            driver: attacker.endpoint_ref_at::<AppClientProtocol>(&master, "AppClient"),
+        })
+        .expect("queued");
     let description = DriverDescription {
         memory_mib: 64,
         cores: 1,
         supervise: false,
-        command: Command {
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), "touch /tmp/ember-owned".into()],
-            env: Default::default(),
-        },
+        command: owned(),
     };
     let submitted = master_ref
         .ask(|reply| MasterAsk::RequestSubmitDriver { description, reply })
@@ -117,9 +134,12 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
     assert!(submitted.is_err(), "{submitted:?}");
     attacker.shutdown();
 
-    // The cluster is untouched: still exactly its two workers, and no driver.
+    // The submission failed with its connection, after the registration ahead of it on the
+    // same connection had reached the master's socket. The cluster is untouched: still
+    // exactly its two workers, no application, no driver.
     let state = cluster.state().unwrap();
     assert_eq!(state.workers.len(), 2);
+    assert!(state.active_apps.is_empty() && state.completed_apps.is_empty());
     assert!(state.active_drivers.is_empty() && state.completed_drivers.is_empty());
     cluster.stop().unwrap();
 }
