@@ -10,7 +10,6 @@
 
 pub mod util;
 
-use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
@@ -85,10 +84,9 @@ fn a_malformed_uri_is_refused() {
 
 #[test]
 fn a_lookup_where_nobody_listens_fails_to_connect() {
-    let free_port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Below the ephemeral range: no other test's server is given it meanwhile (one was,
+    // with a port freed from a port-0 bind, and answered the lookups).
+    let free_port = ember_test_support::refused_port();
     // Bounds each lookup, should it wrongly wait for a reply instead of failing.
     let conf = RpcConf::new().with(keys::LOOKUP_TIMEOUT, "30s");
     let client = Env::create(RpcEnvConfig::client("client").with_conf(conf));

@@ -17,6 +17,23 @@ pub fn free_port_on(addr: Ipv4Addr) -> u16 {
     }
 }
 
+/// Ports [`refused_port`] picks from: below the kernel's ephemeral range (Linux's
+/// `ip_local_port_range` starts at 32768 by default), so no port-0 bind of any test is given
+/// one of them.
+const REFUSED_PORTS: std::ops::Range<u16> = 20_000..30_000;
+
+/// A TCP port on 127.0.0.1 that nothing listens on and that no server binding port 0 will
+/// be given meanwhile, so connecting to it is refused: for tests of "nobody listens". A port
+/// from [`free_port`] may be handed to another test's server a moment later.
+pub fn refused_port() -> u16 {
+    let span = REFUSED_PORTS.end - REFUSED_PORTS.start;
+    let first = (std::process::id() % u32::from(span)) as u16;
+    (0..span)
+        .map(|i| REFUSED_PORTS.start + (first + i) % span)
+        .find(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +43,12 @@ mod tests {
         let port = free_port();
         assert_ne!(port, 0);
         TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+    }
+
+    #[test]
+    fn a_refused_port_refuses() {
+        let port = refused_port();
+        assert!(REFUSED_PORTS.contains(&port));
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     }
 }
