@@ -78,11 +78,17 @@ impl Master {
 
     /// `UnregisterApplication`: the application is done.
     pub(super) fn unregister_application(&mut self, id: &AppId) -> Effects {
-        log::info!("Received unregister request from application {id}");
         let mut out = Effects::none();
         if self.apps.get(id).is_some() {
+            log::info!("Received unregister request from application {id}");
             out.append(self.remove_application(id, AppStatus::Finished));
             out.append(self.schedule());
+        } else {
+            // Any peer can send these: a few lines, not one per message.
+            rpc_env::limited_log!(
+                log::Level::Info,
+                "Ignoring an unregister request from unknown application {id}"
+            );
         }
         out
     }
