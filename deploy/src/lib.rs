@@ -6,6 +6,7 @@
 
 pub mod client;
 mod command_line;
+mod fd_limit;
 mod ids;
 mod local_cluster;
 mod master;
@@ -16,6 +17,7 @@ pub mod submit;
 mod worker;
 
 // The public interface.
+pub use fd_limit::raise_open_file_limit;
 pub use ids::{AppId, DriverId, WorkerId};
 pub use local_cluster::{LocalCluster, LocalClusterError};
 pub use master::{

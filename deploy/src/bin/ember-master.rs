@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let stop_signals = StopSignals::block();
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    ember_deploy::raise_open_file_limit();
     let config = match parse_master_args(std::env::args_os().skip(1), |k| std::env::var(k).ok()) {
         Ok(MasterCommand::Run(config)) => config,
         Ok(MasterCommand::Help) => {

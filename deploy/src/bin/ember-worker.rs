@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         .and_then(|exe| Some((exe, StopSignals::block()?)));
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    ember_deploy::raise_open_file_limit();
     let mut config = match parse_worker_args(args, |k| std::env::var(k).ok()) {
         Ok(config) => config,
         Err(WorkerArgsError::Help) => {
