@@ -45,23 +45,10 @@ fn profile_dir() -> PathBuf {
 /// The secret file's name in a test's directory.
 const SECRET_FILE: &str = "secret";
 
-/// Writes a fresh random secret (64 hex digits) to `<root>/secret`, mode 0600.
+/// Writes a fresh random secret to `<root>/secret`, mode 0600.
 fn write_secret(root: &Path) -> PathBuf {
-    use std::io::{Read, Write};
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut random = [0u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut random))
-        .expect("random bytes");
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let path = root.join(SECRET_FILE);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(hex.as_bytes()))
-        .expect("the secret file");
+    ember_test_support::write_secret_file(&path);
     path
 }
 

@@ -109,22 +109,9 @@ impl Scripts {
     /// `ember-defaults.conf`, which the scripts and `ember-submit` read; the test's own client
     /// authenticates with it too.
     pub fn authenticated(name: &str, home: &Path, bin_dir: &Path) -> Scripts {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let mut s = Scripts::new(name, home, bin_dir);
         let secret_file = s.secret_file();
-        let mut random = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
-            .expect("random bytes");
-        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&secret_file)
-            .and_then(|mut f| f.write_all(hex.as_bytes()))
-            .expect("the secret file");
+        ember_test_support::write_secret_file(&secret_file);
         let defaults = s.conf_dir().join("ember-defaults.conf");
         let mut text = std::fs::read_to_string(&defaults).expect("ember-defaults.conf");
         text.push_str(&format!(

@@ -9,6 +9,7 @@
 //!   One deadline policy, [`DEADLINE`]: long, because only a failing test waits that long and
 //!   the machine may be loaded (two cores, other builds running).
 //! - [`TempDir`]: a scratch directory of the test's own, removed when dropped.
+//! - [`write_secret_file`]: a random cluster secret in a 0600 file.
 //! - [`refused_port`]: a TCP port nobody listens on nor will be given, for "nobody listens".
 //! - [`free_port`], [`free_port_on`]: a TCP port nothing listens on, for a daemon that must be
 //!   told its port before it starts.
@@ -19,9 +20,11 @@
 mod dirs;
 mod net;
 mod procs;
+mod secret;
 mod wait;
 
 pub use dirs::TempDir;
 pub use net::{free_port, free_port_on, refused_port};
 pub use procs::{exited_within, is_alive, processes_under, thread_asleep, Process};
+pub use secret::write_secret_file;
 pub use wait::{wait_for, wait_until, DEADLINE};
