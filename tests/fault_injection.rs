@@ -309,15 +309,7 @@ fn executors_die_with_a_killed_driver() {
     let mut driver = Command::new(std::env::current_exe().expect("this test's path"))
         .args(["driver_entry", "--exact", "--nocapture", "--test-threads=1"])
         .env(DRIVER_MASTER_ENV, daemons.master_url())
-        .env(
-            DRIVER_SECRET_FILE_ENV,
-            daemons
-                .auth_settings()
-                .into_iter()
-                .find(|(key, _)| *key == "ember.authenticate.secret.file")
-                .map(|(_, path)| path)
-                .expect("the secret file's setting"),
-        )
+        .env(DRIVER_SECRET_FILE_ENV, daemons.secret_file())
         .current_dir(daemons.root())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

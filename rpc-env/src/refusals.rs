@@ -32,7 +32,11 @@ impl Refusals {
     pub fn refuse(&mut self, endpoint: &str, peer: Option<&RpcAddress>, what: fmt::Arguments<'_>) {
         self.count += 1;
         let Some(peer) = peer else {
-            log::warn!("{endpoint} refused {what}: its sender is unknown");
+            // No peer to remember it by: rate-limited instead of once per peer.
+            crate::limited_log!(
+                log::Level::Warn,
+                "{endpoint} refused {what}: its sender is unknown"
+            );
             return;
         };
         if self.logged.contains(peer) || self.logged.len() > Self::MAX_PEERS_LOGGED {

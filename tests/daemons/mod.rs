@@ -184,7 +184,12 @@ impl Daemons {
     /// The settings a driver of this cluster needs to authenticate: `ember.authenticate`
     /// and the secret file's path (never the secret itself).
     pub fn auth_settings(&self) -> Vec<(&'static str, String)> {
-        auth_settings_for(&self.root.join(SECRET_FILE))
+        auth_settings_for(&self.secret_file())
+    }
+
+    /// The cluster's secret file.
+    pub fn secret_file(&self) -> PathBuf {
+        self.root.join(SECRET_FILE)
     }
 
     /// Adds `key value` to the properties file every daemon started from now on reads.

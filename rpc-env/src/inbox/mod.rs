@@ -17,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::address::RpcAddress;
 use crate::ask::CallSlot;
@@ -231,6 +231,28 @@ impl<P: Protocol> Inbox<P> {
         self.schedule_locked(&mut state);
     }
 
+    /// Messages of `weight` remote bytes were handled: gives the bytes back and, if the
+    /// inbox drained enough, reads again (outside the lock: it wakes IO threads) the
+    /// connections it paused.
+    fn release_weight<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, InboxState<P>>,
+        weight: usize,
+    ) -> MutexGuard<'a, InboxState<P>> {
+        if weight == 0 {
+            return state;
+        }
+        let again = state
+            .pressure
+            .release(weight, self.env.shared.limits.inbox_max_bytes);
+        if again.is_empty() {
+            return state;
+        }
+        drop(state);
+        resume(again);
+        self.state.lock()
+    }
+
     fn drop_message(&self, msg: InboxMessage<P>) {
         log::debug!(
             "Dropped a message because endpoint {} is stopped",
@@ -392,7 +414,6 @@ impl<P: Protocol> Runnable for Inbox<P> {
                     self.schedule_locked(&mut state);
                     return;
                 }
-                let cap = self.env.shared.limits.inbox_max_bytes;
                 if self.concurrency > 1 {
                     // One message at a time, calling in a helper while more wait.
                     let queued = state.queue.pop_front();
@@ -404,13 +425,7 @@ impl<P: Protocol> Runnable for Inbox<P> {
                         weight = w;
                     }
                     handled += 1;
-                    state = self.state.lock();
-                    if weight > 0 {
-                        let again = state.pressure.release(weight, cap);
-                        drop(state);
-                        resume(again);
-                        state = self.state.lock();
-                    }
+                    state = self.release_weight(self.state.lock(), weight);
                     continue;
                 }
                 std::mem::swap(&mut batch, &mut state.queue);
@@ -424,15 +439,7 @@ impl<P: Protocol> Runnable for Inbox<P> {
                     self.handle(queued.msg);
                 }
                 drop(cork);
-                state = self.state.lock();
-                if weight > 0 {
-                    let again = state.pressure.release(weight, cap);
-                    if !again.is_empty() {
-                        drop(state);
-                        resume(again);
-                        state = self.state.lock();
-                    }
-                }
+                state = self.release_weight(self.state.lock(), weight);
                 if state.queue.capacity() == 0 {
                     // Give the emptied buffer back, or the next post allocates a new one.
                     std::mem::swap(&mut batch, &mut state.queue);
