@@ -4,20 +4,15 @@
 
 use std::time::Duration;
 
-use rpc_env::{EndpointRef, RpcAddress};
+use rpc_env::RpcAddress;
 
 use super::config::MasterSettings;
 use super::effects::{Effect, Effects};
-use super::tests::{launched, Fixture, WEB_UI};
+use super::tests::{address_of, launched, Fixture, WEB_UI};
 use crate::ids::{AppId, DriverId, WorkerId};
 use crate::messages::{
     AppClientMessage, ExecutorDescription, ExecutorState, MasterMessage, WorkerMessage,
-    WorkerProtocol,
 };
-
-fn address_of(worker: &EndpointRef<WorkerProtocol>) -> RpcAddress {
-    worker.rpc_address().expect("a server env").clone()
-}
 
 /// RecoverySuite 4 (SPARK-20529): the answer echoes the master address the worker
 /// dialled, whatever it was; with nothing to run, it is the only message.

@@ -2,19 +2,15 @@
 //! application is taken from the address that registered it and refused, counted, from any
 //! other, with nothing changed.
 
-use rpc_env::{EndpointRef, RpcAddress};
+use rpc_env::RpcAddress;
 
 use super::config::MasterSettings;
 use super::effects::Effects;
-use super::tests::Fixture;
+use super::tests::{address_of, Fixture};
 use crate::ids::{AppId, WorkerId};
 use crate::messages::{
-    DriverState, ExecutorDescription, ExecutorState, MasterMessage, WorkerMessage, WorkerProtocol,
+    DriverState, ExecutorDescription, ExecutorState, MasterMessage, WorkerMessage,
 };
-
-fn address_of(worker: &EndpointRef<WorkerProtocol>) -> RpcAddress {
-    worker.rpc_address().expect("a server env").clone()
-}
 
 /// Another process's address: nobody registered from it.
 fn elsewhere() -> RpcAddress {

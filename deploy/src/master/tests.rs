@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rpc_env::{keys as rpc_keys, EndpointRef, RpcConf, RpcEnv, RpcEnvConfig};
+use rpc_env::{keys as rpc_keys, EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig};
 
 use super::apps::AppStatus;
 use super::config::MasterSettings;
@@ -35,6 +35,11 @@ fn small_env(name: &str) -> RpcEnv {
         .with(rpc_keys::IO_THREADS, "1")
         .with(rpc_keys::DISPATCHER_NUM_THREADS, "1");
     RpcEnv::create(RpcEnvConfig::server(name, "127.0.0.1", 0).with_conf(conf)).expect("env")
+}
+
+/// The address a worker's endpoint listens on.
+pub(super) fn address_of(worker: &EndpointRef<WorkerProtocol>) -> RpcAddress {
+    worker.rpc_address().expect("a server env").clone()
 }
 
 pub(super) fn command() -> Command {
