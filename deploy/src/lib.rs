@@ -14,6 +14,7 @@ pub mod messages;
 mod properties;
 mod stop_signals;
 pub mod submit;
+pub mod ui;
 mod worker;
 
 // The public interface.

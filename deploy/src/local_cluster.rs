@@ -59,11 +59,7 @@ impl LocalCluster {
         memory_mib: u32,
         conf: &RpcConf,
     ) -> Result<LocalCluster, LocalClusterError> {
-        let master = start_master(MasterConfig {
-            port: 0,
-            conf: conf.clone(),
-            ..MasterConfig::default()
-        })?;
+        let master = start_master(MasterConfig::local().with_conf(conf.clone()))?;
         let work_dir = fresh_work_dir();
         let mut cluster = LocalCluster {
             master,
@@ -74,6 +70,7 @@ impl LocalCluster {
             let mut config = WorkerConfig::new(vec![cluster.master.address()]);
             config.cores = cores;
             config.memory_mib = memory_mib;
+            config.webui_port = 0;
             config.work_dir = cluster.work_dir.join(format!("worker-{i}"));
             config.conf = conf.clone();
             match start_worker(config) {

@@ -149,6 +149,8 @@ impl Daemons {
         let secret_file = write_secret(&root);
         let conf = root.join("ember-defaults.conf");
         let mut text: String = settings.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+        // Status UIs on free ports: tests run side by side.
+        text.push_str("ember.master.ui.port 0\nember.worker.ui.port 0\n");
         for (k, v) in auth_settings_for(&secret_file) {
             text.push_str(&format!("{k} {v}\n"));
         }

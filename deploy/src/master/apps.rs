@@ -74,6 +74,8 @@ pub(crate) struct AppInfo {
     retry_count: u32,
     /// When it registered, in milliseconds since the Unix epoch.
     submitted_ms: u64,
+    /// When it was removed, in milliseconds since the Unix epoch.
+    ended_ms: Option<u64>,
 }
 
 impl AppInfo {
@@ -98,6 +100,7 @@ impl AppInfo {
             cores_granted: 0,
             retry_count: 0,
             submitted_ms: millis_since_epoch(SystemTime::now()),
+            ended_ms: None,
         }
     }
 
@@ -133,6 +136,21 @@ impl AppInfo {
 
     pub(crate) fn submitted_ms(&self) -> u64 {
         self.submitted_ms
+    }
+
+    /// When it was removed, if it has been.
+    pub(crate) fn ended_ms(&self) -> Option<u64> {
+        self.ended_ms
+    }
+
+    /// The most cores it may hold, `None` when unlimited.
+    pub(crate) fn max_cores(&self) -> Option<u32> {
+        (self.requested_cores != u32::MAX).then_some(self.requested_cores)
+    }
+
+    /// Cores its executors hold now.
+    pub(crate) fn cores_granted(&self) -> u32 {
+        self.cores_granted
     }
 
     pub(crate) fn next_executor_id(&self) -> u32 {
@@ -308,6 +326,7 @@ impl Apps {
         self.by_address.remove(&app.address);
         self.waiting.retain(|w| w != id);
         app.status = status;
+        app.ended_ms = Some(millis_since_epoch(SystemTime::now()));
         let executors: Vec<(u32, ExecutorInfo)> = std::mem::take(&mut app.executors)
             .into_iter()
             .map(|(exec_id, mut e)| {

@@ -71,7 +71,7 @@ pub struct MasterConfig {
     pub host: String,
     /// The RPC port; 0 picks a free one (default 7077).
     pub port: u16,
-    /// The web UI port (default 8080; the UI itself comes later).
+    /// The status UI's port (default 8080; 0 picks a free one).
     pub webui_port: u16,
     /// All `ember.*` settings: the master's ([`keys`]) and the RPC environment's.
     pub conf: RpcConf,
@@ -104,9 +104,13 @@ impl MasterConfig {
         }
     }
 
-    /// A master on loopback with a free port, as tests and local clusters want.
+    /// A master on loopback with a free port and a free UI port, as tests and local
+    /// clusters want.
     pub fn local() -> MasterConfig {
-        MasterConfig::new(DEFAULT_MASTER_HOST, 0)
+        MasterConfig {
+            webui_port: 0,
+            ..MasterConfig::new(DEFAULT_MASTER_HOST, 0)
+        }
     }
 
     /// These settings instead of the defaults.

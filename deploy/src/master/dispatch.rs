@@ -136,6 +136,10 @@ impl Master {
                 }
                 effects
             }
+            MasterControl::View { reply } => {
+                reply.send(self.view());
+                Effects::none()
+            }
         }
     }
 

@@ -1,10 +1,14 @@
 //! Starting a master: [`start_master`] and the [`MasterHandle`] it returns.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use rpc_env::{
     ConfError, EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError, Secret,
 };
 
 use crate::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
+use crate::ui::{self, UiServer, UiSettings};
 
 use super::config::{keys, MasterConfig, RecoveryMode};
 use super::endpoint::Master;
@@ -23,6 +27,9 @@ const MASTER_ENV_NAME: &str = "ember-master";
 /// else it stands by (STANDBY) and polls every `ember.deploy.leaderPollInterval` until
 /// the leader goes. With `config.standby` it stands by for ever.
 ///
+/// Its status UI listens on `config.host:config.webui_port` (the next free port if that
+/// one is taken; any free port for 0) unless `ember.ui.enabled` is `false`.
+///
 /// ```no_run
 /// use ember_deploy::{start_master, MasterConfig};
 ///
@@ -39,6 +46,7 @@ const MASTER_ENV_NAME: &str = "ember-master";
 /// naming the key); a port that cannot be bound.
 pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     let settings = config.settings()?;
+    let ui_settings = UiSettings::from_conf(&config.conf)?;
     let persistence = persistence_engine(&settings.recovery_mode, &config.conf)?;
     let env_config = RpcEnvConfig::server(MASTER_ENV_NAME, config.host.clone(), config.port)
         .with_conf(config.conf.clone());
@@ -48,7 +56,24 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
         return Err(RpcError::NoListenAddress);
     };
     let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
-    let web_ui_url = format!("http://{}:{}", address.host(), config.webui_port);
+    // The UI binds before the master exists, so workers and drivers are told its real port.
+    let ui_listener = if ui_settings.enabled {
+        let retries = config.conf.port_max_retries()?;
+        match ui::bind_listener(&config.host, config.webui_port, retries) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                env.shutdown();
+                return Err(ui::start_error("master", &e));
+            }
+        }
+    } else {
+        None
+    };
+    let ui_port = ui_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(config.webui_port, |a| a.port());
+    let web_ui_url = format!("http://{}:{ui_port}", address.host());
     let election = leader_election(&settings.recovery_mode, config.standby, &address);
     let master = Master::new(
         settings,
@@ -62,10 +87,23 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
         env.shutdown();
         return Err(e);
     }
+    let ui = match ui_listener {
+        None => None,
+        Some(listener) => {
+            match ui::start_master_ui(listener, &env, MASTER_ENDPOINT_NAME, &ui_settings) {
+                Ok(server) => Some(Arc::new(server)),
+                Err(e) => {
+                    env.shutdown();
+                    return Err(ui::start_error("master", &e));
+                }
+            }
+        }
+    };
     Ok(MasterHandle {
         env,
         master: me,
         address,
+        ui,
     })
 }
 
@@ -115,6 +153,7 @@ pub struct MasterHandle {
     env: RpcEnv,
     master: EndpointRef<MasterProtocol>,
     address: RpcAddress,
+    ui: Option<Arc<UiServer>>,
 }
 
 impl MasterHandle {
@@ -126,6 +165,11 @@ impl MasterHandle {
     /// The master URL, `ember://host:port`, as workers and drivers are given it.
     pub fn url(&self) -> String {
         self.address.to_ember_url()
+    }
+
+    /// Where its status UI listens (`None` with `ember.ui.enabled=false`).
+    pub fn ui_address(&self) -> Option<SocketAddr> {
+        self.ui.as_ref().map(|ui| ui.address())
     }
 
     /// A ref to the `Master` endpoint.
@@ -149,8 +193,11 @@ impl MasterHandle {
             .ask_sync(|reply| MasterAsk::RequestMasterState { reply })
     }
 
-    /// Stops the master and its environment. Idempotent.
+    /// Stops the master, its status UI and its environment. Idempotent.
     pub fn shutdown(&self) {
+        if let Some(ui) = &self.ui {
+            ui.stop();
+        }
         self.env.shutdown();
     }
 

@@ -144,6 +144,7 @@ impl Master {
                 endpoint: endpoint.clone(),
                 cores: w.cores,
                 memory_mib: w.memory_mib,
+                web_ui_url: String::new(),
             };
             if let Err(e) = self.workers.insert_unknown(new, now) {
                 log::warn!("Cannot recover worker {}: {e:?}", w.id);

@@ -93,6 +93,7 @@ impl Master {
             endpoint: reg.worker.clone(),
             cores: reg.cores,
             memory_mib: reg.memory_mib,
+            web_ui_url: reg.web_ui_url.clone(),
         };
         match self.workers.insert(new, Instant::now()) {
             Ok(()) => {

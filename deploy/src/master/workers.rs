@@ -64,6 +64,9 @@ pub(crate) struct NewWorker {
     pub(crate) endpoint: EndpointRef<WorkerProtocol>,
     pub(crate) cores: u32,
     pub(crate) memory_mib: u32,
+    /// Its status page as it reported it; empty for a worker read back by a recovering
+    /// master (the stored record predates the UI).
+    pub(crate) web_ui_url: String,
 }
 
 /// One worker. Its id, address and status never change through `&mut WorkerInfo`: only
@@ -100,6 +103,10 @@ impl WorkerInfo {
         self.info.memory_mib
     }
 
+    pub(crate) fn web_ui_url(&self) -> &str {
+        &self.info.web_ui_url
+    }
+
     pub(crate) fn host_port(&self) -> String {
         RpcAddress::new(&self.info.host, self.info.port).host_port()
     }
@@ -125,13 +132,16 @@ impl WorkerInfo {
         self.status != WorkerStatus::Dead
     }
 
-    #[cfg(test)]
     pub(crate) fn cores_used(&self) -> u32 {
         self.cores_used
     }
 
     pub(crate) fn cores_free(&self) -> u32 {
         self.info.cores.saturating_sub(self.cores_used)
+    }
+
+    pub(crate) fn memory_used_mib(&self) -> u32 {
+        self.memory_used_mib
     }
 
     pub(crate) fn memory_free_mib(&self) -> u32 {

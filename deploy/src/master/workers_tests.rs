@@ -16,6 +16,7 @@ fn new_worker(env: &RpcEnv, id: &str, host: &str, port: u16) -> NewWorker {
         endpoint: env.local_ref(id),
         cores: 8,
         memory_mib: 1024,
+        web_ui_url: String::new(),
     }
 }
 

@@ -74,6 +74,18 @@ message! {
 }
 
 impl ExecutorState {
+    /// Spark's name for the state (`RUNNING`, ...), as the status pages show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorState::Launching => "LAUNCHING",
+            ExecutorState::Running => "RUNNING",
+            ExecutorState::Killed => "KILLED",
+            ExecutorState::Failed => "FAILED",
+            ExecutorState::Lost => "LOST",
+            ExecutorState::Exited => "EXITED",
+        }
+    }
+
     /// Whether the executor is gone (KILLED, FAILED, LOST, EXITED).
     pub fn is_finished(self) -> bool {
         matches!(

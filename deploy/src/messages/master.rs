@@ -82,10 +82,10 @@ message! {
     }
 }
 
-/// What only the master's own process tells it: its timers, through the endpoint's
-/// [`ControlRef`](rpc_env::ControlRef). No wire encoding, so no peer can, say, end a
-/// recovery early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What only the master's own process tells it: its timers and its status UI's questions,
+/// through the endpoint's [`ControlRef`](rpc_env::ControlRef). No wire encoding, so no
+/// peer can, say, end a recovery early.
+#[derive(Debug)]
 pub enum MasterControl {
     /// Remove workers silent for longer than `ember.worker.timeout`.
     CheckForWorkerTimeout,
@@ -93,6 +93,11 @@ pub enum MasterControl {
     CompleteRecovery,
     /// Standby masters: poll the leader election (`ember.deploy.leaderPollInterval`).
     CheckLeadership,
+    /// The status UI: everything its pages show.
+    View {
+        /// The answer.
+        reply: Reply<crate::ui::view::MasterView>,
+    },
 }
 
 message! {

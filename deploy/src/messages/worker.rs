@@ -120,6 +120,11 @@ pub enum WorkerControl {
     SendHeartbeat,
     /// Timer: clean finished applications' directories.
     WorkDirCleanup,
+    /// The status UI: everything its pages show.
+    View {
+        /// The answer.
+        reply: Reply<crate::ui::view::WorkerView>,
+    },
 }
 
 message! {

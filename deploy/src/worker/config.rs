@@ -67,7 +67,7 @@ pub struct WorkerConfig {
     pub memory_mib: u32,
     /// Where executors and drivers run and keep their logs; `work` by default.
     pub work_dir: PathBuf,
-    /// The web UI port reported to the master (Ember serves no worker UI yet).
+    /// The status UI's port (default 8081; 0 picks a free one).
     pub webui_port: u16,
     /// `ember.*` settings (RPC and `ember.worker.*`).
     pub conf: RpcConf,

@@ -107,6 +107,7 @@ pub(crate) struct DriverSpec {
 /// A supervised driver: its thread, and what `kill` needs.
 pub(crate) struct DriverRunner {
     driver_id: DriverId,
+    program: String,
     cores: u32,
     memory_mib: u32,
     shared: Arc<Shared>,
@@ -176,6 +177,7 @@ impl DriverRunner {
         });
         let runner = DriverRunner {
             driver_id: spec.driver_id.clone(),
+            program: spec.description.command.program.clone(),
             cores: spec.description.cores,
             memory_mib: spec.description.memory_mib,
             shared: Arc::clone(&shared),
@@ -235,6 +237,11 @@ impl DriverRunner {
     /// The memory it holds, MiB.
     pub(crate) fn memory_mib(&self) -> u32 {
         self.memory_mib
+    }
+
+    /// The program it runs.
+    pub(crate) fn program(&self) -> &str {
+        &self.program
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -13,6 +14,7 @@ use rpc_env::{ConfError, EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError
 
 use crate::ids::id_timestamp;
 use crate::messages::{WorkerAsk, WorkerProtocol, WorkerState, WORKER_ENDPOINT_NAME};
+use crate::ui::{self, UiServer, UiSettings};
 use crate::WorkerId;
 
 use super::config::{WorkerConfig, WorkerSettings};
@@ -119,6 +121,7 @@ pub struct WorkerHandle {
     id: WorkerId,
     address: RpcAddress,
     exit: Arc<ExitSlot>,
+    ui: Option<Arc<UiServer>>,
 }
 
 /// Starts a worker: creates its work dir, binds its env (`ember-worker`) and registers its
@@ -159,6 +162,23 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             "The worker's env has no address".to_string(),
         ));
     };
+    let ui_settings = UiSettings::from_conf(&config.conf)?;
+    let ui_listener = if ui_settings.enabled {
+        let retries = config.conf.port_max_retries()?;
+        match ui::bind_listener(&config.host, config.webui_port, retries) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                env.shutdown();
+                return Err(ui::start_error("worker", &e).into());
+            }
+        }
+    } else {
+        None
+    };
+    let ui_port = ui_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(config.webui_port, |a| a.port());
     let id = WorkerId(format!(
         "worker-{}-{}-{}",
         id_timestamp(now),
@@ -173,7 +193,7 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             cores: config.cores,
             memory_mib: config.memory_mib,
             work_dir,
-            web_ui_url: format!("http://{}:{}", address.host(), config.webui_port),
+            web_ui_url: format!("http://{}:{ui_port}", address.host()),
             masters: config.masters,
             launcher: config.launcher,
             security_env: env.security().child_env(),
@@ -188,12 +208,26 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             return Err(e.into());
         }
     };
+    let ui = match ui_listener {
+        None => None,
+        Some(listener) => {
+            match ui::start_worker_ui(listener, &env, WORKER_ENDPOINT_NAME, &ui_settings) {
+                Ok(server) => Some(Arc::new(server)),
+                Err(e) => {
+                    env.shutdown();
+                    env.await_termination();
+                    return Err(ui::start_error("worker", &e).into());
+                }
+            }
+        }
+    };
     Ok(WorkerHandle {
         env,
         worker,
         id,
         address,
         exit,
+        ui,
     })
 }
 
@@ -248,8 +282,16 @@ impl WorkerHandle {
     /// grace periods) and waits for them, then closes its env. Idempotent. Not from one of
     /// the worker env's own threads, since it waits for them.
     pub fn shutdown(&self) {
+        if let Some(ui) = &self.ui {
+            ui.stop();
+        }
         self.env.shutdown();
         self.env.await_termination();
+    }
+
+    /// Where its status UI listens (`None` with `ember.ui.enabled=false`).
+    pub fn ui_address(&self) -> Option<SocketAddr> {
+        self.ui.as_ref().map(|ui| ui.address())
     }
 
     /// Blocks until the worker has stopped, and says how it ended.

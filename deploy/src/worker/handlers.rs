@@ -4,12 +4,13 @@ use crate::messages::{
     ApplicationDescription, DriverDescription, DriverState, ExecutorDescription, ExecutorState,
     MasterMessage, WorkerControl,
 };
+use crate::ui::view::AppLabel;
 use crate::{AppId, DriverId};
 
 use super::cleanup::clean_in_background;
 use super::driver_runner::{DriverRunner, DriverSpec, FIRST_BACKOFF};
 use super::executor_runner::{ExecutorRunner, ExecutorSpec};
-use super::{trim_oldest, Ctx, Report, RunningExecutor, Worker};
+use super::{trim_oldest, Ctx, FinishedDriver, FinishedExecutor, Report, RunningExecutor, Worker};
 
 impl Worker {
     /// `LaunchExecutor`: start the process now (it takes milliseconds) and report RUNNING,
@@ -39,6 +40,7 @@ impl Worker {
             "Asked to launch executor {app_id}/{exec_id} for {}",
             description.name
         );
+        let app = app_label(&description);
         let spec = ExecutorSpec {
             app_id: app_id.clone(),
             exec_id,
@@ -68,17 +70,20 @@ impl Worker {
             Ok(runner) => {
                 let state = ExecutorState::Launching;
                 self.executors
-                    .insert(key, RunningExecutor { runner, state });
+                    .insert(key, RunningExecutor { runner, state, app });
                 self.executor_state_changed(app_id, exec_id, ExecutorState::Running, None, None);
             }
             Err(message) => {
                 log::error!("{message}");
-                self.finished_executors.push_back(ExecutorDescription {
-                    app_id: app_id.clone(),
-                    exec_id,
-                    cores,
-                    memory_mib,
-                    state: ExecutorState::Failed,
+                self.finished_executors.push_back(FinishedExecutor {
+                    description: ExecutorDescription {
+                        app_id: app_id.clone(),
+                        exec_id,
+                        cores,
+                        memory_mib,
+                        state: ExecutorState::Failed,
+                    },
+                    app,
                 });
                 trim_oldest(
                     &mut self.finished_executors,
@@ -130,8 +135,10 @@ impl Worker {
                             .map(|c| format!(" exitStatus {c}"))
                             .unwrap_or_default()
                     );
-                    self.finished_executors
-                        .push_back(e.runner.description(state));
+                    self.finished_executors.push_back(FinishedExecutor {
+                        description: e.runner.description(state),
+                        app: e.app,
+                    });
                     trim_oldest(
                         &mut self.finished_executors,
                         self.settings.retained_executors,
@@ -252,8 +259,14 @@ impl Worker {
         if !state.is_finished() {
             return;
         }
-        if self.drivers.remove(&driver_id).is_some() {
-            self.finished_drivers.push_back(driver_id);
+        if let Some(runner) = self.drivers.remove(&driver_id) {
+            self.finished_drivers.push_back(FinishedDriver {
+                id: driver_id,
+                state,
+                cores: runner.cores(),
+                memory_mib: runner.memory_mib(),
+                program: runner.program().to_string(),
+            });
             trim_oldest(&mut self.finished_drivers, self.settings.retained_drivers);
         }
     }
@@ -291,5 +304,18 @@ impl Worker {
             cleanup.app_data_ttl,
             std::sync::Arc::clone(&self.cleanup_running),
         );
+    }
+}
+
+/// What the status UI shows of an executor's application: its name, user, sizes and
+/// command line, redacted.
+fn app_label(description: &ApplicationDescription) -> AppLabel {
+    let command = &description.command;
+    AppLabel {
+        name: description.name.clone(),
+        user: description.user.clone(),
+        max_cores: description.max_cores,
+        memory_per_executor_mib: description.memory_per_executor_mib,
+        command: crate::ui::redacted_command_line(&command.program, &command.args, &command.env),
     }
 }

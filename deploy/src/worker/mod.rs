@@ -6,7 +6,8 @@
 //! - [`state_sync`]: executor state reports to the master, retried off the handler;
 //! - [`cleanup`]: the periodic work-dir cleanup;
 //! - [`config`] / [`cli`]: settings and the `ember-worker` command line;
-//! - [`handle`]: [`start_worker`] and [`WorkerHandle`], what the rest of Ember calls.
+//! - [`handle`]: [`start_worker`] and [`WorkerHandle`], what the rest of Ember calls;
+//! - [`view`]: what the status UI (`crate::ui`) shows, answered to its control ask.
 //!
 //! The endpoint itself ([`Worker`]) has one method per message; its timers are tickers that
 //! send it messages, and nothing in it blocks except killing its children when it stops.
@@ -23,6 +24,7 @@ mod registration;
 mod state_sync;
 #[cfg(test)]
 mod test_util;
+mod view;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ffi::OsString;
@@ -35,9 +37,11 @@ use rpc_env::Ticker;
 use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
 
 use crate::messages::{
-    ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk, WorkerControl,
-    WorkerMessage, WorkerProtocol, WorkerRegistration, WorkerState, MASTER_ENDPOINT_NAME,
+    DriverState, ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk,
+    WorkerControl, WorkerMessage, WorkerProtocol, WorkerRegistration, WorkerState,
+    MASTER_ENDPOINT_NAME,
 };
+use crate::ui::view::AppLabel;
 use crate::{AppId, DriverId, WorkerId};
 
 use config::WorkerSettings;
@@ -60,6 +64,24 @@ type Ctx<'a> = EndpointContext<'a, WorkerProtocol>;
 struct RunningExecutor {
     runner: ExecutorRunner,
     state: ExecutorState,
+    /// Its application, for the status UI.
+    app: AppLabel,
+}
+
+/// A finished executor, kept for tools and the status UI
+/// (`ember.worker.ui.retainedExecutors`).
+struct FinishedExecutor {
+    description: ExecutorDescription,
+    app: AppLabel,
+}
+
+/// A finished driver, kept for the status UI (`ember.worker.ui.retainedDrivers`).
+struct FinishedDriver {
+    id: DriverId,
+    state: DriverState,
+    cores: u32,
+    memory_mib: u32,
+    program: String,
 }
 
 /// The worker endpoint. Its state is owned here and changed only by its handlers.
@@ -74,9 +96,11 @@ pub(crate) struct Worker {
     cleanup_timer: Option<Ticker>,
     cleanup_running: Arc<AtomicBool>,
     executors: BTreeMap<(AppId, u32), RunningExecutor>,
-    finished_executors: VecDeque<ExecutorDescription>,
+    finished_executors: VecDeque<FinishedExecutor>,
     drivers: BTreeMap<DriverId, DriverRunner>,
-    finished_drivers: VecDeque<DriverId>,
+    finished_drivers: VecDeque<FinishedDriver>,
+    /// The status page of the master last registered with.
+    master_web_ui_url: Option<String>,
     finished_apps: HashSet<AppId>,
     sync: Option<StateSync>,
     exit: Arc<ExitSlot>,
@@ -125,6 +149,7 @@ impl Worker {
             finished_executors: VecDeque::new(),
             drivers: BTreeMap::new(),
             finished_drivers: VecDeque::new(),
+            master_web_ui_url: None,
             finished_apps: HashSet::new(),
             sync: None,
             exit,
@@ -373,8 +398,11 @@ impl RpcEndpoint for Worker {
                 master,
                 master_address,
                 duplicate,
-                ..
-            } => self.registered_worker(ctx, master, master_address, duplicate),
+                master_web_ui_url,
+            } => {
+                self.master_web_ui_url = Some(master_web_ui_url);
+                self.registered_worker(ctx, master, master_address, duplicate)
+            }
             WorkerMessage::RegisterWorkerFailed { message } => {
                 self.register_worker_failed(ctx, &message)
             }
@@ -411,7 +439,10 @@ impl RpcEndpoint for Worker {
             WorkerMessage::MasterChanged {
                 master,
                 master_web_ui_url,
-            } => self.master_changed(ctx, master, &master_web_ui_url),
+            } => {
+                self.master_changed(ctx, master, &master_web_ui_url);
+                self.master_web_ui_url = Some(master_web_ui_url);
+            }
             WorkerMessage::ApplicationFinished { app_id } => self.application_finished(app_id),
         }
         Ok(())
@@ -434,6 +465,7 @@ impl RpcEndpoint for Worker {
             WorkerControl::ReregisterWithMaster => self.reregister_with_master(ctx),
             WorkerControl::SendHeartbeat => self.send_heartbeat(ctx),
             WorkerControl::WorkDirCleanup => self.work_dir_cleanup(),
+            WorkerControl::View { reply } => reply.send(self.view()),
         }
         Ok(())
     }
@@ -449,7 +481,11 @@ impl RpcEndpoint for Worker {
             memory_mib: self.who.memory_mib,
             memory_used_mib: used.memory_mib,
             executors: self.executor_descriptions(),
-            finished_executors: self.finished_executors.iter().cloned().collect(),
+            finished_executors: self
+                .finished_executors
+                .iter()
+                .map(|f| f.description.clone())
+                .collect(),
             drivers: self.drivers.keys().cloned().collect(),
         });
         Ok(())

@@ -31,6 +31,7 @@ impl RecoveryDir {
 pub fn config_on(port: u16, settings: &[(&str, &str)]) -> MasterConfig {
     init_logging();
     let mut config = MasterConfig::new("127.0.0.1", port).with_conf(small_conf());
+    config.webui_port = 0;
     for (k, v) in settings {
         config = config.set(*k, *v);
     }

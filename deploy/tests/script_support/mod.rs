@@ -80,7 +80,8 @@ pub struct Scripts {
 
 impl Scripts {
     /// A fresh directory for a test called `name`, with `conf/ember-defaults.conf` setting
-    /// `ember.port.maxRetries 0` (a taken port fails the master instead of moving it).
+    /// `ember.port.maxRetries 0` (a taken port fails the master instead of moving it) and
+    /// the status UIs on free ports (tests run side by side).
     pub fn new(name: &str, home: &Path, bin_dir: &Path) -> Scripts {
         let root = TempDir::new(&format!("scripts-{name}"));
         for dir in ["pid", "log", "conf", "work", "run"] {
@@ -88,7 +89,7 @@ impl Scripts {
         }
         std::fs::write(
             root.path().join("conf/ember-defaults.conf"),
-            "ember.port.maxRetries 0\n",
+            "ember.port.maxRetries 0\nember.master.ui.port 0\nember.worker.ui.port 0\n",
         )
         .expect("ember-defaults.conf");
         let conf = RpcConf::new().with("ember.rpc.askTimeout", "10s");

@@ -380,6 +380,7 @@ impl TestWorker {
         let mut config = WorkerConfig::new(masters);
         config.cores = 4;
         config.memory_mib = 4096;
+        config.webui_port = 0;
         config.work_dir = work.path().to_path_buf();
         config.conf = fast_conf();
         for (k, v) in extra {
