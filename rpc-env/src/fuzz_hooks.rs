@@ -221,6 +221,7 @@ fn arrival_context() -> Option<&'static ArrivalContext> {
                 env.shared.max_frame,
                 usize::MAX,
                 false,
+                Arc::default(),
             ));
             conn.mark_closed();
             Some(ArrivalContext {

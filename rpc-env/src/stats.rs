@@ -1,8 +1,12 @@
-//! Counters of what the network did to an env that an operator wants to see: refused
-//! peers, bad traffic, caps reached. Lines about such things are rate-limited
+//! Counters of what the network did to an env that an operator wants to see: its traffic,
+//! refused peers, bad traffic, caps reached. Lines about such things are rate-limited
 //! (`log_limit.rs`); the counters are exact.
+//!
+//! The traffic counters are added to once per read or write system call (or per chunk of
+//! frames read), never per message, so they cost nothing the system call does not dwarf.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A snapshot of an env's network counters, from [`RpcEnv::network_stats`](crate::RpcEnv::network_stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,6 +30,16 @@ pub struct NetworkStats {
     /// Times reading from a connection paused because an endpoint's inbox was over
     /// `ember.rpc.inbox.maxBytes`.
     pub read_pauses: u64,
+    /// Bytes read from peers, as they came off the wire (sealed, on encrypted connections).
+    pub bytes_read: u64,
+    /// Bytes written to peers, as they went on the wire.
+    pub bytes_written: u64,
+    /// Frames read from peers (messages, asks, answers).
+    pub frames_read: u64,
+    /// Connections open now, in either direction, handshaking ones included.
+    pub open_connections: u64,
+    /// Messages waiting in this env's endpoints' inboxes now.
+    pub inbox_messages: u64,
 }
 
 /// The live counters behind [`NetworkStats`].
@@ -38,6 +52,15 @@ pub(crate) struct NetworkCounters {
     pub(crate) connections_refused: AtomicU64,
     pub(crate) accept_failures: AtomicU64,
     pub(crate) read_pauses: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
+    /// Shared with every connection, whichever thread writes for it.
+    pub(crate) bytes_written: Arc<AtomicU64>,
+    pub(crate) frames_read: AtomicU64,
+}
+
+/// Adds `n` to `counter`.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Adds one to `counter`.
@@ -46,7 +69,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 impl NetworkCounters {
-    /// The counters now.
+    /// The counters now; the gauges (open connections, inbox messages) are the caller's.
     pub(crate) fn snapshot(&self) -> NetworkStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NetworkStats {
@@ -57,6 +80,11 @@ impl NetworkCounters {
             connections_refused: get(&self.connections_refused),
             accept_failures: get(&self.accept_failures),
             read_pauses: get(&self.read_pauses),
+            bytes_read: get(&self.bytes_read),
+            bytes_written: get(&self.bytes_written),
+            frames_read: get(&self.frames_read),
+            open_connections: 0,
+            inbox_messages: 0,
         }
     }
 }

@@ -189,9 +189,36 @@ pub(crate) fn worker_metrics(view: &WorkerView, net: &NetworkStats) -> String {
     out
 }
 
-/// The RPC env's own counters ([`NetworkStats`]).
+/// The RPC env's own counters and gauges ([`NetworkStats`]).
 fn rpc_metrics(out: &mut String, net: &NetworkStats) {
-    let counters: [(&str, &str, u64); 7] = [
+    gauge(
+        out,
+        "ember_rpc_open_connections",
+        "Connections open now, handshaking ones included.",
+        net.open_connections,
+    );
+    gauge(
+        out,
+        "ember_rpc_inbox_messages",
+        "Messages waiting in the endpoints' inboxes now.",
+        net.inbox_messages,
+    );
+    let counters: [(&str, &str, u64); 10] = [
+        (
+            "ember_rpc_bytes_read_total",
+            "Bytes read from peers, as on the wire.",
+            net.bytes_read,
+        ),
+        (
+            "ember_rpc_bytes_written_total",
+            "Bytes written to peers, as on the wire.",
+            net.bytes_written,
+        ),
+        (
+            "ember_rpc_frames_read_total",
+            "Frames read from peers.",
+            net.frames_read,
+        ),
         (
             "ember_rpc_auth_failures_total",
             "Connections closed before their handshake completed.",

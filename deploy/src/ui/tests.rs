@@ -109,6 +109,8 @@ impl MasterSource for FakeMaster {
     fn network_stats(&self) -> NetworkStats {
         NetworkStats {
             auth_failures: 3,
+            bytes_read: 4096,
+            open_connections: 2,
             ..NetworkStats::default()
         }
     }
@@ -336,6 +338,8 @@ fn metrics_are_prometheus_text() {
         "ember_master_drivers{state=\"SUBMITTED\"} 1",
         "ember_master_refused_messages_total 7",
         "ember_rpc_auth_failures_total 3",
+        "ember_rpc_bytes_read_total 4096",
+        "ember_rpc_open_connections 2",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -83,6 +83,8 @@ pub(crate) struct Connection {
     /// `ember.rpc.outbox.maxBytes`: past this many bytes waiting, an answer to the peer
     /// closes the connection instead of queueing.
     max_queued: usize,
+    /// The env's count of bytes written ([`crate::NetworkStats::bytes_written`]).
+    bytes_written: Arc<AtomicU64>,
 }
 
 impl Connection {
@@ -100,6 +102,7 @@ impl Connection {
         max_frame: usize,
         max_queued: usize,
         authenticating: bool,
+        bytes_written: Arc<AtomicU64>,
     ) -> Connection {
         Connection {
             id,
@@ -116,6 +119,7 @@ impl Connection {
             io,
             max_frame,
             max_queued,
+            bytes_written,
         }
     }
 
@@ -430,7 +434,10 @@ impl Connection {
                 }
                 match (&self.stream).write_vectored(&slices[..count]) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => n,
+                    Ok(n) => {
+                        crate::stats::add(&self.bytes_written, n as u64);
+                        n
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e),

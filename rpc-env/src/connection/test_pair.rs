@@ -72,6 +72,7 @@ pub(crate) fn pair() -> (Arc<Connection>, Arc<StandInIo>, StdStream) {
         MAX_FRAME,
         usize::MAX,
         false,
+        Arc::default(),
     ));
     (conn, io, theirs)
 }

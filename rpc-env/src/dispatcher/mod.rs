@@ -193,6 +193,13 @@ impl Dispatcher {
         }
     }
 
+    /// Messages waiting in every endpoint's inbox now (each inbox locked in turn, briefly).
+    pub(crate) fn queued_messages(&self) -> usize {
+        let inboxes: Vec<Arc<dyn InboxEntry>> =
+            self.registered.read().endpoints.values().cloned().collect();
+        inboxes.iter().map(|inbox| inbox.queued()).sum()
+    }
+
     /// Gives `event` to every endpoint.
     pub(crate) fn broadcast(&self, event: &NetworkEvent) {
         let targets: Vec<Arc<dyn InboxEntry>> =

@@ -343,10 +343,17 @@ impl RpcEnv {
         self.shared.is_stopped()
     }
 
-    /// What the network did to this env so far: refused peers, bad traffic, caps reached.
-    /// The log lines about these are rate-limited; these counts are exact.
+    /// What the network did to this env so far: its traffic, refused peers, bad traffic,
+    /// caps reached; and its open connections and queued messages now. The log lines about
+    /// these are rate-limited; these counts are exact. Cheap enough to read every second:
+    /// it locks each endpoint's inbox once, briefly.
     pub fn network_stats(&self) -> NetworkStats {
-        self.shared.counters.snapshot()
+        let shared = &self.shared;
+        NetworkStats {
+            open_connections: shared.open_connections.load(Ordering::Acquire) as u64,
+            inbox_messages: shared.dispatcher.queued_messages() as u64,
+            ..shared.counters.snapshot()
+        }
     }
 }
 

@@ -51,6 +51,7 @@ impl EnvShared {
             self.max_frame,
             self.limits.outbox_max_bytes,
             authenticating,
+            Arc::clone(&self.counters.bytes_written),
         ));
         self.open_connections.fetch_add(1, Ordering::AcqRel);
         if !authenticating {

@@ -485,6 +485,8 @@ pub(crate) trait InboxEntry: Send + Sync {
     fn stop(&self);
     /// The inbox as `Any`, to get the typed inbox back.
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// How many messages wait in it now.
+    fn queued(&self) -> usize;
 }
 
 fn decode_whole<T: Decode>(body: Bytes, ctx: &Arrival) -> Result<T, DecodeError> {
@@ -497,6 +499,10 @@ fn decode_whole<T: Decode>(body: Bytes, ctx: &Arrival) -> Result<T, DecodeError>
 impl<P: Protocol> InboxEntry for Inbox<P> {
     fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    fn queued(&self) -> usize {
+        self.state.lock().queue.len()
     }
 
     fn post_remote(

@@ -69,10 +69,16 @@ impl Destinations for EnvDestinations<'_> {
 /// Routes and delivers every whole frame in the connection's buffer; an error closes the
 /// connection.
 pub(super) fn route_frames(env: &Arc<EnvShared>, state: &mut ConnState) -> Result<(), RpcError> {
+    // Counted once per chunk, not per frame: the counter is shared by every IO thread.
+    let mut frames = 0;
+    let counted = |frames| crate::stats::add(&env.counters.frames_read, frames);
     loop {
         let frame = match state.decoder.decode(&mut state.buf) {
             Ok(Some(frame)) => frame,
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                counted(frames);
+                return Ok(());
+            }
             Err(e) => {
                 return Err(RpcError::Io {
                     context: "Malformed frame".into(),
@@ -80,6 +86,7 @@ pub(super) fn route_frames(env: &Arc<EnvShared>, state: &mut ConnState) -> Resul
                 })
             }
         };
+        frames += 1;
         let routed = route(frame, &mut state.routes, &EnvDestinations(env))?;
         deliver(env, &state.conn, routed)?;
     }

@@ -420,7 +420,10 @@ impl IoLoop {
                     self.close(token, None);
                     return;
                 }
-                Ok(n) => n,
+                Ok(n) => {
+                    crate::stats::add(&self.env.counters.bytes_read, n as u64);
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

@@ -58,7 +58,8 @@ struct Stats;
 impl RpcEndpoint for Stats {
     type Protocol = StatsProtocol;
 
-    /// Reading a few atomics never blocks, so the IO thread may run it.
+    /// Reading the counters takes atomics and brief inbox locks, never a wait, so the IO
+    /// thread may run it.
     fn threading(&self) -> Threading {
         Threading::Inline
     }
@@ -84,6 +85,11 @@ fn counters_of(stats: &NetworkStats) -> Vec<u64> {
         stats.connections_refused,
         stats.accept_failures,
         stats.read_pauses,
+        stats.bytes_read,
+        stats.bytes_written,
+        stats.frames_read,
+        stats.open_connections,
+        stats.inbox_messages,
     ]
 }
 
@@ -98,6 +104,11 @@ fn stats_of(counters: &[u64]) -> NetworkStats {
         connections_refused: at(4),
         accept_failures: at(5),
         read_pauses: at(6),
+        bytes_read: at(7),
+        bytes_written: at(8),
+        frames_read: at(9),
+        open_connections: at(10),
+        inbox_messages: at(11),
     }
 }
 
