@@ -81,6 +81,7 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
         suites::tasks::EXECUTOR_MODE => suites::tasks::serve_executor,
         suites::cluster::WORKER_MODE => suites::cluster::serve_worker,
         suites::flood::MASTER_MODE => suites::flood::serve_master,
+        suites::ui::MASTER_MODE => suites::ui::serve_master,
         other => {
             return Err(BenchError::new(format!(
                 "unknown {} mode '{other}'",

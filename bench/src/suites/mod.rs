@@ -15,6 +15,7 @@ pub(crate) mod cluster;
 pub(crate) mod flood;
 pub(crate) mod rpc;
 pub(crate) mod tasks;
+pub(crate) mod ui;
 
 /// A suite as the CLI sees it.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +54,11 @@ pub(crate) const SUITES: &[Suite] = &[
         name: "flood",
         about: "the master's peak RSS and a worker's registration time under four loopback floods",
         run: flood::run,
+    },
+    Suite {
+        name: "ui",
+        about: "the master's CPU idle and with /json and /metrics/prometheus scraped every second; CPU and latency per UI request",
+        run: ui::run,
     },
 ];
 
