@@ -29,7 +29,13 @@
 #   EMBER_STOP_TIMEOUT   seconds stop waits after SIGTERM before SIGKILL (default 30)
 set -eu
 
-usage="Usage: ember-daemon.sh (start|stop|status) <command> <instance> [args...]"
+usage="Usage: ./sbin/ember-daemon.sh (start|stop|status) <command> <instance> [args...]"
+case "${1:-}" in
+    --help | -h)
+        echo "$usage"
+        exit 0
+        ;;
+esac
 if [ $# -lt 3 ]; then
     echo "$usage" >&2
     exit 1

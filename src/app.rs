@@ -8,7 +8,8 @@ use std::sync::Arc;
 use rpc_env::{Decode, Encode, RpcConf};
 
 use ember_executor::{
-    looks_like_executor, run_executor, usage, ExecutorArgs, TaskContext, TaskError, TaskRegistry,
+    asks_for_help, looks_like_executor, run_executor, usage, ExecutorArgs, TaskContext, TaskError,
+    TaskRegistry,
 };
 
 use crate::context::Context;
@@ -147,6 +148,10 @@ impl App {
 
     fn run_as_executor(self, args: Vec<OsString>) -> ExitCode {
         let program = std::env::args().next().unwrap_or_else(|| self.name.clone());
+        if asks_for_help(&args) {
+            print!("{}", usage(&program));
+            return ExitCode::SUCCESS;
+        }
         match ExecutorArgs::parse(args) {
             Ok(args) => {
                 let code = run_executor(&args, Arc::new(self.registry));

@@ -8,64 +8,16 @@
 //! (`target/<profile>/{ember-master,ember-worker,ember-submit,examples/pi}`); missing ones
 //! are built first.
 
+mod built;
 #[path = "../deploy/tests/script_support/mod.rs"]
 pub mod script_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use built::{ensure_built, profile_dir};
 
 use ember_deploy::messages::{DriverState, MasterState};
 use script_support::*;
-
-/// `target/<profile>`, from this test's own path (`target/<profile>/deps/<test>`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("this test's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf()
-}
-
-/// Builds what is missing of the daemons, `ember-submit` and `examples/pi`.
-fn ensure_built(dir: &Path) {
-    let missing = |names: &[&str]| names.iter().any(|n| !dir.join(n).is_file());
-    let mut builds: Vec<Vec<&str>> = Vec::new();
-    if missing(&["ember-master", "ember-worker", "ember-submit"]) {
-        builds.push(vec!["-p", "ember-deploy", "--bins"]);
-    }
-    if missing(&["examples/pi"]) {
-        builds.push(vec!["-p", "ember", "--example", "pi"]);
-    }
-    let profile = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("a profile directory");
-    let target = dir.parent().expect("the target directory");
-    for args in builds {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg("build")
-            .args(&args)
-            .arg("--target-dir")
-            .arg(target);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cargo.arg("--release");
-            }
-            other => {
-                cargo.args(["--profile", other]);
-            }
-        }
-        let output = run_bounded(cargo, "cargo build");
-        assert!(
-            output.status.success(),
-            "cargo build {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
 
 /// The value in `Pi is roughly <value>`.
 fn pi_in(stdout: &str) -> f64 {

@@ -35,9 +35,17 @@ fn a_bad_flag_prints_the_usage_and_exits_1() {
 
 #[test]
 fn help_prints_the_usage_and_exits_0() {
-    let out = ember_master(&["--help"]).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--properties-file FILE"));
+    // Asked for, the usage goes to stdout; `-h` with no host after it asks too.
+    for args in [&["--help"][..], &["-p", "0", "-h"]] {
+        let out = ember_master(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with("Usage: ember-master"),
+            "{args:?}: {stdout}"
+        );
+        assert!(stdout.contains("--properties-file FILE"), "{stdout}");
+    }
 }
 
 /// Removes a scratch directory when the test ends, even by a panic.
