@@ -31,3 +31,43 @@ pub const REGISTRATION_RETRIES: &str = "ember.standalone.registrationRetries";
 /// tasks meanwhile.
 pub const EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION: &str =
     "ember.standalone.executorRemoveDelayOnDisconnection";
+
+/// Every key above (checked against this file by a test).
+pub const ALL: &[&str] = &[
+    MASTER,
+    APP_NAME,
+    DRIVER_HOST,
+    DRIVER_PORT,
+    NETWORK_TIMEOUT_INTERVAL,
+    CORES_MAX,
+    EXECUTOR_CORES,
+    EXECUTOR_MEMORY,
+    EXECUTOR_PROGRAM,
+    EXECUTOR_PROGRAM_ARGS,
+    REGISTRATION_TIMEOUT,
+    REGISTRATION_RETRIES,
+    EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
+];
+
+#[cfg(test)]
+mod tests {
+    /// ember-deploy warns about keys it does not know, and cannot depend on this crate or
+    /// the scheduler: its list of theirs must be exactly theirs.
+    #[test]
+    fn deploy_knows_the_driver_sides_keys() {
+        let theirs: Vec<&str> = ember_scheduler::keys::ALL
+            .iter()
+            .chain(super::ALL)
+            .copied()
+            .collect();
+        assert_eq!(ember_deploy::DRIVER_SIDE_KEYS, theirs);
+    }
+
+    #[test]
+    fn all_lists_every_key_declared_here() {
+        assert_eq!(
+            super::ALL,
+            ember_test_support::declared_keys(include_str!("keys.rs"))
+        );
+    }
+}

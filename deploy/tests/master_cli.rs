@@ -57,6 +57,37 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// A misspelled key is named with the key it was probably meant to be, once, whatever else
+/// happens (here the start fails on a bad value read after the file).
+#[test]
+fn an_unknown_key_is_warned_about_with_the_nearest_known_one() {
+    let dir = std::env::temp_dir().join(format!("ember-master-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = RemoveOnDrop(dir);
+    let file = dir.0.join("typo.conf");
+    std::fs::write(
+        &file,
+        "ember.executor.memroy 1g\nember.executor.memroy 2g\nember.deploy.spreadOut false\n\
+         ember.worker.timeout soon\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8 temp path");
+    let out = ember_master(&["-p", "0", "--properties-file", path])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = format!(
+        "Unknown setting 'ember.executor.memroy' in {path}: did you mean 'ember.executor.memory'?"
+    );
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(
+        !stderr.contains("spreadOut'"),
+        "a known key is not warned about: {stderr}"
+    );
+}
+
 #[test]
 fn a_bad_setting_stops_the_start() {
     let dir = std::env::temp_dir().join(format!("ember-master-bin-{}", std::process::id()));

@@ -42,6 +42,23 @@ pub mod keys {
     pub const RETAINED_DRIVERS: &str = "ember.worker.ui.retainedDrivers";
     /// The web UI port; overrides `--webui-port` when set in the properties file.
     pub const UI_PORT: &str = "ember.worker.ui.port";
+    /// Every key above: what a properties file may set for the worker.
+    pub const ALL: &[&str] = &[
+        TIMEOUT,
+        REGISTRATION_RETRY_INTERVAL,
+        PROLONGED_REGISTRATION_RETRY_INTERVAL,
+        INITIAL_REGISTRATION_RETRIES,
+        MAX_REGISTRATION_RETRIES,
+        EXECUTOR_STATE_SYNC_MAX_ATTEMPTS,
+        EXECUTOR_TERMINATE_TIMEOUT,
+        DRIVER_TERMINATE_TIMEOUT,
+        CLEANUP_ENABLED,
+        CLEANUP_INTERVAL,
+        CLEANUP_APP_DATA_TTL,
+        RETAINED_EXECUTORS,
+        RETAINED_DRIVERS,
+        UI_PORT,
+    ];
 }
 
 /// The default web UI port.
@@ -266,6 +283,14 @@ fn positive(conf: &RpcConf, key: &str, d: Duration) -> Result<Duration, ConfErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_keys_lists_every_key_declared_here() {
+        assert_eq!(
+            keys::ALL,
+            ember_test_support::declared_keys(include_str!("config.rs"))
+        );
+    }
 
     #[test]
     fn memory_strings_as_spark_reads_them() {

@@ -13,17 +13,21 @@
 //! - [`refused_port`]: a TCP port nobody listens on nor will be given, for "nobody listens".
 //! - [`free_port`], [`free_port_on`]: a TCP port nothing listens on, for a daemon that must be
 //!   told its port before it starts.
+//! - [`declared_keys`]: the `ember.*` keys a keys file declares, to check a crate's list of
+//!   them.
 //! - [`is_alive`], [`processes_under`]: whether a process runs, and which processes work under
 //!   a directory (how a test finds the daemons, executors and drivers it caused, and checks
 //!   that none was left behind).
 
 mod dirs;
+mod keys;
 mod net;
 mod procs;
 mod secret;
 mod wait;
 
 pub use dirs::TempDir;
+pub use keys::declared_keys;
 pub use net::{free_port, free_port_on, refused_port};
 pub use procs::{exited_within, is_alive, processes_under, thread_asleep, Process};
 pub use secret::write_secret_file;
