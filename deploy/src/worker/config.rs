@@ -30,7 +30,8 @@ pub mod keys {
     pub const EXECUTOR_TERMINATE_TIMEOUT: &str = "ember.worker.executorTerminateTimeout";
     /// Grace between SIGTERM and SIGKILL for a driver. Default `10s`.
     pub const DRIVER_TERMINATE_TIMEOUT: &str = "ember.worker.driverTerminateTimeout";
-    /// Periodic cleanup of finished applications' work dirs. Default `false`.
+    /// Periodic cleanup of finished applications' work dirs. Default `true`, as in Spark 4
+    /// (SPARK-46997): work dirs of finished applications used to fill workers' disks.
     pub const CLEANUP_ENABLED: &str = "ember.worker.cleanup.enabled";
     /// How often the cleanup runs. Default `1800s`.
     pub const CLEANUP_INTERVAL: &str = "ember.worker.cleanup.interval";
@@ -239,7 +240,7 @@ impl WorkerSettings {
             conf.get_u32(keys::MAX_REGISTRATION_RETRIES, 16)?,
             fuzz,
         );
-        let cleanup = if conf.get_bool(keys::CLEANUP_ENABLED, false)? {
+        let cleanup = if conf.get_bool(keys::CLEANUP_ENABLED, true)? {
             Some(CleanupSettings {
                 interval: positive(
                     conf,
@@ -348,7 +349,11 @@ mod tests {
             (6, 16)
         );
         assert_eq!(s.state_sync_max_attempts, 5);
-        assert!(s.cleanup.is_none(), "cleanup is off by default");
+        let cleanup = s.cleanup.expect("cleanup is on by default, as in Spark 4");
+        assert_eq!(cleanup.interval, Duration::from_secs(1800));
+        let off = RpcConf::new().with(keys::CLEANUP_ENABLED, "false");
+        let off = WorkerSettings::from_conf(&off, 1.0).expect("set");
+        assert!(off.cleanup.is_none(), "cleanup can be turned off");
         let conf = RpcConf::new()
             .with(keys::TIMEOUT, "400ms")
             .with(keys::REGISTRATION_RETRY_INTERVAL, "100ms")
