@@ -119,7 +119,7 @@ impl RpcEnv {
         let (listener, address) = if config.client_mode {
             (None, None)
         } else {
-            let listener = bind(&config.bind_host, config.port, max_retries)?;
+            let listener = bind(&config.name, &config.bind_host, config.port, max_retries)?;
             let port = listener
                 .local_addr()
                 .map_err(|e| RpcError::Io {
@@ -368,8 +368,11 @@ fn finish_shutdown(shared: &Arc<EnvShared>) {
     log::debug!("RpcEnv {} stopped", shared.name);
 }
 
-/// Binds `host:port`, trying the next ports up to `max_retries` times when it is taken.
-fn bind(host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError> {
+/// Binds `host:port`, trying the next ports up to `max_retries` times when it is taken (Spark's
+/// rule). Binding another port than the one asked for is a warning naming both, under the
+/// env's `name` (Spark's "Service 'sparkMaster' could not bind on port 7077"): whoever points
+/// workers or drivers at the asked-for port must learn that nothing of ours listens there.
+fn bind(name: &str, host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError> {
     let attempts = if port == 0 { 1 } else { max_retries + 1 };
     let mut last_error = String::new();
     for attempt in 0..attempts {
@@ -387,11 +390,15 @@ fn bind(host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError
         match TcpListener::bind((host, candidate)) {
             Ok(listener) => {
                 if attempt > 0 {
-                    log::info!("Port {port} was taken; the RPC server bound {candidate} instead");
+                    log::warn!(
+                        "Service '{name}' could not bind on port {port} ({last_error}); \
+                         bound port {candidate} instead"
+                    );
                 }
                 return Ok(listener);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                log::debug!("Service '{name}' could not bind on port {candidate}: {e}");
                 last_error = e.to_string();
             }
             Err(e) => {
