@@ -100,7 +100,11 @@ impl App {
     where
         F: FnOnce(&Context) -> Result<(), Box<dyn std::error::Error>>,
     {
-        let _ = env_logger::try_init();
+        // Warnings by default (`RUST_LOG` decides otherwise), as Spark's console shows WARN:
+        // the driver's warnings (no executor after `ember.scheduler.starvationTimeout`, a
+        // lost master) are for the person who started it.
+        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+            .try_init();
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         if looks_like_executor(&args) {
             return self.run_as_executor(args);

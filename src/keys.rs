@@ -26,6 +26,11 @@ pub const EXECUTOR_PROGRAM_ARGS: &str = "ember.executor.programArgs";
 pub const REGISTRATION_TIMEOUT: &str = "ember.standalone.registrationTimeout";
 /// Registration rounds before giving up (3).
 pub const REGISTRATION_RETRIES: &str = "ember.standalone.registrationRetries";
+/// Standalone mode: how long the driver waits without any executor before it warns
+/// (Spark's "Initial job has not accepted any resources", `spark.starvation.timeout`), and how
+/// often it warns again; the warning names the cause it knows. Default `15s`; `0` turns it
+/// off.
+pub const STARVATION_TIMEOUT: &str = "ember.scheduler.starvationTimeout";
 /// Standalone mode: how long the driver waits for the master to say why an executor whose
 /// connection dropped ended, before removing it as disassociated (5 s). It takes no new
 /// tasks meanwhile.
@@ -46,6 +51,7 @@ pub const ALL: &[&str] = &[
     EXECUTOR_PROGRAM_ARGS,
     REGISTRATION_TIMEOUT,
     REGISTRATION_RETRIES,
+    STARVATION_TIMEOUT,
     EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
 ];
 

@@ -49,6 +49,7 @@ pub const DRIVER_SIDE_KEYS: &[&str] = &[
     "ember.executor.programArgs",
     "ember.standalone.registrationTimeout",
     "ember.standalone.registrationRetries",
+    "ember.scheduler.starvationTimeout",
     "ember.standalone.executorRemoveDelayOnDisconnection",
 ];
 

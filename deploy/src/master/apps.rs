@@ -74,6 +74,9 @@ pub(crate) struct AppInfo {
     retry_count: u32,
     /// When it registered, in milliseconds since the Unix epoch.
     submitted_ms: u64,
+    /// Why it cannot be placed, as last told to its driver (`ApplicationWaiting`): it is
+    /// told again only when that changes.
+    told_waiting: Option<String>,
 }
 
 impl AppInfo {
@@ -98,6 +101,7 @@ impl AppInfo {
             cores_granted: 0,
             retry_count: 0,
             submitted_ms: millis_since_epoch(SystemTime::now()),
+            told_waiting: None,
         }
     }
 
@@ -151,6 +155,16 @@ impl AppInfo {
 
     pub(crate) fn cores_left(&self) -> u32 {
         self.requested_cores.saturating_sub(self.cores_granted)
+    }
+
+    /// Records why it cannot be placed now (`None`: it can); returns the reason when its
+    /// driver has not been told this one yet.
+    pub(crate) fn waiting_because(&mut self, reason: Option<String>) -> Option<String> {
+        if reason == self.told_waiting {
+            return None;
+        }
+        self.told_waiting.clone_from(&reason);
+        reason
     }
 
     pub(crate) fn executor_count(&self) -> usize {

@@ -14,6 +14,7 @@
 //! - `scheduling`: `schedule()`, a placement plan turned into launches;
 //! - `workers`, `apps`, `drivers`: registries that own their maps and indexes;
 //! - `placement`: `schedule()` and `scheduleExecutorsOnWorkers` as pure functions;
+//! - `waiting`: why an application cannot be placed at all, told to its driver;
 //! - `phase`, `id_gen`: the master's phase, and application and driver ids;
 //! - `on_recovery`, `leader`, `persistence`, `record`, `recovery_files`, `stored`: leader
 //!   election, what is stored for a successor and how (a record file's format and MAC, the
@@ -45,6 +46,7 @@ mod recovery_files;
 mod scheduling;
 mod senders;
 mod stored;
+mod waiting;
 mod workers;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
+use crate::ask::AskHandle;
 use crate::ask_registry::AskRegistry;
 use crate::conf::{Limits, RpcConf};
 use crate::control_ref::ControlRef;
@@ -242,6 +243,26 @@ impl RpcEnv {
         self.shared.dispatcher.verify(name)
     }
 
+    /// Asks the env at `address` whether it has an endpoint `name`, without waiting: the
+    /// answer (within `ember.rpc.lookupTimeout`) is `true` or `false`, or the error that
+    /// stopped the question, such as a refused connection. What
+    /// [`setup_endpoint_ref`](Self::setup_endpoint_ref) waits for, for a caller that must not
+    /// block (an endpoint's handler learning at once that a peer cannot be reached).
+    pub fn check_endpoint(&self, address: &RpcAddress, name: &str) -> AskHandle<bool> {
+        let verifier: EndpointRef<VerifierProtocol> = EndpointRef::bind(
+            Arc::clone(&self.shared),
+            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
+            None,
+        );
+        verifier.ask_with_timeout(
+            |reply| VerifierAsk::CheckExistence {
+                name: name.to_string(),
+                reply,
+            },
+            &self.shared.lookup_timeout,
+        )
+    }
+
     /// Looks up the endpoint `name` of the env at `address` through its `endpoint-verifier`,
     /// waiting up to `ember.rpc.lookupTimeout`.
     pub fn setup_endpoint_ref<P: Protocol>(
@@ -250,20 +271,7 @@ impl RpcEnv {
         name: &str,
     ) -> Result<EndpointRef<P>, RpcError> {
         let target = EndpointAddress::new(Some(address.clone()), name.to_string());
-        let verifier: EndpointRef<VerifierProtocol> = EndpointRef::bind(
-            Arc::clone(&self.shared),
-            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
-            None,
-        );
-        let exists = verifier
-            .ask_with_timeout(
-                |reply| VerifierAsk::CheckExistence {
-                    name: name.to_string(),
-                    reply,
-                },
-                &self.shared.lookup_timeout,
-            )
-            .wait()?;
+        let exists = self.check_endpoint(address, name).wait()?;
         if !exists {
             return Err(RpcError::LookupFailed {
                 uri: target.to_string(),
