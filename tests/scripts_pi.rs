@@ -89,6 +89,8 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
     let secret = secure.then(|| std::fs::read_to_string(s.secret_file()).expect("the secret"));
 
     s.set_env("EMBER_WORKER_INSTANCES", "2");
+    // The master's debug lines show its executors' last reports arriving (below).
+    s.set_env("RUST_LOG", "info,ember_deploy::master=debug");
     s.start_master();
     let url = s.master_url();
     let out = s.run_ok("start-worker.sh", &[&url, "--cores", "2", "--memory", "2g"]);
@@ -121,6 +123,10 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
     let output = run_bounded(command, "pi");
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "pi failed:\n{stdout}\n{stderr}");
+    assert!(
+        !stderr.contains("Initial job has not accepted any resources"),
+        "a driver that got its executors does not warn of starvation: {stderr}"
+    );
     let value = pi_in(&stdout);
     assert!((3.1..3.2).contains(&value), "Pi is roughly {value}");
     let state = s.wait_for_master("pi is FINISHED", |st| {
@@ -181,6 +187,23 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
             );
         }
     }
+
+    // After each normal end the workers report the executors the master killed: expected,
+    // so said at debug, never as a WARN about an unknown executor.
+    let master_log = s.log_file("ember-master", 1).expect("the master's log");
+    wait_until(
+        "the executors' last reports reach the master",
+        DEADLINE,
+        || {
+            let log = std::fs::read_to_string(&master_log).unwrap_or_default();
+            log.matches("after it was removed; nothing to do").count() >= 2
+        },
+    );
+    let log = std::fs::read_to_string(&master_log).expect("the master's log");
+    assert!(
+        !log.contains("Got status update for unknown executor"),
+        "{log}"
+    );
 
     // Stop with the scripts: each returns once its daemons have exited.
     let out = s.run_ok("stop-worker.sh", &[]);
