@@ -38,9 +38,23 @@ fn sample(ctx: &TaskContext, darts: u64) -> Result<u64, TaskError> {
     Ok(inside)
 }
 
+/// What `--help` prints (on stdout) and a bad argument (on stderr).
+const USAGE: &str = "\
+Usage: pi [--master <url>] [--slices <n>] [<slices>]
+
+Estimates pi by throwing darts in <n> tasks (default 2).
+
+Options:
+  --master URL   local[N], local-cluster[N,C,M] or ember://host:port (default:
+                 $EMBER_MASTER, else local[*])
+  --slices N     The number of tasks (also the one positional argument)
+  -h, --help     Print this help and exit
+";
+
 struct Options {
     master: Option<String>,
     slices: u32,
+    help: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -48,10 +62,16 @@ fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         master: None,
         slices: 2,
+        help: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
+            // Help before anything else is read: nothing after it can make it fail.
+            Short('h') | Long("help") => {
+                options.help = true;
+                return Ok(options);
+            }
             Long("master") => {
                 let value = parser.value().map_err(|e| e.to_string())?;
                 options.master = Some(value.into_string().map_err(|_| "--master is not UTF-8")?);
@@ -86,9 +106,13 @@ fn main() -> ExitCode {
         return app.run(|_| Ok(()));
     }
     let options = match parse_options() {
+        Ok(o) if o.help => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Ok(o) => o,
         Err(e) => {
-            eprintln!("pi: {e}\nUsage: pi [--master <url>] [--slices <n>]");
+            eprint!("pi: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };

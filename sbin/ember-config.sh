@@ -26,3 +26,23 @@ if [ -z "${EMBER_ENV_LOADED:-}" ]; then
 fi
 
 export EMBER_BIN_DIR="${EMBER_BIN_DIR:-$EMBER_HOME/target/release}"
+
+# For the scripts that take no arguments: `--help` or `-h` prints the usage ($1) on stdout
+# and exits 0; any other argument prints what is wrong and the usage on stderr and exits 1,
+# since a script that starts or stops daemons must not guess what a stray word meant.
+ember_no_arguments() {
+    local usage=$1
+    shift
+    if [ $# -eq 0 ]; then
+        return 0
+    fi
+    case "$1" in
+        --help | -h)
+            echo "$usage"
+            exit 0
+            ;;
+    esac
+    echo "${0##*/}: unexpected argument '$1'" >&2
+    echo "$usage" >&2
+    exit 1
+}

@@ -13,6 +13,9 @@
 #           first.", exit 1); rotates the log, starts the program detached (nohup, setsid,
 #           nice), writes the pid file, then waits until the program reports it is up
 #           (EMBER_START_TIMEOUT) or dies (then prints the end of its log and exits 1).
+#           Once up, the master and the worker's line is printed ("Master listening on
+#           ember://host:port"): the address really bound, after the warning that names the
+#           taken port when the one asked for was.
 #   stop    "stopping <command>": SIGTERM, then waits up to EMBER_STOP_TIMEOUT seconds for
 #           it to exit, SIGKILL after that; removes the pid file. "no <command> to stop"
 #           when it does not run (a stale pid file is removed).
@@ -29,7 +32,13 @@
 #   EMBER_STOP_TIMEOUT   seconds stop waits after SIGTERM before SIGKILL (default 30)
 set -eu
 
-usage="Usage: ember-daemon.sh (start|stop|status) <command> <instance> [args...]"
+usage="Usage: ./sbin/ember-daemon.sh (start|stop|status) <command> <instance> [args...]"
+case "${1:-}" in
+    --help | -h)
+        echo "$usage"
+        exit 0
+        ;;
+esac
 if [ $# -lt 3 ]; then
     echo "$usage" >&2
     exit 1
@@ -178,6 +187,9 @@ start() {
             exit 1
         fi
         if [ -n "$ready" ] && grep -qF -- "$ready" "$log" 2>/dev/null; then
+            # Where it really listens: on a taken port it binds the next one, and says so.
+            grep -F -- "could not bind on port" "$log" | sed 's/^.*\(Service \)/\1/' || true
+            grep -F -- "$ready" "$log" | tail -n 1
             return 0
         fi
         if [ "$required" = 0 ] && [ "$polls" -ge 10 ]; then

@@ -13,14 +13,22 @@ sbin="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 # shellcheck source=sbin/ember-config.sh
 . "$sbin/ember-config.sh"
 
-# Only --help: for ember-master, -h is --host.
+# --help anywhere, or -h last: for ember-master, -h is --host, so only a -h with no value
+# after it can ask for help.
+help=0
 for arg in "$@"; do
     if [ "$arg" = "--help" ]; then
-        echo "Usage: ./sbin/start-master.sh [options]"
-        "$EMBER_BIN_DIR/ember-master" --help 2>&1 | tail -n +2
-        exit 0
+        help=1
     fi
 done
+if [ $# -gt 0 ] && [ "${*: -1}" = "-h" ]; then
+    help=1
+fi
+if [ "$help" = 1 ]; then
+    echo "Usage: ./sbin/start-master.sh [options]"
+    "$EMBER_BIN_DIR/ember-master" --help 2>&1 | tail -n +2
+    exit 0
+fi
 
 EMBER_MASTER_HOST="${EMBER_MASTER_HOST:-127.0.0.1}"
 EMBER_MASTER_PORT="${EMBER_MASTER_PORT:-7077}"

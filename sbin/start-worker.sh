@@ -16,7 +16,18 @@ sbin="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 . "$sbin/ember-config.sh"
 
 usage="Usage: ./sbin/start-worker.sh <master> [options]"
-if [ $# -lt 1 ] || [ "$1" = "--help" ]; then
+# --help anywhere, or -h last: for ember-worker, -h is --host, so only a -h with no value
+# after it can ask for help.
+help=0
+for arg in "$@"; do
+    if [ "$arg" = "--help" ]; then
+        help=1
+    fi
+done
+if [ $# -gt 0 ] && [ "${*: -1}" = "-h" ]; then
+    help=1
+fi
+if [ $# -lt 1 ] || [ "$help" = 1 ]; then
     echo "$usage"
     "$EMBER_BIN_DIR/ember-worker" --help 2>&1 | tail -n +2 || true
     if [ $# -lt 1 ]; then

@@ -8,6 +8,10 @@ set -eu
 sbin="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 # shellcheck source=sbin/ember-config.sh
 . "$sbin/ember-config.sh"
+usage='Usage: ./sbin/stop-worker.sh
+
+Stops the workers started by start-worker.sh on this machine.'
+ember_no_arguments "$usage" "$@"
 
 instances="${EMBER_WORKER_INSTANCES:-1}"
 case "$instances" in

@@ -17,8 +17,19 @@ sbin="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 # shellcheck source=sbin/ember-config.sh
 . "$sbin/ember-config.sh"
 
+usage="Usage: ./sbin/workers.sh <command...>
+
+Runs the shell command on every host of \$EMBER_WORKERS, else of conf/workers, else on
+localhost; each output line is prefixed with its host."
+# Only a first argument asks for help: later ones belong to the command.
+case "${1:-}" in
+    --help | -h)
+        echo "$usage"
+        exit 0
+        ;;
+esac
 if [ $# -lt 1 ]; then
-    echo "Usage: workers.sh <command...>" >&2
+    echo "$usage" >&2
     exit 1
 fi
 command_line="$*"

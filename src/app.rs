@@ -8,7 +8,8 @@ use std::sync::Arc;
 use rpc_env::{Decode, Encode, RpcConf};
 
 use ember_executor::{
-    looks_like_executor, run_executor, usage, ExecutorArgs, TaskContext, TaskError, TaskRegistry,
+    asks_for_help, looks_like_executor, run_executor, usage, ExecutorArgs, TaskContext, TaskError,
+    TaskRegistry,
 };
 
 use crate::context::Context;
@@ -99,7 +100,11 @@ impl App {
     where
         F: FnOnce(&Context) -> Result<(), Box<dyn std::error::Error>>,
     {
-        let _ = env_logger::try_init();
+        // Warnings by default (`RUST_LOG` decides otherwise), as Spark's console shows WARN:
+        // the driver's warnings (no executor after `ember.scheduler.starvationTimeout`, a
+        // lost master) are for the person who started it.
+        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+            .try_init();
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         if looks_like_executor(&args) {
             return self.run_as_executor(args);
@@ -147,6 +152,10 @@ impl App {
 
     fn run_as_executor(self, args: Vec<OsString>) -> ExitCode {
         let program = std::env::args().next().unwrap_or_else(|| self.name.clone());
+        if asks_for_help(&args) {
+            print!("{}", usage(&program));
+            return ExitCode::SUCCESS;
+        }
         match ExecutorArgs::parse(args) {
             Ok(args) => {
                 let code = run_executor(&args, Arc::new(self.registry));

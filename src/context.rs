@@ -22,7 +22,10 @@ use ember_scheduler::{
 
 use crate::error::Error;
 use crate::job_handle::JobHandle;
-use crate::keys::{APP_NAME, EXECUTOR_MEMORY, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT};
+use crate::keys::{
+    APP_NAME, EXECUTOR_MEMORY, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT,
+    STARVATION_TIMEOUT,
+};
 use crate::master_url::MasterUrl;
 use crate::setup::{
     app_config, application_description, new_app_id, pools, remote_driver, required,
@@ -254,6 +257,11 @@ impl Context {
                     TimeUnit::Seconds,
                 )?;
                 let retries = conf.get_u32(REGISTRATION_RETRIES, 3)?.max(1);
+                let starvation_timeout = conf.get_duration(
+                    STARVATION_TIMEOUT,
+                    Duration::from_secs(15),
+                    TimeUnit::Seconds,
+                )?;
                 let status = Arc::new(AppStatus::default());
                 let client = AppClient::new(
                     AppClientConfig {
@@ -261,6 +269,7 @@ impl Context {
                         description,
                         registration_timeout: timeout,
                         registration_retries: retries,
+                        starvation_timeout,
                     },
                     Box::new(StandaloneBackend::new(driver.clone(), Arc::clone(&status))),
                 );

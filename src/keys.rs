@@ -26,8 +26,54 @@ pub const EXECUTOR_PROGRAM_ARGS: &str = "ember.executor.programArgs";
 pub const REGISTRATION_TIMEOUT: &str = "ember.standalone.registrationTimeout";
 /// Registration rounds before giving up (3).
 pub const REGISTRATION_RETRIES: &str = "ember.standalone.registrationRetries";
+/// Standalone mode: how long the driver waits without any executor before it warns
+/// (Spark's "Initial job has not accepted any resources", `spark.starvation.timeout`), and how
+/// often it warns again; the warning names the cause it knows. Default `15s`; `0` turns it
+/// off.
+pub const STARVATION_TIMEOUT: &str = "ember.scheduler.starvationTimeout";
 /// Standalone mode: how long the driver waits for the master to say why an executor whose
 /// connection dropped ended, before removing it as disassociated (5 s). It takes no new
 /// tasks meanwhile.
 pub const EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION: &str =
     "ember.standalone.executorRemoveDelayOnDisconnection";
+
+/// Every key above (checked against this file by a test).
+pub const ALL: &[&str] = &[
+    MASTER,
+    APP_NAME,
+    DRIVER_HOST,
+    DRIVER_PORT,
+    NETWORK_TIMEOUT_INTERVAL,
+    CORES_MAX,
+    EXECUTOR_CORES,
+    EXECUTOR_MEMORY,
+    EXECUTOR_PROGRAM,
+    EXECUTOR_PROGRAM_ARGS,
+    REGISTRATION_TIMEOUT,
+    REGISTRATION_RETRIES,
+    STARVATION_TIMEOUT,
+    EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
+];
+
+#[cfg(test)]
+mod tests {
+    /// ember-deploy warns about keys it does not know, and cannot depend on this crate or
+    /// the scheduler: its list of theirs must be exactly theirs.
+    #[test]
+    fn deploy_knows_the_driver_sides_keys() {
+        let theirs: Vec<&str> = ember_scheduler::keys::ALL
+            .iter()
+            .chain(super::ALL)
+            .copied()
+            .collect();
+        assert_eq!(ember_deploy::DRIVER_SIDE_KEYS, theirs);
+    }
+
+    #[test]
+    fn all_lists_every_key_declared_here() {
+        assert_eq!(
+            super::ALL,
+            ember_test_support::declared_keys(include_str!("keys.rs"))
+        );
+    }
+}

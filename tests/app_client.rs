@@ -86,11 +86,51 @@ fn an_app_registers_with_whichever_master_answers() {
     cluster.stop().expect("nothing left");
 }
 
+/// Client mode fails fast when every master refuses the connection, naming each master and
+/// its error, instead of retrying for a minute in silence.
+#[test]
+fn an_app_fails_at_once_naming_each_master_when_every_master_refuses() {
+    let _ = env_logger::try_init();
+    let (one, two) = (dead_port(), dead_port());
+    let conf = RpcConf::new()
+        .with(
+            ember::MASTER,
+            format!("ember://127.0.0.1:{one},127.0.0.1:{two}"),
+        )
+        .with(ember::APP_NAME, "nobody-home");
+    let started = Instant::now();
+    let error = Context::new(conf, tasks()).expect_err("every master refuses");
+    let refused = |port: u16| {
+        format!(
+            "ember://127.0.0.1:{port}: Failed to connect to 127.0.0.1:{port}: Connection refused \
+             (os error 111)"
+        )
+    };
+    let mut masters = [refused(one), refused(two)];
+    masters.sort();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "Application has been killed. Reason: All masters are unresponsive! Giving up. {}",
+            masters.join("; ")
+        )
+    );
+    // At once: the first registration round lasts 20 s by default.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn an_app_is_dead_when_no_master_answers() {
     let _ = env_logger::try_init();
+    // Something listens but never answers: no error to report, only the rounds run out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = silent.local_addr().expect("has an address").port();
     let conf = RpcConf::new()
-        .with(ember::MASTER, format!("ember://127.0.0.1:{}", dead_port()))
+        .with(ember::MASTER, format!("ember://127.0.0.1:{port}"))
         .with(ember::APP_NAME, "nobody-home")
         .with(ember::REGISTRATION_TIMEOUT, "200ms")
         .with(ember::REGISTRATION_RETRIES, "3");

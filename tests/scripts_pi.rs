@@ -8,64 +8,16 @@
 //! (`target/<profile>/{ember-master,ember-worker,ember-submit,examples/pi}`); missing ones
 //! are built first.
 
+mod built;
 #[path = "../deploy/tests/script_support/mod.rs"]
 pub mod script_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use built::{ensure_built, profile_dir};
 
 use ember_deploy::messages::{DriverState, MasterState};
 use script_support::*;
-
-/// `target/<profile>`, from this test's own path (`target/<profile>/deps/<test>`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("this test's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf()
-}
-
-/// Builds what is missing of the daemons, `ember-submit` and `examples/pi`.
-fn ensure_built(dir: &Path) {
-    let missing = |names: &[&str]| names.iter().any(|n| !dir.join(n).is_file());
-    let mut builds: Vec<Vec<&str>> = Vec::new();
-    if missing(&["ember-master", "ember-worker", "ember-submit"]) {
-        builds.push(vec!["-p", "ember-deploy", "--bins"]);
-    }
-    if missing(&["examples/pi"]) {
-        builds.push(vec!["-p", "ember", "--example", "pi"]);
-    }
-    let profile = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("a profile directory");
-    let target = dir.parent().expect("the target directory");
-    for args in builds {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg("build")
-            .args(&args)
-            .arg("--target-dir")
-            .arg(target);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cargo.arg("--release");
-            }
-            other => {
-                cargo.args(["--profile", other]);
-            }
-        }
-        let output = run_bounded(cargo, "cargo build");
-        assert!(
-            output.status.success(),
-            "cargo build {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
 
 /// The value in `Pi is roughly <value>`.
 fn pi_in(stdout: &str) -> f64 {
@@ -137,6 +89,8 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
     let secret = secure.then(|| std::fs::read_to_string(s.secret_file()).expect("the secret"));
 
     s.set_env("EMBER_WORKER_INSTANCES", "2");
+    // The master's debug lines show its executors' last reports arriving (below).
+    s.set_env("RUST_LOG", "info,ember_deploy::master=debug");
     s.start_master();
     let url = s.master_url();
     let out = s.run_ok("start-worker.sh", &[&url, "--cores", "2", "--memory", "2g"]);
@@ -169,6 +123,10 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
     let output = run_bounded(command, "pi");
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "pi failed:\n{stdout}\n{stderr}");
+    assert!(
+        !stderr.contains("Initial job has not accepted any resources"),
+        "a driver that got its executors does not warn of starvation: {stderr}"
+    );
     let value = pi_in(&stdout);
     assert!((3.1..3.2).contains(&value), "Pi is roughly {value}");
     let state = s.wait_for_master("pi is FINISHED", |st| {
@@ -229,6 +187,23 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
             );
         }
     }
+
+    // After each normal end the workers report the executors the master killed: expected,
+    // so said at debug, never as a WARN about an unknown executor.
+    let master_log = s.log_file("ember-master", 1).expect("the master's log");
+    wait_until(
+        "the executors' last reports reach the master",
+        DEADLINE,
+        || {
+            let log = std::fs::read_to_string(&master_log).unwrap_or_default();
+            log.matches("after it was removed; nothing to do").count() >= 2
+        },
+    );
+    let log = std::fs::read_to_string(&master_log).expect("the master's log");
+    assert!(
+        !log.contains("Got status update for unknown executor"),
+        "{log}"
+    );
 
     // Stop with the scripts: each returns once its daemons have exited.
     let out = s.run_ok("stop-worker.sh", &[]);

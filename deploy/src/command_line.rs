@@ -42,14 +42,28 @@ impl BadArgs {
 
 /// Reads `args` (without the program name) as `T`'s flags. `T`'s command must not add
 /// clap's own `--help`: a `--help` of `ArgAction::Help` comes back as [`Parsed::Help`].
+///
+/// So does a last `-h` that has no value: where `-h` is the host (Spark's `-h HOST`), a
+/// `-h` with nothing after it cannot name one, and a user who types `ember-master -h` asks
+/// for help.
 pub(crate) fn parse<T: clap::Parser>(
     args: impl IntoIterator<Item = impl Into<OsString>>,
 ) -> Result<Parsed<T>, BadArgs> {
-    match T::try_parse_from(args.into_iter().map(Into::into)) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let last_is_h = args.last().is_some_and(|a| a == "-h");
+    match T::try_parse_from(args) {
         Ok(flags) => Ok(Parsed::Args(flags)),
         Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Parsed::Help),
+        Err(e) if last_is_h && is_missing_value(&e) => Ok(Parsed::Help),
         Err(e) => Err(bad_args(&e)),
     }
+}
+
+/// Whether clap says a flag came without its value.
+fn is_missing_value(e: &clap::Error) -> bool {
+    e.kind() == ErrorKind::InvalidValue
+        && e.get(ContextKind::InvalidValue)
+            .is_none_or(|value| value.to_string().is_empty())
 }
 
 /// A text flag's value parser: the value must be UTF-8, and when it is not, the error is
@@ -160,6 +174,9 @@ mod tests {
         name: Option<String>,
         #[arg(long, action = clap::ArgAction::Help)]
         help: Option<bool>,
+        /// `-h` is the host, as in the daemons.
+        #[arg(short = 'h', long, allow_hyphen_values = true)]
+        host: Option<String>,
     }
 
     fn port(args: &[&str]) -> Result<Option<u16>, BadArgs> {
@@ -213,6 +230,32 @@ mod tests {
     }
 
     #[test]
+    fn a_last_h_without_a_value_is_help_and_any_other_h_the_host() {
+        for args in [&["-h"][..], &["-p", "1", "-h"], &["--host", "x", "-h"]] {
+            let parsed = parse::<Flags>(args.iter().copied());
+            assert!(matches!(parsed, Ok(Parsed::Help)), "{args:?}");
+        }
+        let host = |args: &[&str]| match parse::<Flags>(args.iter().copied()) {
+            Ok(Parsed::Args(flags)) => flags.host,
+            _ => panic!("{args:?} names a host"),
+        };
+        assert_eq!(host(&["-h", "h1"]), Some("h1".to_string()));
+        assert_eq!(host(&["--host", "-h"]), Some("-h".to_string()));
+        // `-h` as the port's value is a bad port, not a request for help.
+        assert_eq!(
+            port(&["-p", "-h"]),
+            Err(BadArgs::Value("Not a port: '-h'".into()))
+        );
+        // A `--host` with no value is still an error.
+        assert_eq!(
+            port(&["--host"]),
+            Err(BadArgs::Shape(
+                "missing argument for option '--host'".into()
+            ))
+        );
+    }
+
+    #[test]
     fn a_value_that_is_not_utf8_is_an_error() {
         let args = [OsString::from("-p"), OsString::from_vec(vec![0xff])];
         let Err(bad) = parse::<Flags>(args) else {
@@ -238,6 +281,6 @@ mod tests {
     #[test]
     fn the_usage_check_finds_undescribed_flags() {
         let usage = "Usage: x [--port PORT] [--quiet]\n  --help, --name-ish";
-        assert_eq!(flags_missing_from::<Flags>(usage), ["--name"]);
+        assert_eq!(flags_missing_from::<Flags>(usage), ["--name", "--host"]);
     }
 }

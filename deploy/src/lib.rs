@@ -26,6 +26,7 @@ pub use master::{
     MasterConfig, MasterHandle, MasterSettings, RecoveryMode, WorkerSelectionPolicy,
     DEFAULT_MASTER_HOST, DEFAULT_MASTER_PORT, DEFAULT_MASTER_WEBUI_PORT, MASTER_USAGE,
 };
+pub use properties::{known_keys, unknown_key_warnings, DRIVER_SIDE_KEYS};
 pub use stop_signals::StopSignals;
 pub use worker::{
     keys as worker_keys, parse_master_urls, parse_memory_mib, parse_worker_args, start_worker,

@@ -35,9 +35,17 @@ fn a_bad_flag_prints_the_usage_and_exits_1() {
 
 #[test]
 fn help_prints_the_usage_and_exits_0() {
-    let out = ember_master(&["--help"]).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--properties-file FILE"));
+    // Asked for, the usage goes to stdout; `-h` with no host after it asks too.
+    for args in [&["--help"][..], &["-p", "0", "-h"]] {
+        let out = ember_master(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with("Usage: ember-master"),
+            "{args:?}: {stdout}"
+        );
+        assert!(stdout.contains("--properties-file FILE"), "{stdout}");
+    }
 }
 
 /// Removes a scratch directory when the test ends, even by a panic.
@@ -47,6 +55,37 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A misspelled key is named with the key it was probably meant to be, once, whatever else
+/// happens (here the start fails on a bad value read after the file).
+#[test]
+fn an_unknown_key_is_warned_about_with_the_nearest_known_one() {
+    let dir = std::env::temp_dir().join(format!("ember-master-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = RemoveOnDrop(dir);
+    let file = dir.0.join("typo.conf");
+    std::fs::write(
+        &file,
+        "ember.executor.memroy 1g\nember.executor.memroy 2g\nember.deploy.spreadOut false\n\
+         ember.worker.timeout soon\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8 temp path");
+    let out = ember_master(&["-p", "0", "--properties-file", path])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = format!(
+        "Unknown setting 'ember.executor.memroy' in {path}: did you mean 'ember.executor.memory'?"
+    );
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(
+        !stderr.contains("spreadOut'"),
+        "a known key is not warned about: {stderr}"
+    );
 }
 
 #[test]

@@ -155,6 +155,7 @@ fn a_real_worker_and_app_client_follow_the_new_leader() {
             description,
             registration_timeout: Duration::from_secs(1),
             registration_retries: 60,
+            starvation_timeout: Duration::ZERO,
         },
         Box::new(Listener(Arc::clone(&seen))),
     );

@@ -189,6 +189,76 @@ fn a_daemon_that_dies_at_once_fails_the_start() {
     s.assert_nothing_left();
 }
 
+/// A listener on a free port (the test holds it: the port is taken).
+fn taken_port() -> TcpListener {
+    loop {
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", free_port())) {
+            return listener;
+        }
+    }
+}
+
+/// The port in the `<prefix><port>` line of `out` (`Master listening on
+/// ember://127.0.0.1:`, `Worker listening on ember://Worker@127.0.0.1:`).
+#[track_caller]
+fn listening_port(out: &str, prefix: &str) -> u16 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no '{prefix}' line in: {out}"))
+}
+
+/// With Spark's retry rule (ember.port.maxRetries, 16 by default), a daemon whose port is
+/// taken binds a later one, warns naming both, and the start script prints the warning and
+/// the address really bound.
+#[test]
+fn a_taken_port_moves_the_daemon_and_the_start_scripts_say_where() {
+    let mut s = scripts("taken-port");
+    // The default retries, not the harness's 0.
+    std::fs::write(s.conf_dir().join("ember-defaults.conf"), "").expect("ember-defaults.conf");
+    let master_taken = taken_port();
+    let asked = master_taken.local_addr().expect("addr").port();
+    s.set_env("EMBER_MASTER_PORT", &asked.to_string());
+    let out = s.run_ok("start-master.sh", &[]);
+    let bound = listening_port(&out, "Master listening on ember://127.0.0.1:");
+    assert_ne!(bound, asked, "{out}");
+    let warning = format!(
+        "Service 'ember-master' could not bind on port {asked} (Address already in use \
+         (os error 98)); bound port {bound} instead"
+    );
+    // One line per start, printed before the address.
+    assert_eq!(out.matches("could not bind").count(), 1, "{out}");
+    assert!(out.contains(&warning), "{out}");
+    let log = s.log_file("ember-master", 1).expect("the master's log");
+    let log = std::fs::read_to_string(log).expect("the log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" WARN ") && l.contains(&warning)),
+        "a WARN in the log: {log}"
+    );
+
+    let worker_taken = taken_port();
+    let asked = worker_taken.local_addr().expect("addr").port();
+    s.set_env("EMBER_WORKER_PORT", &asked.to_string());
+    let master = format!("ember://127.0.0.1:{bound}");
+    let out = s.run_ok(
+        "start-worker.sh",
+        &[&master, "--cores", "1", "--memory", "256m"],
+    );
+    let worker_bound = listening_port(&out, "Worker listening on ember://Worker@127.0.0.1:");
+    assert_ne!(worker_bound, asked, "{out}");
+    assert!(
+        out.contains(&format!(
+            "Service 'ember-worker' could not bind on port {asked} (Address already in use \
+             (os error 98)); bound port {worker_bound} instead"
+        )),
+        "{out}"
+    );
+    s.run_ok("stop-worker.sh", &[]);
+    s.run_ok("stop-master.sh", &[]);
+    s.assert_nothing_left();
+}
+
 #[test]
 fn logs_are_rotated_at_each_start() {
     let mut s = scripts("rotate");

@@ -147,12 +147,20 @@ fn unresponsive_masters_make_it_give_up_after_the_last_retry() {
 
 #[test]
 fn help_exits_0_and_bad_flags_exit_1_with_the_usage() {
-    let (status, stderr) = Daemon::start(&["--help"]).wait(DEADLINE);
-    assert_eq!(status.code(), Some(0));
-    assert!(
-        stderr.contains("Usage: ember-worker [options] <master>"),
-        "{stderr}"
-    );
+    // Asked for, the usage goes to stdout; `-h` with no host after it asks too.
+    for flag in ["--help", "-h"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ember-worker"))
+            .args(["ember://127.0.0.1:1", flag])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ember-worker runs");
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.starts_with("Usage: ember-worker [options] <master>"),
+            "{flag}: {stdout}"
+        );
+    }
     let (status, stderr) = Daemon::start(&["--bogus", "ember://127.0.0.1:1"]).wait(DEADLINE);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("Usage: ember-worker"), "{stderr}");

@@ -12,7 +12,8 @@ use ember_deploy::messages::{
 };
 use ember_deploy::{worker_keys, AppId, DriverId};
 use worker_util::{
-    first_line, is_alive, is_exec_state, shell_app, Event, FakeMaster, TestWorker, DEADLINE,
+    first_line, is_alive, is_exec_state, shell_app, wait_until, Event, FakeMaster, TestWorker,
+    DEADLINE,
 };
 
 const APP: &str = "app-20240101000000-0001";
@@ -45,6 +46,41 @@ fn executor_pid(worker: &TestWorker, exec_id: u32) -> u32 {
     let line = first_line(&worker.executor_dir(APP, exec_id).join("stdout"));
     let pid = line.split_whitespace().next().unwrap_or_default();
     pid.parse().unwrap_or_else(|_| panic!("no pid in {line:?}"))
+}
+
+/// With no cleanup setting given (it is on by default, as in Spark 4), a finished
+/// application's work dir goes once nothing in it is newer than the TTL; a running one's
+/// stays.
+#[test]
+fn a_finished_apps_work_dir_is_cleaned_up_by_default() {
+    let (master, worker) = cluster(&[
+        (worker_keys::CLEANUP_APP_DATA_TTL, "1s"),
+        (worker_keys::CLEANUP_INTERVAL, "200ms"),
+    ]);
+    let running_app = "app-20240101000000-0002";
+    for (app_id, script) in [(APP, "exit 0"), (running_app, "exec sleep 60")] {
+        master.tell_worker(WorkerMessage::LaunchExecutor {
+            master_url: master.url(),
+            app_id: AppId(app_id.to_string()),
+            exec_id: 0,
+            description: shell_app(script),
+            cores: 1,
+            memory_mib: 256,
+        });
+    }
+    let finished = worker.executor_dir(APP, 0);
+    let running = worker.executor_dir(running_app, 0);
+    let finished_app = finished.parent().expect("the app's dir").to_path_buf();
+    master.wait_for("the first app's executor exits", |e| {
+        matches!(e, Event::ExecutorState { app_id, state: ExecutorState::Exited, .. }
+            if app_id.0 == APP)
+    });
+    wait_until(
+        &format!("{} is removed", finished_app.display()),
+        DEADLINE,
+        || !finished_app.exists(),
+    );
+    assert!(running.join("stdout").exists(), "a running app's dir stays");
 }
 
 #[test]

@@ -34,7 +34,8 @@ pub fn usage(program: &str) -> String {
          --hostname <hostname>\n   \
          --cores <cores>\n   \
          --app-id <appid>\n   \
-         --worker-url <workerUrl>\n"
+         --worker-url <workerUrl>\n   \
+         -h, --help                  Print this help and exit\n"
     )
 }
 
@@ -56,9 +57,19 @@ pub fn looks_like_executor(args: &[OsString]) -> bool {
     args.iter().any(|a| a == "--driver-url")
 }
 
+/// Whether these arguments ask for the usage (`--help` or `-h`, not as a flag's value):
+/// the binaries print [`usage`] on stdout and exit 0 without starting anything. Spark's
+/// executor has no `--help`; Ember's answers it as every other program does.
+pub fn asks_for_help(args: &[OsString]) -> bool {
+    matches!(
+        Flags::try_parse_from(args),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp
+    )
+}
+
 /// The flags as clap reads them; [`usage`] describes them. Every value is taken as given,
-/// even one that starts with `-`, and a repeated flag's last value wins. There is no
-/// `--help` (Spark's executor has none): it is an unrecognized option like any other. The
+/// even one that starts with `-`, and a repeated flag's last value wins. `--help` and `-h`
+/// are found by [`asks_for_help`]. The
 /// first bad argument is the one named, except that clap checks a value given apart from its
 /// flag only at the next argument: `--cores two --bogus` names `--bogus`.
 #[derive(clap::Parser)]
@@ -80,6 +91,8 @@ struct Flags {
     app_id: Option<String>,
     #[arg(long, allow_hyphen_values = true, value_parser = Utf8)]
     worker_url: Option<String>,
+    #[arg(short, long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
 }
 
 impl ExecutorArgs {
@@ -168,6 +181,8 @@ fn bad_args(e: &clap::Error) -> ArgsError {
             format!("Unrecognized options: {}", named.unwrap_or_default())
         }
         (ErrorKind::ValueValidation, Some(why)) => why.to_string(),
+        // The binaries ask `asks_for_help` first; a caller that did not gets a plain error.
+        (ErrorKind::DisplayHelp, _) => "help requested".to_string(),
         (ErrorKind::InvalidValue, _) => {
             // clap names `--cores <CORES>`.
             let flag = named
@@ -273,8 +288,12 @@ mod tests {
         assert_eq!(args.driver_url, "ember://d@h:1");
         assert_eq!(args.worker_url, None);
         let refused = |args: &[&str]| parse(args).unwrap_err().to_string();
-        assert_eq!(refused(&["--help"]), "Unrecognized options: --help");
-        assert_eq!(refused(&["-h"]), "Unrecognized options: -h");
+        assert_eq!(refused(&["--help"]), "help requested");
+        let help =
+            |args: &[&str]| asks_for_help(&args.iter().map(OsString::from).collect::<Vec<_>>());
+        assert!(help(&["--help"]) && help(&["-h"]) && help(&["--cores", "1", "-h"]));
+        // A flag's value is not a request, and neither is a bad command line before it.
+        assert!(!help(&["--hostname", "--help"]) && !help(&["--bogus", "--help"]));
         assert_eq!(refused(&["--bogus=1"]), "Unrecognized options: --bogus");
         assert_eq!(refused(&["stray"]), "Unrecognized options: stray");
         assert_eq!(
@@ -292,7 +311,12 @@ mod tests {
         let flags = <Flags as clap::CommandFactory>::command();
         let text = usage("x");
         for flag in flags.get_arguments().filter_map(clap::Arg::get_long) {
-            assert!(text.contains(&format!("--{flag} <")), "--{flag}: {text}");
+            let named = if flag == "help" {
+                text.contains("-h, --help ")
+            } else {
+                text.contains(&format!("--{flag} <"))
+            };
+            assert!(named, "--{flag}: {text}");
         }
     }
 

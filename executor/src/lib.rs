@@ -16,7 +16,9 @@ mod registry;
 mod worker_watcher;
 
 // The public interface.
-pub use args::{local_hostname, looks_like_executor, usage, ArgsError, ExecutorArgs};
+pub use args::{
+    asks_for_help, local_hostname, looks_like_executor, usage, ArgsError, ExecutorArgs,
+};
 pub use backend::{run_executor, ExecutorBackend, EXIT_HEARTBEAT_FAILURE};
 pub use executor::{Executor, StatusReporter, TaskRunner};
 pub use local::{DriverReporter, LocalExecutorHandle};

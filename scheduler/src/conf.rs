@@ -52,6 +52,30 @@ pub mod keys {
     /// How long running jobs wait for an executor once the application has none left
     /// (30 s): then they fail, rather than hang.
     pub const EXECUTOR_LOSS_GRACE: &str = "ember.scheduler.executorLossGrace";
+    /// Every key above: what an application may set for its scheduler.
+    pub const ALL: &[&str] = &[
+        LOCALITY_WAIT,
+        LOCALITY_WAIT_PROCESS,
+        LOCALITY_WAIT_NODE,
+        LOCALITY_WAIT_RACK,
+        LOCALITY_LEGACY_RESET,
+        SPECULATION,
+        SPECULATION_INTERVAL,
+        SPECULATION_MULTIPLIER,
+        SPECULATION_QUANTILE,
+        SPECULATION_MIN_TASK_RUNTIME,
+        TASK_CPUS,
+        TASK_MAX_FAILURES,
+        SCHEDULER_MODE,
+        ALLOCATION_FILE,
+        POOL_PROPERTY,
+        REVIVE_INTERVAL,
+        MAX_RESULT_SIZE,
+        HEARTBEAT_INTERVAL,
+        LAUNCH_AHEAD,
+        LAUNCH_AHEAD_TIME,
+        EXECUTOR_LOSS_GRACE,
+    ];
 }
 
 /// Sizes and waits the scheduler works with.
@@ -202,6 +226,14 @@ impl SchedulerConf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_keys_lists_every_key_declared_here() {
+        assert_eq!(
+            keys::ALL,
+            ember_test_support::declared_keys(include_str!("conf.rs"))
+        );
+    }
 
     #[test]
     fn defaults_are_sparks() {

@@ -18,11 +18,11 @@ fn main() -> ExitCode {
     let stop_signals = StopSignals::block();
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    ember_deploy::raise_open_file_limit();
     let config = match parse_master_args(std::env::args_os().skip(1), |k| std::env::var(k).ok()) {
         Ok(MasterCommand::Run(config)) => config,
+        // Asked for, so on stdout (where `| less` reads it), and nothing else is done.
         Ok(MasterCommand::Help) => {
-            eprint!("{MASTER_USAGE}");
+            print!("{MASTER_USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    ember_deploy::raise_open_file_limit();
     let master = match start_master(config) {
         Ok(master) => master,
         Err(e) => {

@@ -38,11 +38,11 @@ fn main() -> ExitCode {
         .and_then(|exe| Some((exe, StopSignals::block()?)));
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    ember_deploy::raise_open_file_limit();
     let mut config = match parse_worker_args(args, |k| std::env::var(k).ok()) {
         Ok(config) => config,
+        // Asked for, so on stdout (where `| less` reads it), and nothing else is done.
         Err(WorkerArgsError::Help) => {
-            eprint!("{}", worker_usage());
+            print!("{}", worker_usage());
             return ExitCode::SUCCESS;
         }
         Err(WorkerArgsError::Usage(why)) => {
@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    ember_deploy::raise_open_file_limit();
     if let Some((exe, _)) = &launcher {
         config.launcher = vec![exe.clone(), EXEC_CHILD.to_string()];
     }

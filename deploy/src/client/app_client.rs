@@ -1,6 +1,19 @@
 //! The `AppClient` endpoint (Spark's `StandaloneAppClient`): registers the application with
 //! every master, retries, follows a master change, and reports executors to a listener.
+//!
+//! Two things it says that Spark's does not:
+//! - Registration fails at once, naming each master and its error, when no master of a round
+//!   can be reached (each registration goes with an endpoint check, whose failure comes back
+//!   in milliseconds for a refused connection); Spark retries for a minute in silence.
+//! - Spark's starvation warning ("Initial job has not accepted any resources"), given here
+//!   when no executor was granted within `ember.scheduler.starvationTimeout`, and repeated
+//!   at that interval until one is, with the cause the client knows: the masters it cannot
+//!   reach, or what the master said (`ApplicationWaiting`: no worker, none large enough).
+//!   Spark's task scheduler warns when no task was launched; in standalone mode an
+//!   application gets executors whether or not it runs a job, so "no executor" is the same
+//!   situation, seen where its causes are known.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
@@ -13,8 +26,13 @@ use crate::messages::{
     MasterMessage, MasterProtocol,
 };
 
-/// What the client says when no master answered (Spark's words).
+/// What the client says when no master answered (Spark's words); the masters that could not
+/// be reached follow, each with its error.
 pub const GIVING_UP: &str = "All masters are unresponsive! Giving up.";
+
+/// Spark's starvation warning; the cause the client knows follows.
+pub const STARVING: &str = "Initial job has not accepted any resources; check your cluster UI \
+                            to ensure that workers are registered and have sufficient resources";
 
 /// What the app client tells the scheduler backend (Spark's `StandaloneAppClientListener`).
 pub trait AppClientListener: Send {
@@ -50,6 +68,9 @@ pub struct AppClientConfig {
     pub registration_timeout: Duration,
     /// Rounds of registration before giving up (Spark: 3).
     pub registration_retries: u32,
+    /// How long without an executor before warning, and how often again (Spark: 15 s);
+    /// zero turns the warning off.
+    pub starvation_timeout: Duration,
 }
 
 /// The app client endpoint.
@@ -62,6 +83,13 @@ pub struct AppClient {
     rounds: u32,
     retry: Option<Ticker>,
     dead: bool,
+    /// The masters of this round that could not be reached, with why.
+    unreachable: BTreeMap<RpcAddress, String>,
+    /// What the master last said about why it cannot place the application.
+    waiting: Option<String>,
+    /// Whether an executor was ever granted (then the starvation check stops).
+    granted: bool,
+    starvation: Option<Ticker>,
 }
 
 impl AppClient {
@@ -76,12 +104,32 @@ impl AppClient {
             rounds: 0,
             retry: None,
             dead: false,
+            unreachable: BTreeMap::new(),
+            waiting: None,
+            granted: false,
+            starvation: None,
         }
     }
 
-    fn register_with_all(&self, ctx: &EndpointContext<'_, AppClientProtocol>) {
-        for master in &self.masters {
+    /// Sends the registration to every master, each with an endpoint check whose failure
+    /// (a refused connection, no master there) comes back as `MasterUnreachable`.
+    fn register_with_all(&mut self, ctx: &EndpointContext<'_, AppClientProtocol>) {
+        self.unreachable.clear();
+        for (master, address) in self.masters.iter().zip(&self.config.masters) {
             log::info!("Connecting to master {}...", master.address());
+            let me = ctx.control_ref();
+            let at = address.clone();
+            ctx.env()
+                .check_endpoint(address, crate::messages::MASTER_ENDPOINT_NAME)
+                .on_complete(move |answer| {
+                    let error = match answer {
+                        Ok(true) => return,
+                        Ok(false) => "it answers, but runs no Ember master".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    // The client may be gone by now: nobody to tell.
+                    let _ = me.send(AppClientControl::MasterUnreachable { master: at, error });
+                });
             let sent = master.send(MasterMessage::RegisterApplication {
                 description: self.config.description.clone(),
                 driver: ctx.self_ref().clone(),
@@ -92,12 +140,51 @@ impl AppClient {
         }
     }
 
+    /// The masters that could not be reached, each with its error:
+    /// `ember://h:p: <error>; ember://h2:p2: <error>`.
+    fn unreachable_masters(&self) -> String {
+        self.unreachable
+            .iter()
+            .map(|(master, error)| format!("ember://{}: {error}", master.host_port()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The cause to give with the starvation warning, as far as the client knows it.
+    fn starvation_cause(&self) -> String {
+        match (&self.master, &self.waiting) {
+            (Some(master), Some(reason)) => {
+                let at = master
+                    .rpc_address()
+                    .map_or_else(String::new, |a| format!(" ember://{}", a.host_port()));
+                format!("the master{at} says: {reason}")
+            }
+            (Some(_), None) => "the master has not placed any executor yet".to_string(),
+            (None, _) if !self.unreachable.is_empty() => {
+                format!("no master can be reached: {}", self.unreachable_masters())
+            }
+            (None, _) => {
+                let masters: Vec<String> = self
+                    .config
+                    .masters
+                    .iter()
+                    .map(|a| format!("ember://{}", a.host_port()))
+                    .collect();
+                format!(
+                    "no master has answered the registration yet ({})",
+                    masters.join(", ")
+                )
+            }
+        }
+    }
+
     fn mark_dead(&mut self, reason: &str, tell: bool) {
         if self.dead {
             return;
         }
         self.dead = true;
         self.retry = None;
+        self.starvation = None;
         if tell {
             log::error!("Application has been killed. Reason: {reason}");
             self.listener.dead(reason);
@@ -125,6 +212,14 @@ impl RpcEndpoint for AppClient {
             self.config.registration_timeout,
             move || me.send(AppClientControl::RetryRegistration).is_ok(),
         )?);
+        if !self.config.starvation_timeout.is_zero() {
+            let me = ctx.control_ref();
+            self.starvation = Some(Ticker::start(
+                "appclient-starvation-check",
+                self.config.starvation_timeout,
+                move || me.send(AppClientControl::CheckStarvation).is_ok(),
+            )?);
+        }
         Ok(())
     }
 
@@ -151,6 +246,8 @@ impl RpcEndpoint for AppClient {
                 log::info!(
                     "Executor added: {id} on {worker_id} ({host_port}) with {cores} core(s)"
                 );
+                self.granted = true;
+                self.starvation = None;
                 self.listener
                     .executor_added(id, &worker_id, &host_port, cores);
             }
@@ -203,6 +300,10 @@ impl RpcEndpoint for AppClient {
             AppClientMessage::MasterInStandby => {
                 log::debug!("A standby master answered; waiting for the leader");
             }
+            AppClientMessage::ApplicationWaiting { reason } => {
+                log::info!("The master cannot place the application yet: {reason}");
+                self.waiting = Some(reason);
+            }
         }
         Ok(())
     }
@@ -220,10 +321,43 @@ impl RpcEndpoint for AppClient {
                 }
                 self.rounds += 1;
                 if self.rounds >= self.config.registration_retries {
-                    self.mark_dead(GIVING_UP, true);
+                    let reason = if self.unreachable.is_empty() {
+                        GIVING_UP.to_string()
+                    } else {
+                        format!("{GIVING_UP} {}", self.unreachable_masters())
+                    };
+                    self.mark_dead(&reason, true);
                 } else {
                     self.register_with_all(ctx);
                 }
+            }
+            AppClientControl::MasterUnreachable { master, error } => {
+                if self.app_id.is_some() || self.dead {
+                    return Ok(());
+                }
+                // The registration's end names every master and error, if it comes to that.
+                log::info!(
+                    "Cannot reach master ember://{}: {error}",
+                    master.host_port()
+                );
+                self.unreachable.insert(master, error);
+                // Every master refused: retrying in silence for a minute helps nobody.
+                if self
+                    .config
+                    .masters
+                    .iter()
+                    .all(|m| self.unreachable.contains_key(m))
+                {
+                    let reason = format!("{GIVING_UP} {}", self.unreachable_masters());
+                    self.mark_dead(&reason, true);
+                }
+            }
+            AppClientControl::CheckStarvation => {
+                if self.granted || self.dead {
+                    self.starvation = None;
+                    return Ok(());
+                }
+                log::warn!("{STARVING}. Why: {}", self.starvation_cause());
             }
             AppClientControl::KillExecutors { exec_ids } => match (&self.app_id, &self.master) {
                 (Some(app_id), Some(master)) => {
@@ -271,6 +405,7 @@ impl RpcEndpoint for AppClient {
 
     fn on_stop(&mut self, _env: &RpcEnv) -> HandlerResult {
         self.retry = None;
+        self.starvation = None;
         Ok(())
     }
 }

@@ -6,4 +6,4 @@
 
 mod app_client;
 
-pub use app_client::{AppClient, AppClientConfig, AppClientListener, GIVING_UP};
+pub use app_client::{AppClient, AppClientConfig, AppClientListener, GIVING_UP, STARVING};

@@ -21,7 +21,7 @@ Options:
   --webui-port PORT      Port for web UI (default: 8080, or $EMBER_MASTER_WEBUI_PORT)
   --properties-file FILE Path to a custom Ember properties file.
                          Default is $EMBER_CONF_DIR/ember-defaults.conf, if it exists.
-  --help                 Print this help and exit.
+  --help                 Print this help and exit (so does a -h with no host after it).
 ";
 
 /// What the command line asks for.

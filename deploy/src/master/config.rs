@@ -54,6 +54,25 @@ pub mod keys {
     /// How often a standby master checks whether it can take the lead. A bare number is in
     /// seconds. Default `1s`.
     pub const LEADER_POLL_INTERVAL: &str = "ember.deploy.leaderPollInterval";
+    /// Every key above: what a properties file may set for the master.
+    pub const ALL: &[&str] = &[
+        WORKER_TIMEOUT,
+        DEAD_WORKER_PERSISTENCE,
+        SPREAD_OUT_APPS,
+        SPREAD_OUT,
+        SPREAD_OUT_DRIVERS,
+        WORKER_SELECTION_POLICY,
+        DEFAULT_CORES,
+        MAX_DRIVERS,
+        MAX_EXECUTOR_RETRIES,
+        RETAINED_APPLICATIONS,
+        RETAINED_DRIVERS,
+        MASTER_UI_PORT,
+        RECOVERY_MODE,
+        RECOVERY_DIRECTORY,
+        RECOVERY_TIMEOUT,
+        LEADER_POLL_INTERVAL,
+    ];
 }
 
 /// The master's port when none is given (Spark's 7077).
@@ -379,6 +398,14 @@ fn invalid(conf: &RpcConf, key: &str, reason: &str) -> ConfError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_keys_lists_every_key_declared_here() {
+        assert_eq!(
+            keys::ALL,
+            ember_test_support::declared_keys(include_str!("config.rs"))
+        );
+    }
 
     #[test]
     fn defaults_are_sparks() {

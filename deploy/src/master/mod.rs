@@ -15,6 +15,7 @@
 //! - `workers`, `apps`, `drivers`: registries that own their maps and indexes;
 //! - `placement`: `schedule()` and `scheduleExecutorsOnWorkers` as pure functions;
 //! - `view`: what the status UI (`crate::ui`) shows, answered to its control ask;
+//! - `waiting`: why an application cannot be placed at all, told to its driver;
 //! - `phase`, `id_gen`: the master's phase, and application and driver ids;
 //! - `on_recovery`, `leader`, `persistence`, `record`, `recovery_files`, `stored`: leader
 //!   election, what is stored for a successor and how (a record file's format and MAC, the
@@ -47,6 +48,7 @@ mod scheduling;
 mod senders;
 mod stored;
 mod view;
+mod waiting;
 mod workers;
 
 #[cfg(test)]

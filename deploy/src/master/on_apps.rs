@@ -121,7 +121,7 @@ impl Master {
         };
         log::info!("Application {app_id} asks to kill executors {exec_ids:?}");
         for &exec_id in exec_ids {
-            let Some(exec) = app.remove_executor(exec_id) else {
+            let Some(exec) = app.kill_executor(exec_id) else {
                 rpc_env::limited_log!(
                     log::Level::Warn,
                     "Asked to kill unknown executor {app_id}/{exec_id}"
@@ -166,10 +166,25 @@ impl Master {
             .and_then(|a| a.executor(exec_id))
             .map(|e| e.state);
         let (Some(old), Some(app)) = (old, self.apps.get_mut(app_id)) else {
-            rpc_env::limited_log!(
-                log::Level::Warn,
-                "Got status update for unknown executor {app_id}/{exec_id}"
-            );
+            // The last words of an executor the master itself had killed, because its
+            // application ended (every normal end) or asked for the kill: its end, or a
+            // state it reached before the kill arrived (RUNNING). Expected.
+            let expected = self.apps.is_completed(app_id)
+                || self
+                    .apps
+                    .get_mut(app_id)
+                    .is_some_and(|a| a.take_killed(exec_id, state.is_finished()));
+            if expected {
+                log::debug!(
+                    "Executor {app_id}/{exec_id} reported {state:?} after it was removed; \
+                     nothing to do"
+                );
+            } else {
+                rpc_env::limited_log!(
+                    log::Level::Warn,
+                    "Got status update for unknown executor {app_id}/{exec_id}"
+                );
+            }
             return out;
         };
         if state == ExecutorState::Running && old != ExecutorState::Launching {

@@ -74,12 +74,19 @@ fn an_app_registering_with_one_alive_worker_launches_an_executor_there() {
     assert_eq!(out.as_slice(), expected, "all four cores in one executor");
 }
 
-/// With no worker the application waits; the first worker to register gets its executor.
+/// With no worker the application waits, and its driver is told why; the first worker to
+/// register gets its executor.
 #[test]
 fn an_app_waits_for_a_worker_and_its_registration_launches_the_executor() {
     let mut f = Fixture::new(MasterSettings::default());
     let (app, driver, out) = f.register_app("app", None, Some(2));
-    assert_eq!(out.as_slice(), [told_its_id(&f, &app, &driver)]);
+    let why = Effect::ToApp {
+        to: driver.clone(),
+        msg: AppClientMessage::ApplicationWaiting {
+            reason: "no worker is registered".into(),
+        },
+    };
+    assert_eq!(out.as_slice(), [told_its_id(&f, &app, &driver), why]);
 
     let (worker, out) = f.register_worker("worker-1", 4, 1024);
     let registered = Effect::ToWorker {

@@ -235,6 +235,12 @@ fn a_timed_out_worker_has_its_executors_lost_and_every_app_told() {
             message: message.clone(),
         },
     };
+    let waiting = |to| Effect::ToApp {
+        to,
+        msg: AppClientMessage::ApplicationWaiting {
+            reason: "no worker is registered".into(),
+        },
+    };
     assert_eq!(
         out.as_slice(),
         [
@@ -250,6 +256,9 @@ fn a_timed_out_worker_has_its_executors_lost_and_every_app_told() {
             },
             removed(f.driver_of(&running)),
             removed(f.driver_of(&idle)),
+            // Neither has an executor left, nor a worker to get one from: both are told.
+            waiting(f.driver_of(&running)),
+            waiting(f.driver_of(&idle)),
         ]
     );
 }

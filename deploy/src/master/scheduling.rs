@@ -27,6 +27,7 @@ impl Master {
         for launch in plan.executors {
             out.append(self.launch_executor(launch));
         }
+        out.append(self.tell_waiting_apps());
         out
     }
 

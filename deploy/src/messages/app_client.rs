@@ -67,6 +67,14 @@ message! {
         },
         /// The master is a standby (ignored; registration retries go on).
         MasterInStandby,
+        /// Informational: why the master cannot place any executor of the application (no
+        /// worker, or none large enough), sent when that changes. The driver says it when
+        /// it has waited `ember.scheduler.starvationTimeout` without an executor; the
+        /// master has no other way to reach the person who started the application.
+        ApplicationWaiting {
+            /// The cause, in words for that person (it names the numbers compared).
+            reason: String,
+        },
     }
 }
 
@@ -82,6 +90,16 @@ pub enum AppClientControl {
     KillExecutors {
         /// The executors.
         exec_ids: Vec<u32>,
+    },
+    /// Timer: warn if no executor has been granted yet (`ember.scheduler.starvationTimeout`).
+    CheckStarvation,
+    /// A master could not be reached (or runs no master endpoint): `error` says why. When
+    /// every master of a round is so, registration fails at once instead of retrying.
+    MasterUnreachable {
+        /// The master's address.
+        master: rpc_env::RpcAddress,
+        /// What went wrong.
+        error: String,
     },
     /// Unregister the application and stop (Spark's `StopAppClient`).
     StopAppClient {

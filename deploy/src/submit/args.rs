@@ -15,6 +15,7 @@ use crate::messages::{Command, DriverDescription};
 use crate::properties::{properties_file, read_properties};
 use crate::{parse_master_urls, parse_memory_mib, DriverId};
 
+use super::keys as submit_keys;
 use super::{CONF_ENV, MASTER_ENV};
 
 /// `ember-submit`'s usage text, printed for `--help` and after a bad argument.
@@ -266,7 +267,7 @@ where
     let deploy_mode = match flags
         .deploy_mode
         .as_deref()
-        .or(conf.get("ember.submit.deployMode"))
+        .or(conf.get(submit_keys::DEPLOY_MODE))
     {
         None | Some("client") => DeployMode::Client,
         Some("cluster") => DeployMode::Cluster,
@@ -303,14 +304,14 @@ where
     let memory_text = flags
         .driver_memory
         .clone()
-        .or_else(|| conf.get("ember.driver.memory").map(str::to_string))
+        .or_else(|| conf.get(submit_keys::DRIVER_MEMORY).map(str::to_string))
         .unwrap_or_else(|| "1g".to_string());
     let driver_memory_mib = parse_memory_mib(&memory_text)
         .map_err(|e| SubmitError::usage(format!("--driver-memory: {e}")))?;
     let cores_text = flags
         .driver_cores
         .clone()
-        .or_else(|| conf.get("ember.driver.cores").map(str::to_string))
+        .or_else(|| conf.get(submit_keys::DRIVER_CORES).map(str::to_string))
         .unwrap_or_else(|| "1".to_string());
     let driver_cores = match cores_text.trim().parse::<u32>() {
         Ok(n) if n > 0 => n,
@@ -322,7 +323,7 @@ where
     };
     let supervise = flags.supervise
         || conf
-            .get_bool("ember.driver.supervise", false)
+            .get_bool(submit_keys::DRIVER_SUPERVISE, false)
             .map_err(|e| SubmitError::usage(e.to_string()))?;
     let wait_timeout = match &flags.wait_timeout {
         None => None,
@@ -344,11 +345,11 @@ where
         DeployMode::Client => "client",
         DeployMode::Cluster => "cluster",
     };
-    conf.set("ember.submit.deployMode", mode);
+    conf.set(submit_keys::DEPLOY_MODE, mode);
     if deploy_mode == DeployMode::Cluster {
-        conf.set("ember.driver.memory", format!("{driver_memory_mib}m"));
-        conf.set("ember.driver.cores", driver_cores.to_string());
-        conf.set("ember.driver.supervise", supervise.to_string());
+        conf.set(submit_keys::DRIVER_MEMORY, format!("{driver_memory_mib}m"));
+        conf.set(submit_keys::DRIVER_CORES, driver_cores.to_string());
+        conf.set(submit_keys::DRIVER_SUPERVISE, supervise.to_string());
     }
     Ok(SubmitCommand::Submit(SubmitArgs {
         master,

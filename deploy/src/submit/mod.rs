@@ -21,6 +21,31 @@ pub use args::{
 };
 pub use master_client::MasterClient;
 
+/// The `ember.*` settings `ember-submit` reads itself (Spark's `spark.submit.*` and
+/// `spark.driver.*`); the rest go to the application.
+pub mod keys {
+    /// `client` or `cluster`, what `--deploy-mode` sets.
+    pub const DEPLOY_MODE: &str = "ember.submit.deployMode";
+    /// Cluster mode: the driver's memory, what `--driver-memory` sets (`1g`).
+    pub const DRIVER_MEMORY: &str = "ember.driver.memory";
+    /// Cluster mode: the driver's cores, what `--driver-cores` sets (1).
+    pub const DRIVER_CORES: &str = "ember.driver.cores";
+    /// Cluster mode: restart the driver when it fails, what `--supervise` sets (`false`).
+    pub const DRIVER_SUPERVISE: &str = "ember.driver.supervise";
+    /// Every key above.
+    pub const ALL: &[&str] = &[DEPLOY_MODE, DRIVER_MEMORY, DRIVER_CORES, DRIVER_SUPERVISE];
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn all_lists_every_key_declared_here() {
+            let source = include_str!("mod.rs");
+            let declared = ember_test_support::declared_keys(source);
+            assert_eq!(super::ALL, declared);
+        }
+    }
+}
+
 /// The environment variable that gives the application its master URL (the root crate's
 /// `ember::MASTER_ENV`).
 pub const MASTER_ENV: &str = "EMBER_MASTER";

@@ -66,6 +66,17 @@ pub mod keys {
     /// How long a page waits for its daemon's state before answering 503 (a busy or
     /// recovering master never hangs a page). Default `5s`.
     pub const TIMEOUT: &str = "ember.ui.timeout";
+    /// Every key above.
+    pub const ALL: &[&str] = &[ENABLED, KILL_ENABLED, TIMEOUT];
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn all_lists_every_key_declared_here() {
+            let declared = ember_test_support::declared_keys(include_str!("mod.rs"));
+            assert_eq!(super::ALL, declared);
+        }
+    }
 }
 
 /// The UI's settings, read from a daemon's conf.

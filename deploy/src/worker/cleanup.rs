@@ -1,5 +1,5 @@
-//! The periodic work-dir cleanup (Spark's `WorkDirCleanup`, `ember.worker.cleanup.*`, off
-//! by default): deletes each top-level directory of the work dir that no running executor
+//! The periodic work-dir cleanup (Spark's `WorkDirCleanup`, `ember.worker.cleanup.*`, on
+//! by default as in Spark 4): deletes each top-level directory of the work dir that no running executor
 //! or driver uses and that holds nothing modified within the TTL. Failures are logged,
 //! never fatal. It runs on a thread of its own, since deleting trees may take a while.
 

@@ -47,7 +47,7 @@ pub fn worker_usage() -> String {
      --webui-port PORT        Port for web UI (default: 8081)\n  \
      --properties-file FILE   Path to a custom Ember properties file\n                              \
      (default: $EMBER_CONF_DIR/ember-defaults.conf, if it exists)\n  \
-     --help                   Print this help\n\
+     --help                   Print this help and exit (so does a -h with no host after it)\n\
      \n\
      Environment: EMBER_WORKER_CORES, EMBER_WORKER_MEMORY, EMBER_WORKER_DIR, EMBER_WORKER_HOST\n\
      (or EMBER_LOCAL_IP), EMBER_WORKER_PORT, EMBER_WORKER_WEBUI_PORT; flags win.\n"

@@ -30,7 +30,8 @@ pub mod keys {
     pub const EXECUTOR_TERMINATE_TIMEOUT: &str = "ember.worker.executorTerminateTimeout";
     /// Grace between SIGTERM and SIGKILL for a driver. Default `10s`.
     pub const DRIVER_TERMINATE_TIMEOUT: &str = "ember.worker.driverTerminateTimeout";
-    /// Periodic cleanup of finished applications' work dirs. Default `false`.
+    /// Periodic cleanup of finished applications' work dirs. Default `true`, as in Spark 4
+    /// (SPARK-46997): work dirs of finished applications used to fill workers' disks.
     pub const CLEANUP_ENABLED: &str = "ember.worker.cleanup.enabled";
     /// How often the cleanup runs. Default `1800s`.
     pub const CLEANUP_INTERVAL: &str = "ember.worker.cleanup.interval";
@@ -42,6 +43,23 @@ pub mod keys {
     pub const RETAINED_DRIVERS: &str = "ember.worker.ui.retainedDrivers";
     /// The web UI port; overrides `--webui-port` when set in the properties file.
     pub const UI_PORT: &str = "ember.worker.ui.port";
+    /// Every key above: what a properties file may set for the worker.
+    pub const ALL: &[&str] = &[
+        TIMEOUT,
+        REGISTRATION_RETRY_INTERVAL,
+        PROLONGED_REGISTRATION_RETRY_INTERVAL,
+        INITIAL_REGISTRATION_RETRIES,
+        MAX_REGISTRATION_RETRIES,
+        EXECUTOR_STATE_SYNC_MAX_ATTEMPTS,
+        EXECUTOR_TERMINATE_TIMEOUT,
+        DRIVER_TERMINATE_TIMEOUT,
+        CLEANUP_ENABLED,
+        CLEANUP_INTERVAL,
+        CLEANUP_APP_DATA_TTL,
+        RETAINED_EXECUTORS,
+        RETAINED_DRIVERS,
+        UI_PORT,
+    ];
 }
 
 /// The default web UI port.
@@ -222,7 +240,7 @@ impl WorkerSettings {
             conf.get_u32(keys::MAX_REGISTRATION_RETRIES, 16)?,
             fuzz,
         );
-        let cleanup = if conf.get_bool(keys::CLEANUP_ENABLED, false)? {
+        let cleanup = if conf.get_bool(keys::CLEANUP_ENABLED, true)? {
             Some(CleanupSettings {
                 interval: positive(
                     conf,
@@ -266,6 +284,14 @@ fn positive(conf: &RpcConf, key: &str, d: Duration) -> Result<Duration, ConfErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_keys_lists_every_key_declared_here() {
+        assert_eq!(
+            keys::ALL,
+            ember_test_support::declared_keys(include_str!("config.rs"))
+        );
+    }
 
     #[test]
     fn memory_strings_as_spark_reads_them() {
@@ -323,7 +349,11 @@ mod tests {
             (6, 16)
         );
         assert_eq!(s.state_sync_max_attempts, 5);
-        assert!(s.cleanup.is_none(), "cleanup is off by default");
+        let cleanup = s.cleanup.expect("cleanup is on by default, as in Spark 4");
+        assert_eq!(cleanup.interval, Duration::from_secs(1800));
+        let off = RpcConf::new().with(keys::CLEANUP_ENABLED, "false");
+        let off = WorkerSettings::from_conf(&off, 1.0).expect("set");
+        assert!(off.cleanup.is_none(), "cleanup can be turned off");
         let conf = RpcConf::new()
             .with(keys::TIMEOUT, "400ms")
             .with(keys::REGISTRATION_RETRY_INTERVAL, "100ms")

@@ -5,11 +5,16 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ember_executor::{builtin, run_executor, usage, ExecutorArgs, TaskRegistry};
+use ember_executor::{asks_for_help, builtin, run_executor, usage, ExecutorArgs, TaskRegistry};
 
 fn main() -> ExitCode {
     env_logger::init();
-    let args = match ExecutorArgs::parse(std::env::args_os().skip(1)) {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    if asks_for_help(&args) {
+        print!("{}", usage("ember-executor"));
+        return ExitCode::SUCCESS;
+    }
+    let args = match ExecutorArgs::parse(args) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("{e}");

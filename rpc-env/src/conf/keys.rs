@@ -59,3 +59,35 @@ pub const SECURITY_CONF_ENV: &str = "EMBER_SECURITY_CONF";
 pub fn holds_secret(key: &str) -> bool {
     key == AUTHENTICATE_SECRET
 }
+
+/// Every `ember.*` key above: what a properties file may set for the RPC environment
+/// (checked against this file by a test).
+pub const ALL: &[&str] = &[
+    NETWORK_TIMEOUT,
+    ASK_TIMEOUT,
+    LOOKUP_TIMEOUT,
+    CONNECTION_CREATION_TIMEOUT,
+    DISPATCHER_NUM_THREADS,
+    IO_THREADS,
+    MESSAGE_MAX_SIZE,
+    OUTBOX_MAX_BYTES,
+    INBOX_MAX_BYTES,
+    MAX_CONNECTIONS,
+    PORT_MAX_RETRIES,
+    AUTHENTICATE,
+    AUTHENTICATE_SECRET,
+    AUTHENTICATE_SECRET_FILE,
+    CRYPTO_ENABLED,
+    AUTH_TIMEOUT,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn all_lists_every_key_declared_here() {
+        assert_eq!(
+            super::ALL,
+            ember_test_support::declared_keys(include_str!("keys.rs"))
+        );
+    }
+}

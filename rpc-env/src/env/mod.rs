@@ -14,6 +14,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::{EndpointAddress, RpcAddress};
+use crate::ask::AskHandle;
 use crate::ask_registry::AskRegistry;
 use crate::conf::{Limits, RpcConf};
 use crate::control_ref::ControlRef;
@@ -119,7 +120,7 @@ impl RpcEnv {
         let (listener, address) = if config.client_mode {
             (None, None)
         } else {
-            let listener = bind(&config.bind_host, config.port, max_retries)?;
+            let listener = bind(&config.name, &config.bind_host, config.port, max_retries)?;
             let port = listener
                 .local_addr()
                 .map_err(|e| RpcError::Io {
@@ -242,6 +243,26 @@ impl RpcEnv {
         self.shared.dispatcher.verify(name)
     }
 
+    /// Asks the env at `address` whether it has an endpoint `name`, without waiting: the
+    /// answer (within `ember.rpc.lookupTimeout`) is `true` or `false`, or the error that
+    /// stopped the question, such as a refused connection. What
+    /// [`setup_endpoint_ref`](Self::setup_endpoint_ref) waits for, for a caller that must not
+    /// block (an endpoint's handler learning at once that a peer cannot be reached).
+    pub fn check_endpoint(&self, address: &RpcAddress, name: &str) -> AskHandle<bool> {
+        let verifier: EndpointRef<VerifierProtocol> = EndpointRef::bind(
+            Arc::clone(&self.shared),
+            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
+            None,
+        );
+        verifier.ask_with_timeout(
+            |reply| VerifierAsk::CheckExistence {
+                name: name.to_string(),
+                reply,
+            },
+            &self.shared.lookup_timeout,
+        )
+    }
+
     /// Looks up the endpoint `name` of the env at `address` through its `endpoint-verifier`,
     /// waiting up to `ember.rpc.lookupTimeout`.
     pub fn setup_endpoint_ref<P: Protocol>(
@@ -250,20 +271,7 @@ impl RpcEnv {
         name: &str,
     ) -> Result<EndpointRef<P>, RpcError> {
         let target = EndpointAddress::new(Some(address.clone()), name.to_string());
-        let verifier: EndpointRef<VerifierProtocol> = EndpointRef::bind(
-            Arc::clone(&self.shared),
-            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
-            None,
-        );
-        let exists = verifier
-            .ask_with_timeout(
-                |reply| VerifierAsk::CheckExistence {
-                    name: name.to_string(),
-                    reply,
-                },
-                &self.shared.lookup_timeout,
-            )
-            .wait()?;
+        let exists = self.check_endpoint(address, name).wait()?;
         if !exists {
             return Err(RpcError::LookupFailed {
                 uri: target.to_string(),
@@ -375,8 +383,11 @@ fn finish_shutdown(shared: &Arc<EnvShared>) {
     log::debug!("RpcEnv {} stopped", shared.name);
 }
 
-/// Binds `host:port`, trying the next ports up to `max_retries` times when it is taken.
-fn bind(host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError> {
+/// Binds `host:port`, trying the next ports up to `max_retries` times when it is taken (Spark's
+/// rule). Binding another port than the one asked for is a warning naming both, under the
+/// env's `name` (Spark's "Service 'sparkMaster' could not bind on port 7077"): whoever points
+/// workers or drivers at the asked-for port must learn that nothing of ours listens there.
+fn bind(name: &str, host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError> {
     let attempts = if port == 0 { 1 } else { max_retries + 1 };
     let mut last_error = String::new();
     for attempt in 0..attempts {
@@ -394,11 +405,15 @@ fn bind(host: &str, port: u16, max_retries: u32) -> Result<TcpListener, RpcError
         match TcpListener::bind((host, candidate)) {
             Ok(listener) => {
                 if attempt > 0 {
-                    log::info!("Port {port} was taken; the RPC server bound {candidate} instead");
+                    log::warn!(
+                        "Service '{name}' could not bind on port {port} ({last_error}); \
+                         bound port {candidate} instead"
+                    );
                 }
                 return Ok(listener);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                log::debug!("Service '{name}' could not bind on port {candidate}: {e}");
                 last_error = e.to_string();
             }
             Err(e) => {

@@ -14,12 +14,15 @@
 //! - [`free_port`], [`free_port_on`]: a TCP port nothing listens on, for a daemon that must be
 //!   told its port before it starts.
 //! - [`http_get`], [`http_request`]: one HTTP/1.0 request to a status UI.
+//! - [`declared_keys`]: the `ember.*` keys a keys file declares, to check a crate's list of
+//!   them.
 //! - [`is_alive`], [`processes_under`]: whether a process runs, and which processes work under
 //!   a directory (how a test finds the daemons, executors and drivers it caused, and checks
 //!   that none was left behind).
 
 mod dirs;
 mod http;
+mod keys;
 mod net;
 mod procs;
 mod secret;
@@ -27,6 +30,7 @@ mod wait;
 
 pub use dirs::TempDir;
 pub use http::{http_get, http_request, HttpResponse};
+pub use keys::declared_keys;
 pub use net::{free_port, free_port_on, refused_port};
 pub use procs::{exited_within, is_alive, processes_under, thread_asleep, Process};
 pub use secret::write_secret_file;
