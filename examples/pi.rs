@@ -100,7 +100,10 @@ fn parse_options() -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let app = App::new("pi").task("sample", sample);
+    // The console progress bar, as Spark's shells show it (only when stderr is a terminal).
+    let app = App::new("pi")
+        .task("sample", sample)
+        .conf("ember.ui.showConsoleProgress", "true");
     // Launched as an executor, the App parses its own arguments.
     if ember_executor_mode() {
         return app.run(|_| Ok(()));

@@ -27,6 +27,7 @@ use crate::keys::{
     STARVATION_TIMEOUT,
 };
 use crate::master_url::MasterUrl;
+use crate::progress::ConsoleProgress;
 use crate::setup::{
     app_config, application_description, new_app_id, pools, remote_driver, required,
 };
@@ -47,6 +48,9 @@ struct Inner {
     app_name: String,
     default_parallelism: u32,
     stopped: AtomicBool,
+    /// The console progress bar, when `ember.ui.showConsoleProgress` is on and stderr is a
+    /// terminal.
+    progress: Option<Arc<ConsoleProgress>>,
 }
 
 /// Where the application's executors come from, by the master URL's mode, with what that
@@ -202,6 +206,7 @@ impl Context {
             return Err(e.into());
         }
         log::info!("Started {app_name} ({app_id}) on {threads} local thread(s)");
+        let progress = ConsoleProgress::from_conf(&conf, &driver)?;
         Ok(Context {
             inner: Arc::new(Inner {
                 env,
@@ -213,6 +218,7 @@ impl Context {
                 app_name,
                 default_parallelism: threads,
                 stopped: AtomicBool::new(false),
+                progress,
             }),
         })
     }
@@ -223,6 +229,7 @@ impl Context {
     pub fn driver_only(conf: RpcConf, registry: TaskRegistry) -> Result<Context, Error> {
         let app_name = conf.get(APP_NAME).unwrap_or("ember-app").to_string();
         let (env, driver, app_id) = remote_driver(&conf, "app", false)?;
+        let progress = ConsoleProgress::from_conf(&conf, &driver)?;
         Ok(Context::remote(
             env,
             driver,
@@ -230,6 +237,7 @@ impl Context {
             app_name,
             registry,
             Deployment::DriverOnly,
+            progress,
         ))
     }
 
@@ -314,8 +322,9 @@ impl Context {
             },
             None => Deployment::Standalone { master, app },
         };
+        let progress = ConsoleProgress::from_conf(&conf, &driver)?;
         Ok(Context::remote(
-            env, driver, app_id, app_name, registry, deployment,
+            env, driver, app_id, app_name, registry, deployment, progress,
         ))
     }
 
@@ -326,6 +335,7 @@ impl Context {
         app_name: String,
         registry: TaskRegistry,
         deployment: Deployment,
+        progress: Option<Arc<ConsoleProgress>>,
     ) -> Context {
         Context {
             inner: Arc::new(Inner {
@@ -338,6 +348,7 @@ impl Context {
                 app_name,
                 default_parallelism: 2,
                 stopped: AtomicBool::new(false),
+                progress,
             }),
         }
     }
@@ -485,6 +496,9 @@ impl Context {
             })
             .collect();
         let job = Arc::new(JobState::new(job_id, tasks.len()));
+        if let Some(progress) = &self.inner.progress {
+            progress.track(&job);
+        }
         let task_set = TaskSet {
             job_id,
             stage_id: StageId(job_id.0),
@@ -502,6 +516,7 @@ impl Context {
         Ok(JobHandle {
             job,
             driver: self.inner.driver.clone(),
+            progress: self.inner.progress.clone(),
             _out: PhantomData,
         })
     }
@@ -511,6 +526,9 @@ impl Context {
     pub fn stop(&self) {
         if self.inner.stopped.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if let Some(progress) = &self.inner.progress {
+            progress.stop();
         }
         let env = &self.inner.env;
         // Executors are told to stop while the network is still up (Spark's

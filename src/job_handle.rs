@@ -9,11 +9,14 @@ use rpc_env::{decode_from, ControlRef, Decode};
 use ember_scheduler::{DriverControl, DriverProtocol, JobId, JobState};
 
 use crate::error::Error;
+use crate::progress::ConsoleProgress;
 
 /// A submitted job: wait for its outputs, watch its progress, or cancel it.
 pub struct JobHandle<Out> {
     pub(crate) job: Arc<JobState>,
     pub(crate) driver: ControlRef<DriverProtocol>,
+    /// The console progress bar, cleared of this job before its outcome is handed out.
+    pub(crate) progress: Option<Arc<ConsoleProgress>>,
     pub(crate) _out: PhantomData<fn() -> Out>,
 }
 
@@ -43,7 +46,9 @@ impl<Out: Decode + 'static> JobHandle<Out> {
 
     /// Waits for the outputs, in partition order.
     pub fn wait(self) -> Result<Vec<Out>, Error> {
-        match self.job.wait(None) {
+        let outcome = self.job.wait(None);
+        self.clear_progress();
+        match outcome {
             Some(outcome) => decode_all(outcome?),
             None => Err(Error::Timeout("the job".into())),
         }
@@ -55,8 +60,18 @@ impl<Out: Decode + 'static> JobHandle<Out> {
         timeout: Duration,
     ) -> Result<Result<Vec<Out>, Error>, JobHandle<Out>> {
         match self.job.wait(Some(Instant::now() + timeout)) {
-            Some(outcome) => Ok(outcome.map_err(Error::from).and_then(decode_all)),
+            Some(outcome) => {
+                self.clear_progress();
+                Ok(outcome.map_err(Error::from).and_then(decode_all))
+            }
             None => Err(self),
+        }
+    }
+
+    /// Takes this job's bar off the console, before the caller prints anything after it.
+    fn clear_progress(&self) {
+        if let Some(progress) = &self.progress {
+            progress.job_ended(self.job.job_id());
         }
     }
 }

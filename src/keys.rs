@@ -36,6 +36,9 @@ pub const STARVATION_TIMEOUT: &str = "ember.scheduler.starvationTimeout";
 /// tasks meanwhile.
 pub const EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION: &str =
     "ember.standalone.executorRemoveDelayOnDisconnection";
+/// Show a console progress bar of running jobs on stderr, when it is a terminal (Spark's
+/// `spark.ui.showConsoleProgress`). Default `false`; `examples/pi` turns it on.
+pub const SHOW_CONSOLE_PROGRESS: &str = "ember.ui.showConsoleProgress";
 
 /// Every key above (checked against this file by a test).
 pub const ALL: &[&str] = &[
@@ -53,6 +56,7 @@ pub const ALL: &[&str] = &[
     REGISTRATION_RETRIES,
     STARVATION_TIMEOUT,
     EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
+    SHOW_CONSOLE_PROGRESS,
 ];
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod error;
 mod job_handle;
 mod keys;
 mod master_url;
+mod progress;
 mod setup;
 mod standalone_backend;
 pub mod testing;

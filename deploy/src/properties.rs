@@ -51,6 +51,7 @@ pub const DRIVER_SIDE_KEYS: &[&str] = &[
     "ember.standalone.registrationRetries",
     "ember.scheduler.starvationTimeout",
     "ember.standalone.executorRemoveDelayOnDisconnection",
+    "ember.ui.showConsoleProgress",
 ];
 
 /// Every `ember.*` key some Ember crate reads: rpc-env's, the master's, the worker's,

@@ -138,6 +138,12 @@ pub enum DriverControl {
         /// The answer: (executors, total cores).
         reply: Reply<(u32, u32)>,
     },
+    /// How many tasks run now for each job that has any (the console progress bar's
+    /// `(done + running) / total`).
+    RunningTasks {
+        /// The answer: (job, tasks running), in job order.
+        reply: Reply<Vec<(JobId, u32)>>,
+    },
     /// How many messages from the network were refused because their sender was not the
     /// executor they named (for tests and metrics).
     RefusedMessages {

@@ -1,7 +1,8 @@
 //! The binaries the root crate's tests run as programs: the ones `cargo test --workspace`
 //! builds next to the test (`target/<profile>/{ember-master,ember-worker,ember-submit,
-//! ember-executor,examples/pi}`), missing ones built first. Shared by `tests/scripts_pi.rs`
-//! and `tests/help.rs`, each of which declares it `mod built;`.
+//! ember-executor,examples/pi}`), missing ones built first. Shared by `tests/scripts_pi.rs`,
+//! `tests/help.rs` and `tests/console_progress.rs`, each of which declares it `mod built;`
+//! beside `script_support`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

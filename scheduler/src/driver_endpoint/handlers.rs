@@ -255,6 +255,9 @@ impl RpcEndpoint for DriverEndpoint {
                 reply.send((launched.len() as u32, cores));
             }
             DriverControl::RefusedMessages { reply } => reply.send(self.refused_messages()),
+            DriverControl::RunningTasks { reply } => {
+                reply.send(self.scheduler.running_tasks_by_job())
+            }
         }
         Ok(())
     }

@@ -169,6 +169,23 @@ impl TaskScheduler {
         &self.cluster
     }
 
+    /// How many tasks run now for each job that has any, in job order: what the console
+    /// progress bar shows as `(done + running)`. Walks the task sets, so it is for a
+    /// periodic look, not for every status update.
+    pub fn running_tasks_by_job(&self) -> Vec<(JobId, u32)> {
+        let mut running: Vec<(JobId, u32)> = Vec::new();
+        for entry in self.task_sets.values() {
+            let n = u32::try_from(entry.manager.running_tasks()).unwrap_or(u32::MAX);
+            match running.iter_mut().find(|(job, _)| *job == entry.job_id) {
+                Some((_, count)) => *count = count.saturating_add(n),
+                None if n > 0 => running.push((entry.job_id, n)),
+                None => {}
+            }
+        }
+        running.sort_unstable_by_key(|(job, _)| job.0);
+        running
+    }
+
     /// Whether any task set is still running or waiting.
     pub fn has_task_sets(&self) -> bool {
         !self.task_sets.is_empty()

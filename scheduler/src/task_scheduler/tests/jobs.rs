@@ -300,3 +300,29 @@ fn without_speculation_nothing_is_copied() {
     assert!(!h.sched.check_speculatable_tasks(h.now()));
     assert!(h.offer_all(&[("exec2", "host2", 2)]).is_empty());
 }
+
+/// Ember's own (the console progress bar's `(done + running)`): running tasks are counted
+/// per job, jobs with none are left out, and a finished task leaves the count.
+#[test]
+fn running_tasks_are_counted_per_job() {
+    let mut h = Harness::new();
+    assert!(h.sched.running_tasks_by_job().is_empty());
+    h.submit(task_set(1, 3));
+    h.submit(task_set(0, 2));
+    assert!(
+        h.sched.running_tasks_by_job().is_empty(),
+        "nothing launched yet"
+    );
+    let tasks = h.offer_all(&[("exec1", "host1", 3)]);
+    assert_eq!(tasks.len(), 3);
+    let running = h.sched.running_tasks_by_job();
+    let total: u32 = running.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 3);
+    assert!(
+        running.windows(2).all(|w| w[0].0 .0 < w[1].0 .0),
+        "{running:?}"
+    );
+    h.finish(tasks[0].task_id, "done");
+    let after: u32 = h.sched.running_tasks_by_job().iter().map(|(_, n)| n).sum();
+    assert_eq!(after, 2);
+}
