@@ -13,8 +13,9 @@
 //! - `master_routes`, `worker_routes`: which rendering answers which request, over a
 //!   source trait that a test can fake;
 //! - `live`: the sources backed by a running master or worker;
-//! - `http` and `server`: requests and responses as plain data, and the `tiny_http`
-//!   adapter, one thread per daemon, that every page's security headers go through.
+//! - `http` and `server`: requests and responses as plain data, and a small bounded HTTP
+//!   server (`httparse` parses; four workers, deadlines, size caps) that every page's
+//!   security headers go through.
 //!
 //! The UI binds the daemon's own host (loopback unless the operator says otherwise) and is
 //! not authenticated, as Spark's is not; kills are POST-only, same-origin only, and off by
@@ -35,6 +36,8 @@ mod worker_json;
 mod worker_pages;
 mod worker_routes;
 
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;
 
