@@ -1,5 +1,6 @@
 //! The `ember-worker` binary: its exit codes (refused registration, unresponsive masters,
-//! bad flags) and a clean stop on SIGTERM that leaves no executor behind.
+//! bad flags), what it says when its master URL names something that is not a master, and
+//! a clean stop on SIGTERM that leaves no executor behind.
 
 pub mod worker_util;
 
@@ -70,7 +71,8 @@ fn properties(dir: &Path, extra: &str) -> String {
         "ember.worker.registrationRetryInterval 100ms\n\
          ember.worker.prolongedRegistrationRetryInterval 200ms\n\
          ember.worker.timeout 400ms\n\
-         ember.worker.executorTerminateTimeout 2s\n{extra}"
+         ember.worker.executorTerminateTimeout 2s\n\
+         ember.worker.ui.port 0\n{extra}"
     );
     std::fs::write(&path, text).expect("writes the properties");
     path.to_str().expect("utf-8").to_string()
@@ -143,6 +145,60 @@ fn unresponsive_masters_make_it_give_up_after_the_last_retry() {
         "{stderr}"
     );
     assert!(!stderr.contains("attempt # 17"), "{stderr}");
+}
+
+/// Runs a worker against `url` with fast retries until it gives up; its stderr.
+fn gives_up_against(url: &str, name: &str) -> String {
+    let dir = TempDir::new(name);
+    let props = properties(dir.path(), "");
+    let work = dir.path().join("work");
+    let daemon = Daemon::start(&[
+        "--properties-file",
+        &props,
+        "--work-dir",
+        work.to_str().expect("utf-8"),
+        url,
+    ]);
+    let (status, stderr) = daemon.wait(DEADLINE);
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn a_port_where_something_else_answers_is_said_not_to_be_a_master() {
+    // Something that is not Ember: it answers anything with an HTTP error and hangs up.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 64];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let url = format!("ember://127.0.0.1:{port}");
+    let stderr = gives_up_against(&url, "bin-not-ember");
+    assert!(
+        stderr.contains(&format!("{url} does not answer as an Ember master (")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_ember_process_that_is_not_a_master_is_said_to_be_one() {
+    let conf = rpc_env::RpcConf::new().with(rpc_env::keys::AUTHENTICATE, "false");
+    let other = rpc_env::RpcEnv::create(
+        rpc_env::RpcEnvConfig::server("not-a-master", "127.0.0.1", 0).with_conf(conf),
+    )
+    .expect("an env");
+    let url = other.address().expect("an address").to_ember_url();
+    let stderr = gives_up_against(&url, "bin-no-master");
+    assert!(
+        stderr.contains(&format!("{url} is an Ember process but not a master")),
+        "{stderr}"
+    );
+    other.shutdown();
 }
 
 #[test]

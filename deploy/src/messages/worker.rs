@@ -120,6 +120,14 @@ pub enum WorkerControl {
     SendHeartbeat,
     /// Timer: clean finished applications' directories.
     WorkDirCleanup,
+    /// What the env at a master's address said when asked, beside a registration,
+    /// whether it has a master endpoint: `true`, `false`, or why it could not say.
+    MasterChecked {
+        /// The master's address, as the worker was given it.
+        master: RpcAddress,
+        /// The answer, or the error's text.
+        answer: Result<bool, String>,
+    },
     /// The status UI: everything its pages show.
     View {
         /// The answer.

@@ -1,7 +1,8 @@
 //! The worker daemon (Spark's `Worker`): registers with the masters, heartbeats, and runs
 //! the executors and drivers the master places on it.
 //!
-//! - [`registration`]: the sans-IO registration state machine and retry schedule;
+//! - [`registration`]: the sans-IO registration state machine and retry schedule, and
+//!   `on_registration`, what the worker does with it and with the master's answers;
 //! - [`executor_runner`] / [`driver_runner`]: the child processes;
 //! - [`state_sync`]: executor state reports to the master, retried off the handler;
 //! - [`cleanup`]: the periodic work-dir cleanup;
@@ -19,6 +20,7 @@ mod driver_runner;
 mod executor_runner;
 mod handle;
 mod handlers;
+mod on_registration;
 mod process;
 mod registration;
 mod state_sync;
@@ -38,8 +40,7 @@ use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoi
 
 use crate::messages::{
     DriverState, ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk,
-    WorkerControl, WorkerMessage, WorkerProtocol, WorkerRegistration, WorkerState,
-    MASTER_ENDPOINT_NAME,
+    WorkerControl, WorkerMessage, WorkerProtocol, WorkerState,
 };
 use crate::ui::view::AppLabel;
 use crate::{AppId, DriverId, WorkerId};
@@ -48,7 +49,7 @@ use config::WorkerSettings;
 use driver_runner::DriverRunner;
 use executor_runner::ExecutorRunner;
 use handle::ExitSlot;
-use registration::{Action, Registration, Targets};
+use registration::Registration;
 use state_sync::{Report, StateSync};
 
 pub use cli::{parse_worker_args, worker_usage, WorkerArgsError};
@@ -161,57 +162,6 @@ impl Worker {
         self.registration.master().map(RpcAddress::to_ember_url)
     }
 
-    /// Performs what the registration machine asked for.
-    fn perform(&mut self, ctx: &Ctx<'_>, actions: Vec<Action>, give_up_reason: &str) {
-        for action in actions {
-            match action {
-                Action::Register(Targets::All) => {
-                    for master in self.who.masters.clone() {
-                        self.send_register(ctx, &master);
-                    }
-                }
-                Action::Register(Targets::Known(master)) => self.send_register(ctx, &master),
-                Action::ArmRetryTimer(interval) => {
-                    self.retry_timer =
-                        self.ticker(ctx, "worker-registration-retry", interval, || {
-                            WorkerControl::ReregisterWithMaster
-                        });
-                }
-                Action::CancelRetryTimer => self.retry_timer = None,
-                Action::StartTimers => self.start_timers(ctx),
-                Action::SendLatestState => {
-                    let msg = MasterMessage::WorkerLatestState {
-                        id: self.who.id.clone(),
-                        executors: self.executor_descriptions(),
-                        driver_ids: self.drivers.keys().cloned().collect(),
-                    };
-                    self.send_to_master(msg);
-                }
-                Action::GiveUp => self.give_up(ctx, give_up_reason),
-            }
-        }
-    }
-
-    fn send_register(&self, ctx: &Ctx<'_>, master: &RpcAddress) {
-        log::info!("Connecting to master {}...", master.host_port());
-        let master_ref: EndpointRef<MasterProtocol> =
-            ctx.env().endpoint_ref_at(master, MASTER_ENDPOINT_NAME);
-        let registration = WorkerRegistration {
-            id: self.who.id.clone(),
-            host: self.who.address.host().to_string(),
-            port: self.who.address.port(),
-            worker: ctx.self_ref().clone(),
-            cores: self.who.cores,
-            memory_mib: self.who.memory_mib,
-            web_ui_url: self.who.web_ui_url.clone(),
-            master_address: master.clone(),
-        };
-        let sent = master_ref.send(MasterMessage::RegisterWorker { registration });
-        if let Err(e) = sent {
-            log::warn!("Failed to connect to master {}: {e}", master.host_port());
-        }
-    }
-
     /// A ticker sending this endpoint `make()` every `interval`; `None` (logged) if no
     /// thread could be started.
     fn ticker(
@@ -287,71 +237,6 @@ impl Worker {
     }
 
     // ---- Handlers, one per message.
-
-    fn registered_worker(
-        &mut self,
-        ctx: &Ctx<'_>,
-        master: EndpointRef<MasterProtocol>,
-        master_address: RpcAddress,
-        duplicate: bool,
-    ) {
-        let address = master
-            .rpc_address()
-            .cloned()
-            .unwrap_or(master_address.clone());
-        log::info!(
-            "Successfully registered with master {}",
-            address.to_ember_url()
-        );
-        if duplicate {
-            log::warn!("Duplicate registration at master {master_address}");
-        }
-        self.master = Some(master);
-        let actions = self.registration.registered(address);
-        self.perform(ctx, actions, "");
-    }
-
-    fn register_worker_failed(&mut self, ctx: &Ctx<'_>, message: &str) {
-        let actions = self.registration.register_failed();
-        if actions.is_empty() {
-            log::info!("Ignoring a registration failure ({message}): already registered");
-        }
-        self.perform(
-            ctx,
-            actions,
-            &format!("Worker registration failed: {message}"),
-        );
-    }
-
-    fn reconnect_worker(&mut self, ctx: &Ctx<'_>, master_url: &str) {
-        log::info!("Master with url {master_url} requested this worker to reconnect.");
-        let actions = self.registration.register();
-        self.perform(ctx, actions, "");
-    }
-
-    fn master_changed(
-        &mut self,
-        ctx: &Ctx<'_>,
-        master: EndpointRef<MasterProtocol>,
-        web_ui_url: &str,
-    ) {
-        let Some(address) = master.rpc_address().cloned() else {
-            log::warn!("Ignoring a master change to {master}, which has no address");
-            return;
-        };
-        log::info!(
-            "Master has changed, new master is at {} ({web_ui_url})",
-            address.to_ember_url()
-        );
-        self.master = Some(master);
-        let actions = self.registration.master_changed(address);
-        self.perform(ctx, actions, "");
-        self.send_to_master(MasterMessage::WorkerSchedulerStateResponse {
-            id: self.who.id.clone(),
-            executors: self.executor_descriptions(),
-            driver_ids: self.drivers.keys().cloned().collect(),
-        });
-    }
 
     fn reregister_with_master(&mut self, ctx: &Ctx<'_>) {
         let actions = self.registration.retry_tick();
@@ -466,6 +351,7 @@ impl RpcEndpoint for Worker {
             WorkerControl::SendHeartbeat => self.send_heartbeat(ctx),
             WorkerControl::WorkDirCleanup => self.work_dir_cleanup(),
             WorkerControl::View { reply } => reply.send(self.view()),
+            WorkerControl::MasterChecked { master, answer } => self.master_checked(&master, answer),
         }
         Ok(())
     }
