@@ -8,7 +8,7 @@ use rpc_env::{
 };
 
 use crate::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
-use crate::ui::{self, UiServer, UiSettings};
+use crate::ui::{BoundUi, Daemon, UiServer};
 
 use super::config::{keys, MasterConfig, RecoveryMode};
 use super::endpoint::Master;
@@ -46,7 +46,6 @@ const MASTER_ENV_NAME: &str = "ember-master";
 /// naming the key); a port that cannot be bound.
 pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     let settings = config.settings()?;
-    let ui_settings = UiSettings::from_conf(&config.conf)?;
     let persistence = persistence_engine(&settings.recovery_mode, &config.conf)?;
     let env_config = RpcEnvConfig::server(MASTER_ENV_NAME, config.host.clone(), config.port)
         .with_conf(config.conf.clone());
@@ -57,23 +56,19 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     };
     let me = env.local_ref::<MasterProtocol>(MASTER_ENDPOINT_NAME);
     // The UI binds before the master exists, so workers and drivers are told its real port.
-    let ui_listener = if ui_settings.enabled {
-        let retries = config.conf.port_max_retries()?;
-        match ui::bind_listener(&config.host, config.webui_port, retries) {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                env.shutdown();
-                return Err(ui::start_error("master", &e));
-            }
+    let bound_ui = match BoundUi::bind(
+        Daemon::Master,
+        &config.conf,
+        &config.host,
+        config.webui_port,
+    ) {
+        Ok(bound) => bound,
+        Err(e) => {
+            env.shutdown();
+            return Err(e);
         }
-    } else {
-        None
     };
-    let ui_port = ui_listener
-        .as_ref()
-        .and_then(|l| l.local_addr().ok())
-        .map_or(config.webui_port, |a| a.port());
-    let web_ui_url = format!("http://{}:{ui_port}", address.host());
+    let web_ui_url = bound_ui.url(address.host());
     let election = leader_election(&settings.recovery_mode, config.standby, &address);
     let master = Master::new(
         settings,
@@ -87,16 +82,11 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
         env.shutdown();
         return Err(e);
     }
-    let ui = match ui_listener {
-        None => None,
-        Some(listener) => {
-            match ui::start_master_ui(listener, &env, MASTER_ENDPOINT_NAME, &ui_settings) {
-                Ok(server) => Some(Arc::new(server)),
-                Err(e) => {
-                    env.shutdown();
-                    return Err(ui::start_error("master", &e));
-                }
-            }
+    let ui = match bound_ui.serve(&env, MASTER_ENDPOINT_NAME) {
+        Ok(ui) => ui,
+        Err(e) => {
+            env.shutdown();
+            return Err(e);
         }
     };
     Ok(MasterHandle {

@@ -69,30 +69,31 @@ pub(crate) fn master_metrics(view: &MasterView, net: &NetworkStats) -> String {
     }
     let alive = || view.alive_workers();
     let sum = |f: fn(&super::view::WorkerRow) -> u32| alive().map(|w| u64::from(f(w))).sum();
-    gauge(
-        &mut out,
-        "ember_master_cores",
-        "Cores of the alive workers.",
-        sum(|w| w.cores),
-    );
-    gauge(
-        &mut out,
-        "ember_master_cores_used",
-        "Cores of the alive workers held by executors and drivers.",
-        sum(|w| w.cores_used),
-    );
-    gauge(
-        &mut out,
-        "ember_master_memory_mib",
-        "Memory of the alive workers, MiB.",
-        sum(|w| w.memory_mib),
-    );
-    gauge(
-        &mut out,
-        "ember_master_memory_used_mib",
-        "Memory of the alive workers held, MiB.",
-        sum(|w| w.memory_used_mib),
-    );
+    let gauges = [
+        (
+            "ember_master_cores",
+            "Cores of the alive workers.",
+            sum(|w| w.cores),
+        ),
+        (
+            "ember_master_cores_used",
+            "Cores of the alive workers held by executors and drivers.",
+            sum(|w| w.cores_used),
+        ),
+        (
+            "ember_master_memory_mib",
+            "Memory of the alive workers, MiB.",
+            sum(|w| w.memory_mib),
+        ),
+        (
+            "ember_master_memory_used_mib",
+            "Memory of the alive workers held, MiB.",
+            sum(|w| w.memory_used_mib),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        gauge(&mut out, name, help, value);
+    }
     {
         let name = "ember_master_apps";
         let mut f = Family::new(&mut out, name, "gauge", "Applications, by state.");
@@ -143,66 +144,67 @@ pub(crate) fn master_metrics(view: &MasterView, net: &NetworkStats) -> String {
 /// The worker's metrics.
 pub(crate) fn worker_metrics(view: &WorkerView, net: &NetworkStats) -> String {
     let mut out = String::new();
-    gauge(
-        &mut out,
-        "ember_worker_cores",
-        "Cores offered.",
-        u64::from(view.cores),
-    );
-    gauge(
-        &mut out,
-        "ember_worker_cores_used",
-        "Cores held by executors and drivers.",
-        u64::from(view.cores_used),
-    );
-    gauge(
-        &mut out,
-        "ember_worker_memory_mib",
-        "Memory offered, MiB.",
-        u64::from(view.memory_mib),
-    );
-    gauge(
-        &mut out,
-        "ember_worker_memory_used_mib",
-        "Memory held, MiB.",
-        u64::from(view.memory_used_mib),
-    );
-    gauge(
-        &mut out,
-        "ember_worker_executors",
-        "Executors running.",
-        view.executors.len() as u64,
-    );
-    gauge(
-        &mut out,
-        "ember_worker_drivers",
-        "Drivers running.",
-        view.drivers.len() as u64,
-    );
-    gauge(
-        &mut out,
-        "ember_worker_registered",
-        "1 while registered with a master.",
-        u64::from(view.master_url.is_some()),
-    );
+    let gauges = [
+        (
+            "ember_worker_cores",
+            "Cores offered.",
+            u64::from(view.cores),
+        ),
+        (
+            "ember_worker_cores_used",
+            "Cores held by executors and drivers.",
+            u64::from(view.cores_used),
+        ),
+        (
+            "ember_worker_memory_mib",
+            "Memory offered, MiB.",
+            u64::from(view.memory_mib),
+        ),
+        (
+            "ember_worker_memory_used_mib",
+            "Memory held, MiB.",
+            u64::from(view.memory_used_mib),
+        ),
+        (
+            "ember_worker_executors",
+            "Executors running.",
+            view.executors.len() as u64,
+        ),
+        (
+            "ember_worker_drivers",
+            "Drivers running.",
+            view.drivers.len() as u64,
+        ),
+        (
+            "ember_worker_registered",
+            "1 while registered with a master.",
+            u64::from(view.master_url.is_some()),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        gauge(&mut out, name, help, value);
+    }
     rpc_metrics(&mut out, net);
     out
 }
 
 /// The RPC env's own counters and gauges ([`NetworkStats`]).
 fn rpc_metrics(out: &mut String, net: &NetworkStats) {
-    gauge(
-        out,
-        "ember_rpc_open_connections",
-        "Connections open now, handshaking ones included.",
-        net.open_connections,
-    );
-    gauge(
-        out,
-        "ember_rpc_inbox_messages",
-        "Messages waiting in the endpoints' inboxes now.",
-        net.inbox_messages,
-    );
+    let gauges = [
+        (
+            "ember_rpc_open_connections",
+            "Connections open now, handshaking ones included.",
+            net.open_connections,
+        ),
+        (
+            "ember_rpc_inbox_messages",
+            "Messages waiting in the endpoints' inboxes now.",
+            net.inbox_messages,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        gauge(out, name, help, value);
+    }
     let counters: [(&str, &str, u64); 10] = [
         (
             "ember_rpc_bytes_read_total",

@@ -21,6 +21,7 @@
 //! not authenticated, as Spark's is not; kills are POST-only, same-origin only, and off by
 //! default when `ember.authenticate` is on.
 
+mod bound;
 mod http;
 mod layout;
 mod live;
@@ -45,17 +46,9 @@ use std::time::Duration;
 
 use rpc_env::{ConfError, RpcConf, RpcTimeout};
 
-pub(crate) use live::{start_master_ui, start_worker_ui};
+pub(crate) use bound::{BoundUi, Daemon};
 pub(crate) use redact::command_line as redacted_command_line;
-pub(crate) use server::{bind as bind_listener, UiServer};
-
-/// The error a daemon's start fails with when its UI cannot start.
-pub(crate) fn start_error(daemon: &str, e: &std::io::Error) -> rpc_env::RpcError {
-    rpc_env::RpcError::Io {
-        context: format!("Could not start the {daemon}'s status UI"),
-        reason: e.to_string(),
-    }
-}
+pub(crate) use server::UiServer;
 
 /// The UI's settings.
 pub mod keys {

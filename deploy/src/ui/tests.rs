@@ -127,6 +127,13 @@ fn get(ui: &MasterUi<FakeMaster>, url: &str) -> UiResponse {
     ui.route(&UiRequest::new(Method::Get, url))
 }
 
+/// Asserts that `text` contains each of `expected`.
+fn assert_contains_all(text: &str, expected: &[&str]) {
+    for e in expected {
+        assert!(text.contains(e), "{e} missing from {text}");
+    }
+}
+
 fn json(response: &UiResponse) -> serde_json::Value {
     assert_eq!(response.status, 200, "{}", response.body_text());
     serde_json::from_slice(&response.body).expect("JSON")
@@ -149,21 +156,22 @@ fn an_application_named_like_a_script_renders_as_text() {
 #[test]
 fn the_master_page_has_sparks_summary_and_tables() {
     let page = get(&master_ui(true), "/").body_text();
-    for expected in [
-        "<title>Ember Master at ember://127.0.0.1:7077</title>",
-        "2 Alive, 1 Dead, 0 Unknown",
-        "8 Total, 4 Used",
-        "Workers (3)",
-        "Running Applications (1)",
-        "Completed Applications (1)",
-        "Running Drivers (1)",
-        "1 Running (1 Waiting), 0 Completed",
-        "4 (1 Used)",
-        "href=\"/app/?appId=app-20261204212000-0000\"",
-        "action=\"/app/kill/\"",
-    ] {
-        assert!(page.contains(expected), "{expected} missing from {page}");
-    }
+    assert_contains_all(
+        &page,
+        &[
+            "<title>Ember Master at ember://127.0.0.1:7077</title>",
+            "2 Alive, 1 Dead, 0 Unknown",
+            "8 Total, 4 Used",
+            "Workers (3)",
+            "Running Applications (1)",
+            "Completed Applications (1)",
+            "Running Drivers (1)",
+            "1 Running (1 Waiting), 0 Completed",
+            "4 (1 Used)",
+            "href=\"/app/?appId=app-20261204212000-0000\"",
+            "action=\"/app/kill/\"",
+        ],
+    );
     assert!(
         !page.contains("Completed Drivers"),
         "empty driver tables are left out"
@@ -412,15 +420,16 @@ fn the_worker_page_and_json() {
     let work = TempDir::new("ui-worker");
     let ui = worker_ui(work.path());
     let page = worker_get(&ui, "/").body_text();
-    for expected in [
-        "<title>Ember Worker at 127.0.0.1:40001</title>",
-        "Running Executors (1)",
-        "Finished Executors (0)",
-        "href=\"/logPage/?appId=app-1&amp;executorId=0&amp;logType=stdout\"",
-        "href=\"http://127.0.0.1:8080\"",
-    ] {
-        assert!(page.contains(expected), "{expected} missing from {page}");
-    }
+    assert_contains_all(
+        &page,
+        &[
+            "<title>Ember Worker at 127.0.0.1:40001</title>",
+            "Running Executors (1)",
+            "Finished Executors (0)",
+            "href=\"/logPage/?appId=app-1&amp;executorId=0&amp;logType=stdout\"",
+            "href=\"http://127.0.0.1:8080\"",
+        ],
+    );
     assert!(!page.contains(XSS));
     let v = json(&worker_get(&ui, "/json"));
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

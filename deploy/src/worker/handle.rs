@@ -14,7 +14,7 @@ use rpc_env::{ConfError, EndpointRef, RpcAddress, RpcEnv, RpcEnvConfig, RpcError
 
 use crate::ids::id_timestamp;
 use crate::messages::{WorkerAsk, WorkerProtocol, WorkerState, WORKER_ENDPOINT_NAME};
-use crate::ui::{self, UiServer, UiSettings};
+use crate::ui::{BoundUi, Daemon, UiServer};
 use crate::WorkerId;
 
 use super::config::{WorkerConfig, WorkerSettings};
@@ -162,23 +162,19 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             "The worker's env has no address".to_string(),
         ));
     };
-    let ui_settings = UiSettings::from_conf(&config.conf)?;
-    let ui_listener = if ui_settings.enabled {
-        let retries = config.conf.port_max_retries()?;
-        match ui::bind_listener(&config.host, config.webui_port, retries) {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                env.shutdown();
-                return Err(ui::start_error("worker", &e).into());
-            }
+    // The UI binds before the worker registers, so the master is told its real port.
+    let bound_ui = match BoundUi::bind(
+        Daemon::Worker,
+        &config.conf,
+        &config.host,
+        config.webui_port,
+    ) {
+        Ok(bound) => bound,
+        Err(e) => {
+            env.shutdown();
+            return Err(e.into());
         }
-    } else {
-        None
     };
-    let ui_port = ui_listener
-        .as_ref()
-        .and_then(|l| l.local_addr().ok())
-        .map_or(config.webui_port, |a| a.port());
     let id = WorkerId(format!(
         "worker-{}-{}-{}",
         id_timestamp(now),
@@ -193,7 +189,7 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             cores: config.cores,
             memory_mib: config.memory_mib,
             work_dir,
-            web_ui_url: format!("http://{}:{ui_port}", address.host()),
+            web_ui_url: bound_ui.url(address.host()),
             masters: config.masters,
             launcher: config.launcher,
             security_env: env.security().child_env(),
@@ -208,17 +204,12 @@ pub fn start_worker(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
             return Err(e.into());
         }
     };
-    let ui = match ui_listener {
-        None => None,
-        Some(listener) => {
-            match ui::start_worker_ui(listener, &env, WORKER_ENDPOINT_NAME, &ui_settings) {
-                Ok(server) => Some(Arc::new(server)),
-                Err(e) => {
-                    env.shutdown();
-                    env.await_termination();
-                    return Err(ui::start_error("worker", &e).into());
-                }
-            }
+    let ui = match bound_ui.serve(&env, WORKER_ENDPOINT_NAME) {
+        Ok(ui) => ui,
+        Err(e) => {
+            env.shutdown();
+            env.await_termination();
+            return Err(e.into());
         }
     };
     Ok(WorkerHandle {

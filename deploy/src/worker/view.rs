@@ -1,7 +1,8 @@
 //! The worker's state as its status UI shows it: [`Worker::view`], answered to the UI's
 //! control ask in one handler call.
 
-use crate::ui::view::{WorkerDriverRow, WorkerExecutorRow, WorkerView};
+use crate::messages::ExecutorDescription;
+use crate::ui::view::{AppLabel, WorkerDriverRow, WorkerExecutorRow, WorkerView};
 
 use super::{FinishedDriver, FinishedExecutor, RunningExecutor, Worker};
 
@@ -42,26 +43,21 @@ impl Worker {
 }
 
 fn running_executor(e: &RunningExecutor) -> WorkerExecutorRow {
-    let d = e.runner.description(e.state);
-    WorkerExecutorRow {
-        app_id: d.app_id.0,
-        exec_id: d.exec_id,
-        cores: d.cores,
-        memory_mib: d.memory_mib,
-        state: d.state.as_str().to_string(),
-        app: e.app.clone(),
-    }
+    executor_row(&e.runner.description(e.state), &e.app)
 }
 
 fn finished_executor(f: &FinishedExecutor) -> WorkerExecutorRow {
-    let d = &f.description;
+    executor_row(&f.description, &f.app)
+}
+
+fn executor_row(d: &ExecutorDescription, app: &AppLabel) -> WorkerExecutorRow {
     WorkerExecutorRow {
         app_id: d.app_id.0.clone(),
         exec_id: d.exec_id,
         cores: d.cores,
         memory_mib: d.memory_mib,
         state: d.state.as_str().to_string(),
-        app: f.app.clone(),
+        app: app.clone(),
     }
 }
 
