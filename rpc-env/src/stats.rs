@@ -36,6 +36,8 @@ pub struct NetworkStats {
     pub bytes_written: u64,
     /// Frames read from peers (messages, asks, answers).
     pub frames_read: u64,
+    /// Frames written to peers (messages, asks, answers).
+    pub frames_written: u64,
     /// Connections open now, in either direction, handshaking ones included.
     pub open_connections: u64,
     /// Messages waiting in this env's endpoints' inboxes now.
@@ -53,9 +55,18 @@ pub(crate) struct NetworkCounters {
     pub(crate) accept_failures: AtomicU64,
     pub(crate) read_pauses: AtomicU64,
     pub(crate) bytes_read: AtomicU64,
-    /// Shared with every connection, whichever thread writes for it.
-    pub(crate) bytes_written: Arc<AtomicU64>,
     pub(crate) frames_read: AtomicU64,
+    /// Shared with every connection, whichever thread writes for it.
+    pub(crate) written: Arc<WriteCounters>,
+}
+
+/// What the env's connections wrote, counted by whichever thread writes.
+#[derive(Default)]
+pub(crate) struct WriteCounters {
+    /// Bytes written to sockets.
+    pub(crate) bytes: AtomicU64,
+    /// Frames handed to sockets (counted per batch a writer takes).
+    pub(crate) frames: AtomicU64,
 }
 
 /// Adds `n` to `counter`.
@@ -81,8 +92,9 @@ impl NetworkCounters {
             accept_failures: get(&self.accept_failures),
             read_pauses: get(&self.read_pauses),
             bytes_read: get(&self.bytes_read),
-            bytes_written: get(&self.bytes_written),
+            bytes_written: get(&self.written.bytes),
             frames_read: get(&self.frames_read),
+            frames_written: get(&self.written.frames),
             open_connections: 0,
             inbox_messages: 0,
         }

@@ -38,6 +38,10 @@ fn traffic_connections_and_queued_messages_are_counted() {
     let server_stats = server.network_stats();
     let client_stats = client.network_stats();
     assert_eq!(server_stats.frames_read, MESSAGES + 1);
+    assert_eq!(
+        client_stats.frames_written, server_stats.frames_read,
+        "every frame written arrived"
+    );
     assert!(
         server_stats.bytes_read >= MESSAGES * 1000,
         "{server_stats:?}"
@@ -56,7 +60,9 @@ fn traffic_connections_and_queued_messages_are_counted() {
     });
     let client_stats = client.network_stats();
     assert_eq!(client_stats.frames_read, 1, "the one answer");
-    assert!(server.network_stats().bytes_written > 0);
+    let server_stats = server.network_stats();
+    assert!(server_stats.bytes_written > 0);
+    assert_eq!(server_stats.frames_written, 1, "the one answer");
 
     client.shutdown();
     wait_until("the server to see the connection close", DEADLINE, || {

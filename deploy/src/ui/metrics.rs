@@ -205,7 +205,7 @@ fn rpc_metrics(out: &mut String, net: &NetworkStats) {
     for (name, help, value) in gauges {
         gauge(out, name, help, value);
     }
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 11] = [
         (
             "ember_rpc_bytes_read_total",
             "Bytes read from peers, as on the wire.",
@@ -220,6 +220,11 @@ fn rpc_metrics(out: &mut String, net: &NetworkStats) {
             "ember_rpc_frames_read_total",
             "Frames read from peers.",
             net.frames_read,
+        ),
+        (
+            "ember_rpc_frames_written_total",
+            "Frames written to peers.",
+            net.frames_written,
         ),
         (
             "ember_rpc_auth_failures_total",

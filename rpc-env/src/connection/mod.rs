@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ use crate::address::RpcAddress;
 use crate::error::RpcError;
 use crate::frame::LENGTH_FIELD;
 use crate::security::noise::NoiseSealer;
+use crate::stats::WriteCounters;
 
 mod cork;
 mod write_queue;
@@ -83,8 +84,9 @@ pub(crate) struct Connection {
     /// `ember.rpc.outbox.maxBytes`: past this many bytes waiting, an answer to the peer
     /// closes the connection instead of queueing.
     max_queued: usize,
-    /// The env's count of bytes written ([`crate::NetworkStats::bytes_written`]).
-    bytes_written: Arc<AtomicU64>,
+    /// The env's counts of what was written ([`crate::NetworkStats::bytes_written`],
+    /// [`crate::NetworkStats::frames_written`]).
+    written: Arc<WriteCounters>,
 }
 
 impl Connection {
@@ -102,7 +104,7 @@ impl Connection {
         max_frame: usize,
         max_queued: usize,
         authenticating: bool,
-        bytes_written: Arc<AtomicU64>,
+        written: Arc<WriteCounters>,
     ) -> Connection {
         Connection {
             id,
@@ -119,7 +121,7 @@ impl Connection {
             io,
             max_frame,
             max_queued,
-            bytes_written,
+            written,
         }
     }
 
@@ -352,6 +354,7 @@ impl Connection {
     fn flush(&self) {
         loop {
             let batch = self.queue.lock().take_batch(Instant::now());
+            crate::stats::add(&self.written.frames, batch.frames);
             let mut spare = None;
             let mut batch = self.seal(batch, &mut spare);
             let (outcome, error) = if batch.is_empty() {
@@ -395,7 +398,9 @@ impl Connection {
     /// The bytes of `batch` as they go on the wire: its frames to seal are sealed (outside
     /// the queue's lock, so senders keep queueing meanwhile) after its wire bytes.
     fn seal(&self, batch: Batch, spare: &mut Option<BytesMut>) -> VecDeque<Bytes> {
-        let Batch { mut wire, plain } = batch;
+        let Batch {
+            mut wire, plain, ..
+        } = batch;
         if plain.is_empty() {
             return wire;
         }
@@ -435,7 +440,7 @@ impl Connection {
                 match (&self.stream).write_vectored(&slices[..count]) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => {
-                        crate::stats::add(&self.bytes_written, n as u64);
+                        crate::stats::add(&self.written.bytes, n as u64);
                         n
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),

@@ -114,6 +114,9 @@ pub(crate) struct Batch {
     pub(crate) wire: VecDeque<Bytes>,
     /// Frames the writer seals before writing them after `wire` (encrypted connections).
     pub(crate) plain: VecDeque<Bytes>,
+    /// How many frames were queued since the last batch: what this batch takes to the
+    /// socket (the env's `frames_written`).
+    pub(crate) frames: u64,
 }
 
 /// What the caller does after a push, an uncork, a writable event or the end of a read.
@@ -176,6 +179,8 @@ pub(crate) struct WriteQueue {
     /// Bytes of the batch a writer holds, outside the lock: still in memory, so they count
     /// against the cap until the write is done.
     in_flight: usize,
+    /// Frames queued since the last batch was taken.
+    frames: u64,
 }
 
 /// Why a frame was not queued.
@@ -206,6 +211,7 @@ impl WriteQueue {
             sealing: false,
             queued: 0,
             in_flight: 0,
+            frames: 0,
         }
     }
 
@@ -260,6 +266,7 @@ impl WriteQueue {
             return Err(Refused::Full);
         }
         self.queued += frame.len();
+        self.frames += 1;
         if frame.len() <= COPY_LIMIT {
             self.tail.extend_from_slice(frame);
             frame.clear();
@@ -278,6 +285,7 @@ impl WriteQueue {
         self.seal_tail();
         // Queued while connecting: this process's own sends, never refused.
         self.queued += frames.iter().map(Bytes::len).sum::<usize>();
+        self.frames += frames.len() as u64;
         self.chunks.extend(frames);
         true
     }
@@ -369,15 +377,18 @@ impl WriteQueue {
         self.seal_tail();
         self.in_flight = std::mem::take(&mut self.queued);
         let chunks = std::mem::take(&mut self.chunks);
+        let frames = std::mem::take(&mut self.frames);
         if self.sealing {
             Batch {
                 wire: std::mem::take(&mut self.sealed),
                 plain: chunks,
+                frames,
             }
         } else {
             Batch {
                 wire: chunks,
                 plain: VecDeque::new(),
+                frames,
             }
         }
     }

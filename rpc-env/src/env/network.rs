@@ -51,7 +51,7 @@ impl EnvShared {
             self.max_frame,
             self.limits.outbox_max_bytes,
             authenticating,
-            Arc::clone(&self.counters.bytes_written),
+            Arc::clone(&self.counters.written),
         ));
         self.open_connections.fetch_add(1, Ordering::AcqRel);
         if !authenticating {

@@ -90,6 +90,7 @@ fn counters_of(stats: &NetworkStats) -> Vec<u64> {
         stats.frames_read,
         stats.open_connections,
         stats.inbox_messages,
+        stats.frames_written,
     ]
 }
 
@@ -109,6 +110,7 @@ fn stats_of(counters: &[u64]) -> NetworkStats {
         frames_read: at(9),
         open_connections: at(10),
         inbox_messages: at(11),
+        frames_written: at(12),
     }
 }
 
