@@ -95,6 +95,12 @@ fn a_driver_waits_for_a_worker_then_runs_there() {
         (running.state, running.worker_id),
         (Some(DriverState::Running), Some(worker.id.clone()))
     );
+    // Where its output is served: the status page the worker registered with.
+    assert_eq!(
+        running.worker_web_ui_url.as_deref(),
+        Some("http://127.0.0.1:8081")
+    );
+    assert_eq!(waiting.worker_web_ui_url, None);
     let state = master.state().expect("state");
     assert_eq!(state.active_drivers.len(), 1);
     assert_eq!(

@@ -126,6 +126,15 @@ fn report(driver_id: &DriverId, status: &DriverStatusResponse) {
     println!("State of driver {driver_id} is {state}");
     if let (Some(DriverState::Running), Some(worker)) = (status.state, &status.worker_id) {
         println!("Driver running on worker {worker}");
+        // Its output is in the worker's work dir, `<work>/<driver-id>/stdout` and `stderr`,
+        // which the worker's status page serves.
+        match &status.worker_web_ui_url {
+            Some(ui) => println!(
+                "Driver output: {ui}/logPage/?driverId={driver_id}&logType=stdout \
+                 (and logType=stderr)"
+            ),
+            None => println!("Driver output: work/{driver_id}/stdout and stderr on that worker"),
+        }
     }
     if let Some(exception) = &status.exception {
         println!("Exception from cluster was: {exception}");

@@ -46,6 +46,7 @@ pub(super) fn refuse_status(phase: &str) -> DriverStatusResponse {
         found: false,
         state: None,
         worker_id: None,
+        worker_web_ui_url: None,
         exception: Some(format!(
             "{NOT_ALIVE}: {phase}. Can only request driver status in ALIVE state."
         )),
@@ -117,12 +118,18 @@ impl Master {
                 found: true,
                 state: Some(d.state()),
                 worker_id: d.worker().cloned(),
+                worker_web_ui_url: d
+                    .worker()
+                    .and_then(|w| self.workers.get(w))
+                    .map(|w| w.web_ui_url().to_string())
+                    .filter(|url| !url.is_empty()),
                 exception: d.exception().map(str::to_string),
             },
             None => DriverStatusResponse {
                 found: false,
                 state: None,
                 worker_id: None,
+                worker_web_ui_url: None,
                 exception: None,
             },
         }

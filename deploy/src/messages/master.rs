@@ -235,6 +235,9 @@ message! {
         pub state: Option<DriverState>,
         /// The worker running it.
         pub worker_id: Option<WorkerId>,
+        /// That worker's status page (`http://host:port`), where the driver's stdout and
+        /// stderr are served; `None` when unknown.
+        pub worker_web_ui_url: Option<String>,
         /// Why it failed, or why it was not found.
         pub exception: Option<String>,
     }
