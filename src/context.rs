@@ -21,6 +21,7 @@ use ember_scheduler::{
 };
 
 use crate::error::Error;
+use crate::event_log::{sink_of, EventLog};
 use crate::job_handle::JobHandle;
 use crate::keys::{
     APP_NAME, EXECUTOR_MEMORY, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT,
@@ -47,6 +48,8 @@ struct Inner {
     app_name: String,
     default_parallelism: u32,
     stopped: AtomicBool,
+    /// The event log (`ember.eventLog.enabled`), if on.
+    event_log: Option<Arc<EventLog>>,
 }
 
 /// Where the application's executors come from, by the master URL's mode, with what that
@@ -172,6 +175,7 @@ impl Context {
         }
         let max_message_size = conf.max_message_size()?;
         let scheduler = TaskScheduler::new(scheduler_conf, max_failures, pools(&conf)?);
+        let event_log = EventLog::from_conf(&conf)?;
         let env = RpcEnv::create(RpcEnvConfig::client("ember-driver").with_conf(conf.clone()))?;
         let app_id = new_app_id("local");
         let registry = Arc::new(registry);
@@ -189,13 +193,18 @@ impl Context {
         )
         .map_err(|e| Error::Conf(format!("Cannot start the local executor: {e}")))?;
         let executor = Arc::new(executor);
-        let endpoint = DriverEndpoint::new(scheduler, app_config(&conf, &app_id), max_message_size)
-            .with_local_executor(
-                executor_id,
-                "localhost".to_string(),
-                threads,
-                Arc::new(LocalExecutorHandle(Arc::clone(&executor))),
-            );
+        let mut endpoint =
+            DriverEndpoint::new(scheduler, app_config(&conf, &app_id), max_message_size)
+                .with_local_executor(
+                    executor_id,
+                    "localhost".to_string(),
+                    threads,
+                    Arc::new(LocalExecutorHandle(Arc::clone(&executor))),
+                );
+        if let Some(log) = &event_log {
+            log.application_started(&app_id, &app_name);
+            endpoint = endpoint.with_event_sink(Arc::clone(log) as _);
+        }
         if let Err(e) = env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint) {
             executor.stop();
             env.shutdown();
@@ -213,6 +222,7 @@ impl Context {
                 app_name,
                 default_parallelism: threads,
                 stopped: AtomicBool::new(false),
+                event_log,
             }),
         })
     }
@@ -222,7 +232,8 @@ impl Context {
     /// [`executor_args`](Self::executor_args) (tests and benchmarks do).
     pub fn driver_only(conf: RpcConf, registry: TaskRegistry) -> Result<Context, Error> {
         let app_name = conf.get(APP_NAME).unwrap_or("ember-app").to_string();
-        let (env, driver, app_id) = remote_driver(&conf, "app", false)?;
+        let event_log = EventLog::from_conf(&conf)?;
+        let (env, driver, app_id) = remote_driver(&conf, "app", false, sink_of(&event_log))?;
         Ok(Context::remote(
             env,
             driver,
@@ -230,6 +241,7 @@ impl Context {
             app_name,
             registry,
             Deployment::DriverOnly,
+            event_log,
         ))
     }
 
@@ -243,7 +255,8 @@ impl Context {
         master: MasterUrl,
         local_cluster: Option<LocalCluster>,
     ) -> Result<Context, Error> {
-        let (env, driver, _local_id) = remote_driver(&conf, "app", true)?;
+        let event_log = EventLog::from_conf(&conf)?;
+        let (env, driver, _local_id) = remote_driver(&conf, "app", true, sink_of(&event_log))?;
         let driver_url = format!(
             "ember://{DRIVER_ENDPOINT_NAME}@{}",
             env.address().map(|a| a.host_port()).unwrap_or_default()
@@ -315,7 +328,7 @@ impl Context {
             None => Deployment::Standalone { master, app },
         };
         Ok(Context::remote(
-            env, driver, app_id, app_name, registry, deployment,
+            env, driver, app_id, app_name, registry, deployment, event_log,
         ))
     }
 
@@ -326,7 +339,13 @@ impl Context {
         app_name: String,
         registry: TaskRegistry,
         deployment: Deployment,
+        event_log: Option<Arc<EventLog>>,
     ) -> Context {
+        // Only now is the application's id known (a standalone master gives it): the log's
+        // file is named by it. What the driver endpoint posted before waits for it.
+        if let Some(log) = &event_log {
+            log.application_started(&app_id, &app_name);
+        }
         Context {
             inner: Arc::new(Inner {
                 env,
@@ -338,6 +357,7 @@ impl Context {
                 app_name,
                 default_parallelism: 2,
                 stopped: AtomicBool::new(false),
+                event_log,
             }),
         }
     }
@@ -484,7 +504,11 @@ impl Context {
                 input,
             })
             .collect();
-        let job = Arc::new(JobState::new(job_id, tasks.len()));
+        let mut job = JobState::new(job_id, tasks.len());
+        if let Some(log) = &self.inner.event_log {
+            job = log.job_submitted(job, tasks.len());
+        }
+        let job = Arc::new(job);
         let task_set = TaskSet {
             job_id,
             stage_id: StageId(job_id.0),
@@ -552,6 +576,11 @@ impl Context {
                 }
             }
             Deployment::Standalone { .. } | Deployment::DriverOnly => {}
+        }
+        // Last: the driver endpoint has stopped, and its jobs have ended, so nothing comes
+        // after the end line.
+        if let Some(log) = &self.inner.event_log {
+            log.application_ended();
         }
         log::info!("Stopped {} ({})", self.inner.app_name, self.inner.app_id);
     }

@@ -36,6 +36,12 @@ pub const STARVATION_TIMEOUT: &str = "ember.scheduler.starvationTimeout";
 /// tasks meanwhile.
 pub const EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION: &str =
     "ember.standalone.executorRemoveDelayOnDisconnection";
+/// Whether the driver writes an event log (false): JSON lines of what happened to the
+/// application, for `ember-events` (Spark's `spark.eventLog.enabled`).
+pub const EVENT_LOG_ENABLED: &str = "ember.eventLog.enabled";
+/// Where the event log goes (`/tmp/ember-events`; Spark's `spark.eventLog.dir`): one file
+/// per application, `<app-id>.inprogress` while it runs, `<app-id>` once it stopped.
+pub const EVENT_LOG_DIR: &str = "ember.eventLog.dir";
 
 /// Every key above (checked against this file by a test).
 pub const ALL: &[&str] = &[
@@ -53,6 +59,8 @@ pub const ALL: &[&str] = &[
     REGISTRATION_RETRIES,
     STARVATION_TIMEOUT,
     EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
+    EVENT_LOG_ENABLED,
+    EVENT_LOG_DIR,
 ];
 
 #[cfg(test)]
