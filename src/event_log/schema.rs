@@ -26,7 +26,7 @@
 //!   `Events Dropped` counts the events the driver dropped because the writer fell behind
 //!   (a full queue), which are missing from the log.
 
-use serde_json::{json, Value};
+use std::io::Write;
 
 use ember_scheduler::{DriverEvent, JobError, TaskOutcome};
 
@@ -52,88 +52,173 @@ pub const EXECUTOR_REMOVED: &str = "SparkListenerExecutorRemoved";
 /// The application start's field holding [`SCHEMA_VERSION`].
 pub const VERSION_FIELD: &str = "Ember Event Log Version";
 
-/// The application start line.
-pub(crate) fn application_start(app_name: &str, app_id: &str, at_ms: u64, user: &str) -> Value {
-    json!({
-        EVENT: APPLICATION_START,
-        VERSION_FIELD: SCHEMA_VERSION,
-        "App Name": app_name,
-        "App ID": app_id,
-        "Timestamp": at_ms,
-        "User": user,
-    })
+/// One line being written: `{"Event":"<name>"`, then `,"<key>":<value>` per field. Keys
+/// are this file's constants (nothing to escape); string values go through serde_json's
+/// escaping. Written straight into the writer's buffer, with no `Value` built per event:
+/// the writer thread keeps up with the scheduler's fastest rate.
+struct Line<'a>(&'a mut Vec<u8>);
+
+impl<'a> Line<'a> {
+    fn new(buf: &'a mut Vec<u8>, event: &str) -> Line<'a> {
+        buf.extend_from_slice(b"{\"Event\":\"");
+        buf.extend_from_slice(event.as_bytes());
+        buf.push(b'"');
+        Line(buf)
+    }
+
+    fn key(&mut self, key: &str) -> &mut Self {
+        self.0.extend_from_slice(b",\"");
+        self.0.extend_from_slice(key.as_bytes());
+        self.0.extend_from_slice(b"\":");
+        self
+    }
+
+    fn num(&mut self, key: &str, value: u64) -> &mut Self {
+        self.key(key);
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.0, "{value}");
+        self
+    }
+
+    fn null(&mut self, key: &str) -> &mut Self {
+        self.key(key);
+        self.0.extend_from_slice(b"null");
+        self
+    }
+
+    fn text(&mut self, key: &str, value: &str) -> &mut Self {
+        self.key(key);
+        let _ = serde_json::to_writer(&mut *self.0, value);
+        self
+    }
+
+    /// A nested object of one string field (`{"Reason":"Success"}`), and a second one if
+    /// given.
+    fn object(
+        &mut self,
+        key: &str,
+        first: (&str, &str),
+        second: Option<(&str, &str)>,
+    ) -> &mut Self {
+        self.key(key);
+        self.0.push(b'{');
+        for (i, (k, v)) in std::iter::once(first).chain(second).enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *self.0, k);
+            self.0.push(b':');
+            let _ = serde_json::to_writer(&mut *self.0, v);
+        }
+        self.0.push(b'}');
+        self
+    }
+
+    fn end(&mut self) {
+        self.0.extend_from_slice(b"}\n");
+    }
 }
 
-/// The application end line.
-pub(crate) fn application_end(at_ms: u64, dropped: u64) -> Value {
-    json!({ EVENT: APPLICATION_END, "Timestamp": at_ms, "Events Dropped": dropped })
+/// Writes the application start line into `buf`.
+pub(crate) fn application_start(
+    buf: &mut Vec<u8>,
+    app_name: &str,
+    app_id: &str,
+    at_ms: u64,
+    user: &str,
+) {
+    Line::new(buf, APPLICATION_START)
+        .num(VERSION_FIELD, SCHEMA_VERSION)
+        .text("App Name", app_name)
+        .text("App ID", app_id)
+        .num("Timestamp", at_ms)
+        .text("User", user)
+        .end();
 }
 
-/// The line of a driver event that happened at `at_ms`.
-pub(crate) fn event(at_ms: u64, event: &DriverEvent) -> Value {
+/// Writes the application end line into `buf`.
+pub(crate) fn application_end(buf: &mut Vec<u8>, at_ms: u64, dropped: u64) {
+    Line::new(buf, APPLICATION_END)
+        .num("Timestamp", at_ms)
+        .num("Events Dropped", dropped)
+        .end();
+}
+
+/// Writes the line of a driver event that happened at `at_ms` into `buf`.
+pub(crate) fn event(buf: &mut Vec<u8>, at_ms: u64, event: &DriverEvent) {
     match event {
-        DriverEvent::JobStart { job_id, tasks } => json!({
-            EVENT: JOB_START,
-            "Job ID": job_id.0,
-            "Submission Time": at_ms,
-            "Tasks": tasks,
-        }),
+        DriverEvent::JobStart { job_id, tasks } => Line::new(buf, JOB_START)
+            .num("Job ID", u64::from(job_id.0))
+            .num("Submission Time", at_ms)
+            .num("Tasks", *tasks as u64)
+            .end(),
         DriverEvent::JobEnd { job_id, result } => {
             let result = match result {
-                Ok(()) => json!({ "Result": "JobSucceeded" }),
+                Ok(()) => (("Result", "JobSucceeded"), None),
                 Err(JobError::Failed { message }) => {
-                    json!({ "Result": "JobFailed", "Message": message })
+                    (("Result", "JobFailed"), Some(("Message", message.as_str())))
                 }
-                Err(JobError::Cancelled { reason }) => {
-                    json!({ "Result": "JobCancelled", "Reason": reason })
-                }
+                Err(JobError::Cancelled { reason }) => (
+                    ("Result", "JobCancelled"),
+                    Some(("Reason", reason.as_str())),
+                ),
             };
-            json!({
-                EVENT: JOB_END,
-                "Job ID": job_id.0,
-                "Completion Time": at_ms,
-                "Job Result": result,
-            })
+            Line::new(buf, JOB_END)
+                .num("Job ID", u64::from(job_id.0))
+                .num("Completion Time", at_ms)
+                .object("Job Result", result.0, result.1)
+                .end()
         }
         DriverEvent::TaskEnd(end) => {
             let reason = match &end.outcome {
-                TaskOutcome::Success => json!({ "Reason": "Success" }),
-                TaskOutcome::Failed { reason } => json!({ "Reason": "Failed", "Message": reason }),
-                TaskOutcome::Killed { reason } => {
-                    json!({ "Reason": "TaskKilled", "Kill Reason": reason })
+                TaskOutcome::Success => (("Reason", "Success"), None),
+                TaskOutcome::Failed { reason } => {
+                    (("Reason", "Failed"), Some(("Message", reason.as_str())))
                 }
+                TaskOutcome::Killed { reason } => (
+                    ("Reason", "TaskKilled"),
+                    Some(("Kill Reason", reason.as_str())),
+                ),
             };
-            json!({
-                EVENT: TASK_END,
-                "Job ID": end.job_id.0,
-                "Partition": end.partition,
-                "Task ID": end.task_id.0,
-                "Attempt": end.attempt,
-                "Executor ID": end.executor_id.as_str(),
-                "Host": end.host,
-                "Finish Time": at_ms,
-                "Duration": u64::try_from(end.duration.as_millis()).unwrap_or(u64::MAX),
-                "Task End Reason": reason,
-            })
+            let mut line = Line::new(buf, TASK_END);
+            line.num("Job ID", u64::from(end.job_id.0))
+                .num("Partition", u64::from(end.partition))
+                .num("Task ID", end.task_id.0)
+                .num("Attempt", u64::from(end.attempt))
+                .text("Executor ID", end.executor_id.as_str());
+            match &end.host {
+                Some(host) => line.text("Host", host),
+                None => line.null("Host"),
+            };
+            line.num("Finish Time", at_ms)
+                .num(
+                    "Duration",
+                    u64::try_from(end.duration.as_millis()).unwrap_or(u64::MAX),
+                )
+                .object("Task End Reason", reason.0, reason.1)
+                .end()
         }
         DriverEvent::ExecutorAdded {
             executor_id,
             host,
             cores,
-        } => json!({
-            EVENT: EXECUTOR_ADDED,
-            "Timestamp": at_ms,
-            "Executor ID": executor_id.as_str(),
-            "Executor Info": { "Host": host, "Total Cores": cores },
-        }),
+        } => {
+            let mut line = Line::new(buf, EXECUTOR_ADDED);
+            line.num("Timestamp", at_ms)
+                .text("Executor ID", executor_id.as_str())
+                .key("Executor Info");
+            line.0.extend_from_slice(b"{\"Host\":");
+            let _ = serde_json::to_writer(&mut *line.0, host.as_str());
+            let _ = write!(line.0, ",\"Total Cores\":{cores}}}");
+            line.end()
+        }
         DriverEvent::ExecutorRemoved {
             executor_id,
             reason,
-        } => json!({
-            EVENT: EXECUTOR_REMOVED,
-            "Timestamp": at_ms,
-            "Executor ID": executor_id.as_str(),
-            "Removed Reason": reason,
-        }),
+        } => Line::new(buf, EXECUTOR_REMOVED)
+            .num("Timestamp", at_ms)
+            .text("Executor ID", executor_id.as_str())
+            .text("Removed Reason", reason)
+            .end(),
     }
 }

@@ -47,7 +47,7 @@ fn start_events_and_end_in_order_then_renamed() {
     log.post(task_end(
         1,
         TaskOutcome::Failed {
-            reason: "boom".into(),
+            reason: "boom \"quoted\"\nline two \u{1F525} \\ end".into(),
         },
     ));
     log.post(DriverEvent::JobEnd {
@@ -83,7 +83,12 @@ fn start_events_and_end_in_order_then_renamed() {
     assert_eq!(lines[0]["App Name"], "tester");
     assert_eq!(lines[3]["Task End Reason"]["Reason"], "Success");
     assert_eq!(lines[3]["Duration"], 7);
-    assert_eq!(lines[4]["Task End Reason"]["Message"], "boom");
+    // Escaped, and read back as it was.
+    assert_eq!(
+        lines[4]["Task End Reason"]["Message"],
+        "boom \"quoted\"\nline two \u{1F525} \\ end"
+    );
+    assert_eq!(lines[4]["Host"], "h");
     assert_eq!(lines[5]["Job Result"]["Result"], "JobFailed");
     assert_eq!(lines[6]["Events Dropped"], 0);
     // The first key of every line is the event's name, as in Spark's logs.

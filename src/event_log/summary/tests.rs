@@ -5,12 +5,20 @@ use ember_scheduler::{DriverEvent, ExecutorId, JobError, JobId, TaskEnd, TaskId,
 use super::*;
 use crate::event_log::schema;
 
-fn line(value: &Value) -> String {
-    format!("{value}\n")
+/// What a schema function writes, as text.
+fn line(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut buf = Vec::new();
+    write(&mut buf);
+    String::from_utf8(buf).expect("UTF-8")
+}
+
+/// The line of `event` at `at_ms`.
+fn event_line(at_ms: u64, event: &DriverEvent) -> String {
+    line(|buf| schema::event(buf, at_ms, event))
 }
 
 fn task_end(job: u32, task: u64, outcome: TaskOutcome) -> String {
-    line(&schema::event(
+    event_line(
         2_000 + task,
         &DriverEvent::TaskEnd(TaskEnd {
             job_id: JobId(job),
@@ -22,27 +30,27 @@ fn task_end(job: u32, task: u64, outcome: TaskOutcome) -> String {
             duration: Duration::from_millis(3),
             outcome,
         }),
-    ))
+    )
 }
 
 /// A log of two jobs: one of 3 tasks (one failure retried), one cancelled.
 fn sample_log() -> String {
-    let mut log = line(&schema::application_start("pi", "app-1", 1_000, "alice"));
-    log += &line(&schema::event(
+    let mut log = line(|b| schema::application_start(b, "pi", "app-1", 1_000, "alice"));
+    log += &event_line(
         1_100,
         &DriverEvent::ExecutorAdded {
             executor_id: ExecutorId::from("1"),
             host: "h1".into(),
             cores: 2,
         },
-    ));
-    log += &line(&schema::event(
+    );
+    log += &event_line(
         1_200,
         &DriverEvent::JobStart {
             job_id: JobId(0),
             tasks: 3,
         },
-    ));
+    );
     log += &task_end(0, 0, TaskOutcome::Success);
     log += &task_end(
         0,
@@ -53,20 +61,20 @@ fn sample_log() -> String {
     );
     log += &task_end(0, 2, TaskOutcome::Success);
     log += &task_end(0, 3, TaskOutcome::Success);
-    log += &line(&schema::event(
+    log += &event_line(
         2_500,
         &DriverEvent::JobEnd {
             job_id: JobId(0),
             result: Ok(()),
         },
-    ));
-    log += &line(&schema::event(
+    );
+    log += &event_line(
         2_600,
         &DriverEvent::JobStart {
             job_id: JobId(1),
             tasks: 1,
         },
-    ));
+    );
     log += &task_end(
         1,
         4,
@@ -74,7 +82,7 @@ fn sample_log() -> String {
             reason: "Stage cancelled".into(),
         },
     );
-    log += &line(&schema::event(
+    log += &event_line(
         2_700,
         &DriverEvent::JobEnd {
             job_id: JobId(1),
@@ -82,15 +90,15 @@ fn sample_log() -> String {
                 reason: "asked".into(),
             }),
         },
-    ));
-    log += &line(&schema::event(
+    );
+    log += &event_line(
         2_800,
         &DriverEvent::ExecutorRemoved {
             executor_id: ExecutorId::from("1"),
             reason: "Command exited with code 1: x".into(),
         },
-    ));
-    log += &line(&schema::application_end(61_000, 0));
+    );
+    log += &line(|b| schema::application_end(b, 61_000, 0));
     log
 }
 
@@ -195,7 +203,7 @@ fn an_empty_log_or_one_without_an_end_says_so() {
     let summary = read(&b""[..]).unwrap();
     assert_eq!(summary.lines, 0);
     assert!(summary.app_id.is_none());
-    let unfinished = line(&schema::application_start("pi", "app-2", 0, "bob"));
+    let unfinished = line(|b| schema::application_start(b, "pi", "app-2", 0, "bob"));
     let summary = read(unfinished.as_bytes()).unwrap();
     assert!(!summary.is_complete());
     assert!(summary.to_text().contains("Ended: no"));
