@@ -432,9 +432,24 @@ fn ember_events_answers_help_and_refuses_what_is_not_a_log() {
         assert!(output.status.success());
         assert!(stdout_of(&output).starts_with("Usage: ember-events"));
     }
-    let output = ember_events(&[]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr_of(&output).contains("Usage: ember-events"));
+    for (args, why) in [
+        (&[][..], "ember-events: no event log file given\n"),
+        (
+            &["--bogus", "f"],
+            "ember-events: invalid option '--bogus'\n",
+        ),
+        (
+            &["f", "g"],
+            "ember-events: unexpected argument \"g\" (one file only)\n",
+        ),
+    ] {
+        let output = ember_events(args);
+        assert_eq!(output.status.code(), Some(1));
+        let err = stderr_of(&output);
+        assert!(err.starts_with(why), "{args:?}: {err}");
+        assert!(err.contains("Usage: ember-events"), "{err}");
+        assert!(output.stdout.is_empty());
+    }
 
     let dir = TempDir::new("event-log-hostile");
     let missing = dir.path().join("missing");

@@ -46,6 +46,23 @@ struct Flags {
     file: PathBuf,
 }
 
+/// A bad command line in words of our own: clap without its help feature words its errors
+/// tersely, and without the argument.
+fn what_is_wrong(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ErrorKind};
+    let arg = e
+        .get(ContextKind::InvalidArg)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    match e.kind() {
+        ErrorKind::MissingRequiredArgument => "no event log file given".to_string(),
+        ErrorKind::UnknownArgument if arg.starts_with('-') => format!("invalid option '{arg}'"),
+        ErrorKind::UnknownArgument => format!("unexpected argument \"{arg}\" (one file only)"),
+        ErrorKind::InvalidUtf8 => "an argument is not valid UTF-8".to_string(),
+        kind => format!("{kind} {arg}").trim_end().to_string(),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let flags = match <Flags as clap::Parser>::try_parse_from(args) {
@@ -55,8 +72,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // clap without its help feature words its errors tersely; the usage follows.
-            eprintln!("ember-events: {}", e.kind());
+            eprintln!("ember-events: {}", what_is_wrong(&e));
             eprint!("{USAGE}");
             return ExitCode::from(1);
         }

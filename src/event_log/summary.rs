@@ -5,9 +5,10 @@
 //! time (a longer one is skipped to its end, not held); a line that is not JSON, not an
 //! object, or not an event with the fields it needs is skipped and counted
 //! ([`Summary::bad_lines`]); events of a kind this reader does not know are counted
-//! apart. What is kept is bounded too: at most [`MAX_ENTRIES`] jobs, executors and
-//! distinct failure reasons (more are counted in [`Summary::not_kept`]), and texts are cut
-//! at [`MAX_TEXT`] characters. Nothing here panics on any input.
+//! apart. What is kept is bounded too: at most [`MAX_JOBS`] jobs, [`MAX_EXECUTORS`]
+//! executors and [`MAX_REASONS`] distinct failure reasons (more are counted in
+//! [`Summary::not_kept`]), and texts are cut at [`MAX_TEXT`] characters: whatever the
+//! file, a summary holds at most some 80 MiB. Nothing here panics on any input.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
@@ -21,10 +22,14 @@ use super::schema::{
 
 /// The longest line read (1 MiB); a longer one is skipped and counted as bad.
 pub const MAX_LINE: usize = 1 << 20;
-/// The most jobs, executors and distinct failure reasons kept.
-pub const MAX_ENTRIES: usize = 100_000;
+/// The most jobs kept (each with its result's message).
+pub const MAX_JOBS: usize = 100_000;
+/// The most executors kept.
+pub const MAX_EXECUTORS: usize = 10_000;
+/// The most distinct failure reasons kept.
+pub const MAX_REASONS: usize = 1_000;
 /// The longest text (a name, a reason) kept, in characters.
-pub const MAX_TEXT: usize = 1_000;
+pub const MAX_TEXT: usize = 500;
 
 /// How a job ended, as its log says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +111,7 @@ pub struct Summary {
     pub unknown_events: u64,
     /// Application start lines after the first (a well-formed log has one).
     pub extra_starts: u64,
-    /// Jobs, executors or failure reasons not kept because [`MAX_ENTRIES`] were.
+    /// Jobs, executors or failure reasons not kept because as many as may be were.
     pub not_kept: u64,
 }
 
@@ -317,7 +322,7 @@ impl Summary {
         if let Some(Some(message)) = &failure {
             if let Some(count) = self.failure_reasons.get_mut(message) {
                 *count += 1;
-            } else if self.failure_reasons.len() < MAX_ENTRIES {
+            } else if self.failure_reasons.len() < MAX_REASONS {
                 self.failure_reasons.insert(message.clone(), 1);
             } else {
                 self.not_kept += 1;
@@ -335,7 +340,7 @@ impl Summary {
 
     /// The job's entry, made if there is room.
     fn job(&mut self, id: u64) -> Option<&mut JobSummary> {
-        if !self.jobs.contains_key(&id) && self.jobs.len() >= MAX_ENTRIES {
+        if !self.jobs.contains_key(&id) && self.jobs.len() >= MAX_JOBS {
             self.not_kept += 1;
             return None;
         }
@@ -344,7 +349,7 @@ impl Summary {
 
     /// The executor's entry, made if there is room.
     fn executor(&mut self, id: String) -> Option<&mut ExecutorSummary> {
-        if !self.executors.contains_key(&id) && self.executors.len() >= MAX_ENTRIES {
+        if !self.executors.contains_key(&id) && self.executors.len() >= MAX_EXECUTORS {
             self.not_kept += 1;
             return None;
         }
@@ -449,7 +454,8 @@ impl Summary {
         if self.not_kept > 0 {
             let _ = writeln!(
                 out,
-                "Not shown: {} job(s), executor(s) or reason(s) beyond {MAX_ENTRIES}",
+                "Not shown: {} job(s), executor(s) or reason(s) beyond the most kept \
+                 ({MAX_JOBS}, {MAX_EXECUTORS}, {MAX_REASONS})",
                 self.not_kept
             );
         }
@@ -518,6 +524,7 @@ impl Summary {
             "executors": executors,
             "lines": self.lines,
             "bad_lines": self.bad_lines,
+            "first_bad_line": self.first_bad.as_ref().map(|(line, why)| json!({ "line": line, "why": why })),
             "unknown_events": self.unknown_events,
             "extra_starts": self.extra_starts,
             "not_kept": self.not_kept,

@@ -186,14 +186,23 @@ fn bad_lines_are_skipped_and_counted() {
 #[test]
 fn what_is_kept_is_bounded() {
     let mut log = String::new();
-    for id in 0..(MAX_ENTRIES as u64 + 10) {
+    for id in 0..(MAX_JOBS as u64 + 10) {
         log += &format!("{{\"Event\":\"SparkListenerJobStart\",\"Job ID\":{id}}}\n");
     }
-    let long = "r".repeat(MAX_TEXT * 5);
-    log += &task_end(0, 0, TaskOutcome::Failed { reason: long });
+    for id in 0..(MAX_EXECUTORS + 5) {
+        log += &format!("{{\"Event\":\"SparkListenerExecutorAdded\",\"Executor ID\":\"{id}\"}}\n");
+    }
+    for i in 0..(MAX_REASONS as u64 + 3) {
+        let reason = format!("{i}{}", "r".repeat(MAX_TEXT * 5));
+        log += &task_end(0, i, TaskOutcome::Failed { reason });
+    }
     let summary = read(log.as_bytes()).unwrap();
-    assert_eq!(summary.jobs.len(), MAX_ENTRIES);
-    assert_eq!(summary.not_kept, 10);
+    assert_eq!(summary.jobs.len(), MAX_JOBS);
+    assert_eq!(summary.executors.len(), MAX_EXECUTORS);
+    assert_eq!(summary.failure_reasons.len(), MAX_REASONS);
+    assert_eq!(summary.not_kept, 10 + 5 + 3);
+    // Every failure counts, kept or not.
+    assert_eq!(summary.jobs[&0].failed, MAX_REASONS as u64 + 3);
     let reason = summary.failure_reasons.keys().next().unwrap();
     assert_eq!(reason.chars().count(), MAX_TEXT + 3);
 }
