@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use ember_scheduler::{DriverEvent, ExecutorId, JobError, JobId, TaskEnd, TaskId, TaskOutcome};
 
+use super::render::time;
 use super::*;
 use crate::event_log::schema;
 
