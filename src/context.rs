@@ -21,6 +21,7 @@ use ember_scheduler::{
 };
 
 use crate::error::Error;
+use crate::event_log::{sink_of, EventLog};
 use crate::job_handle::JobHandle;
 use crate::keys::{
     APP_NAME, EXECUTOR_MEMORY, MASTER, REGISTRATION_RETRIES, REGISTRATION_TIMEOUT,
@@ -51,6 +52,15 @@ struct Inner {
     /// The console progress bar, when `ember.ui.showConsoleProgress` is on and stderr is a
     /// terminal.
     progress: Option<Arc<ConsoleProgress>>,
+    /// The event log (`ember.eventLog.enabled`), if on.
+    event_log: Option<Arc<EventLog>>,
+}
+
+/// What watches the application besides its caller: the console progress bar and the
+/// event log, each when its setting asks for it.
+struct Observers {
+    progress: Option<Arc<ConsoleProgress>>,
+    event_log: Option<Arc<EventLog>>,
 }
 
 /// Where the application's executors come from, by the master URL's mode, with what that
@@ -176,6 +186,7 @@ impl Context {
         }
         let max_message_size = conf.max_message_size()?;
         let scheduler = TaskScheduler::new(scheduler_conf, max_failures, pools(&conf)?);
+        let event_log = EventLog::from_conf(&conf)?;
         let env = RpcEnv::create(RpcEnvConfig::client("ember-driver").with_conf(conf.clone()))?;
         let app_id = new_app_id("local");
         let registry = Arc::new(registry);
@@ -193,13 +204,18 @@ impl Context {
         )
         .map_err(|e| Error::Conf(format!("Cannot start the local executor: {e}")))?;
         let executor = Arc::new(executor);
-        let endpoint = DriverEndpoint::new(scheduler, app_config(&conf, &app_id), max_message_size)
-            .with_local_executor(
-                executor_id,
-                "localhost".to_string(),
-                threads,
-                Arc::new(LocalExecutorHandle(Arc::clone(&executor))),
-            );
+        let mut endpoint =
+            DriverEndpoint::new(scheduler, app_config(&conf, &app_id), max_message_size)
+                .with_local_executor(
+                    executor_id,
+                    "localhost".to_string(),
+                    threads,
+                    Arc::new(LocalExecutorHandle(Arc::clone(&executor))),
+                );
+        if let Some(log) = &event_log {
+            log.application_started(&app_id, &app_name);
+            endpoint = endpoint.with_event_sink(Arc::clone(log) as _);
+        }
         if let Err(e) = env.setup_endpoint(DRIVER_ENDPOINT_NAME, endpoint) {
             executor.stop();
             env.shutdown();
@@ -219,6 +235,7 @@ impl Context {
                 default_parallelism: threads,
                 stopped: AtomicBool::new(false),
                 progress,
+                event_log,
             }),
         })
     }
@@ -228,8 +245,12 @@ impl Context {
     /// [`executor_args`](Self::executor_args) (tests and benchmarks do).
     pub fn driver_only(conf: RpcConf, registry: TaskRegistry) -> Result<Context, Error> {
         let app_name = conf.get(APP_NAME).unwrap_or("ember-app").to_string();
-        let (env, driver, app_id) = remote_driver(&conf, "app", false)?;
-        let progress = ConsoleProgress::from_conf(&conf, &driver)?;
+        let event_log = EventLog::from_conf(&conf)?;
+        let (env, driver, app_id) = remote_driver(&conf, "app", false, sink_of(&event_log))?;
+        let observers = Observers {
+            progress: ConsoleProgress::from_conf(&conf, &driver)?,
+            event_log,
+        };
         Ok(Context::remote(
             env,
             driver,
@@ -237,7 +258,7 @@ impl Context {
             app_name,
             registry,
             Deployment::DriverOnly,
-            progress,
+            observers,
         ))
     }
 
@@ -251,7 +272,8 @@ impl Context {
         master: MasterUrl,
         local_cluster: Option<LocalCluster>,
     ) -> Result<Context, Error> {
-        let (env, driver, _local_id) = remote_driver(&conf, "app", true)?;
+        let event_log = EventLog::from_conf(&conf)?;
+        let (env, driver, _local_id) = remote_driver(&conf, "app", true, sink_of(&event_log))?;
         let driver_url = format!(
             "ember://{DRIVER_ENDPOINT_NAME}@{}",
             env.address().map(|a| a.host_port()).unwrap_or_default()
@@ -322,9 +344,12 @@ impl Context {
             },
             None => Deployment::Standalone { master, app },
         };
-        let progress = ConsoleProgress::from_conf(&conf, &driver)?;
+        let observers = Observers {
+            progress: ConsoleProgress::from_conf(&conf, &driver)?,
+            event_log,
+        };
         Ok(Context::remote(
-            env, driver, app_id, app_name, registry, deployment, progress,
+            env, driver, app_id, app_name, registry, deployment, observers,
         ))
     }
 
@@ -335,8 +360,17 @@ impl Context {
         app_name: String,
         registry: TaskRegistry,
         deployment: Deployment,
-        progress: Option<Arc<ConsoleProgress>>,
+        observers: Observers,
     ) -> Context {
+        let Observers {
+            progress,
+            event_log,
+        } = observers;
+        // Only now is the application's id known (a standalone master gives it): the log's
+        // file is named by it. What the driver endpoint posted before waits for it.
+        if let Some(log) = &event_log {
+            log.application_started(&app_id, &app_name);
+        }
         Context {
             inner: Arc::new(Inner {
                 env,
@@ -349,6 +383,7 @@ impl Context {
                 default_parallelism: 2,
                 stopped: AtomicBool::new(false),
                 progress,
+                event_log,
             }),
         }
     }
@@ -495,7 +530,11 @@ impl Context {
                 input,
             })
             .collect();
-        let job = Arc::new(JobState::new(job_id, tasks.len()));
+        let mut job = JobState::new(job_id, tasks.len());
+        if let Some(log) = &self.inner.event_log {
+            job = log.job_submitted(job, tasks.len());
+        }
+        let job = Arc::new(job);
         if let Some(progress) = &self.inner.progress {
             progress.track(&job);
         }
@@ -570,6 +609,11 @@ impl Context {
                 }
             }
             Deployment::Standalone { .. } | Deployment::DriverOnly => {}
+        }
+        // Last: the driver endpoint has stopped, and its jobs have ended, so nothing comes
+        // after the end line.
+        if let Some(log) = &self.inner.event_log {
+            log.application_ended();
         }
         log::info!("Stopped {} ({})", self.inner.app_name, self.inner.app_id);
     }

@@ -39,6 +39,12 @@ pub const EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION: &str =
 /// Show a console progress bar of running jobs on stderr, when it is a terminal (Spark's
 /// `spark.ui.showConsoleProgress`). Default `false`; `examples/pi` turns it on.
 pub const SHOW_CONSOLE_PROGRESS: &str = "ember.ui.showConsoleProgress";
+/// Whether the driver writes an event log (false): JSON lines of what happened to the
+/// application, for `ember-events` (Spark's `spark.eventLog.enabled`).
+pub const EVENT_LOG_ENABLED: &str = "ember.eventLog.enabled";
+/// Where the event log goes (`/tmp/ember-events`; Spark's `spark.eventLog.dir`): one file
+/// per application, `<app-id>.inprogress` while it runs, `<app-id>` once it stopped.
+pub const EVENT_LOG_DIR: &str = "ember.eventLog.dir";
 
 /// Every key above (checked against this file by a test).
 pub const ALL: &[&str] = &[
@@ -57,6 +63,8 @@ pub const ALL: &[&str] = &[
     STARVATION_TIMEOUT,
     EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,
     SHOW_CONSOLE_PROGRESS,
+    EVENT_LOG_ENABLED,
+    EVENT_LOG_DIR,
 ];
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 mod app;
 mod context;
 mod error;
+pub mod event_log;
 mod job_handle;
 mod keys;
 mod master_url;

@@ -2,6 +2,7 @@
 //! with its endpoints, and the description of the application for a standalone master.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rpc_env::{ControlRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
@@ -11,8 +12,8 @@ use ember_deploy::messages::{
     APP_CLIENT_ENDPOINT_NAME,
 };
 use ember_scheduler::{
-    keys, AppConfig, DriverEndpoint, DriverProtocol, HeartbeatReceiver, Pools, SchedulerConf,
-    SchedulingMode, TaskScheduler, DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
+    keys, AppConfig, DriverEndpoint, DriverProtocol, EventSink, HeartbeatReceiver, Pools,
+    SchedulerConf, SchedulingMode, TaskScheduler, DRIVER_ENDPOINT_NAME, HEARTBEAT_RECEIVER_NAME,
 };
 
 use crate::error::Error;
@@ -67,11 +68,13 @@ pub(crate) fn new_app_id(prefix: &str) -> String {
 
 /// A listening driver env with the driver endpoint and the heartbeat receiver. A
 /// `standalone` driver hears from the master how its executors ended, and so waits a little
-/// for that before removing one whose connection dropped.
+/// for that before removing one whose connection dropped. `events` hears what the driver
+/// endpoint sees (the event log).
 pub(crate) fn remote_driver(
     conf: &RpcConf,
     id_prefix: &str,
     standalone: bool,
+    events: Option<Arc<dyn EventSink>>,
 ) -> Result<(RpcEnv, ControlRef<DriverProtocol>, String), Error> {
     let scheduler_conf = SchedulerConf::from_conf(conf)?;
     let max_failures = conf.get_u32(keys::TASK_MAX_FAILURES, 4)?;
@@ -100,6 +103,9 @@ pub(crate) fn remote_driver(
         let mut endpoint =
             DriverEndpoint::new(scheduler, app_config(conf, &app_id), max_message_size)
                 .with_heartbeat_receiver(heartbeat);
+        if let Some(sink) = events {
+            endpoint = endpoint.with_event_sink(sink);
+        }
         if standalone {
             endpoint = endpoint.with_disconnect_removal_delay(conf.get_duration(
                 crate::keys::EXECUTOR_REMOVE_DELAY_ON_DISCONNECTION,

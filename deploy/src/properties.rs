@@ -52,6 +52,8 @@ pub const DRIVER_SIDE_KEYS: &[&str] = &[
     "ember.scheduler.starvationTimeout",
     "ember.standalone.executorRemoveDelayOnDisconnection",
     "ember.ui.showConsoleProgress",
+    "ember.eventLog.enabled",
+    "ember.eventLog.dir",
 ];
 
 /// Every `ember.*` key some Ember crate reads: rpc-env's, the master's, the worker's,

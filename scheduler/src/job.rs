@@ -6,11 +6,13 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
+use crate::events::{DriverEvent, EventSink};
 use crate::ids::JobId;
 
 /// Why a job did not produce its results.
@@ -63,6 +65,9 @@ pub struct JobState {
     job_id: JobId,
     progress: Mutex<Progress>,
     changed: Condvar,
+    /// Told once, when the job ends, however it ends (its result, an abort, a cancel, the
+    /// driver stopping): the one place every ending passes.
+    sink: Option<Arc<dyn EventSink>>,
 }
 
 impl JobState {
@@ -76,6 +81,23 @@ impl JobState {
                 outcome: if partitions == 0 { Some(Ok(())) } else { None },
             }),
             changed: Condvar::new(),
+            sink: None,
+        }
+    }
+
+    /// The same job, whose end `sink` hears of ([`DriverEvent::JobEnd`]).
+    pub fn with_event_sink(mut self, sink: Arc<dyn EventSink>) -> JobState {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Tells the sink, if any, how the job ended. Called once, outside the lock.
+    fn ended(&self, result: Result<(), JobError>) {
+        if let Some(sink) = &self.sink {
+            sink.post(DriverEvent::JobEnd {
+                job_id: self.job_id,
+                result,
+            });
         }
     }
 
@@ -123,6 +145,7 @@ impl JobState {
             p.outcome = Some(Ok(()));
             drop(p);
             self.changed.notify_all();
+            self.ended(Ok(()));
         }
         complete
     }
@@ -131,9 +154,10 @@ impl JobState {
     pub fn fail(&self, error: JobError) {
         let mut p = self.progress.lock();
         if p.outcome.is_none() {
-            p.outcome = Some(Err(error));
+            p.outcome = Some(Err(error.clone()));
             drop(p);
             self.changed.notify_all();
+            self.ended(Err(error));
         }
     }
 

@@ -3,10 +3,12 @@
 //! The task model ([`TaskSet`], [`TaskDescription`], [`TaskStatus`], [`TaskFailedReason`]),
 //! locality ([`TaskLocality`], [`TaskLocation`]), the [`TaskScheduler`] with its
 //! [`TaskSetManager`]s and [`Pools`], and the driver's endpoints: the [`DriverEndpoint`]
-//! (Spark's `CoarseGrainedSchedulerBackend` driver endpoint) and the [`HeartbeatReceiver`].
+//! (Spark's `CoarseGrainedSchedulerBackend` driver endpoint) and the [`HeartbeatReceiver`];
+//! the [`EventSink`] through which a listener (the event log) hears what happens.
 
 mod conf;
 mod driver_endpoint;
+mod events;
 mod heartbeat;
 mod ids;
 mod job;
@@ -20,6 +22,7 @@ mod task_set_manager;
 // The public interface.
 pub use conf::{keys, SchedulerConf};
 pub use driver_endpoint::{DriverEndpoint, ExecutorKiller, LocalExecutor, DISASSOCIATED};
+pub use events::{DriverEvent, EventSink, TaskEnd, TaskOutcome};
 pub use heartbeat::HeartbeatReceiver;
 pub use ids::{
     ExecutorId, FastHasher, FastMap, FastSet, JobId, StageId, TaskId, TaskIdMap, TaskIdSet,

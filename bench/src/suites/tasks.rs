@@ -7,7 +7,9 @@
 //! - `tasks.job_p50_us`, `tasks.job_p99_us`: 1,000 sequential one-task jobs on those
 //!   executors, each timed from submission to result.
 //!
-//! Each measurement follows a warm-up job.
+//! Each measurement follows a warm-up job. Settings in `EMBER_CONF` (one `key=value` a line,
+//! as `ember-submit` hands them to a driver) apply to both drivers: with
+//! `ember.eventLog.enabled=true`, the suite measures what the event log costs.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -94,22 +96,39 @@ fn start_executors(ctx: &Context, count: u32) -> Result<Executors, BenchError> {
     Ok(executors)
 }
 
+/// `conf` with the settings of `EMBER_CONF` it does not have.
+fn with_submitted(mut conf: RpcConf) -> Result<RpcConf, BenchError> {
+    let Ok(text) = std::env::var(ember::CONF_ENV) else {
+        return Ok(conf);
+    };
+    let submitted = RpcConf::from_properties(&text)
+        .map_err(|e| BenchError::new(format!("bad {}: {e}", ember::CONF_ENV)))?;
+    for (key, value) in submitted.iter() {
+        if !conf.contains(key) {
+            conf.set(key, value);
+        }
+    }
+    Ok(conf)
+}
+
 /// Runs the suite.
 pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     let count = opts.iterations(100_000, 10_000);
     let mut metrics = Vec::new();
 
     eprintln!("[tasks] measuring tasks.local_per_s ({count} tasks on local[2]) ...");
-    let conf = RpcConf::new()
-        .with(ember::MASTER, "local[2]")
-        .with(ember::APP_NAME, "ember-bench-tasks");
+    let conf = with_submitted(
+        RpcConf::new()
+            .with(ember::MASTER, "local[2]")
+            .with(ember::APP_NAME, "ember-bench-tasks"),
+    )?;
     let ctx = Context::new(conf, registry()).map_err(failed("starting local[2]"))?;
     let local = throughput(&ctx, count / 10).and_then(|_| throughput(&ctx, count));
     ctx.stop();
     metrics.push(Metric::new("tasks.local_per_s", local?, "tasks/s"));
 
     eprintln!("[tasks] measuring tasks.direct_per_s ({count} tasks on 2 executor processes) ...");
-    let conf = RpcConf::new().with(ember::APP_NAME, "ember-bench-tasks");
+    let conf = with_submitted(RpcConf::new().with(ember::APP_NAME, "ember-bench-tasks"))?;
     let ctx = Context::driver_only(conf, registry()).map_err(failed("starting the driver"))?;
     let result = (|| {
         let _executors = start_executors(&ctx, 2)?;

@@ -9,7 +9,7 @@ use rpc_env::{EndpointContext, EndpointRef};
 use super::{DriverEndpoint, ExecutorData, ExecutorSink, Stage};
 use crate::job::JobError;
 use crate::messages::{DriverProtocol, ExecutorMessage, ExecutorProtocol, HeartbeatControl};
-use crate::{ExecutorId, ExecutorLossReason};
+use crate::{DriverEvent, ExecutorId, ExecutorLossReason};
 
 /// The message Spark gives for an executor whose connection dropped.
 pub const DISASSOCIATED: &str = "Remote RPC client disassociated. Likely due to containers \
@@ -35,6 +35,11 @@ impl DriverEndpoint {
             return;
         };
         log::info!("Removing executor {executor_id} on {}: {reason}", data.host);
+        let lost = self.lost_task_ends(executor_id, &data.host, &reason);
+        self.post(|| DriverEvent::ExecutorRemoved {
+            executor_id: executor_id.clone(),
+            reason: reason.to_string(),
+        });
         if self.executors.is_empty() {
             self.no_executors_since = Some(Instant::now());
         }
@@ -56,6 +61,9 @@ impl DriverEndpoint {
         let events = self
             .scheduler
             .executor_lost(executor_id, &reason, slots, Instant::now());
+        for end in lost {
+            self.post(|| DriverEvent::TaskEnd(end));
+        }
         self.handle_events(events);
         self.make_offers(None);
     }
@@ -176,6 +184,11 @@ impl DriverEndpoint {
                 .as_ref()
                 .map_or_else(|| "?".to_string(), |a| a.host_port())
         );
+        self.post(|| DriverEvent::ExecutorAdded {
+            executor_id: executor_id.clone(),
+            host: hostname.clone(),
+            cores,
+        });
         self.executors.insert(
             executor_id.clone(),
             ExecutorData {

@@ -101,6 +101,7 @@ impl RpcEndpoint for DriverEndpoint {
     }
 
     fn on_start(&mut self, ctx: &EndpointContext<'_, DriverProtocol>) -> HandlerResult {
+        self.post_known_executors();
         let conf = self.scheduler.conf().clone();
         if self.periodic_revive {
             let me = ctx.control_ref();

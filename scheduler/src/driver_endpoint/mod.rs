@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rpc_env::{ControlRef, EndpointRef, Refusals, RpcAddress, Ticker};
 
 mod batches;
+mod events;
 mod executors;
 mod handlers;
 mod stage;
@@ -82,6 +83,8 @@ pub struct DriverEndpoint {
     /// Messages from the network refused because their sender was not the executor they
     /// named.
     refused: Refusals,
+    /// Where task ends and executor changes are told (the event log), if anywhere.
+    events: Option<Arc<dyn crate::EventSink>>,
 }
 
 /// How the driver asks its cluster manager to kill an executor (standalone: the master,
@@ -108,6 +111,7 @@ impl DriverEndpoint {
             no_executors_since: None,
             executor_killer: None,
             refused: Refusals::new(),
+            events: None,
         }
     }
 
@@ -349,6 +353,11 @@ impl DriverEndpoint {
         for update in updates {
             let finished = update.status.state().is_finished();
             freed |= finished;
+            let task_end = if finished {
+                self.task_end_of(executor_id, &update, now)
+            } else {
+                None
+            };
             let events = self
                 .scheduler
                 .status_update(update.task_id, update.status, now);
@@ -359,6 +368,9 @@ impl DriverEndpoint {
                 if update.run_micros > 0 {
                     self.learn_task_time(Duration::from_micros(update.run_micros));
                 }
+            }
+            if let Some(end) = task_end {
+                self.post(|| crate::DriverEvent::TaskEnd(end));
             }
             self.handle_events(events);
         }

@@ -116,6 +116,17 @@ impl Cluster {
         self.executors.get(executor).map_or(0, |s| s.running.len())
     }
 
+    /// The attempts running on `executor`, in increasing order.
+    pub fn attempts_on(&self, executor: &ExecutorId) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = self
+            .executors
+            .get(executor)
+            .map(|s| s.running.iter().copied().collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The executors known, in no particular order.
     pub fn executors(&self) -> impl Iterator<Item = &ExecutorId> {
         self.executors.keys()

@@ -433,6 +433,14 @@ impl TaskScheduler {
             .and_then(|e| e.manager.executor_of(task_id))
     }
 
+    /// A running attempt's job, partition, attempt number and launch time, while its task
+    /// set runs and it has not ended; `None` otherwise. What a task-end event says of it.
+    pub fn attempt_of(&self, task_id: TaskId) -> Option<(JobId, u32, u32, Instant)> {
+        let entry = self.task_sets.get(self.task_to_set.get(&task_id)?)?;
+        let (partition, attempt, launched_at) = entry.manager.attempt(task_id)?;
+        Some((entry.job_id, partition, attempt, launched_at))
+    }
+
     /// Cancels a job: its running attempts are killed with `Stage cancelled: <reason>` and
     /// its task set stops launching.
     pub fn cancel_job(&mut self, job_id: JobId, reason: &str) -> Vec<SchedulerEvent> {

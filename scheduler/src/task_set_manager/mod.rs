@@ -361,6 +361,13 @@ impl TaskSetManager {
         self.running.get(&task_id).map(|attempt| &attempt.executor)
     }
 
+    /// A running attempt's partition, attempt number and launch time.
+    pub fn attempt(&self, task_id: TaskId) -> Option<(u32, u32, Instant)> {
+        self.running
+            .get(&task_id)
+            .map(|a| (a.index, a.attempt_number, a.launched_at))
+    }
+
     /// The ids of the running attempts, in increasing order.
     pub fn running_task_ids(&self) -> Vec<TaskId> {
         let mut ids: Vec<TaskId> = self.running.keys().copied().collect();
