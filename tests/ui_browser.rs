@@ -85,18 +85,36 @@ fn browser(profile: &Path) -> Browser {
     Browser::new(options).expect("Chromium starts")
 }
 
-fn open(tab: &Arc<Tab>, url: &str) {
+/// Opens `url` and waits until the page is titled `title…`.
+fn open(tab: &Arc<Tab>, url: &str, title: &str) {
     tab.navigate_to(url)
         .and_then(|t| t.wait_until_navigated())
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+    wait_until_titled(tab, title, url);
 }
 
-fn click(tab: &Arc<Tab>, selector: &str) {
+fn wait_until_titled(tab: &Arc<Tab>, title: &str, after: &str) {
+    wait_for(
+        &format!("a page titled {title}… after {after}"),
+        DEADLINE,
+        || {
+            let now = tab.get_title().unwrap_or_default();
+            if now.starts_with(title) {
+                Ok(())
+            } else {
+                Err(now)
+            }
+        },
+    );
+}
+
+/// Clicks `selector` and waits until the page that loads is titled `title…` (a click
+/// returns before the next page has loaded, and on a loaded machine well before).
+fn click_to(tab: &Arc<Tab>, selector: &str, title: &str) {
     tab.wait_for_element(selector)
         .and_then(|e| e.click().map(|_| ()))
         .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
-    tab.wait_until_navigated()
-        .unwrap_or_else(|e| panic!("after clicking {selector}: {e}"));
+    wait_until_titled(tab, title, &format!("clicking {selector}"));
 }
 
 #[test]
@@ -122,7 +140,7 @@ fn an_operator_browses_the_cluster_and_kills_the_running_application() -> Result
     let browser = browser(profile.path());
     let tab = browser.new_tab().expect("a tab");
 
-    open(&tab, &format!("{master}/"));
+    open(&tab, &format!("{master}/"), "Ember Master at");
     let title = tab.get_title().expect("the title");
     assert_eq!(title, format!("Ember Master at {}", cluster.master_url()));
     let page = text(&tab);
@@ -137,40 +155,46 @@ fn an_operator_browses_the_cluster_and_kills_the_running_application() -> Result
     screenshot(&tab, &shots, "master.png");
 
     // The application's page lists its two executors.
-    click(&tab, &format!("a[href='/app/?appId={app_id}']"));
+    click_to(
+        &tab,
+        &format!("a[href='/app/?appId={app_id}']"),
+        "Application: browsed-app",
+    );
     let page = text(&tab);
     assert!(page.contains("Executor Summary (2)"), "{page}");
     screenshot(&tab, &shots, "application.png");
 
     // An executor's stdout, through its worker's log page.
-    click(&tab, "a[href*='logType=stdout']");
+    click_to(&tab, "a[href*='logType=stdout']", "stdout log page for");
     let page = text(&tab);
     assert!(page.contains("stdout log page for"), "{page}");
     assert!(page.contains("napping"), "{page}");
 
     // A worker's page, through the master's link.
-    open(&tab, &format!("{master}/"));
-    click(&tab, "#workers + table a[href^='http://']");
-    let title = tab.get_title().expect("the title");
-    assert!(title.starts_with("Ember Worker at 127.0.0.1:"), "{title}");
+    open(&tab, &format!("{master}/"), "Ember Master at");
+    click_to(
+        &tab,
+        "#workers + table a[href^='http://']",
+        "Ember Worker at 127.0.0.1:",
+    );
     let page = text(&tab);
     assert!(page.contains("Running Executors (1)"), "{page}");
     screenshot(&tab, &shots, "worker.png");
 
     // The kill: the row's button, then the confirmation.
-    open(&tab, &format!("{master}/"));
-    click(&tab, "#running-app + table button.kill");
+    open(&tab, &format!("{master}/"), "Ember Master at");
+    click_to(&tab, "#running-app + table button.kill", "Kill application");
     let page = text(&tab);
     assert!(
         page.contains(&format!("Kill application {app_id}?")),
         "{page}"
     );
-    click(&tab, "#confirm-kill");
+    click_to(&tab, "#confirm-kill", "Ember Master at");
     let seen = wait_for(
         "the killed application among the completed ones",
         DEADLINE,
         || {
-            open(&tab, &format!("{master}/"));
+            open(&tab, &format!("{master}/"), "Ember Master at");
             let page = text(&tab);
             if page.contains("Running Applications (0)") && page.contains("KILLED") {
                 Ok(page)
