@@ -32,12 +32,15 @@ pub enum Error {
     Stopped,
     /// A deadline passed.
     Timeout(String),
+    /// `ember::testing`: an executor process that is not there, could not be signalled, or
+    /// outlived its test cluster.
+    Process(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Conf(m) | Error::Task(m) => f.write_str(m),
+            Error::Conf(m) | Error::Task(m) | Error::Process(m) => f.write_str(m),
             Error::MasterUrl(e) => e.fmt(f),
             Error::Rpc(e) => e.fmt(f),
             Error::Job(e) => e.fmt(f),

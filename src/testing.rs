@@ -52,6 +52,11 @@
 //!
 //! Executors are found through `/proc` (Linux): the children of this process whose command
 //! line is an executor's.
+//!
+//! Logs: starting a cluster sets up `env_logger` for the test harness, so
+//! `RUST_LOG=info cargo test` shows the cluster's log with each failing test (add
+//! `-- --nocapture` to see it always). Errors of `kill_executor` and `stop` about processes
+//! are [`Error::Process`](crate::Error::Process).
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -236,6 +241,12 @@ impl TestClusterBuilder {
     where
         F: Fn() -> TaskRegistry + Send + Sync + 'static,
     {
+        // The test's logs, as `RUST_LOG` asks (errors only without it), through the test
+        // harness's capture: shown with a failing test's output. A test that set up a
+        // logger of its own keeps it.
+        let _ = env_logger::Builder::from_env(env_logger::Env::default())
+            .is_test(true)
+            .try_init();
         // Authenticated by default with a fresh secret, as local-cluster is; a test that
         // sets `ember.authenticate` itself decides.
         let conf = self.conf.with_default_authentication()?;
@@ -412,7 +423,7 @@ impl TestCluster {
             .into_iter()
             .find(|p| p.app_id == app_id && p.executor_id == executor_id)
             .ok_or_else(|| {
-                Error::Conf(format!(
+                Error::Process(format!(
                     "No running process of executor {executor_id} of {app_id}"
                 ))
             })?;
@@ -455,7 +466,7 @@ impl TestCluster {
                 log::warn!("Could not kill executor process {}: {e}", process.pid);
             }
         }
-        Err(Error::Conf(format!(
+        Err(Error::Process(format!(
             "Executor processes outlived the test cluster (now killed): {left:?}"
         )))
     }
@@ -463,12 +474,12 @@ impl TestCluster {
 
 /// SIGKILL to `pid` (nix: the workspace has no unsafe code).
 fn sigkill(pid: u32) -> Result<(), Error> {
-    let raw = i32::try_from(pid).map_err(|_| Error::Conf(format!("Not a process id: {pid}")))?;
+    let raw = i32::try_from(pid).map_err(|_| Error::Process(format!("Not a process id: {pid}")))?;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(raw),
         nix::sys::signal::Signal::SIGKILL,
     )
-    .map_err(|e| Error::Conf(format!("Could not kill process {pid}: {e}")))
+    .map_err(|e| Error::Process(format!("Could not kill process {pid}: {e}")))
 }
 
 impl Drop for TestCluster {

@@ -158,7 +158,15 @@ fn an_executor_killed_from_outside_is_replaced_and_jobs_go_on() {
         .run_job("square", (0..10u64).collect())
         .expect("jobs go on");
     assert_eq!(out, (0..10u64).map(|x| x * x).collect::<Vec<_>>());
-    assert!(cluster.kill_executor(ctx.app_id(), "1").is_err(), "gone");
+    match cluster.kill_executor(ctx.app_id(), "1") {
+        Err(ember::Error::Process(message)) => {
+            assert!(
+                message.contains("No running process of executor 1"),
+                "{message}"
+            )
+        }
+        other => panic!("the executor is gone: {other:?}"),
+    }
     let all = cluster.executor_processes();
     stop_and_check(&cluster, &all);
 }
