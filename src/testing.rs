@@ -56,7 +56,7 @@
 //! Logs: starting a cluster sets up `env_logger` for the test harness, so
 //! `RUST_LOG=info cargo test` shows the cluster's log with each failing test (add
 //! `-- --nocapture` to see it always). Errors of `kill_executor` and `stop` about processes
-//! are [`Error::Process`](crate::Error::Process).
+//! are [`Error::Process`].
 
 use std::ffi::OsString;
 use std::sync::Arc;
