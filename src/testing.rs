@@ -96,6 +96,12 @@ pub const EXECUTOR_ENTRY_ARGS: &str =
 /// fn tasks() -> ember::TaskRegistry { /* register the task functions */ }
 /// ember::executor_entry!(tasks);
 /// ```
+///
+/// It shows in the file's test list (`test ember_executor_entry ... ok`) because it is a
+/// test: a test binary runs nothing of a crate's own before the harness, and Ember forbids
+/// the `unsafe` that a constructor run before `main` (the `ctor` crate) would need, so the
+/// harness must be told to run this one test, by name, for an executor to start. In a
+/// normal test run it does nothing and passes at once.
 #[macro_export]
 macro_rules! executor_entry {
     ($tasks:expr) => {
