@@ -33,7 +33,11 @@
 //! #[test]
 //! fn doubles_on_a_two_worker_cluster() -> Result<(), ember::Error> {
 //!     // 2 workers of 1 core and 1024 MiB each.
-//!     let cluster = TestCluster::start(2, 1, 1024, tasks)?;
+//!     let cluster = TestCluster::builder()
+//!         .workers(2)
+//!         .cores_per_worker(1)
+//!         .memory_mib_per_worker(1024)
+//!         .start(tasks)?;
 //!     let ctx = cluster.context("doubler")?;
 //!     cluster.wait_for_executors(&ctx, 2, Duration::from_secs(30))?;
 //!     let out: Vec<u64> = ctx.run_job("double", vec![1u64, 2, 3])?;
@@ -233,6 +237,25 @@ pub struct TestClusterBuilder {
 }
 
 impl TestClusterBuilder {
+    /// How many workers (default 2).
+    pub fn workers(mut self, workers: u32) -> TestClusterBuilder {
+        self.workers = workers;
+        self
+    }
+
+    /// Cores each worker offers (default 1).
+    pub fn cores_per_worker(mut self, cores: u32) -> TestClusterBuilder {
+        self.cores = cores;
+        self
+    }
+
+    /// Memory each worker offers, in MiB (default 1024: one executor of the default
+    /// `ember.executor.memory`).
+    pub fn memory_mib_per_worker(mut self, memory_mib: u32) -> TestClusterBuilder {
+        self.memory_mib = memory_mib;
+        self
+    }
+
     /// Sets an `ember.*` setting for the master, the workers and every context of the
     /// cluster (`ember.deploy.spreadOut`, `ember.deploy.maxExecutorRetries`, timeouts...).
     pub fn conf(mut self, key: &str, value: &str) -> TestClusterBuilder {
@@ -289,24 +312,24 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// A builder for a cluster of `workers` workers with `cores_per_worker` cores and
-    /// `memory_mib_per_worker` MiB each.
-    pub fn builder(
-        workers: u32,
-        cores_per_worker: u32,
-        memory_mib_per_worker: u32,
-    ) -> TestClusterBuilder {
+    /// A builder with named settings: two workers of one core and 1024 MiB each unless
+    /// [`workers`](TestClusterBuilder::workers),
+    /// [`cores_per_worker`](TestClusterBuilder::cores_per_worker),
+    /// [`memory_mib_per_worker`](TestClusterBuilder::memory_mib_per_worker) or
+    /// [`conf`](TestClusterBuilder::conf) say otherwise.
+    pub fn builder() -> TestClusterBuilder {
         TestClusterBuilder {
-            workers,
-            cores: cores_per_worker,
-            memory_mib: memory_mib_per_worker,
+            workers: 2,
+            cores: 1,
+            memory_mib: 1024,
             conf: RpcConf::new(),
         }
     }
 
     /// Starts a cluster of `workers` workers with `cores_per_worker` cores and
     /// `memory_mib_per_worker` MiB each (executors take `ember.executor.memory`, 1024 MiB by
-    /// default), with default settings. `tasks` gives the drivers' task functions.
+    /// default), with default settings. `tasks` gives the drivers' task functions. The
+    /// [`builder`](Self::builder) says the same with names.
     pub fn start<F>(
         workers: u32,
         cores_per_worker: u32,
@@ -316,7 +339,11 @@ impl TestCluster {
     where
         F: Fn() -> TaskRegistry + Send + Sync + 'static,
     {
-        TestCluster::builder(workers, cores_per_worker, memory_mib_per_worker).start(tasks)
+        TestCluster::builder()
+            .workers(workers)
+            .cores_per_worker(cores_per_worker)
+            .memory_mib_per_worker(memory_mib_per_worker)
+            .start(tasks)
     }
 
     /// The settings the cluster's master, workers and contexts run with, the random secret

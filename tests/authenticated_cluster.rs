@@ -39,7 +39,10 @@ impl Protocol for Anything {
 }
 
 fn authenticated_cluster() -> Result<TestCluster, ember::Error> {
-    TestCluster::builder(2, 1, 1024)
+    TestCluster::builder()
+        .workers(2)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(1024)
         .conf(keys::AUTHENTICATE, "true")
         .conf(keys::AUTHENTICATE_SECRET, SECRET)
         .start(tasks)
@@ -147,7 +150,12 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
 #[test]
 fn a_test_cluster_authenticates_by_default_and_may_opt_out() {
     // No security settings: a fresh random secret, shared by its members only.
-    let cluster = TestCluster::builder(1, 1, 1024).start(tasks).unwrap();
+    let cluster = TestCluster::builder()
+        .workers(1)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(1024)
+        .start(tasks)
+        .unwrap();
     assert_eq!(cluster.conf().get(keys::AUTHENTICATE), Some("true"));
     let ctx = cluster.context("default-auth").unwrap();
     let squares: Vec<u64> = ctx.run_job("square", vec![7u64]).unwrap();
@@ -161,7 +169,10 @@ fn a_test_cluster_authenticates_by_default_and_may_opt_out() {
     cluster.stop().unwrap();
 
     // Explicitly off: an env without a secret reaches the master.
-    let open = TestCluster::builder(1, 1, 1024)
+    let open = TestCluster::builder()
+        .workers(1)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(1024)
         .conf(keys::AUTHENTICATE, "false")
         .start(tasks)
         .unwrap();

@@ -30,7 +30,11 @@ ember::executor_entry!(tasks);
 
 #[test]
 fn words_are_counted_on_a_two_worker_cluster() -> Result<(), ember::Error> {
-    let cluster = TestCluster::start(2, 1, 1024, tasks)?;
+    let cluster = TestCluster::builder()
+        .workers(2)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(1024)
+        .start(tasks)?;
     let ctx = cluster.context("word-count")?;
     cluster.wait_for_executors(&ctx, 2, Duration::from_secs(30))?;
 

@@ -232,7 +232,10 @@ fn failures_retries_a_lost_executor_and_a_cancel_are_all_in_the_log() {
     let _ = env_logger::try_init();
     let dir = TempDir::new("event-log-cluster");
     let logs = dir.path().join("events");
-    let cluster = TestCluster::builder(2, 1, 4096)
+    let cluster = TestCluster::builder()
+        .workers(2)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(4096)
         .conf(EVENT_LOG_ENABLED, "true")
         .conf(EVENT_LOG_DIR, logs.to_str().unwrap())
         .start(tasks)

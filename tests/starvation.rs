@@ -25,7 +25,10 @@ const STARVING: &str = "Initial job has not accepted any resources; check your c
 /// A cluster of `workers` workers of `cores` cores and `memory_mib` MiB each, without
 /// authentication so that a plain driver process may join it.
 fn cluster(workers: u32, cores: u32, memory_mib: u32) -> TestCluster {
-    TestCluster::builder(workers, cores, memory_mib)
+    TestCluster::builder()
+        .workers(workers)
+        .cores_per_worker(cores)
+        .memory_mib_per_worker(memory_mib)
         .conf("ember.authenticate", "false")
         .start(TaskRegistry::new)
         .expect("the cluster starts")

@@ -40,7 +40,10 @@ fn ui_address(url: &str) -> SocketAddr {
 
 #[test]
 fn operators_see_the_cluster_and_kill_an_application_from_the_ui() -> Result<(), ember::Error> {
-    let cluster = TestCluster::builder(2, 1, 1024)
+    let cluster = TestCluster::builder()
+        .workers(2)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(1024)
         .conf("ember.ui.killEnabled", "true")
         .start(tasks)?;
     let ctx = cluster.context(NAME)?;

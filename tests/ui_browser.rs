@@ -120,7 +120,10 @@ fn click_to(tab: &Arc<Tab>, selector: &str, title: &str) {
 #[test]
 fn an_operator_browses_the_cluster_and_kills_the_running_application() -> Result<(), ember::Error> {
     let shots = screenshot_dir();
-    let cluster = TestCluster::builder(2, 1, 1024)
+    let cluster = TestCluster::builder()
+        .workers(2)
+        .cores_per_worker(1)
+        .memory_mib_per_worker(1024)
         .conf("ember.ui.killEnabled", "true")
         .start(tasks)?;
     let ctx = cluster.context("browsed-app")?;

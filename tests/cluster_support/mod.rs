@@ -66,7 +66,10 @@ pub fn tasks() -> TaskRegistry {
 /// A cluster of `workers` workers of `cores` cores and 4096 MiB (room for 4 executors of the default 1 GiB), with `settings`.
 pub fn cluster(workers: u32, cores: u32, settings: &[(&str, &str)]) -> TestCluster {
     let _ = env_logger::try_init();
-    let mut builder = TestCluster::builder(workers, cores, 4096);
+    let mut builder = TestCluster::builder()
+        .workers(workers)
+        .cores_per_worker(cores)
+        .memory_mib_per_worker(4096);
     for (key, value) in settings {
         builder = builder.conf(key, value);
     }
