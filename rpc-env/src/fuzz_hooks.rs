@@ -17,7 +17,7 @@ pub struct Outcome {
     pub framing_error: bool,
 }
 
-/// Feeds `wire` to a [`FrameDecoder`] of limit `max_frame` in reads of `chunk` bytes (as a
+/// Feeds `wire` to a `FrameDecoder` of limit `max_frame` in reads of `chunk` bytes (as a
 /// socket delivers them), then parses each frame's endpoint header, sender address and
 /// failure text as the io loop does. Panics only if a decoder breaks its own contract.
 pub fn split_and_parse(wire: &[u8], chunk: usize, max_frame: usize) -> Outcome {

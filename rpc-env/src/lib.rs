@@ -11,7 +11,9 @@
 //! encoded with this crate's own [`Encode`] / [`Decode`] (the [`message!`] macro writes them)
 //! into length-prefixed frames (`WIRE.md`). Messages between endpoints of one env are never
 //! encoded. A third enum, of control messages, has no encoding at all: only this process
-//! sends them, through a [`ControlRef`] that the env hands out and that cannot travel. `SEMANTICS.md` is the contract: ordering, delivery, timeouts, disconnects.
+//! sends them, through a [`ControlRef`] that the env hands out and that cannot travel.
+//! [`semantics`] is the contract (ordering, delivery, timeouts, disconnects) and
+//! [`wire_format`] the bytes on the wire; both are the crate's `SEMANTICS.md` and `WIRE.md`.
 //!
 //! ```
 //! use rpc_env::{message, EndpointContext, HandlerResult, NoMessage, Protocol, Reply,
@@ -55,6 +57,15 @@
 //! client.shutdown();
 //! server.shutdown();
 //! ```
+
+/// The runtime contract, `SEMANTICS.md`: ordering, delivery, timeouts, disconnects,
+/// client mode, refs in messages, security.
+#[doc = include_str!("../SEMANTICS.md")]
+pub mod semantics {}
+
+/// The wire format, `WIRE.md`: frames, the handshake, the message codec.
+#[doc = include_str!("../WIRE.md")]
+pub mod wire_format {}
 
 /// Hooks for the fuzz targets in `fuzz/`; not part of the API.
 #[doc(hidden)]
