@@ -114,6 +114,14 @@ pub(crate) fn remote_driver(
             )?);
             // The app client is set up later, under this name, in this env.
             let client = env.control_ref::<AppClientProtocol>(APP_CLIENT_ENDPOINT_NAME);
+            // The master hears of each executor that registers here: only those reset its
+            // executor retry count, and only their clean exits are not failures.
+            let told = client.clone();
+            endpoint = endpoint.with_registration_hook(Box::new(move |executor_id| {
+                if let Ok(exec_id) = executor_id.as_str().parse::<u32>() {
+                    let _ = told.send(AppClientControl::ExecutorRegistered { exec_id });
+                }
+            }));
             endpoint = endpoint.with_executor_killer(Box::new(move |executor_id| {
                 let Ok(exec_id) = executor_id.as_str().parse::<u32>() else {
                     log::warn!("Cannot ask the master to kill executor {executor_id}");

@@ -81,6 +81,25 @@ impl AppStatus {
     }
 }
 
+/// What the master says when executors keep exiting before they register (`on_apps.rs`).
+const EXITED_BEFORE_REGISTERING: &str = "before registering with the driver";
+
+/// `reason`, with what is probably missing when the master gave up on executors that kept
+/// exiting before they registered: the program the workers start is not running an Ember
+/// executor.
+fn with_hint(reason: &str) -> String {
+    if !reason.contains(EXITED_BEFORE_REGISTERING) {
+        return reason.to_string();
+    }
+    format!(
+        "{reason}. The program the workers start as this application's executors \
+         (ember.executor.program, by default the driver's own) does not run an Ember \
+         executor: a test file that uses TestCluster needs `ember::executor_entry!(tasks);`, \
+         and a program must hand its arguments to `ember::App::run`. The executors' stderr \
+         is on the workers' status pages."
+    )
+}
+
 /// The standalone scheduler backend's listener.
 pub(crate) struct StandaloneBackend {
     driver: ControlRef<DriverProtocol>,
@@ -109,7 +128,8 @@ impl AppClientListener for StandaloneBackend {
     }
 
     fn dead(&mut self, reason: &str) {
-        self.status.status.lock().dead = Some(reason.to_string());
+        let reason = with_hint(reason);
+        self.status.status.lock().dead = Some(reason.clone());
         self.status.changed.notify_all();
         let message = format!("Application has been killed. Reason: {reason}");
         if let Err(e) = self.driver.send(DriverControl::AbortAll { message }) {

@@ -255,19 +255,29 @@ fn an_executor_that_cannot_start_fails_its_app_after_the_retry_budget() {
     stop_and_check(&cluster, &[]);
 }
 
+/// Ember's own: an executor that exits at once, before it ever registers with its driver,
+/// counts against the budget although its worker reported it RUNNING (Spark resets the
+/// budget on that RUNNING and relaunches it for ever).
 #[test]
-fn an_executor_that_exits_at_once_is_relaunched_since_running_resets_the_budget() {
+fn an_executor_that_exits_before_registering_counts_against_the_budget() {
     let cluster = cluster(1, 1, &[("ember.deploy.maxExecutorRetries", "3")]);
     let ctx = cluster
         .context_with("exits-at-once", &[("ember.executor.program", "/bin/false")])
         .expect("registers");
+    wait_until("the master fails the application", DEADLINE, || {
+        cluster.state().is_ok_and(|s| {
+            cluster_support::app(&s, ctx.app_id()).is_some_and(|a| a.state == "FAILED")
+        })
+    });
     let worker = cluster.worker(0).expect("the worker runs");
-    wait_until(
-        "more executors exited than the budget allows failures",
-        DEADLINE,
-        || worker.state().is_ok_and(|s| s.finished_executors.len() > 6),
-    );
-    let app = app_now(&cluster, ctx.app_id());
-    assert!(app.state == "RUNNING" || app.state == "WAITING", "{app:?}");
+    let ids: Vec<u32> = worker
+        .state()
+        .expect("the worker answers")
+        .finished_executors
+        .into_iter()
+        .filter(|e| e.app_id.0 == ctx.app_id())
+        .map(|e| e.exec_id)
+        .collect();
+    assert_eq!(ids, vec![0, 1, 2], "exactly the budget's worth of launches");
     stop_and_check(&cluster, &[]);
 }

@@ -21,7 +21,9 @@ mod task_set_manager;
 
 // The public interface.
 pub use conf::{keys, SchedulerConf};
-pub use driver_endpoint::{DriverEndpoint, ExecutorKiller, LocalExecutor, DISASSOCIATED};
+pub use driver_endpoint::{
+    DriverEndpoint, ExecutorKiller, LocalExecutor, RegistrationHook, DISASSOCIATED,
+};
 pub use events::{DriverEvent, EventSink, TaskEnd, TaskOutcome};
 pub use heartbeat::HeartbeatReceiver;
 pub use ids::{

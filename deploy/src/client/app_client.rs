@@ -359,6 +359,17 @@ impl RpcEndpoint for AppClient {
                 }
                 log::warn!("{STARVING}. Why: {}", self.starvation_cause());
             }
+            AppClientControl::ExecutorRegistered { exec_id } => {
+                if let (Some(app_id), Some(master)) = (&self.app_id, &self.master) {
+                    let sent = master.send(MasterMessage::ExecutorRegistered {
+                        app_id: app_id.clone(),
+                        exec_id,
+                    });
+                    if let Err(e) = sent {
+                        log::debug!("Could not tell the master executor {exec_id} registered: {e}");
+                    }
+                }
+            }
             AppClientControl::KillExecutors { exec_ids } => match (&self.app_id, &self.master) {
                 (Some(app_id), Some(master)) => {
                     log::info!("Asking the master to kill executors {exec_ids:?}");

@@ -54,6 +54,8 @@ pub(crate) struct ExecutorInfo {
     pub(crate) cores: u32,
     pub(crate) memory_mib: u32,
     pub(crate) state: ExecutorState,
+    /// Its driver said it registered (`ExecutorRegistered`): it runs an Ember executor.
+    pub(crate) registered: bool,
 }
 
 /// One application.
@@ -221,6 +223,7 @@ impl AppInfo {
                 cores,
                 memory_mib,
                 state: ExecutorState::Launching,
+                registered: false,
             },
         );
         self.cores_granted = self.cores_granted.saturating_add(cores);
@@ -239,6 +242,18 @@ impl AppInfo {
         self.cores_granted = self.cores_granted.saturating_add(exec.cores);
         self.executors.insert(id, exec);
         true
+    }
+
+    /// Notes that executor `id` registered with the driver; whether it is one of this
+    /// application's executors.
+    pub(crate) fn mark_registered(&mut self, id: u32) -> bool {
+        match self.executors.get_mut(&id) {
+            Some(exec) => {
+                exec.registered = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sets an executor's state; returns the old one.

@@ -95,6 +95,7 @@ fn recovered_apps_keep_their_executor_ids() {
     let mut a = app(&env, 1).recovered(42, 2);
     assert_eq!((a.status(), a.submitted_ms()), (AppStatus::Unknown, 42));
     let exec = |cores| ExecutorInfo {
+        registered: true,
         worker: WorkerId("w".into()),
         cores,
         memory_mib: 512,

@@ -119,6 +119,9 @@ impl Master {
                 Effects::none()
             }
             (_, M::KillExecutors { app_id, exec_ids }) => self.kill_executors(&app_id, &exec_ids),
+            (_, M::ExecutorRegistered { app_id, exec_id }) => {
+                self.executor_registered(&app_id, exec_id)
+            }
         };
         Ok(effects)
     }

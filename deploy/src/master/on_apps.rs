@@ -146,11 +146,30 @@ impl Master {
         out
     }
 
+    /// `ExecutorRegistered`: the executor runs Ember's executor; the application's retry
+    /// count starts again.
+    pub(super) fn executor_registered(&mut self, app_id: &AppId, exec_id: u32) -> Effects {
+        let known = self.apps.get_mut(app_id).is_some_and(|app| {
+            let known = app.mark_registered(exec_id);
+            if known {
+                app.reset_retry_count();
+            }
+            known
+        });
+        if !known {
+            log::debug!("Registration of unknown executor {app_id}/{exec_id}; ignored");
+        }
+        Effects::none()
+    }
+
     /// `ExecutorStateChanged`: record it, tell the application's driver, and when the
     /// executor is gone free its cores and apply the retry budget
     /// (`ember.deploy.maxExecutorRetries`): that many failures in a row, with no executor
-    /// RUNNING, remove the application as FAILED. An executor reaching RUNNING resets the
-    /// count; an exit with status 0 does not count.
+    /// RUNNING, remove the application as FAILED. An executor that registered with its
+    /// driver (`ExecutorRegistered`) resets the count, and its exit with status 0 does not
+    /// count (as in Spark). One that ends before it ever registered counts whatever its
+    /// status: a program that exits 0 without running Ember's executor (a test binary
+    /// without `executor_entry!`) would otherwise be relaunched for ever, which Spark does.
     pub(super) fn executor_state_changed(
         &mut self,
         app_id: &AppId,
@@ -193,9 +212,6 @@ impl Master {
             return out;
         }
         app.set_executor_state(exec_id, state);
-        if state == ExecutorState::Running {
-            app.reset_retry_count();
-        }
         let update = AppClientMessage::ExecutorUpdated {
             id: exec_id,
             state,
@@ -206,7 +222,9 @@ impl Master {
         out.tell_app(app.driver(), update);
         if state.is_finished() {
             log::info!("Removing executor {app_id}/{exec_id} because it is {state:?}");
+            let mut registered = false;
             if let Some(exec) = app.remove_executor(exec_id) {
+                registered = exec.registered;
                 let key = ExecutorKey {
                     app: app_id.clone(),
                     exec_id,
@@ -215,7 +233,7 @@ impl Master {
                     worker.remove_executor(&key);
                 }
             }
-            if exit_status != Some(0) {
+            if exit_status != Some(0) || !registered {
                 let failures = app.increment_retry_count();
                 let out_of_retries = self
                     .settings
@@ -226,7 +244,14 @@ impl Master {
                         "Application {} with ID {app_id} failed {failures} times; removing it",
                         app.description().name
                     );
-                    out.append(self.remove_application(app_id, AppStatus::Failed));
+                    // A clean exit before registering is a program that is not an executor.
+                    let why = (!registered && exit_status == Some(0)).then(|| {
+                        format!(
+                            "{failures} executors in a row exited (status 0) before \
+                             registering with the driver"
+                        )
+                    });
+                    out.append(self.remove_application_because(app_id, AppStatus::Failed, why));
                 }
             }
         }
@@ -279,6 +304,17 @@ impl Master {
     /// driver unless it finished by itself, and tell every worker (dead ones too, in case
     /// they come back) that it finished so they can clean its directories.
     pub(super) fn remove_application(&mut self, id: &AppId, status: AppStatus) -> Effects {
+        self.remove_application_because(id, status, None)
+    }
+
+    /// [`remove_application`](Self::remove_application), telling the driver `why` after
+    /// the state (`FAILED: why`).
+    pub(super) fn remove_application_because(
+        &mut self,
+        id: &AppId,
+        status: AppStatus,
+        why: Option<String>,
+    ) -> Effects {
         let mut out = Effects::none();
         let Some(removed) = self.apps.remove(id, status) else {
             return out;
@@ -301,7 +337,10 @@ impl Master {
             }
         }
         if status != AppStatus::Finished {
-            let message = status.as_str().to_string();
+            let message = match why {
+                Some(why) => format!("{}: {why}", status.as_str()),
+                None => status.as_str().to_string(),
+            };
             out.tell_app(
                 &removed.driver,
                 AppClientMessage::ApplicationRemoved { message },

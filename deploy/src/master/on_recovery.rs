@@ -230,6 +230,8 @@ impl Master {
                 cores: exec.cores,
                 memory_mib: exec.memory_mib,
                 state: exec.state,
+                // It outlived a master change: it runs, whoever its driver is.
+                registered: true,
             };
             let key = ExecutorKey {
                 app: exec.app_id,

@@ -75,6 +75,9 @@ impl Master {
             M::KillExecutors { app_id, .. } => {
                 (Speaker::App(app_id), Named("a KillExecutors", app_id))
             }
+            M::ExecutorRegistered { app_id, .. } => {
+                (Speaker::App(app_id), Named("an ExecutorRegistered", app_id))
+            }
             M::MasterChangeAcknowledged { app_id } => (
                 Speaker::App(app_id),
                 Named("a MasterChangeAcknowledged", app_id),

@@ -268,6 +268,13 @@ impl Fixture {
             .unwrap_or_default()
     }
 
+    /// The application's driver says executor `exec_id` registered with it.
+    pub(super) fn registered(&mut self, app: &AppId, exec_id: u32) {
+        let out = self.master.executor_registered(app, exec_id);
+        assert!(out.as_slice().is_empty(), "nothing is sent");
+        self.check(&format!("{app}/{exec_id} registered"));
+    }
+
     /// A worker reports an executor's new state; returns what the master sends.
     pub(super) fn exec_state(
         &mut self,
@@ -457,8 +464,9 @@ fn a_running_executor_or_a_clean_exit_keeps_the_app() {
     let mut f = Fixture::new(settings);
     f.add_worker("worker-a", 2, 1024);
     let app = f.add_app("steady", None, Some(1));
-    // Executors 0 and 1; 0 runs, 1 fails over and over.
+    // Executors 0 and 1; 0 runs (and registers with its driver), 1 fails over and over.
     let _ = f.exec_state(&app, 0, ExecutorState::Running, None);
+    f.registered(&app, 0);
     for _ in 0..4 {
         let failing = f.executors(&app).last().expect("one").0;
         let _ = f.exec_state(&app, failing, ExecutorState::Failed, Some(1));
@@ -468,7 +476,54 @@ fn a_running_executor_or_a_clean_exit_keeps_the_app() {
         "a RUNNING executor keeps it"
     );
     let _ = f.exec_state(&app, 0, ExecutorState::Exited, Some(0));
-    assert!(f.master.apps.get(&app).is_some(), "exit 0 does not count");
+    assert!(
+        f.master.apps.get(&app).is_some(),
+        "a registered executor's exit 0 does not count"
+    );
+}
+
+/// Ember's own (Spark relaunches these for ever): executors that exit 0 before they
+/// register with the driver count against the retry budget, RUNNING or not, and the driver
+/// is told why the application was removed.
+#[test]
+fn executors_that_exit_before_registering_fail_the_app_saying_why() {
+    let settings = MasterSettings {
+        max_executor_retries: Some(3),
+        ..MasterSettings::default()
+    };
+    let mut f = Fixture::new(settings);
+    f.add_worker("worker-a", 1, 1024);
+    let app = f.add_app("no-entry", None, None);
+    let driver = f.driver_of(&app);
+    let mut told = None;
+    for round in 0..3 {
+        let execs = f.executors(&app);
+        assert_eq!(execs.len(), 1, "round {round}: relaunched");
+        let id = execs[0].0;
+        let _ = f.exec_state(&app, id, ExecutorState::Running, None);
+        let out = f.exec_state(&app, id, ExecutorState::Exited, Some(0));
+        told = out.as_slice().iter().find_map(|e| match e {
+            Effect::ToApp {
+                to,
+                msg: AppClientMessage::ApplicationRemoved { message },
+            } if *to == driver => Some(message.clone()),
+            _ => None,
+        });
+    }
+    assert!(f.master.apps.get(&app).is_none(), "no fourth launch");
+    assert_eq!(
+        told.as_deref(),
+        Some("FAILED: 3 executors in a row exited (status 0) before registering with the driver")
+    );
+    // One that registered resets the count: its later clean exit is not a failure.
+    let app = f.add_app("fine", None, None);
+    let id = f.executors(&app)[0].0;
+    let _ = f.exec_state(&app, id, ExecutorState::Exited, Some(1));
+    let id = f.executors(&app)[0].0;
+    let _ = f.exec_state(&app, id, ExecutorState::Running, None);
+    f.registered(&app, id);
+    let _ = f.exec_state(&app, id, ExecutorState::Exited, Some(0));
+    assert!(f.master.apps.get(&app).is_some());
 }
 
 #[test]

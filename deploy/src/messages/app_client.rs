@@ -93,6 +93,12 @@ pub enum AppClientControl {
     },
     /// Timer: warn if no executor has been granted yet (`ember.scheduler.starvationTimeout`).
     CheckStarvation,
+    /// Executor `exec_id` registered with this application's driver: tell the master
+    /// (`ExecutorRegistered`).
+    ExecutorRegistered {
+        /// The executor.
+        exec_id: u32,
+    },
     /// A master could not be reached (or runs no master endpoint): `error` says why. When
     /// every master of a round is so, registration fails at once instead of retrying.
     MasterUnreachable {

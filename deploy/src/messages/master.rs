@@ -47,6 +47,15 @@ message! {
             /// The application.
             app_id: AppId,
         },
+        /// An executor of the application registered with its driver: it runs an Ember
+        /// executor, so its later end is an executor's end, not a failure to start (only
+        /// this resets the application's executor retry count).
+        ExecutorRegistered {
+            /// The application.
+            app_id: AppId,
+            /// The executor.
+            exec_id: u32,
+        },
         /// A driver (cluster mode) changed state.
         DriverStateChanged {
             /// The driver.

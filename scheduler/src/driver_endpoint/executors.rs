@@ -189,6 +189,9 @@ impl DriverEndpoint {
             host: hostname.clone(),
             cores,
         });
+        if let Some(hook) = &self.registration_hook {
+            hook(&executor_id);
+        }
         self.executors.insert(
             executor_id.clone(),
             ExecutorData {

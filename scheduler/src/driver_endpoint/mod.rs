@@ -80,6 +80,8 @@ pub struct DriverEndpoint {
     no_executors_since: Option<Instant>,
     /// Asks the cluster manager to kill an executor that may still run.
     executor_killer: Option<ExecutorKiller>,
+    /// Tells the cluster manager an executor registered here.
+    registration_hook: Option<RegistrationHook>,
     /// Messages from the network refused because their sender was not the executor they
     /// named.
     refused: Refusals,
@@ -90,6 +92,11 @@ pub struct DriverEndpoint {
 /// How the driver asks its cluster manager to kill an executor (standalone: the master,
 /// through the app client).
 pub type ExecutorKiller = Box<dyn Fn(&ExecutorId) + Send>;
+
+/// How the driver tells its cluster manager an executor registered (standalone: the
+/// master, through the app client, which then counts its later exit as an executor's end,
+/// not a program that failed to become one).
+pub type RegistrationHook = Box<dyn Fn(&ExecutorId) + Send>;
 
 impl DriverEndpoint {
     /// A driver endpoint scheduling with `scheduler`; executors fetch `app_config`, with
@@ -110,6 +117,7 @@ impl DriverEndpoint {
             next_removal_due: None,
             no_executors_since: None,
             executor_killer: None,
+            registration_hook: None,
             refused: Refusals::new(),
             events: None,
         }
@@ -120,6 +128,12 @@ impl DriverEndpoint {
     /// replacement.
     pub fn with_executor_killer(mut self, killer: ExecutorKiller) -> Self {
         self.executor_killer = Some(killer);
+        self
+    }
+
+    /// `hook` is told of each executor that registers (once per executor).
+    pub fn with_registration_hook(mut self, hook: RegistrationHook) -> Self {
+        self.registration_hook = Some(hook);
         self
     }
 
