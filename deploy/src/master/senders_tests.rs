@@ -125,7 +125,7 @@ fn a_driver_state_change_is_taken_only_from_the_worker_running_it() {
 }
 
 #[test]
-fn an_application_may_kill_and_unregister_only_its_own() {
+fn an_application_may_kill_unregister_and_register_executors_only_of_its_own() {
     let mut f = Fixture::new(MasterSettings::default());
     f.add_worker("worker-1", 4, 1024);
     let x = f.add_app("x", Some(1), Some(1));
@@ -140,12 +140,19 @@ fn an_application_may_kill_and_unregister_only_its_own() {
     assert_eq!(handle(&mut f, unregister_x, &y_address), Effects::none());
     let ack_x = MasterMessage::MasterChangeAcknowledged { app_id: x.clone() };
     assert_eq!(handle(&mut f, ack_x, &y_address), Effects::none());
-    assert_eq!(f.master.refused_messages(), 3);
+    let registered_x = MasterMessage::ExecutorRegistered {
+        app_id: x.clone(),
+        exec_id: 0,
+    };
+    assert_eq!(handle(&mut f, registered_x, &y_address), Effects::none());
+    let x_exec = f.master.apps.get(&x).and_then(|a| a.executor(0)).cloned();
+    assert_eq!(x_exec.map(|e| e.registered), Some(false), "refused");
+    assert_eq!(f.master.refused_messages(), 4);
     assert_eq!(f.executors(&x).len(), 1);
     assert!(f.master.apps.get(&x).is_some());
 
     let unregister_y = MasterMessage::UnregisterApplication { app_id: y.clone() };
     let _ = handle(&mut f, unregister_y, &y_address);
     assert!(f.master.apps.get(&y).is_none(), "its own, it may");
-    assert_eq!(f.master.refused_messages(), 3);
+    assert_eq!(f.master.refused_messages(), 4);
 }
