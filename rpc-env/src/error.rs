@@ -96,6 +96,13 @@ pub enum RpcError {
     OutboxStopped,
     /// A message to a client-mode endpoint whose connection is unknown.
     NoListenAddress,
+    /// A message to a client-mode endpoint through a ref that was passed on beyond the
+    /// connection it came on: only that connection leads to the endpoint, so the ref can no
+    /// longer reach it (and must not reach whatever else bears its name).
+    ForwardedClientRef {
+        /// The ref, `ember-client://name`.
+        endpoint: String,
+    },
     /// The encoded message is larger than `ember.rpc.message.maxSize`.
     MessageTooLarge {
         /// The encoded size in bytes.
@@ -181,6 +188,11 @@ impl fmt::Display for RpcError {
             RpcError::NoListenAddress => {
                 f.write_str("Cannot send message to client endpoint with no listen address.")
             }
+            RpcError::ForwardedClientRef { endpoint } => write!(
+                f,
+                "Cannot reach {endpoint}: a client-mode endpoint can be reached only over the \
+                 connection its ref came on, and this ref was passed on beyond it"
+            ),
             RpcError::MessageTooLarge { size, max } => write!(
                 f,
                 "Message of {size} bytes exceeds max allowed: ember.rpc.message.maxSize ({max} bytes)"
