@@ -4,6 +4,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 
@@ -14,7 +15,7 @@ use crate::conf::RpcTimeout;
 use crate::connection::Connection;
 use crate::endpoint::Protocol;
 use crate::env::{Arrival, EnvShared};
-use crate::error::RpcError;
+use crate::error::{RpcError, TimeoutOrigin};
 use crate::frame::FrameKind;
 use crate::pending_asks::TimeoutInfo;
 
@@ -129,12 +130,31 @@ impl<P: Protocol> EndpointRef<P> {
     where
         T: Encode + Decode + Send + 'static,
     {
-        let timeout = self.inner.env.ask_timeout.clone();
-        self.ask_with(make, timeout)
+        let (after, key) = self.inner.env.ask_timeout.clone();
+        self.ask_with(make, after, TimeoutOrigin::Setting(key))
     }
 
-    /// Asks with `timeout`, whose key is named in the timeout error.
+    /// Asks with a timeout of its own, `after`, for this one call. Its timeout error names
+    /// the call and the ref (`... This timeout was given to EndpointRef::ask_with_timeout to
+    /// ember://kv@host:7077`), not a setting, as no setting controls it.
+    ///
+    /// ```ignore
+    /// let value = kv.ask_with_timeout(|reply| KvAsk::Get { key, reply }, Duration::from_secs(2));
+    /// ```
     pub fn ask_with_timeout<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> P::Ask,
+        after: Duration,
+    ) -> AskHandle<T>
+    where
+        T: Encode + Decode + Send + 'static,
+    {
+        let call = format!("EndpointRef::ask_with_timeout to {}", self.inner.address);
+        self.ask_with(make, after, TimeoutOrigin::Call(Arc::from(call)))
+    }
+
+    /// Asks with the timeout a setting gives (`timeout`), whose key the timeout error names.
+    pub fn ask_with_rpc_timeout<T>(
         &self,
         make: impl FnOnce(Reply<T>) -> P::Ask,
         timeout: &RpcTimeout,
@@ -142,8 +162,8 @@ impl<P: Protocol> EndpointRef<P> {
     where
         T: Encode + Decode + Send + 'static,
     {
-        let timeout = (timeout.duration(), Arc::<str>::from(timeout.key()));
-        self.ask_with(make, timeout)
+        let origin = TimeoutOrigin::Setting(Arc::from(timeout.key()));
+        self.ask_with(make, timeout.duration(), origin)
     }
 
     /// Asks and waits for the answer (Spark's `askSync`). Never call it inside a handler:
@@ -158,7 +178,8 @@ impl<P: Protocol> EndpointRef<P> {
     fn ask_with<T>(
         &self,
         make: impl FnOnce(Reply<T>) -> P::Ask,
-        (after, setting): (std::time::Duration, Arc<str>),
+        after: Duration,
+        origin: TimeoutOrigin,
     ) -> AskHandle<T>
     where
         T: Encode + Decode + Send + 'static,
@@ -167,7 +188,7 @@ impl<P: Protocol> EndpointRef<P> {
         let timeout = TimeoutInfo {
             to: Arc::clone(&self.inner.display_to),
             after,
-            setting,
+            origin,
         };
         if self.is_local() {
             return env.ask_local::<P, T>(&self.inner.name, make, timeout);
