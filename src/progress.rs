@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parking_lot::{Condvar, Mutex};
-use rpc_env::{ConfError, ControlRef, RpcConf, RpcTimeout};
+use rpc_env::{ConfError, ControlRef, RpcConf};
 
 use ember_scheduler::{DriverControl, DriverProtocol, JobId, JobState};
 
@@ -188,9 +188,11 @@ impl Drop for ConsoleProgress {
     }
 }
 
+/// How long a redraw waits for the running tasks before drawing without them.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The thread: every [`UPDATE_INTERVAL`], the lines now, drawn; at the stop, cleared.
 fn draw_until_stopped(shared: &Shared, driver: &ControlRef<DriverProtocol>) {
-    let timeout = RpcTimeout::new(Duration::from_secs(1), "the console progress bar's ask");
     loop {
         {
             let mut stopped = shared.stopped.lock();
@@ -206,7 +208,7 @@ fn draw_until_stopped(shared: &Shared, driver: &ControlRef<DriverProtocol>) {
             continue;
         }
         let running = driver
-            .ask_with_timeout(|reply| DriverControl::RunningTasks { reply }, &timeout)
+            .ask_with_timeout(|reply| DriverControl::RunningTasks { reply }, ASK_TIMEOUT)
             .wait()
             .unwrap_or_default();
         let lines = visible_lines(&jobs, &running, Instant::now());

@@ -86,7 +86,7 @@ impl ExecutorBackend {
             let failures = Arc::clone(&failures);
             let exit_code = Arc::clone(&exit_code);
             receiver
-                .ask_with_timeout(
+                .ask_with_rpc_timeout(
                     |reply| HeartbeatAsk::Heartbeat {
                         executor_id: executor_id.clone(),
                         running,

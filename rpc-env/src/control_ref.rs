@@ -9,7 +9,7 @@ use crate::ask::{AskHandle, Reply};
 use crate::conf::RpcTimeout;
 use crate::endpoint::Protocol;
 use crate::env::EnvShared;
-use crate::error::RpcError;
+use crate::error::{RpcError, TimeoutOrigin};
 use crate::pending_asks::TimeoutInfo;
 
 /// A handle to an endpoint of this env for its [control messages](Protocol::Control).
@@ -62,17 +62,30 @@ impl<P: Protocol> ControlRef<P> {
         &self,
         make: impl FnOnce(Reply<T>) -> P::Control,
     ) -> AskHandle<T> {
-        let (after, setting) = self.env.ask_timeout.clone();
-        self.ask_with(make, after, setting)
+        let (after, key) = self.env.ask_timeout.clone();
+        self.ask_with(make, after, TimeoutOrigin::Setting(key))
     }
 
-    /// Asks with `timeout`, whose key is named in the timeout error.
+    /// Asks with a timeout of its own, `after`, for this one call; its timeout error names
+    /// the call and the endpoint (`... This timeout was given to ControlRef::ask_with_timeout
+    /// to <name>`), not a setting.
     pub fn ask_with_timeout<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> P::Control,
+        after: std::time::Duration,
+    ) -> AskHandle<T> {
+        let call = format!("ControlRef::ask_with_timeout to {}", self.name);
+        self.ask_with(make, after, TimeoutOrigin::Call(Arc::from(call)))
+    }
+
+    /// Asks with the timeout a setting gives (`timeout`), whose key the timeout error names.
+    pub fn ask_with_rpc_timeout<T: Send + 'static>(
         &self,
         make: impl FnOnce(Reply<T>) -> P::Control,
         timeout: &RpcTimeout,
     ) -> AskHandle<T> {
-        self.ask_with(make, timeout.duration(), Arc::from(timeout.key()))
+        let origin = TimeoutOrigin::Setting(Arc::from(timeout.key()));
+        self.ask_with(make, timeout.duration(), origin)
     }
 
     /// Asks and waits for the answer. Never call it inside a handler.
@@ -87,12 +100,12 @@ impl<P: Protocol> ControlRef<P> {
         &self,
         make: impl FnOnce(Reply<T>) -> P::Control,
         after: std::time::Duration,
-        setting: Arc<str>,
+        origin: TimeoutOrigin,
     ) -> AskHandle<T> {
         let timeout = TimeoutInfo {
             to: Arc::clone(&self.name),
             after,
-            setting,
+            origin,
         };
         self.env.ask_control::<P, T>(&self.name, make, timeout)
     }

@@ -29,7 +29,28 @@ use crate::error::{EndpointError, RpcError};
 /// The message types of an endpoint; an [`EndpointRef`] is typed by its protocol.
 ///
 /// Several endpoint types may share one protocol (a real endpoint and a test double, say).
+///
+/// A protocol has a fingerprint, its [name](Protocol::protocol_name) and
+/// [version](Protocol::PROTOCOL_VERSION), which a lookup
+/// ([`RpcEnv::setup_endpoint_ref`](crate::RpcEnv::setup_endpoint_ref)) compares with the
+/// endpoint's, so a ref of the wrong type fails there, naming both, rather than at its first
+/// message. Both have defaults: an `impl Protocol` needs neither. A protocol whose
+/// `Message` and `Ask` are both [`NoMessage`] matches any endpoint, as its refs can carry
+/// nothing.
 pub trait Protocol: Send + Sync + 'static {
+    /// The protocol's version, part of its fingerprint: raise it when a message changes in
+    /// a way the other side's decoder would misread, so that old and new processes fail to
+    /// look each other up instead of misreading each other.
+    const PROTOCOL_VERSION: u32 = 1;
+
+    /// The protocol's name, part of its fingerprint. The default is the implementing type's
+    /// name without its module path (`KvProtocol`), so that two binaries declaring the same
+    /// protocol in different modules still agree; override it when two protocols of one
+    /// system share a type name.
+    fn protocol_name() -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+
     /// One-way messages, handled by [`RpcEndpoint::receive`].
     type Message: Encode + Decode + Send + 'static;
     /// Asks, handled by [`RpcEndpoint::receive_and_reply`]; each carries its reply port.
@@ -41,6 +62,27 @@ pub trait Protocol: Send + Sync + 'static {
     /// one, whatever bytes it sends. A variant may carry a [`Reply<T>`](crate::Reply), for
     /// [`ControlRef::ask`](crate::ControlRef::ask). [`NoMessage`] for a protocol without.
     type Control: Send + 'static;
+}
+
+/// `a::b::Name` -> `Name`. A generic type keeps its full name: its parameters are part of
+/// what it is, and their paths cannot be stripped without allocating.
+fn short_type_name(full: &'static str) -> &'static str {
+    if full.contains('<') {
+        return full;
+    }
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// A protocol's fingerprint as a lookup compares it: its name and version.
+pub(crate) fn fingerprint<P: Protocol>() -> (&'static str, u32) {
+    (P::protocol_name(), P::PROTOCOL_VERSION)
+}
+
+/// Whether refs of `P` can carry nothing to the endpoint (no one-way messages, no asks).
+pub(crate) fn carries_nothing<P: Protocol>() -> bool {
+    use std::any::TypeId;
+    TypeId::of::<P::Message>() == TypeId::of::<NoMessage>()
+        && TypeId::of::<P::Ask>() == TypeId::of::<NoMessage>()
 }
 
 /// A message type with no values, for a protocol without one-way messages, asks or control

@@ -5,6 +5,7 @@
 //! `rpc-env/SEMANTICS.md`), with Ember's key names.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::address::AddressError;
@@ -29,6 +30,20 @@ pub enum RpcError {
         /// The URI that was looked up (`ember://name@host:port`).
         uri: String,
     },
+    /// A lookup found the endpoint, speaking another protocol than the one it was looked
+    /// up with (their fingerprints, name and version, differ).
+    ProtocolMismatch {
+        /// The URI that was looked up (`ember://name@host:port`).
+        uri: String,
+        /// The protocol the lookup expected: the ref's type's.
+        expected: String,
+        /// Its version.
+        expected_version: u32,
+        /// The protocol the endpoint speaks.
+        actual: String,
+        /// Its version.
+        actual_version: u32,
+    },
     /// An endpoint name was registered twice.
     DuplicateEndpoint {
         /// The endpoint name.
@@ -45,8 +60,8 @@ pub enum RpcError {
         to: String,
         /// How long the ask waited.
         after: Duration,
-        /// The setting that controls this timeout (`ember.rpc.askTimeout`, ...).
-        setting: String,
+        /// What set the timeout: a setting (`ember.rpc.askTimeout`, ...) or the call.
+        origin: TimeoutOrigin,
     },
     /// The asker aborted the ask.
     Aborted {
@@ -96,6 +111,13 @@ pub enum RpcError {
     OutboxStopped,
     /// A message to a client-mode endpoint whose connection is unknown.
     NoListenAddress,
+    /// A message to a client-mode endpoint through a ref that was passed on beyond the
+    /// connection it came on: only that connection leads to the endpoint, so the ref can no
+    /// longer reach it (and must not reach whatever else bears its name).
+    ForwardedClientRef {
+        /// The ref, `ember-client://name`.
+        endpoint: String,
+    },
     /// The encoded message is larger than `ember.rpc.message.maxSize`.
     MessageTooLarge {
         /// The encoded size in bytes.
@@ -127,6 +149,27 @@ pub enum RpcError {
     },
 }
 
+/// What set an ask's timeout, which its timeout error names so the reader knows what to
+/// change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeoutOrigin {
+    /// A setting: `ember.rpc.askTimeout`, or the key of the [`RpcTimeout`](crate::RpcTimeout)
+    /// given to `ask_with_rpc_timeout`.
+    Setting(Arc<str>),
+    /// The caller, for one call (`ask_with_timeout`): the call and its target, as in
+    /// `EndpointRef::ask_with_timeout to ember://kv@host:7077`.
+    Call(Arc<str>),
+}
+
+impl fmt::Display for TimeoutOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeoutOrigin::Setting(key) => write!(f, "This timeout is controlled by {key}"),
+            TimeoutOrigin::Call(call) => write!(f, "This timeout was given to {call}"),
+        }
+    }
+}
+
 impl RpcError {
     /// A failure with this message, as a handler would report it to an asker.
     pub fn failure(message: impl Into<String>) -> RpcError {
@@ -148,6 +191,17 @@ impl fmt::Display for RpcError {
             RpcError::RegisterAfterStop => f.write_str("RpcEnv has been stopped"),
             RpcError::EndpointNotFound { name } => write!(f, "Could not find {name}."),
             RpcError::LookupFailed { uri } => write!(f, "Cannot find endpoint: {uri}"),
+            RpcError::ProtocolMismatch {
+                uri,
+                expected,
+                expected_version,
+                actual,
+                actual_version,
+            } => write!(
+                f,
+                "Endpoint {uri} speaks {actual} (version {actual_version}), but it was looked \
+                 up as {expected} (version {expected_version})"
+            ),
             RpcError::DuplicateEndpoint { name } => {
                 write!(f, "There is already an RpcEndpoint called {name}")
             }
@@ -155,9 +209,9 @@ impl fmt::Display for RpcError {
                 f,
                 "Endpoint {name} speaks another protocol than the one it was looked up with"
             ),
-            RpcError::Timeout { to, after, setting } => write!(
+            RpcError::Timeout { to, after, origin } => write!(
                 f,
-                "Cannot receive any reply from {to} in {}. This timeout is controlled by {setting}",
+                "Cannot receive any reply from {to} in {}. {origin}",
                 format_duration(*after)
             ),
             RpcError::Aborted { reason } => write!(f, "Ask aborted: {reason}"),
@@ -181,6 +235,11 @@ impl fmt::Display for RpcError {
             RpcError::NoListenAddress => {
                 f.write_str("Cannot send message to client endpoint with no listen address.")
             }
+            RpcError::ForwardedClientRef { endpoint } => write!(
+                f,
+                "Cannot reach {endpoint}: a client-mode endpoint can be reached only over the \
+                 connection its ref came on, and this ref was passed on beyond it"
+            ),
             RpcError::MessageTooLarge { size, max } => write!(
                 f,
                 "Message of {size} bytes exceeds max allowed: ember.rpc.message.maxSize ({max} bytes)"

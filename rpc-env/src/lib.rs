@@ -112,7 +112,7 @@ pub use endpoint::{
 };
 pub use endpoint_ref::EndpointRef;
 pub use env::{RpcEnv, RpcEnvConfig};
-pub use error::{EndpointError, RpcError};
+pub use error::{EndpointError, RpcError, TimeoutOrigin};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use refusals::Refusals;
 pub use security::{Secret, Security, CHILD_ENV_KEYS, DEFAULT_AUTH_TIMEOUT};

@@ -67,7 +67,8 @@ impl Outbox {
             }
             OutboxState::Connecting { queued } => {
                 let mut buf = BytesMut::new();
-                encode(&mut buf);
+                // No connection yet: nothing encoded now travels over one a ref came on.
+                crate::connection::encode_for(0, || encode(&mut buf));
                 let frame_len = buf.len().saturating_sub(LENGTH_FIELD);
                 if frame_len > max_frame {
                     return Err(RpcError::MessageTooLarge {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::codec::{DecodeContext, DecodeError};
-use crate::error::RpcError;
+use crate::error::{RpcError, TimeoutOrigin};
 
 /// Something waiting for the answer to one ask.
 pub(crate) trait PendingAsk: Send {
@@ -30,12 +30,12 @@ pub(crate) trait PendingAsk: Send {
     fn fail(self: Box<Self>, error: RpcError);
 }
 
-/// What a timeout error says: who did not answer, after how long, and which setting applies.
+/// What a timeout error says: who did not answer, after how long, and what set the timeout.
 #[derive(Debug, Clone)]
 pub(crate) struct TimeoutInfo {
     pub(crate) to: Arc<str>,
     pub(crate) after: Duration,
-    pub(crate) setting: Arc<str>,
+    pub(crate) origin: TimeoutOrigin,
 }
 
 impl TimeoutInfo {
@@ -44,7 +44,7 @@ impl TimeoutInfo {
         RpcError::Timeout {
             to: self.to.to_string(),
             after: self.after,
-            setting: self.setting.to_string(),
+            origin: self.origin.clone(),
         }
     }
 }
@@ -253,7 +253,7 @@ pub(crate) mod tests {
         TimeoutInfo {
             to: Arc::from("h:1"),
             after,
-            setting: Arc::from("ember.rpc.askTimeout"),
+            origin: TimeoutOrigin::Setting(Arc::from("ember.rpc.askTimeout")),
         }
     }
 

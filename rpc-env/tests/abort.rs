@@ -33,7 +33,7 @@ fn remote_probe(name: &str) -> (Env, Env, EndpointRef<ProbeProtocol>, ProbeHandl
 #[test]
 fn a_remote_ask_aborts_with_the_reason() {
     let (_server, _client, ep, h) = remote_probe("ask-abort");
-    let handle = ep.ask_with_timeout(hold, &long());
+    let handle = ep.ask_with_rpc_timeout(hold, &long());
     wait_until("the server holds the reply", DEADLINE, || h.held() == 1);
     handle.abort("TestAbort");
     let error = answer(handle).unwrap_err();
@@ -53,7 +53,7 @@ fn a_remote_ask_aborts_with_the_reason() {
 #[test]
 fn an_abort_from_another_thread_ends_the_ask() {
     let (_server, _client, ep, h) = remote_probe("ask-abort");
-    let handle = ep.ask_with_timeout(hold, &long());
+    let handle = ep.ask_with_rpc_timeout(hold, &long());
     wait_until("the server holds the reply", DEADLINE, || h.held() == 1);
     let aborter = std::thread::spawn(move || {
         handle.abort("TestAbort");
@@ -70,7 +70,7 @@ fn an_abort_from_another_thread_ends_the_ask() {
 #[test]
 fn an_abort_before_the_ask_arrives_wins_over_the_reply() {
     let (_server, _client, ep, h) = remote_probe("ask-abort");
-    let handle = ep.ask_with_timeout(hold, &long());
+    let handle = ep.ask_with_rpc_timeout(hold, &long());
     handle.abort("early");
     wait_until("the server holds the reply", DEADLINE, || h.held() == 1);
     h.release_held("reply");
@@ -87,7 +87,7 @@ fn a_local_ask_aborts_and_a_later_reply_is_dropped() {
     let env = Env::server("local");
     let (probe, h) = Probe::new();
     let ep = env.setup_endpoint("ask-abort", probe).unwrap();
-    let handle = ep.ask_with_timeout(hold, &long());
+    let handle = ep.ask_with_rpc_timeout(hold, &long());
     wait_until("the endpoint holds the reply", DEADLINE, || h.held() == 1);
     handle.abort("TestAbort");
     h.release_held("too late");
@@ -103,8 +103,8 @@ fn a_local_ask_aborts_and_a_later_reply_is_dropped() {
 #[test]
 fn aborting_one_ask_leaves_the_others_on_the_connection_alone() {
     let (_server, _client, ep, h) = remote_probe("ask-abort");
-    let aborted = ep.ask_with_timeout(hold, &long());
-    let kept = ep.ask_with_timeout(hold, &long());
+    let aborted = ep.ask_with_rpc_timeout(hold, &long());
+    let kept = ep.ask_with_rpc_timeout(hold, &long());
     wait_until("the server holds both replies", DEADLINE, || h.held() == 2);
     aborted.abort("only this one");
     h.release_held("answer");

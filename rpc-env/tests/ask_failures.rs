@@ -34,7 +34,7 @@ fn err_with(ep: &EndpointRef<ProbeProtocol>) -> Result<String, RpcError> {
         message: "Oops".into(),
         reply,
     };
-    answer(ep.ask_with_timeout(make, &long()))
+    answer(ep.ask_with_rpc_timeout(make, &long()))
 }
 
 fn panic_with(ep: &EndpointRef<ProbeProtocol>) -> Result<String, RpcError> {
@@ -42,11 +42,11 @@ fn panic_with(ep: &EndpointRef<ProbeProtocol>) -> Result<String, RpcError> {
         message: "Oops".into(),
         reply,
     };
-    answer(ep.ask_with_timeout(make, &long()))
+    answer(ep.ask_with_rpc_timeout(make, &long()))
 }
 
 fn drop_reply(ep: &EndpointRef<ProbeProtocol>) -> Result<String, RpcError> {
-    answer(ep.ask_with_timeout(|reply| ProbeAsk::DropReply { reply }, &long()))
+    answer(ep.ask_with_rpc_timeout(|reply| ProbeAsk::DropReply { reply }, &long()))
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn a_dropped_reply_port_fails_the_remote_ask_at_once() {
 fn a_local_ask_to_an_unknown_endpoint_fails_at_once() {
     let env = Env::server("local");
     let ep = env.local_ref::<ProbeProtocol>("nope");
-    let error = answer(ep.ask_with_timeout(echo("hi"), &long())).unwrap_err();
+    let error = answer(ep.ask_with_rpc_timeout(echo("hi"), &long())).unwrap_err();
     assert_eq!(
         error,
         RpcError::EndpointNotFound {
@@ -143,7 +143,7 @@ fn a_local_ask_to_a_stopped_endpoint_fails_at_once() {
     let (probe, h) = Probe::new();
     let ep = env.setup_endpoint("stopped", probe).unwrap();
     env.stop(&ep);
-    let error = answer(ep.ask_with_timeout(echo("hi"), &long())).unwrap_err();
+    let error = answer(ep.ask_with_rpc_timeout(echo("hi"), &long())).unwrap_err();
     assert_eq!(
         error,
         RpcError::EndpointNotFound {
@@ -164,7 +164,7 @@ fn a_remote_ask_to_an_unknown_endpoint_fails_at_once() {
         .setup_endpoint_ref::<ProbeProtocol>(&server.addr(), "doomed")
         .unwrap();
     server.stop(&doomed);
-    let error = answer(ep.ask_with_timeout(echo("hi"), &long())).unwrap_err();
+    let error = answer(ep.ask_with_rpc_timeout(echo("hi"), &long())).unwrap_err();
     assert_eq!(error.to_string(), "Could not find doomed.");
     assert_eq!(
         error,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rpc_env::{
     keys, message, EndpointContext, EndpointRef, HandlerResult, NoMessage, Protocol, Reply,
-    RpcConf, RpcEndpoint, RpcError, RpcTimeout,
+    RpcConf, RpcEndpoint, RpcError, RpcTimeout, TimeoutOrigin,
 };
 use util::{answer, echo, wait_until, Env, Event, Probe, ProbeAsk, ProbeProtocol, DEADLINE};
 
@@ -39,13 +39,14 @@ fn a_remote_ask_times_out_naming_the_receiver_and_the_key() {
         .setup_endpoint_ref::<ProbeProtocol>(&server.addr(), "ask-timeout")
         .unwrap();
 
-    let error = answer(ep.ask_with_timeout(hold, &short(Duration::from_millis(1)))).unwrap_err();
+    let error =
+        answer(ep.ask_with_rpc_timeout(hold, &short(Duration::from_millis(1)))).unwrap_err();
     assert_eq!(
         error,
         RpcError::Timeout {
             to: server.addr().host_port(),
             after: Duration::from_millis(1),
-            setting: "ember.rpc.short.timeout".into(),
+            origin: TimeoutOrigin::Setting("ember.rpc.short.timeout".into()),
         }
     );
     assert_eq!(
@@ -70,10 +71,10 @@ fn an_ask_answers_in_time_or_times_out_with_the_key_once() {
     let env = Env::server("local");
     let (probe, _h) = Probe::new();
     let ep = env.setup_endpoint("timeouts", probe).unwrap();
-    let in_time = ep.ask_with_timeout(echo("hello"), &short(Duration::from_secs(10)));
+    let in_time = ep.ask_with_rpc_timeout(echo("hello"), &short(Duration::from_secs(10)));
     assert_eq!(answer(in_time), Ok("hello".to_string()));
 
-    let never = ep.ask_with_timeout(hold, &short(Duration::from_millis(10)));
+    let never = ep.ask_with_rpc_timeout(hold, &short(Duration::from_millis(10)));
     let error = answer(never).unwrap_err();
     let text = error.to_string();
     assert_eq!(text.matches("ember.rpc.short.timeout").count(), 1, "{text}");
@@ -94,7 +95,7 @@ fn a_timeout_does_not_fire_early() {
     let ep = env.setup_endpoint("not-early", probe).unwrap();
     let timeout = short(Duration::from_millis(300));
     let started = Instant::now();
-    let result = answer(ep.ask_with_timeout(hold, &timeout));
+    let result = answer(ep.ask_with_rpc_timeout(hold, &timeout));
     assert!(
         matches!(result, Err(RpcError::Timeout { .. })),
         "{result:?}"
@@ -108,7 +109,11 @@ fn default_timeout_of(conf: RpcConf) -> (Duration, String) {
     let (probe, _h) = Probe::new();
     let ep = env.setup_endpoint("default-timeout", probe).unwrap();
     match answer(ep.ask(hold)) {
-        Err(RpcError::Timeout { after, setting, .. }) => (after, setting),
+        Err(RpcError::Timeout {
+            after,
+            origin: TimeoutOrigin::Setting(key),
+            ..
+        }) => (after, key.to_string()),
         other => panic!("expected a timeout, got {other:?}"),
     }
 }
@@ -206,7 +211,7 @@ fn a_client_mode_ref_timeout_names_its_socket_address() {
     let (remote_ref, client_socket) = rx.recv_timeout(DEADLINE).expect("registered");
 
     let timeout = RpcTimeout::new(Duration::from_millis(100), keys::ASK_TIMEOUT);
-    let error = answer(remote_ref.ask_with_timeout(hold, &timeout)).unwrap_err();
+    let error = answer(remote_ref.ask_with_rpc_timeout(hold, &timeout)).unwrap_err();
     let RpcError::Timeout { to, .. } = &error else {
         panic!("expected a timeout, got {error:?}");
     };

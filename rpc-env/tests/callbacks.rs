@@ -49,7 +49,7 @@ fn a_callback_gets_a_remote_failure_and_a_timeout() {
         Ok(Err(RpcError::failure("Oops")))
     );
     let timeout = RpcTimeout::new(Duration::from_millis(20), "ember.rpc.short.timeout");
-    ep.ask_with_timeout(hold, &timeout)
+    ep.ask_with_rpc_timeout(hold, &timeout)
         .on_complete(move |r| tx.send(r).unwrap());
     let outcome = rx.recv_timeout(DEADLINE).expect("the callback runs");
     assert!(
@@ -88,18 +88,19 @@ fn a_panicking_callback_on_a_timeout_harms_nothing_else() {
     // it; should a loaded machine fire it first, try again with more time.
     let on_timer = [10, 100, 1000, 5000].into_iter().any(|ms| {
         let (ran, ran_rx) = mpsc::channel();
-        ep.ask_with_timeout(hold, &short(ms)).on_complete(move |_| {
-            let elsewhere = thread::current().id() != test_thread;
-            let _ = ran.send(elsewhere);
-            if elsewhere {
-                panic!("a careless callback");
-            }
-        });
+        ep.ask_with_rpc_timeout(hold, &short(ms))
+            .on_complete(move |_| {
+                let elsewhere = thread::current().id() != test_thread;
+                let _ = ran.send(elsewhere);
+                if elsewhere {
+                    panic!("a careless callback");
+                }
+            });
         ran_rx.recv_timeout(DEADLINE).expect("the callback ran")
     });
     assert!(on_timer, "the timer thread never ran the callback");
     // The timer thread goes on firing timeouts.
-    let later = answer(ep.ask_with_timeout(hold, &short(10)));
+    let later = answer(ep.ask_with_rpc_timeout(hold, &short(10)));
     assert!(matches!(later, Err(RpcError::Timeout { .. })), "{later:?}");
 }
 

@@ -89,7 +89,7 @@ fn messages_to_a_client_ref_fail_once_its_connection_is_gone() {
         matches!(sent, Err(RpcError::ConnectionClosed { .. })),
         "{sent:?}"
     );
-    let asked = answer(on_server.ask_with_timeout(echo("too late"), &long()));
+    let asked = answer(on_server.ask_with_rpc_timeout(echo("too late"), &long()));
     assert!(
         matches!(asked, Err(RpcError::ConnectionClosed { .. })),
         "{asked:?}"
@@ -99,7 +99,7 @@ fn messages_to_a_client_ref_fail_once_its_connection_is_gone() {
 #[test]
 fn an_ask_waiting_on_a_client_fails_at_once_when_the_client_goes() {
     let (_server, client, (on_server, sender), h) = registered_receiver();
-    let pending = on_server.ask_with_timeout(|reply| ProbeAsk::Hold { reply }, &long());
+    let pending = on_server.ask_with_rpc_timeout(|reply| ProbeAsk::Hold { reply }, &long());
     wait_until("the client holds the reply", DEADLINE, || h.held() == 1);
     client.stop_now();
     let error = answer(pending).unwrap_err();
@@ -120,7 +120,7 @@ fn a_client_ask_waiting_on_the_server_fails_at_once_when_the_server_goes() {
     let ep = client
         .setup_endpoint_ref::<util::ProbeProtocol>(&server.addr(), "holder")
         .unwrap();
-    let pending = ep.ask_with_timeout(|reply| ProbeAsk::Hold { reply }, &long());
+    let pending = ep.ask_with_rpc_timeout(|reply| ProbeAsk::Hold { reply }, &long());
     wait_until("the server holds the reply", DEADLINE, || h.held() == 1);
     server.stop_now();
     let error = answer(pending).unwrap_err();

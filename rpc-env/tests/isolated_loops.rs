@@ -38,13 +38,13 @@ fn a_blocked_dedicated_endpoint_does_not_starve_the_shared_loop() {
     let (non_blocking, _h) = Probe::new();
     let non_blocking = env.setup_endpoint("non-blocking", non_blocking).unwrap();
 
-    let blocked = blocking.ask_with_timeout(block("hi"), &long());
+    let blocked = blocking.ask_with_rpc_timeout(block("hi"), &long());
     wait_until("the dedicated handler blocks", DEADLINE, || {
         blocking_h.blocked() == 1
     });
     let quick = RpcTimeout::new(Duration::from_secs(5), "ember.rpc.short.timeout");
     assert_eq!(
-        answer(non_blocking.ask_with_timeout(echo("hello"), &quick)),
+        answer(non_blocking.ask_with_rpc_timeout(echo("hello"), &quick)),
         Ok("hello".to_string())
     );
     blocking_h.open_latch();
@@ -59,7 +59,7 @@ fn a_blocked_shared_loop_does_not_starve_a_dedicated_endpoint() {
     let (dedicated, _h) = Probe::dedicated();
     let dedicated = env.setup_endpoint("dedicated", dedicated).unwrap();
 
-    let blocked = blocking.ask_with_timeout(block("hi"), &long());
+    let blocked = blocking.ask_with_rpc_timeout(block("hi"), &long());
     wait_until("the only shared thread blocks", DEADLINE, || {
         blocking_h.blocked() == 1
     });
@@ -78,7 +78,7 @@ fn panic_twice_then_answer(ep: &EndpointRef<ProbeProtocol>, h: &util::ProbeHandl
             reply,
         };
         assert_eq!(
-            answer(ep.ask_with_timeout(make, &long())),
+            answer(ep.ask_with_rpc_timeout(make, &long())),
             Err(RpcError::failure("stack overflow, sort of"))
         );
     }

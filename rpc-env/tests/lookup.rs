@@ -13,7 +13,7 @@ pub mod util;
 use std::thread;
 use std::time::Duration;
 
-use rpc_env::{keys, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError};
+use rpc_env::{keys, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError, TimeoutOrigin};
 use util::{answer, echo, text, wait_until, Env, Event, Probe, ProbeAsk, ProbeProtocol, DEADLINE};
 
 #[test]
@@ -139,7 +139,7 @@ fn a_lookup_that_gets_no_answer_times_out_naming_the_lookup_key() {
         RpcError::Timeout {
             to: server.addr().host_port(),
             after: Duration::from_millis(200),
-            setting: keys::LOOKUP_TIMEOUT.into(),
+            origin: TimeoutOrigin::Setting(keys::LOOKUP_TIMEOUT.into()),
         }
     );
     h.open_latch();

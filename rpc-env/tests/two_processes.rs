@@ -160,7 +160,7 @@ fn a_dying_server_process_fails_the_pending_ask_and_disconnects() {
         .setup_endpoint_ref::<ProbeProtocol>(&child.address, "echo")
         .unwrap();
     let long = RpcTimeout::new(Duration::from_secs(600), "ember.rpc.askTimeout");
-    let pending = ep.ask_with_timeout(|reply| ProbeAsk::Hold { reply }, &long);
+    let pending = ep.ask_with_rpc_timeout(|reply| ProbeAsk::Hold { reply }, &long);
     // The echo is handled after the hold (one connection, one serial endpoint).
     assert_eq!(answer(ep.ask(echo("held?"))), Ok("held?".to_string()));
     h.wait_for_event(&Event::Connected(child.address.clone()));

@@ -305,7 +305,7 @@ impl Context {
             .driver
             .ask_with_timeout(
                 |reply| DriverControl::StopExecutors { reply },
-                &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
+                Duration::from_secs(10),
             )
             .wait();
         if let Err(e) = told {
@@ -316,7 +316,7 @@ impl Context {
                 .client
                 .ask_with_timeout(
                     |reply| AppClientControl::StopAppClient { reply },
-                    &rpc_env::RpcTimeout::new(Duration::from_secs(10), "ember.rpc.askTimeout"),
+                    Duration::from_secs(10),
                 )
                 .wait();
             if let Err(e) = stopped {

@@ -26,7 +26,7 @@ struct LiveMaster {
 impl MasterSource for LiveMaster {
     fn view(&self) -> Result<MasterView, String> {
         self.control
-            .ask_with_timeout(|reply| MasterControl::View { reply }, &self.timeout)
+            .ask_with_rpc_timeout(|reply| MasterControl::View { reply }, &self.timeout)
             .wait()
             .map_err(|e| e.to_string())
     }
@@ -34,7 +34,7 @@ impl MasterSource for LiveMaster {
     fn kill_app(&self, id: &str) -> Result<bool, String> {
         let app_id = AppId(id.to_string());
         self.master
-            .ask_with_timeout(
+            .ask_with_rpc_timeout(
                 |reply| MasterAsk::RequestKillApplication { app_id, reply },
                 &self.timeout,
             )
@@ -45,7 +45,7 @@ impl MasterSource for LiveMaster {
     fn kill_driver(&self, id: &str) -> Result<String, String> {
         let driver_id = DriverId(id.to_string());
         self.master
-            .ask_with_timeout(
+            .ask_with_rpc_timeout(
                 |reply| MasterAsk::RequestKillDriver { driver_id, reply },
                 &self.timeout,
             )
@@ -92,7 +92,7 @@ struct LiveWorker {
 impl WorkerSource for LiveWorker {
     fn view(&self) -> Result<WorkerView, String> {
         self.control
-            .ask_with_timeout(|reply| WorkerControl::View { reply }, &self.timeout)
+            .ask_with_rpc_timeout(|reply| WorkerControl::View { reply }, &self.timeout)
             .wait()
             .map_err(|e| e.to_string())
     }

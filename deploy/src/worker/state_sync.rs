@@ -124,7 +124,7 @@ fn run(
             }
             let answer = report
                 .master
-                .ask_with_timeout(
+                .ask_with_rpc_timeout(
                     |reply| MasterAsk::ExecutorStateChanged {
                         app_id: report.app_id.clone(),
                         exec_id: report.exec_id,

@@ -105,6 +105,27 @@ impl Decode for bool {
     }
 }
 
+// `()` takes one byte, not none: the answer of an ask that only acknowledges (`Reply<()>`)
+// costs a byte, and every type keeps taking at least one, which is what bounds a
+// collection's count by the bytes left (a `Vec<()>` of 2^32 elements cannot be claimed by
+// four bytes).
+impl Encode for () {
+    fn encode(&self, buf: &mut BytesMut) {
+        buf.put_u8(0);
+    }
+}
+
+impl Decode for () {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.read_u8()? {
+            0 => Ok(()),
+            _ => Err(DecodeError::InvalidValue {
+                what: "unit is not 0",
+            }),
+        }
+    }
+}
+
 /// Writes a `u32` length. Lengths above `u32::MAX` cannot occur in a frame, whose size is
 /// capped far lower by `ember.rpc.message.maxSize`; saturating keeps the encoder total.
 pub(crate) fn put_len(buf: &mut BytesMut, len: usize) {
@@ -198,7 +219,7 @@ impl<T: Decode> Decode for Option<T> {
     }
 }
 
-// Every element type takes at least one byte on the wire (there is no `Encode` for `()`), so
+// Every element type takes at least one byte on the wire (`()` too, above), so
 // a count larger than the bytes left is malformed and is refused before anything is allocated.
 // A count that fits can still claim far more memory than its bytes (a 24-byte `String` per
 // byte of input), so what is reserved up front is capped and the rest grows as elements
@@ -375,6 +396,18 @@ mod tests {
     fn round_trip<T: Encode + Decode + PartialEq + std::fmt::Debug>(v: T) {
         let bytes = encode_to_bytes(&v);
         assert_eq!(decode_from::<T>(bytes).expect("decodes"), v);
+    }
+
+    #[test]
+    fn unit_is_one_zero_byte_and_bounds_a_collection_of_units() {
+        round_trip(());
+        round_trip(vec![(), (), ()]);
+        assert_eq!(&encode_to_bytes(&())[..], &[0]);
+        assert!(decode_from::<()>(Bytes::from_static(&[1])).is_err());
+        assert!(decode_from::<()>(Bytes::new()).is_err());
+        // A count of 2^32 - 1 units in four bytes is refused before any looping.
+        let claim = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]);
+        assert!(decode_from::<Vec<()>>(claim).is_err());
     }
 
     #[test]

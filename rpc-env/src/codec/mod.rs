@@ -108,6 +108,11 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// The next byte, without reading it; `None` at the end.
+    pub fn peek_u8(&self) -> Option<u8> {
+        self.buf.first().copied()
+    }
+
     /// Reads one byte.
     pub fn read_u8(&mut self) -> Result<u8, DecodeError> {
         self.need(1)?;

@@ -8,7 +8,7 @@
 //!
 //! Reading belongs to the connection's IO thread alone (see `io_loop`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
@@ -245,13 +245,13 @@ impl Connection {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut buf) => {
                 buf.clear();
-                encode(&mut buf);
+                encode_for(self.id, || encode(&mut buf));
                 self.enqueue_encoded(&mut buf, max_queued)
             }
             // Only reachable if an `Encode` impl sends a message itself; give it a buffer.
             Err(_) => {
                 let mut buf = BytesMut::new();
-                encode(&mut buf);
+                encode_for(self.id, || encode(&mut buf));
                 self.enqueue_encoded(&mut buf, max_queued)
             }
         })
@@ -477,5 +477,32 @@ impl Connection {
 
 #[cfg(test)]
 pub(crate) mod test_pair;
+thread_local! {
+    /// The id of the connection whose frame this thread is encoding now (0: none, or not
+    /// known yet, as for a frame an outbox holds while it connects). `Encode` has no
+    /// context, and an endpoint ref needs one: a client-mode endpoint's ref may be written
+    /// plainly only into frames that go over the connection it came on (`endpoint_ref.rs`).
+    static ENCODING_FOR: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `encode` with [`encoding_for`] saying `conn_id`; nested calls restore the outer id.
+pub(crate) fn encode_for<R>(conn_id: u64, encode: impl FnOnce() -> R) -> R {
+    let outer = ENCODING_FOR.with(|c| c.replace(conn_id));
+    // Restored on unwind too, so a panicking `Encode` cannot leave a stale id behind.
+    struct Restore(u64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ENCODING_FOR.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(outer);
+    encode()
+}
+
+/// The id of the connection the frame being encoded on this thread goes over; 0 if none.
+pub(crate) fn encoding_for() -> u64 {
+    ENCODING_FOR.with(Cell::get)
+}
+
 #[cfg(test)]
 mod tests;

@@ -184,6 +184,15 @@ impl Dispatcher {
         self.registered.read().endpoints.contains_key(name)
     }
 
+    /// The protocol fingerprint of the endpoint `name`, if one is registered.
+    pub(crate) fn protocol_of(&self, name: &str) -> Option<(&'static str, u32)> {
+        self.registered
+            .read()
+            .endpoints
+            .get(name)
+            .map(|inbox| inbox.protocol())
+    }
+
     /// Unregisters `name` and stops its endpoint; the name is free at once. Idempotent.
     pub(crate) fn unregister(&self, name: &str) {
         let removed = self.registered.write().endpoints.remove(name);

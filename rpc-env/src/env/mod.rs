@@ -27,7 +27,9 @@ use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
 use crate::security::Security;
 use crate::stats::{NetworkCounters, NetworkStats};
-use crate::verifier::{EndpointVerifier, VerifierAsk, VerifierProtocol, VERIFIER_NAME};
+use crate::verifier::{
+    EndpointVerifier, ProtocolCheck, VerifierAsk, VerifierProtocol, VERIFIER_NAME,
+};
 
 /// How to create an [`RpcEnv`].
 #[derive(Debug, Clone)]
@@ -243,18 +245,18 @@ impl RpcEnv {
         self.shared.dispatcher.verify(name)
     }
 
+    /// The protocol fingerprint (name and version) of this env's endpoint `name`.
+    pub(crate) fn protocol_of(&self, name: &str) -> Option<(&'static str, u32)> {
+        self.shared.dispatcher.protocol_of(name)
+    }
+
     /// Asks the env at `address` whether it has an endpoint `name`, without waiting: the
     /// answer (within `ember.rpc.lookupTimeout`) is `true` or `false`, or the error that
     /// stopped the question, such as a refused connection. What
     /// [`setup_endpoint_ref`](Self::setup_endpoint_ref) waits for, for a caller that must not
     /// block (an endpoint's handler learning at once that a peer cannot be reached).
     pub fn check_endpoint(&self, address: &RpcAddress, name: &str) -> AskHandle<bool> {
-        let verifier: EndpointRef<VerifierProtocol> = EndpointRef::bind(
-            Arc::clone(&self.shared),
-            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
-            None,
-        );
-        verifier.ask_with_timeout(
+        self.verifier_at(address).ask_with_rpc_timeout(
             |reply| VerifierAsk::CheckExistence {
                 name: name.to_string(),
                 reply,
@@ -263,21 +265,62 @@ impl RpcEnv {
         )
     }
 
+    /// The `endpoint-verifier` of the env at `address`.
+    fn verifier_at(&self, address: &RpcAddress) -> EndpointRef<VerifierProtocol> {
+        EndpointRef::bind(
+            Arc::clone(&self.shared),
+            EndpointAddress::new(Some(address.clone()), VERIFIER_NAME.to_string()),
+            None,
+        )
+    }
+
     /// Looks up the endpoint `name` of the env at `address` through its `endpoint-verifier`,
-    /// waiting up to `ember.rpc.lookupTimeout`.
+    /// waiting up to `ember.rpc.lookupTimeout`. The endpoint must speak `P`: the lookup
+    /// carries `P`'s fingerprint ([`Protocol::protocol_name`] and
+    /// [`Protocol::PROTOCOL_VERSION`]), and an endpoint of another protocol fails it with
+    /// [`RpcError::ProtocolMismatch`], naming both. A protocol whose messages and asks are
+    /// both [`NoMessage`](crate::NoMessage) matches any endpoint: its refs carry nothing.
     pub fn setup_endpoint_ref<P: Protocol>(
         &self,
         address: &RpcAddress,
         name: &str,
     ) -> Result<EndpointRef<P>, RpcError> {
         let target = EndpointAddress::new(Some(address.clone()), name.to_string());
-        let exists = self.check_endpoint(address, name).wait()?;
-        if !exists {
-            return Err(RpcError::LookupFailed {
+        let (protocol, version) = crate::endpoint::fingerprint::<P>();
+        let check = self
+            .verifier_at(address)
+            .ask_with_rpc_timeout(
+                |reply| VerifierAsk::CheckProtocol {
+                    name: name.to_string(),
+                    protocol: protocol.to_string(),
+                    version,
+                    reply,
+                },
+                &self.shared.lookup_timeout,
+            )
+            .wait()?;
+        match check {
+            ProtocolCheck::Matches => Ok(EndpointRef::bind(Arc::clone(&self.shared), target, None)),
+            // A ref that can carry nothing cannot be misread: such a protocol is how a caller
+            // looks an endpoint up only to hold its connection (an executor watching its
+            // worker), and it matches any endpoint.
+            ProtocolCheck::Differs { .. } if crate::endpoint::carries_nothing::<P>() => {
+                Ok(EndpointRef::bind(Arc::clone(&self.shared), target, None))
+            }
+            ProtocolCheck::Missing => Err(RpcError::LookupFailed {
                 uri: target.to_string(),
-            });
+            }),
+            ProtocolCheck::Differs {
+                protocol: actual,
+                version: actual_version,
+            } => Err(RpcError::ProtocolMismatch {
+                uri: target.to_string(),
+                expected: protocol.to_string(),
+                expected_version: version,
+                actual,
+                actual_version,
+            }),
         }
-        Ok(EndpointRef::bind(Arc::clone(&self.shared), target, None))
     }
 
     /// Looks up an endpoint by URI, `ember://name@host:port`.

@@ -116,6 +116,10 @@ impl EnvShared {
     /// Whether a ref points into this env: the same address, or, in a client-mode env, no
     /// address.
     pub(crate) fn is_local(&self, target: &RefInner) -> bool {
+        if target.forwarded {
+            // It names an endpoint of some other client-mode env, whatever its name.
+            return false;
+        }
         match (&self.address, target.address.address()) {
             (Some(mine), Some(theirs)) => mine == theirs,
             // As in Spark, a client-mode env sees every address-less ref as its own: one that
@@ -126,6 +130,11 @@ impl EnvShared {
     }
 
     fn route(self: &Arc<Self>, target: &RefInner) -> Result<Route, RpcError> {
+        if target.forwarded {
+            return Err(RpcError::ForwardedClientRef {
+                endpoint: target.address.to_string(),
+            });
+        }
         if let Some(conn) = &target.conn {
             if !conn.is_closed() {
                 return Ok(Route::Conn(Arc::clone(conn)));

@@ -485,6 +485,8 @@ pub(crate) trait InboxEntry: Send + Sync {
     fn stop(&self);
     /// The inbox as `Any`, to get the typed inbox back.
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The endpoint's protocol fingerprint, name and version, for the verifier's answer.
+    fn protocol(&self) -> (&'static str, u32);
     /// How many messages wait in it now.
     fn queued(&self) -> usize;
 }
@@ -548,6 +550,10 @@ impl<P: Protocol> InboxEntry for Inbox<P> {
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+
+    fn protocol(&self) -> (&'static str, u32) {
+        crate::endpoint::fingerprint::<P>()
     }
 }
 
