@@ -126,8 +126,13 @@ fn remote_messages_run_on_the_io_thread_local_ones_on_the_sending_thread() {
     let remote = client
         .setup_endpoint_ref::<InlineProtocol>(&server.addr(), "inline")
         .unwrap();
-    let remote_thread = where_am_i(&remote);
-    assert!(remote_thread.contains("rpc-io"), "ran on {remote_thread}");
+    // Until its `on_start` has run on the message loop, an inline endpoint's messages wait
+    // for it there; from then on they run on the IO thread that reads them.
+    util::wait_until(
+        "a remote ask to run on the IO thread",
+        util::DEADLINE,
+        || where_am_i(&remote).contains("rpc-io"),
+    );
     let local_thread = where_am_i(&local);
     let me = std::thread::current().name().unwrap_or("").to_string();
     assert_eq!(local_thread, me, "a local ask runs on the asking thread");
@@ -203,6 +208,13 @@ fn waiting_for_an_ask_on_an_io_thread_fails_at_once() {
     let target = client
         .setup_endpoint_ref::<InlineProtocol>(&server.addr(), "other")
         .unwrap();
+    // Until its `on_start` has run on the message loop, an inline endpoint's messages wait
+    // for it there; from then on they run on the IO thread that reads them.
+    util::wait_until(
+        "the inline endpoint runs on the IO thread",
+        util::DEADLINE,
+        || where_am_i(&remote).contains("rpc-io"),
+    );
     let waited = answer(remote.ask(|reply| InlineAsk::WaitFor { target, reply })).unwrap();
     assert_eq!(
         waited,
