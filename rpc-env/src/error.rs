@@ -53,6 +53,10 @@ pub enum RpcError {
     WrongProtocol {
         /// The endpoint name.
         name: String,
+        /// The protocol the endpoint speaks (its `protocol_name()`).
+        speaks: String,
+        /// The protocol of the ref that was used.
+        used_as: String,
     },
     /// An ask got no reply in time.
     Timeout {
@@ -205,9 +209,13 @@ impl fmt::Display for RpcError {
             RpcError::DuplicateEndpoint { name } => {
                 write!(f, "There is already an RpcEndpoint called {name}")
             }
-            RpcError::WrongProtocol { name } => write!(
+            RpcError::WrongProtocol {
+                name,
+                speaks,
+                used_as,
+            } => write!(
                 f,
-                "Endpoint {name} speaks another protocol than the one it was looked up with"
+                "Endpoint {name} speaks {speaks}, but it was used as {used_as}"
             ),
             RpcError::Timeout { to, after, origin } => write!(
                 f,

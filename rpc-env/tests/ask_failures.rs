@@ -202,10 +202,18 @@ fn a_ref_of_the_wrong_protocol_fails_locally() {
     let (probe, _h) = Probe::new();
     env.setup_endpoint("typed", probe).unwrap();
     let wrong = env.local_ref::<Other>("typed");
+    let failed = answer(wrong.ask(echo("hi")));
     assert_eq!(
-        answer(wrong.ask(echo("hi"))),
+        failed,
         Err(RpcError::WrongProtocol {
-            name: "typed".into()
+            name: "typed".into(),
+            speaks: "ProbeProtocol".into(),
+            used_as: "Other".into(),
         })
+    );
+    let text = failed.unwrap_err().to_string();
+    assert_eq!(
+        text,
+        "Endpoint typed speaks ProbeProtocol, but it was used as Other"
     );
 }

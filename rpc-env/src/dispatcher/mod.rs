@@ -171,11 +171,15 @@ impl Dispatcher {
 
     /// The inbox registered under `name`, typed by its protocol.
     pub(crate) fn lookup_typed<P: Protocol>(&self, name: &str) -> Result<Arc<Inbox<P>>, RpcError> {
-        self.lookup(name)?
+        let entry = self.lookup(name)?;
+        let (speaks, _) = entry.protocol();
+        entry
             .into_any()
             .downcast::<Inbox<P>>()
             .map_err(|_| RpcError::WrongProtocol {
                 name: name.to_string(),
+                speaks: speaks.to_string(),
+                used_as: P::protocol_name().to_string(),
             })
     }
 

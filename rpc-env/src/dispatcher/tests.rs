@@ -128,7 +128,11 @@ fn a_lookup_with_the_wrong_protocol_is_refused() {
     assert!(dispatcher.lookup_typed::<PingProtocol>("a").is_ok());
     assert_eq!(
         dispatcher.lookup_typed::<OtherProtocol>("a").err(),
-        Some(RpcError::WrongProtocol { name: "a".into() })
+        Some(RpcError::WrongProtocol {
+            name: "a".into(),
+            speaks: "PingProtocol".into(),
+            used_as: "OtherProtocol".into(),
+        })
     );
     assert_eq!(
         dispatcher.lookup("nobody").err(),
