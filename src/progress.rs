@@ -261,17 +261,17 @@ fn draw(bars: &mut Bars, lines: &[Line]) {
 /// The tracked jobs now, dropping those gone or ended for a while: (id, submitted,
 /// progress, ended).
 fn snapshot(jobs: &Mutex<Vec<Tracked>>) -> Vec<(JobId, Instant, (usize, usize), bool)> {
-    let mut jobs = jobs.lock();
-    jobs.retain(|t| t.job.strong_count() > 0);
-    let seen = jobs
-        .iter()
-        .filter_map(|t| {
-            let job = t.job.upgrade()?;
-            Some((t.job_id, t.submitted, job.progress(), job.is_done()))
-        })
-        .collect();
-    // An ended job is shown (as cleared) once more, then forgotten.
-    jobs.retain(|t| t.job.upgrade().is_some_and(|job| !job.is_done()));
+    let mut seen = Vec::new();
+    // One pass: an ended job is reported (so its bar is cleared) once more, then forgotten,
+    // and so is one whose state is gone.
+    jobs.lock().retain(|t| {
+        let Some(job) = t.job.upgrade() else {
+            return false;
+        };
+        let ended = job.is_done();
+        seen.push((t.job_id, t.submitted, job.progress(), ended));
+        !ended
+    });
     seen
 }
 

@@ -95,33 +95,9 @@ pub(crate) struct ClusterUtilization {
     memory_utilization: u64,
 }
 
-/// Cores and memory of the alive workers, total and used.
-struct Totals {
-    cores: u64,
-    cores_used: u64,
-    memory: u64,
-    memory_used: u64,
-}
-
-fn totals(view: &MasterView) -> Totals {
-    let mut t = Totals {
-        cores: 0,
-        cores_used: 0,
-        memory: 0,
-        memory_used: 0,
-    };
-    for w in view.alive_workers() {
-        t.cores += u64::from(w.cores);
-        t.cores_used += u64::from(w.cores_used);
-        t.memory += u64::from(w.memory_mib);
-        t.memory_used += u64::from(w.memory_used_mib);
-    }
-    t
-}
-
 /// The whole `/json` document.
 pub(crate) fn master_json(view: &MasterView) -> MasterJson {
-    let t = totals(view);
+    let t = view.alive_capacity();
     let now = now_ms();
     let alive = view.alive_workers().count();
     MasterJson {
@@ -130,8 +106,8 @@ pub(crate) fn master_json(view: &MasterView) -> MasterJson {
         aliveworkers: alive,
         cores: t.cores,
         coresused: t.cores_used,
-        memory: t.memory,
-        memoryused: t.memory_used,
+        memory: t.memory_mib,
+        memoryused: t.memory_used_mib,
         resources: vec![NoResources::new(); alive],
         resourcesused: vec![NoResources::new(); alive],
         activeapps: view.active_apps.iter().map(|a| app_json(a, now)).collect(),
@@ -160,20 +136,16 @@ pub(crate) fn master_json_field(view: &MasterView, field: &str) -> Value {
 
 /// `GET /json/clusterutilization`: integer percentages, 100 when there is nothing to use.
 pub(crate) fn cluster_utilization(view: &MasterView) -> ClusterUtilization {
-    let t = totals(view);
+    let t = view.alive_capacity();
     let percent = |used: u64, total: u64| (used * 100).checked_div(total).unwrap_or(100);
     ClusterUtilization {
-        waiting_drivers: view
-            .active_drivers
-            .iter()
-            .filter(|d| d.state == "SUBMITTED")
-            .count(),
+        waiting_drivers: view.waiting_drivers(),
         cores: t.cores,
         cores_used: t.cores_used,
         cores_utilization: percent(t.cores_used, t.cores),
-        memory: t.memory,
-        memory_used: t.memory_used,
-        memory_utilization: percent(t.memory_used, t.memory),
+        memory: t.memory_mib,
+        memory_used: t.memory_used_mib,
+        memory_utilization: percent(t.memory_used_mib, t.memory_mib),
     }
 }
 

@@ -39,19 +39,9 @@ pub(crate) fn master_title(view: &MasterView) -> String {
 
 /// `GET /`.
 pub(crate) fn master_page(view: &MasterView, kill_enabled: bool) -> Markup {
-    let count = |state: &str| view.workers.iter().filter(|w| w.state == state).count();
-    let (mut cores, mut cores_used, mut memory, mut memory_used) = (0u64, 0u64, 0u64, 0u64);
-    for w in view.alive_workers() {
-        cores += u64::from(w.cores);
-        cores_used += u64::from(w.cores_used);
-        memory += u64::from(w.memory_mib);
-        memory_used += u64::from(w.memory_used_mib);
-    }
-    let waiting = view
-        .active_drivers
-        .iter()
-        .filter(|d| d.state == "SUBMITTED")
-        .count();
+    let count = |state: &str| view.workers_in(state);
+    let capacity = view.alive_capacity();
+    let waiting = view.waiting_drivers();
     let now = now_ms();
     let body = html! {
         ul.summary {
@@ -59,9 +49,11 @@ pub(crate) fn master_page(view: &MasterView, kill_enabled: bool) -> Markup {
             li { strong { "Workers: " }
                 (count("ALIVE")) " Alive, " (count("DEAD")) " Dead, "
                 (count("UNKNOWN")) " Unknown" }
-            li { strong { "Cores in use: " } (cores) " Total, " (cores_used) " Used" }
+            li { strong { "Cores in use: " }
+                (capacity.cores) " Total, " (capacity.cores_used) " Used" }
             li { strong { "Memory in use: " }
-                (mebibytes(clamp(memory))) " Total, " (mebibytes(clamp(memory_used))) " Used" }
+                (mebibytes(clamp(capacity.memory_mib))) " Total, "
+                (mebibytes(clamp(capacity.memory_used_mib))) " Used" }
             li { strong { "Applications: " }
                 a href="#running-app" { (view.active_apps.len()) " Running" } ", "
                 a href="#completed-app" { (view.completed_apps.len()) " Completed" } }

@@ -63,32 +63,30 @@ pub(crate) fn master_metrics(view: &MasterView, net: &NetworkStats) -> String {
             "Workers the master knows, by state.",
         );
         for state in ["ALIVE", "DEAD", "UNKNOWN"] {
-            let n = view.workers.iter().filter(|w| w.state == state).count();
-            f.sample(name, &[("state", state)], n as u64);
+            f.sample(name, &[("state", state)], view.workers_in(state) as u64);
         }
     }
-    let alive = || view.alive_workers();
-    let sum = |f: fn(&super::view::WorkerRow) -> u32| alive().map(|w| u64::from(f(w))).sum();
+    let capacity = view.alive_capacity();
     let gauges = [
         (
             "ember_master_cores",
             "Cores of the alive workers.",
-            sum(|w| w.cores),
+            capacity.cores,
         ),
         (
             "ember_master_cores_used",
             "Cores of the alive workers held by executors and drivers.",
-            sum(|w| w.cores_used),
+            capacity.cores_used,
         ),
         (
             "ember_master_memory_mib",
             "Memory of the alive workers, MiB.",
-            sum(|w| w.memory_mib),
+            capacity.memory_mib,
         ),
         (
             "ember_master_memory_used_mib",
             "Memory of the alive workers held, MiB.",
-            sum(|w| w.memory_used_mib),
+            capacity.memory_used_mib,
         ),
     ];
     for (name, help, value) in gauges {

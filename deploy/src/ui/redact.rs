@@ -25,21 +25,23 @@ pub(crate) fn redact_arg(arg: &str) -> String {
     }
 }
 
-/// A command line as the pages show it: the environment variables it adds, then each word
-/// quoted, with sensitive values redacted.
+/// A command line as the pages show it: the environment variables it adds, then the words
+/// quoted as the executor's `stderr` header quotes them, with sensitive values redacted.
 pub(crate) fn command_line(
     program: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
 ) -> String {
-    let env = env.iter().map(|(key, value)| {
-        let shown = if is_sensitive(key) { REDACTED } else { value };
-        format!("{key}={shown}")
-    });
-    let words = std::iter::once(program.to_string())
-        .chain(args.iter().map(|a| redact_arg(a)))
-        .map(|w| format!("\"{w}\""));
-    env.chain(words).collect::<Vec<_>>().join(" ")
+    let args: Vec<String> = args.iter().map(|a| redact_arg(a)).collect();
+    let words = crate::worker::quoted_command_line(program, &args);
+    env.iter()
+        .map(|(key, value)| {
+            let shown = if is_sensitive(key) { REDACTED } else { value };
+            format!("{key}={shown}")
+        })
+        .chain(std::iter::once(words))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -45,6 +45,43 @@ impl MasterView {
     pub fn alive_workers(&self) -> impl Iterator<Item = &WorkerRow> + '_ {
         self.workers.iter().filter(|w| w.state == "ALIVE")
     }
+
+    /// How many workers are in `state` (ALIVE, DEAD, UNKNOWN).
+    pub fn workers_in(&self, state: &str) -> usize {
+        self.workers.iter().filter(|w| w.state == state).count()
+    }
+
+    /// Cluster-mode drivers waiting to be placed (SUBMITTED).
+    pub fn waiting_drivers(&self) -> usize {
+        self.active_drivers
+            .iter()
+            .filter(|d| d.state == "SUBMITTED")
+            .count()
+    }
+
+    /// Cores and memory of the alive workers, total and used: what every rendering sums.
+    pub fn alive_capacity(&self) -> Capacity {
+        self.alive_workers()
+            .fold(Capacity::default(), |c, w| Capacity {
+                cores: c.cores + u64::from(w.cores),
+                cores_used: c.cores_used + u64::from(w.cores_used),
+                memory_mib: c.memory_mib + u64::from(w.memory_mib),
+                memory_used_mib: c.memory_used_mib + u64::from(w.memory_used_mib),
+            })
+    }
+}
+
+/// Cores and memory of a set of workers, total and used (sums past `u32`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    /// Cores.
+    pub cores: u64,
+    /// Cores held.
+    pub cores_used: u64,
+    /// Memory, MiB.
+    pub memory_mib: u64,
+    /// Memory held, MiB.
+    pub memory_used_mib: u64,
 }
 
 message! {

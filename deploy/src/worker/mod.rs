@@ -55,6 +55,7 @@ use state_sync::{Report, StateSync};
 pub use cli::{parse_worker_args, worker_usage, WorkerArgsError};
 pub use config::{keys, parse_master_urls, parse_memory_mib, WorkerConfig};
 pub use handle::{start_worker, WorkerError, WorkerExit, WorkerHandle};
+pub(crate) use process::command_line as quoted_command_line;
 
 /// Extra wait, after the kill grace periods, for children to go when the worker stops.
 const STOP_MARGIN: Duration = Duration::from_secs(15);
