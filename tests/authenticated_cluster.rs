@@ -39,13 +39,13 @@ impl Protocol for Anything {
 }
 
 fn authenticated_cluster() -> Result<TestCluster, ember::Error> {
-    TestCluster::builder()
+    test_cluster()
         .workers(2)
         .cores_per_worker(1)
         .memory_mib_per_worker(1024)
         .conf(keys::AUTHENTICATE, "true")
         .conf(keys::AUTHENTICATE_SECRET, SECRET)
-        .start(tasks)
+        .start()
 }
 
 #[test]
@@ -150,11 +150,11 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
 #[test]
 fn a_test_cluster_authenticates_by_default_and_may_opt_out() {
     // No security settings: a fresh random secret, shared by its members only.
-    let cluster = TestCluster::builder()
+    let cluster = test_cluster()
         .workers(1)
         .cores_per_worker(1)
         .memory_mib_per_worker(1024)
-        .start(tasks)
+        .start()
         .unwrap();
     assert_eq!(cluster.conf().get(keys::AUTHENTICATE), Some("true"));
     let ctx = cluster.context("default-auth").unwrap();
@@ -169,12 +169,12 @@ fn a_test_cluster_authenticates_by_default_and_may_opt_out() {
     cluster.stop().unwrap();
 
     // Explicitly off: an env without a secret reaches the master.
-    let open = TestCluster::builder()
+    let open = test_cluster()
         .workers(1)
         .cores_per_worker(1)
         .memory_mib_per_worker(1024)
         .conf(keys::AUTHENTICATE, "false")
-        .start(tasks)
+        .start()
         .unwrap();
     let neighbour = RpcEnv::create(RpcEnvConfig::client("neighbour")).unwrap();
     neighbour

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use ember::testing::TestCluster;
 use ember::{TaskContext, TaskError, TaskRegistry};
 
 /// The application's task: counts the words of a line.
@@ -30,11 +29,11 @@ ember::executor_entry!(tasks);
 
 #[test]
 fn words_are_counted_on_a_two_worker_cluster() -> Result<(), ember::Error> {
-    let cluster = TestCluster::builder()
+    let cluster = test_cluster()
         .workers(2)
         .cores_per_worker(1)
         .memory_mib_per_worker(1024)
-        .start(tasks)?;
+        .start()?;
     let ctx = cluster.context("word-count")?;
     cluster.wait_for_executors(&ctx, 2, Duration::from_secs(30))?;
 

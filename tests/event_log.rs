@@ -14,7 +14,6 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use ember::testing::TestCluster;
 use ember::{EVENT_LOG_DIR, EVENT_LOG_ENABLED};
 use ember_test_support::{wait_for, wait_until, TempDir, DEADLINE};
 
@@ -232,13 +231,13 @@ fn failures_retries_a_lost_executor_and_a_cancel_are_all_in_the_log() {
     let _ = env_logger::try_init();
     let dir = TempDir::new("event-log-cluster");
     let logs = dir.path().join("events");
-    let cluster = TestCluster::builder()
+    let cluster = test_cluster()
         .workers(2)
         .cores_per_worker(1)
         .memory_mib_per_worker(4096)
         .conf(EVENT_LOG_ENABLED, "true")
         .conf(EVENT_LOG_DIR, logs.to_str().unwrap())
-        .start(tasks)
+        .start()
         .expect("the test cluster starts");
     let ctx = cluster.context("events").expect("registers");
     cluster

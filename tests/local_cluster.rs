@@ -6,7 +6,7 @@ pub mod cluster_support;
 
 use std::collections::BTreeSet;
 
-use ember::testing::{executor_processes_of, TestCluster, EXECUTOR_ENTRY_ARGS};
+use ember::testing::{executor_processes_of, EXECUTOR_ENTRY_ARGS};
 use ember::{Context, RpcConf};
 
 use cluster_support::{tasks, wait_gone, DEADLINE};
@@ -61,7 +61,11 @@ fn executors_bigger_than_a_worker_are_refused_up_front() {
         error.to_string(),
         "Asked to launch cluster with 512 MiB/worker but requested 1024 MiB/executor"
     );
-    let cluster = TestCluster::start(1, 1, 512, tasks).expect("starts");
+    let cluster = test_cluster()
+        .workers(1)
+        .memory_mib_per_worker(512)
+        .start()
+        .expect("starts");
     let error = cluster
         .context("too-big")
         .expect_err("refused the same way");
@@ -98,4 +102,26 @@ fn a_task_that_kills_its_executor_is_rerun_on_another() {
         .expect("two executors again");
     ctx.stop();
     wait_gone(&before);
+}
+
+/// A task function the executor entry of this file does not register.
+fn unknown_to_the_executors(_: &ember::TaskContext, x: u64) -> Result<u64, ember::TaskError> {
+    Ok(x)
+}
+
+#[test]
+fn drivers_with_other_tasks_than_the_executor_entry_are_refused_at_start() {
+    let error = test_cluster()
+        .tasks(|| {
+            let mut registry = tasks();
+            registry.register("extra", unknown_to_the_executors);
+            registry
+        })
+        .start()
+        .expect_err("the drivers know a function the executors do not")
+        .to_string();
+    assert!(
+        error.contains("Only the drivers have: [extra: u64 -> u64]; only the executors have: []"),
+        "{error}"
+    );
 }

@@ -1,7 +1,8 @@
-//! A test file that forgets `ember::executor_entry!`: the workers start this binary as the
-//! executors, it runs no test of that name and exits 0, again and again. The master stops
+//! A test file that forgets `ember::executor_entry!`. Starting a test cluster says so at once.
+//! And should the workers start such a binary as executors anyway (here: told to run a test
+//! that does not exist), it runs no test and exits 0, again and again: the master stops
 //! relaunching after `ember.deploy.maxExecutorRetries` of them and says why, and the job
-//! fails with a message that names what is missing, instead of waiting for ever.
+//! fails with a message that names what is probably missing, instead of waiting for ever.
 //!
 //! (This file must not use `executor_entry!`: that is the point.)
 
@@ -21,11 +22,29 @@ fn tasks() -> TaskRegistry {
 }
 
 #[test]
+fn starting_a_cluster_fails_at_once_naming_the_missing_executor_entry() {
+    let error = TestCluster::builder()
+        .workers(1)
+        .tasks(tasks)
+        .start()
+        .expect_err("this binary has no executor entry")
+        .to_string();
+    assert!(error.contains("has no executor entry"), "{error}");
+    assert!(error.contains("ember::executor_entry!(tasks);"), "{error}");
+}
+
+#[test]
 fn a_job_fails_naming_the_missing_executor_entry_and_the_relaunching_stops() {
     let cluster = TestCluster::builder()
         .workers(1)
+        .tasks(tasks)
         .conf("ember.deploy.maxExecutorRetries", "3")
-        .start(tasks)
+        // Executors run a test this binary does not have: each exits 0 at once.
+        .conf(
+            "ember.executor.programArgs",
+            "no_such_test --exact --nocapture --test-threads=1 --",
+        )
+        .start()
         .expect("the cluster starts");
     let ctx = cluster.context("forgot-the-entry").expect("a context");
     let started = Instant::now();

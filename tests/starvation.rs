@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use built::{ensure_built, profile_dir};
 use ember::testing::TestCluster;
-use ember::TaskRegistry;
 use script_support::DEADLINE;
 
 /// Spark's words, which every warning starts with.
@@ -30,7 +29,7 @@ fn cluster(workers: u32, cores: u32, memory_mib: u32) -> TestCluster {
         .cores_per_worker(cores)
         .memory_mib_per_worker(memory_mib)
         .conf("ember.authenticate", "false")
-        .start(TaskRegistry::new)
+        .start()
         .expect("the cluster starts")
 }
 

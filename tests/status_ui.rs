@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ember::testing::TestCluster;
 use ember::{TaskContext, TaskError, TaskRegistry};
 use ember_test_support::{http_get, http_request, wait_until, HttpResponse, DEADLINE};
 
@@ -40,12 +39,12 @@ fn ui_address(url: &str) -> SocketAddr {
 
 #[test]
 fn operators_see_the_cluster_and_kill_an_application_from_the_ui() -> Result<(), ember::Error> {
-    let cluster = TestCluster::builder()
+    let cluster = test_cluster()
         .workers(2)
         .cores_per_worker(1)
         .memory_mib_per_worker(1024)
         .conf("ember.ui.killEnabled", "true")
-        .start(tasks)?;
+        .start()?;
     let ctx = cluster.context(NAME)?;
     cluster.wait_for_executors(&ctx, 2, Duration::from_secs(60))?;
     let said: Vec<u32> = ctx.run_job("shout", (0..8u32).collect())?;

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ember::testing::TestCluster;
 use ember::{TaskContext, TaskError, TaskRegistry};
 use ember_test_support::{wait_for, TempDir, DEADLINE};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
@@ -120,12 +119,12 @@ fn click_to(tab: &Arc<Tab>, selector: &str, title: &str) {
 #[test]
 fn an_operator_browses_the_cluster_and_kills_the_running_application() -> Result<(), ember::Error> {
     let shots = screenshot_dir();
-    let cluster = TestCluster::builder()
+    let cluster = test_cluster()
         .workers(2)
         .cores_per_worker(1)
         .memory_mib_per_worker(1024)
         .conf("ember.ui.killEnabled", "true")
-        .start(tasks)?;
+        .start()?;
     let ctx = cluster.context("browsed-app")?;
     cluster.wait_for_executors(&ctx, 2, Duration::from_secs(60))?;
     // 20,000 naps of 50 ms on two cores: running until the kill ends it.

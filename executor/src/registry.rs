@@ -216,6 +216,17 @@ impl TaskRegistry {
         self.tasks.keys().map(String::as_str).collect()
     }
 
+    /// What the registry holds, one `name: In -> Out` line per task function in name order:
+    /// two registries with the same signature run the same jobs (a test cluster compares its
+    /// drivers' with its executors' to catch a mismatch before a task runs).
+    pub fn signature(&self) -> String {
+        let mut out = String::new();
+        for (name, task) in &self.tasks {
+            out.push_str(&format!("{name}: {} -> {}\n", task.input.1, task.output.1));
+        }
+        out
+    }
+
     /// Checks that `name` is registered with input `In` and output `Out`, as a job is about
     /// to run it with those types.
     pub fn check<In: 'static, Out: 'static>(&self, name: &str) -> Result<(), String> {

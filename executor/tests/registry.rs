@@ -83,3 +83,22 @@ fn task_errors_are_failures_or_kills() {
         "the std error's own text"
     );
 }
+
+/// Ember's own: the signature lists every task with its types in name order, and a registry
+/// that differs in one type has another signature (a test cluster compares them).
+#[test]
+fn signature_lists_each_task_with_its_types() {
+    let (number, u32_name, string) = (
+        type_name::<u64>(),
+        type_name::<u32>(),
+        type_name::<String>(),
+    );
+    assert_eq!(
+        registry().signature(),
+        format!("double: {number} -> {number}\nlen: {string} -> {u32_name}\n")
+    );
+    let mut other = registry();
+    other.register("len", |_, s: String| Ok::<u64, TaskError>(s.len() as u64));
+    assert_ne!(other.signature(), registry().signature());
+    assert_eq!(TaskRegistry::new().signature(), "");
+}

@@ -73,7 +73,10 @@ pub fn cluster(workers: u32, cores: u32, settings: &[(&str, &str)]) -> TestClust
     for (key, value) in settings {
         builder = builder.conf(key, value);
     }
-    builder.start(tasks).expect("the test cluster starts")
+    builder
+        .tasks(tasks)
+        .start()
+        .expect("the test cluster starts")
 }
 
 /// Application `app_id` as the master lists it, active or completed.

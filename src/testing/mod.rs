@@ -3,17 +3,19 @@
 //!
 //! A cluster's executors are processes started from a program; here that program is your
 //! test binary itself. A libtest binary cannot take executor arguments directly, so put
-//! [`executor_entry!`](crate::executor_entry) once at the top level of the test file: it
-//! adds a test named `ember_executor_entry` that, in a normal test run, returns at once
-//! and, in a process a worker started, runs the executor and exits. [`TestCluster`] starts
-//! the cluster with its executors launched that way (`ember.executor.programArgs` is
-//! [`EXECUTOR_ENTRY_ARGS`]).
+//! [`executor_entry!`](crate::executor_entry) once at the top level of the test file, naming
+//! the function that returns your task functions. It adds a test named
+//! `ember_executor_entry` that, in a normal test run, returns at once and, in a process a
+//! worker started, runs the executor and exits; and it declares `test_cluster()`, a
+//! [`TestClusterBuilder`] whose drivers run the same task functions. The registry is named
+//! once. Starting a cluster checks that this binary's entry really runs those functions, so a
+//! forgotten or mismatched entry is an error at [`start`](TestClusterBuilder::start), not
+//! when a task runs.
 //!
 //! ```no_run
 //! // tests/my_cluster_test.rs
 //! use std::time::Duration;
 //!
-//! use ember::testing::TestCluster;
 //! use ember::{TaskContext, TaskError, TaskRegistry};
 //!
 //! fn double(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
@@ -27,17 +29,18 @@
 //!     registry
 //! }
 //!
-//! // Makes this test binary usable as the cluster's executor program.
+//! // Makes this test binary usable as the cluster's executor program, and declares
+//! // `test_cluster()`.
 //! ember::executor_entry!(tasks);
 //!
 //! #[test]
 //! fn doubles_on_a_two_worker_cluster() -> Result<(), ember::Error> {
 //!     // 2 workers of 1 core and 1024 MiB each.
-//!     let cluster = TestCluster::builder()
+//!     let cluster = test_cluster()
 //!         .workers(2)
 //!         .cores_per_worker(1)
 //!         .memory_mib_per_worker(1024)
-//!         .start(tasks)?;
+//!         .start()?;
 //!     let ctx = cluster.context("doubler")?;
 //!     cluster.wait_for_executors(&ctx, 2, Duration::from_secs(30))?;
 //!     let out: Vec<u64> = ctx.run_job("double", vec![1u64, 2, 3])?;
@@ -62,7 +65,9 @@
 //! `-- --nocapture` to see it always). Errors of `kill_executor` and `stop` about processes
 //! are [`Error::Process`].
 
-use std::ffi::OsString;
+mod entry;
+mod processes;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,173 +75,56 @@ use parking_lot::Mutex;
 use rpc_env::{RpcConf, SizeUnit};
 
 use ember_deploy::{LocalCluster, MasterHandle, WorkerHandle};
-use ember_executor::{looks_like_executor, run_executor, usage, ExecutorArgs, TaskRegistry};
+use ember_executor::TaskRegistry;
 use ember_scheduler::{DriverControl, ExecutorId};
 
 use crate::context::Context;
 use crate::error::Error;
-use crate::keys::{APP_NAME, EXECUTOR_MEMORY, EXECUTOR_PROGRAM_ARGS, MASTER};
+use crate::keys::{APP_NAME, EXECUTOR_MEMORY, EXECUTOR_PROGRAM, EXECUTOR_PROGRAM_ARGS, MASTER};
+
+pub use entry::{run_executor_entry, EXECUTOR_ENTRY_ARGS, EXECUTOR_ENTRY_TEST};
+pub use processes::{executor_processes, executor_processes_of, ExecutorProcess};
 
 /// What [`TestCluster::state`] returns: the master's view of workers and applications.
 pub use ember_deploy::messages::{AppSummary, MasterState, WorkerSummary};
 
-/// The name of the test [`executor_entry!`](crate::executor_entry) defines.
-pub const EXECUTOR_ENTRY_TEST: &str = "ember_executor_entry";
+/// The task functions of a cluster's drivers: a function that makes the registry, called
+/// once per context.
+type TasksFn = Arc<dyn Fn() -> TaskRegistry + Send + Sync>;
 
-/// What a test binary is told before the executor arguments so that it runs only the
-/// executor entry: libtest takes the arguments after `--` as name filters, and with
-/// `--exact` only `ember_executor_entry` matches one of them.
-pub const EXECUTOR_ENTRY_ARGS: &str =
-    "ember_executor_entry --exact --nocapture --test-threads=1 --";
-
-/// Defines the test `ember_executor_entry`, which makes this test binary an executor
-/// program: when the process's arguments hold executor arguments after a `--` (as a
-/// [`TestCluster`]'s workers launch it), it runs an executor with the task functions
-/// `$tasks()` returns and exits with its code; in a normal test run it returns at once.
-///
-/// Put it once per test file, at the top level (`--exact` matches the test's full name):
-///
-/// ```ignore
-/// fn tasks() -> ember::TaskRegistry { /* register the task functions */ }
-/// ember::executor_entry!(tasks);
-/// ```
-///
-/// It shows in the file's test list (`test ember_executor_entry ... ok`) because it is a
-/// test: a test binary runs nothing of a crate's own before the harness, and Ember forbids
-/// the `unsafe` that a constructor run before `main` (the `ctor` crate) would need, so the
-/// harness must be told to run this one test, by name, for an executor to start. In a
-/// normal test run it does nothing and passes at once.
-#[macro_export]
-macro_rules! executor_entry {
-    ($tasks:expr) => {
-        /// Not a test: the executor program of this file's test clusters.
-        #[test]
-        fn ember_executor_entry() {
-            $crate::testing::run_executor_entry(|| ($tasks)());
-        }
-    };
-}
-
-/// The body of [`executor_entry!`](crate::executor_entry): with executor arguments after
-/// the first `--` of this process's command line, runs an executor of the tasks `tasks()`
-/// returns and exits with its code (1 when the arguments are bad); otherwise returns.
-pub fn run_executor_entry(tasks: impl FnOnce() -> TaskRegistry) {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    let Some(separator) = args.iter().position(|a| a == "--") else {
-        return;
-    };
-    let executor_args = &args[separator + 1..];
-    if !looks_like_executor(executor_args) {
-        return;
-    }
-    let _ = env_logger::try_init();
-    match ExecutorArgs::parse(executor_args.iter().cloned()) {
-        Ok(parsed) => std::process::exit(run_executor(&parsed, Arc::new(tasks()))),
-        Err(e) => {
-            let program = args
-                .first()
-                .map_or("test".into(), |p| p.to_string_lossy().into_owned());
-            eprintln!("{e}");
-            eprint!("{}", usage(&program));
-            std::process::exit(1);
-        }
-    }
-}
-
-/// An executor process: a child of this process started with executor arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutorProcess {
-    /// Its process id.
-    pub pid: u32,
-    /// Its application's id.
-    pub app_id: String,
-    /// Its id within the application (`0`, `1`, ...).
-    pub executor_id: String,
-    /// The driver it serves.
-    pub driver_url: String,
-    /// The worker that launched it.
-    pub worker_url: Option<String>,
-}
-
-impl ExecutorProcess {
-    /// Whether the process still runs: its pid names a live (not zombie) process with this
-    /// very command line, so a recycled pid does not count.
-    pub fn is_running(&self) -> bool {
-        read_executor(self.pid).as_ref() == Some(self)
-    }
-}
-
-/// The executor processes among this process's children (read from `/proc`).
-pub fn executor_processes() -> Vec<ExecutorProcess> {
-    let me = std::process::id();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut found: Vec<ExecutorProcess> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| parent_of(pid) == Some(me))
-        .filter_map(read_executor)
-        .collect();
-    found.sort_by_key(|p| p.pid);
-    found
-}
-
-/// The executor processes of the application `ctx` runs (children of this process whose
-/// driver is `ctx`'s), as with `local-cluster[N,C,M]` contexts.
-pub fn executor_processes_of(ctx: &Context) -> Vec<ExecutorProcess> {
-    let Some(driver_url) = ctx.driver_url() else {
-        return Vec::new();
-    };
-    executor_processes()
-        .into_iter()
-        .filter(|p| p.driver_url == driver_url)
-        .collect()
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (`pid (comm) state ppid ...`; the command
-/// name may hold spaces and parentheses, so fields are counted after the last `)`).
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    fields.next()?.parse().ok()
-}
-
-/// The executor `pid` is, if its command line holds executor arguments. A zombie's command
-/// line is empty, so it is none.
-fn read_executor(pid: u32) -> Option<ExecutorProcess> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let words: Vec<OsString> = cmdline
-        .split(|&b| b == 0)
-        .filter(|w| !w.is_empty())
-        .map(|w| OsString::from(String::from_utf8_lossy(w).into_owned()))
-        .collect();
-    let start = words.iter().position(|w| w == "--driver-url")?;
-    let args = ExecutorArgs::parse(words[start..].iter().cloned()).ok()?;
-    Some(ExecutorProcess {
-        pid,
-        app_id: args.app_id,
-        executor_id: args.executor_id,
-        driver_url: args.driver_url,
-        worker_url: args.worker_url,
-    })
-}
-
-/// How to start a [`TestCluster`]: its size and settings.
-#[derive(Debug, Clone)]
+/// How to start a [`TestCluster`]: its size, settings and task functions.
+#[derive(Clone)]
 pub struct TestClusterBuilder {
     workers: u32,
     cores: u32,
     memory_mib: u32,
     conf: RpcConf,
+    tasks: TasksFn,
+}
+
+impl std::fmt::Debug for TestClusterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestClusterBuilder")
+            .field("workers", &self.workers)
+            .field("cores", &self.cores)
+            .field("memory_mib", &self.memory_mib)
+            .field("conf", &self.conf)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestClusterBuilder {
+    /// The task functions of the cluster's drivers (none unless set). The `test_cluster()`
+    /// that [`executor_entry!`](crate::executor_entry) declares sets the entry's own, so a
+    /// test rarely calls this.
+    pub fn tasks<F>(mut self, tasks: F) -> TestClusterBuilder
+    where
+        F: Fn() -> TaskRegistry + Send + Sync + 'static,
+    {
+        self.tasks = Arc::new(tasks);
+        self
+    }
+
     /// How many workers (default 2).
     pub fn workers(mut self, workers: u32) -> TestClusterBuilder {
         self.workers = workers;
@@ -264,18 +152,26 @@ impl TestClusterBuilder {
     }
 
     /// Starts the master and the workers and waits until every worker has registered.
-    /// `tasks` gives the task functions of the cluster's drivers; the executors get theirs
-    /// from [`executor_entry!`](crate::executor_entry), which should use the same function.
-    pub fn start<F>(self, tasks: F) -> Result<TestCluster, Error>
-    where
-        F: Fn() -> TaskRegistry + Send + Sync + 'static,
-    {
+    ///
+    /// First it checks that this test binary's [`executor_entry!`](crate::executor_entry)
+    /// runs the drivers' task functions (by starting the binary once, as a worker would, and
+    /// asking the entry): a missing entry or a different registry is an [`Error::Conf`]
+    /// saying what to change. The check is skipped when the settings name another executor
+    /// program (`ember.executor.program` or `ember.executor.programArgs`), and when the
+    /// drivers have no task functions (the cluster is there for drivers of other programs).
+    pub fn start(self) -> Result<TestCluster, Error> {
         // The test's logs, as `RUST_LOG` asks (errors only without it), through the test
         // harness's capture: shown with a failing test's output. A test that set up a
         // logger of its own keeps it.
         let _ = env_logger::Builder::from_env(env_logger::Env::default())
             .is_test(true)
             .try_init();
+        let drivers_tasks = (self.tasks)();
+        let own_program =
+            !self.conf.contains(EXECUTOR_PROGRAM) && !self.conf.contains(EXECUTOR_PROGRAM_ARGS);
+        if own_program && !drivers_tasks.names().is_empty() {
+            entry::check_executor_entry(&drivers_tasks)?;
+        }
         // Authenticated by default with a fresh secret, as local-cluster is; a test that
         // sets `ember.authenticate` itself decides.
         let conf = self.conf.with_default_authentication()?;
@@ -291,7 +187,7 @@ impl TestClusterBuilder {
             worker_urls,
             memory_mib: self.memory_mib,
             conf,
-            tasks: Arc::new(tasks),
+            tasks: self.tasks,
             contexts: Mutex::new(Vec::new()),
         })
     }
@@ -307,7 +203,7 @@ pub struct TestCluster {
     worker_urls: Vec<String>,
     memory_mib: u32,
     conf: RpcConf,
-    tasks: Arc<dyn Fn() -> TaskRegistry + Send + Sync>,
+    tasks: TasksFn,
     contexts: Mutex<Vec<Context>>,
 }
 
@@ -316,34 +212,18 @@ impl TestCluster {
     /// [`workers`](TestClusterBuilder::workers),
     /// [`cores_per_worker`](TestClusterBuilder::cores_per_worker),
     /// [`memory_mib_per_worker`](TestClusterBuilder::memory_mib_per_worker) or
-    /// [`conf`](TestClusterBuilder::conf) say otherwise.
+    /// [`conf`](TestClusterBuilder::conf) say otherwise, and drivers without task functions
+    /// unless [`tasks`](TestClusterBuilder::tasks) gives them. A test file with
+    /// [`executor_entry!`](crate::executor_entry) starts from its `test_cluster()` instead,
+    /// which is this builder with the entry's task functions.
     pub fn builder() -> TestClusterBuilder {
         TestClusterBuilder {
             workers: 2,
             cores: 1,
             memory_mib: 1024,
             conf: RpcConf::new(),
+            tasks: Arc::new(TaskRegistry::new),
         }
-    }
-
-    /// Starts a cluster of `workers` workers with `cores_per_worker` cores and
-    /// `memory_mib_per_worker` MiB each (executors take `ember.executor.memory`, 1024 MiB by
-    /// default), with default settings. `tasks` gives the drivers' task functions. The
-    /// [`builder`](Self::builder) says the same with names.
-    pub fn start<F>(
-        workers: u32,
-        cores_per_worker: u32,
-        memory_mib_per_worker: u32,
-        tasks: F,
-    ) -> Result<TestCluster, Error>
-    where
-        F: Fn() -> TaskRegistry + Send + Sync + 'static,
-    {
-        TestCluster::builder()
-            .workers(workers)
-            .cores_per_worker(cores_per_worker)
-            .memory_mib_per_worker(memory_mib_per_worker)
-            .start(tasks)
     }
 
     /// The settings the cluster's master, workers and contexts run with, the random secret
