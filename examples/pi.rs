@@ -101,13 +101,12 @@ fn parse_options() -> Result<Options, String> {
 
 fn main() -> ExitCode {
     // The console progress bar, as Spark's shells show it (only when stderr is a terminal).
+    // Launched as an executor, the process runs it and exits here: the options below are
+    // then only ever the driver's.
     let app = App::new("pi")
         .task("sample", sample)
-        .conf("ember.ui.showConsoleProgress", "true");
-    // Launched as an executor, the App parses its own arguments.
-    if ember_executor_mode() {
-        return app.run(|_| Ok(()));
-    }
+        .conf("ember.ui.showConsoleProgress", "true")
+        .run_executor_if_launched();
     let options = match parse_options() {
         Ok(o) if o.help => {
             print!("{USAGE}");
@@ -131,8 +130,4 @@ fn main() -> ExitCode {
         println!("Pi is roughly {pi}");
         Ok(())
     })
-}
-
-fn ember_executor_mode() -> bool {
-    std::env::args_os().any(|a| a == "--driver-url")
 }

@@ -92,6 +92,33 @@ impl App {
         self.conf(MASTER, url)
     }
 
+    /// In a process a worker launched as an executor (its arguments carry `--driver-url`),
+    /// runs the executor with the registered tasks and exits the process with its exit code;
+    /// anywhere else, returns the app unchanged. Call it before parsing the program's own
+    /// options, so that the program's parser never sees executor arguments:
+    ///
+    /// ```no_run
+    /// # fn double(_: &ember::TaskContext, x: u64) -> Result<u64, ember::TaskError> { Ok(2 * x) }
+    /// let app = ember::App::new("doubler")
+    ///     .task("double", double)
+    ///     .run_executor_if_launched();
+    /// // Only a driver gets here: its own options are all that is left to read.
+    /// let verbose = std::env::args().any(|a| a == "--verbose");
+    /// # let _ = (app, verbose);
+    /// ```
+    ///
+    /// [`App::run`] does the same check, so a program without options of its own needs only
+    /// `run`.
+    pub fn run_executor_if_launched(self) -> App {
+        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        if !looks_like_executor(&args) {
+            return self;
+        }
+        init_logging();
+        let code = self.run_as_executor(args);
+        std::process::exit(code);
+    }
+
     /// Runs the application. Launched with executor arguments (`--driver-url ...`), this
     /// process becomes an executor running the registered tasks; otherwise it creates a
     /// [`Context`], runs `driver` with it, and stops it. Returns the process's exit code;
@@ -100,14 +127,11 @@ impl App {
     where
         F: FnOnce(&Context) -> Result<(), Box<dyn std::error::Error>>,
     {
-        // Warnings by default (`RUST_LOG` decides otherwise), as Spark's console shows WARN:
-        // the driver's warnings (no executor after `ember.scheduler.starvationTimeout`, a
-        // lost master) are for the person who started it.
-        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-            .try_init();
+        init_logging();
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         if looks_like_executor(&args) {
-            return self.run_as_executor(args);
+            let code = self.run_as_executor(args);
+            return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
         }
         let conf = match std::env::var(CONF_ENV) {
             Ok(text) => match with_submitted(self.conf, &text) {
@@ -150,24 +174,30 @@ impl App {
         }
     }
 
-    fn run_as_executor(self, args: Vec<OsString>) -> ExitCode {
+    /// Runs this process as an executor with `args`; returns its exit code.
+    fn run_as_executor(self, args: Vec<OsString>) -> i32 {
         let program = std::env::args().next().unwrap_or_else(|| self.name.clone());
         if asks_for_help(&args) {
             print!("{}", usage(&program));
-            return ExitCode::SUCCESS;
+            return 0;
         }
         match ExecutorArgs::parse(args) {
-            Ok(args) => {
-                let code = run_executor(&args, Arc::new(self.registry));
-                ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
-            }
+            Ok(args) => run_executor(&args, Arc::new(self.registry)),
             Err(e) => {
                 eprintln!("{e}");
                 eprint!("{}", usage(&program));
-                ExitCode::FAILURE
+                1
             }
         }
     }
+}
+
+/// Warnings by default (`RUST_LOG` decides otherwise), as Spark's console shows WARN: the
+/// driver's warnings (no executor after `ember.scheduler.starvationTimeout`, a lost master)
+/// are for the person who started it.
+fn init_logging() {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .try_init();
 }
 
 impl std::fmt::Debug for App {

@@ -176,3 +176,38 @@ fn every_binary_answers_help_and_does_nothing_else() {
         }
     }
 }
+
+/// Ember's own (Spark's executor is a class of its own): an application launched with
+/// executor arguments is an executor before its own option parser runs (`App::
+/// run_executor_if_launched`), so an option only the application knows is refused by the
+/// executor's parser, in the executor's words, and no job runs.
+#[test]
+fn an_application_launched_as_an_executor_never_reaches_its_own_options() {
+    let bins = profile_dir();
+    ensure_built(&bins);
+    let s = scripts(&bins);
+    let mut command = s.command(&bins.join("examples/pi"));
+    command.args([
+        "--driver-url",
+        "ember://CoarseGrainedScheduler@127.0.0.1:1",
+        "--executor-id",
+        "1",
+        "--cores",
+        "1",
+        "--app-id",
+        "app-1",
+        // pi's own option: its parser would take it.
+        "--slices",
+        "3",
+    ]);
+    let output = run_bounded(command, "pi as an executor with --slices");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Unrecognized options: --slices"),
+        "the executor's parser refused it: {stderr}"
+    );
+    assert!(stderr.contains("--driver-url <driverUrl>"), "{stderr}");
+    assert!(!stderr.contains("Usage: pi"), "pi's parser ran: {stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("Pi is roughly"));
+}
