@@ -22,75 +22,60 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rpc_env::{
-    message, EndpointContext, EndpointRef, HandlerResult, NoMessage, Protocol, Reply, RpcEndpoint,
-    RpcEnv, RpcEnvConfig,
+    protocol, EndpointContext, EndpointRef, HandlerResult, Reply, RpcEndpoint, RpcEnv, RpcEnvConfig,
 };
 
-message! {
-    /// What the store is asked.
-    pub enum KvAsk {
-        /// Sets `key` to `value`; answers the value it replaced.
-        Put {
-            /// The key.
-            key: String,
-            /// The new value.
-            value: String,
-            /// The old value, if there was one.
-            reply: Reply<Option<String>>,
-        },
-        /// Answers the value of `key`.
-        Get {
-            /// The key.
-            key: String,
-            /// Its value, if it has one.
-            reply: Reply<Option<String>>,
-        },
-        /// Removes `key`; answers the value it had.
-        Delete {
-            /// The key.
-            key: String,
-            /// The value removed, if there was one.
-            reply: Reply<Option<String>>,
-        },
-        /// From now on, tells `watcher` of every change to a key that starts with `prefix`.
-        Watch {
-            /// The keys watched.
-            prefix: String,
-            /// Who is told.
-            watcher: EndpointRef<WatcherProtocol>,
-            /// `true` once the watch is in place.
-            reply: Reply<bool>,
-        },
+protocol! {
+    /// The store's protocol: asks only.
+    pub protocol KvProtocol {
+        /// What the store is asked.
+        ask KvAsk {
+            /// Sets `key` to `value`; answers the value it replaced.
+            Put {
+                /// The key.
+                key: String,
+                /// The new value.
+                value: String,
+                /// The old value, if there was one.
+                reply: Reply<Option<String>>,
+            },
+            /// Answers the value of `key`.
+            Get {
+                /// The key.
+                key: String,
+                /// Its value, if it has one.
+                reply: Reply<Option<String>>,
+            },
+            /// Removes `key`; answers the value it had.
+            Delete {
+                /// The key.
+                key: String,
+                /// The value removed, if there was one.
+                reply: Reply<Option<String>>,
+            },
+            /// From now on, tells `watcher` of every change to a key that starts with
+            /// `prefix`; answers once the watch is in place.
+            Watch {
+                /// The keys watched.
+                prefix: String,
+                /// Who is told.
+                watcher: EndpointRef<WatcherProtocol>,
+                /// The acknowledgement.
+                reply: Reply<()>,
+            },
+        }
     }
 }
 
-message! {
-    /// What a watcher is told.
-    pub enum WatchMessage {
-        /// `key` changed: its new value, or `None` when it was deleted.
-        Changed {
-            /// The key.
-            key: String,
-            /// Its value now.
-            value: Option<String>,
-        },
+protocol! {
+    /// A watcher's protocol: one-way notices only.
+    pub protocol WatcherProtocol {
+        /// What a watcher is told.
+        message WatchMessage {
+            /// A key changed: the key and its new value, or `None` when it was deleted.
+            Changed(String, Option<String>),
+        }
     }
-}
-
-/// The store's protocol: asks only.
-pub struct KvProtocol;
-impl Protocol for KvProtocol {
-    type Message = NoMessage;
-    type Ask = KvAsk;
-    type Control = NoMessage;
-}
-
-/// A watcher's protocol: one-way notices only.
-pub struct WatcherProtocol;
-impl Protocol for WatcherProtocol {
-    type Message = WatchMessage;
-    type Ask = NoMessage;
-    type Control = NoMessage;
 }
 
 /// The store: a map and its watches.
@@ -105,10 +90,7 @@ impl Store {
     fn changed(&self, key: &str, value: Option<&String>) {
         for (prefix, watcher) in &self.watches {
             if key.starts_with(prefix.as_str()) {
-                let notice = WatchMessage::Changed {
-                    key: key.to_string(),
-                    value: value.cloned(),
-                };
+                let notice = WatchMessage::Changed(key.to_string(), value.cloned());
                 if let Err(e) = watcher.send(notice) {
                     log::warn!("Could not tell {watcher} of {key}: {e}");
                 }
@@ -145,7 +127,7 @@ impl RpcEndpoint for Store {
                 reply,
             } => {
                 self.watches.push((prefix, watcher));
-                reply.send(true);
+                reply.send(());
             }
         }
         Ok(())
@@ -165,7 +147,7 @@ impl RpcEndpoint for Watcher {
         _: &EndpointContext<'_, WatcherProtocol>,
         msg: WatchMessage,
     ) -> HandlerResult {
-        let WatchMessage::Changed { key, value } = msg;
+        let WatchMessage::Changed(key, value) = msg;
         let _ = self.seen.send((key, value));
         Ok(())
     }
@@ -215,12 +197,11 @@ fn play() -> Result<(), Box<dyn std::error::Error>> {
     let watcher = env.setup_endpoint("watcher", Watcher { seen: seen_tx })?;
     let kv: EndpointRef<KvProtocol> =
         env.setup_endpoint_ref_by_uri(&format!("ember://kv@127.0.0.1:{port}"))?;
-    let watching = kv.ask_sync(|reply| KvAsk::Watch {
+    kv.ask_sync(|reply| KvAsk::Watch {
         prefix: "user/".to_string(),
         watcher: watcher.clone(),
         reply,
     })?;
-    assert!(watching, "the watch is in place");
 
     const OPERATIONS: u64 = 10_000;
     let mut model: BTreeMap<String, String> = BTreeMap::new();

@@ -19,50 +19,36 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rpc_env::{
-    message, EndpointContext, EndpointRef, HandlerResult, NoMessage, Protocol, Reply, RpcEndpoint,
-    RpcEnv, RpcEnvConfig,
+    protocol, EndpointContext, EndpointRef, HandlerResult, Reply, RpcEndpoint, RpcEnv, RpcEnvConfig,
 };
 
-message! {
-    /// What the `pong` endpoint is asked.
-    pub enum PongAsk {
-        /// Answers `round`; also sends a `Ponged` to `ping`.
-        Ping {
-            /// The round number, echoed back.
-            round: u32,
-            /// Where to send the `Ponged` notice.
-            ping: EndpointRef<PingProtocol>,
-            /// The answer: `round`.
-            reply: Reply<u32>,
-        },
+protocol! {
+    /// The `pong` endpoint's protocol: asks only.
+    pub protocol PongProtocol {
+        /// What the `pong` endpoint is asked.
+        ask PongAsk {
+            /// Answers `round`; also sends a `Ponged` to `ping`.
+            Ping {
+                /// The round number, echoed back.
+                round: u32,
+                /// Where to send the `Ponged` notice.
+                ping: EndpointRef<PingProtocol>,
+                /// The answer: `round`.
+                reply: Reply<u32>,
+            },
+        }
     }
 }
 
-message! {
-    /// What the `ping` endpoint is told.
-    pub enum PingMessage {
-        /// The server handled round `round`.
-        Ponged {
-            /// The round.
-            round: u32,
-        },
+protocol! {
+    /// The `ping` endpoint's protocol: one-way notices only.
+    pub protocol PingProtocol {
+        /// What the `ping` endpoint is told.
+        message PingMessage {
+            /// The server handled this round.
+            Ponged(u32),
+        }
     }
-}
-
-/// The `pong` endpoint's protocol.
-pub struct PongProtocol;
-impl Protocol for PongProtocol {
-    type Message = NoMessage;
-    type Ask = PongAsk;
-    type Control = NoMessage;
-}
-
-/// The `ping` endpoint's protocol.
-pub struct PingProtocol;
-impl Protocol for PingProtocol {
-    type Message = PingMessage;
-    type Ask = NoMessage;
-    type Control = NoMessage;
 }
 
 struct Pong;
@@ -76,7 +62,7 @@ impl RpcEndpoint for Pong {
         ask: PongAsk,
     ) -> HandlerResult {
         let PongAsk::Ping { round, ping, reply } = ask;
-        ping.send(PingMessage::Ponged { round })?;
+        ping.send(PingMessage::Ponged(round))?;
         reply.send(round);
         Ok(())
     }
@@ -94,7 +80,7 @@ impl RpcEndpoint for Ping {
         _: &EndpointContext<'_, PingProtocol>,
         msg: PingMessage,
     ) -> HandlerResult {
-        let PingMessage::Ponged { round } = msg;
+        let PingMessage::Ponged(round) = msg;
         let _ = self.ponged.send(round);
         Ok(())
     }

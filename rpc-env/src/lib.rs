@@ -8,30 +8,27 @@
 //!
 //! Messages are typed per endpoint: its [`Protocol`] names an enum of one-way messages and
 //! an enum of asks, each ask carrying a [`Reply<T>`] that fixes the answer's type. They are
-//! encoded with this crate's own [`Encode`] / [`Decode`] (the [`message!`] macro writes them)
-//! into length-prefixed frames (`WIRE.md`). Messages between endpoints of one env are never
+//! encoded with this crate's own [`Encode`] / [`Decode`] (the [`message!`] macro writes them;
+//! [`protocol!`] declares a protocol and its enums in one place) into length-prefixed frames
+//! (`WIRE.md`). Messages between endpoints of one env are never
 //! encoded. A third enum, of control messages, has no encoding at all: only this process
 //! sends them, through a [`ControlRef`] that the env hands out and that cannot travel.
 //! [`semantics`] is the contract (ordering, delivery, timeouts, disconnects) and
 //! [`wire_format`] the bytes on the wire; both are the crate's `SEMANTICS.md` and `WIRE.md`.
 //!
 //! ```
-//! use rpc_env::{message, EndpointContext, HandlerResult, NoMessage, Protocol, Reply,
-//!               RpcEndpoint, RpcEnv, RpcEnvConfig};
+//! use rpc_env::{protocol, EndpointContext, HandlerResult, Reply, RpcEndpoint, RpcEnv,
+//!               RpcEnvConfig};
 //!
-//! message! {
-//!     /// What an echo endpoint is asked.
-//!     pub enum EchoAsk {
-//!         /// Answers with `text`.
-//!         Echo { text: String, reply: Reply<String> },
+//! protocol! {
+//!     /// An echo endpoint's protocol: asks only (no one-way messages, no control).
+//!     pub protocol EchoProtocol {
+//!         /// What an echo endpoint is asked.
+//!         ask EchoAsk {
+//!             /// Answers with `text`.
+//!             Echo { text: String, reply: Reply<String> },
+//!         }
 //!     }
-//! }
-//!
-//! struct EchoProtocol;
-//! impl Protocol for EchoProtocol {
-//!     type Message = NoMessage;
-//!     type Ask = EchoAsk;
-//!     type Control = NoMessage;
 //! }
 //!
 //! struct Echo;
@@ -71,6 +68,12 @@ pub mod wire_format {}
 #[doc(hidden)]
 #[path = "fuzz_hooks.rs"]
 pub mod __fuzz;
+
+/// The crate README's quickstart, compiled and run as a doctest so that it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeQuickstart;
+
 mod address;
 mod ask;
 mod ask_registry;
@@ -93,6 +96,7 @@ mod outbox;
 mod pending_asks;
 #[cfg(test)]
 mod proptests;
+mod protocol_macro;
 mod refusals;
 mod security;
 mod stats;

@@ -3,8 +3,9 @@
 /// Declares a message enum or struct and implements [`Encode`](crate::Encode) and
 /// [`Decode`](crate::Decode) for it.
 ///
-/// Enum variants are unit variants or have named fields; each is written as a `u16` tag (its
-/// position in the declaration, from 0) followed by its fields in order. Structs are their
+/// Enum variants are unit variants, have named fields, or are tuple variants (of up to 16
+/// fields); each is written as a `u16` tag (its position in the declaration, from 0)
+/// followed by its fields in order. Structs are their
 /// fields in order. Attributes and doc comments pass through, so `#[derive(Debug)]` works.
 /// Adding a variant at the end keeps old tags; reordering variants changes the wire format.
 ///
@@ -19,6 +20,8 @@
 ///         Increment { by: u64 },
 ///         /// Sets the count to zero.
 ///         Reset,
+///         /// Sets the count to a value, for a reason (a tuple variant).
+///         Set(u64, String),
 ///     }
 /// }
 ///
@@ -39,6 +42,10 @@
 /// let bytes = rpc_env::encode_to_bytes(&CounterMessage::Increment { by: 3 });
 /// let back: CounterMessage = rpc_env::decode_from(bytes).unwrap();
 /// assert_eq!(back, CounterMessage::Increment { by: 3 });
+///
+/// let set = CounterMessage::Set(7, "restored".into());
+/// let back: CounterMessage = rpc_env::decode_from(rpc_env::encode_to_bytes(&set)).unwrap();
+/// assert_eq!(back, set);
 /// ```
 #[macro_export]
 macro_rules! message {
@@ -47,7 +54,9 @@ macro_rules! message {
         $vis:vis enum $name:ident {
             $(
                 $(#[$vmeta:meta])*
-                $variant:ident $( { $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)? } )?
+                $variant:ident
+                $( { $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)? } )?
+                $( ( $( $(#[$tmeta:meta])* $tty:ty ),* $(,)? ) )?
             ),* $(,)?
         }
     ) => {
@@ -55,7 +64,9 @@ macro_rules! message {
         $vis enum $name {
             $(
                 $(#[$vmeta])*
-                $variant $( { $( $(#[$fmeta])* $field : $fty ),* } )?
+                $variant
+                $( { $( $(#[$fmeta])* $field : $fty ),* } )?
+                $( ( $( $(#[$tmeta])* $tty ),* ) )?
             ),*
         }
 
@@ -67,9 +78,23 @@ macro_rules! message {
                 enum __Tag { $($variant),* }
                 match self {
                     $(
-                        $name::$variant $( { $($field),* } )? => {
+                        $name::$variant
+                        $( { $($field),* } )?
+                        $( ( $( $crate::__message_wildcard!($tty) ),* ) )? => {
                             $crate::Encode::encode(&(__Tag::$variant as u16), buf);
                             $( $( $crate::Encode::encode($field, buf); )* )?
+                            $(
+                                // Tuple fields have no names to bind in this arm's
+                                // pattern: the helper binds them, with names from this
+                                // expansion (hygiene), in a pattern of its own.
+                                $crate::__message_encode_tuple!(
+                                    self, buf, $name::$variant;
+                                    [];
+                                    [$($tty),*];
+                                    [__f0 __f1 __f2 __f3 __f4 __f5 __f6 __f7
+                                     __f8 __f9 __f10 __f11 __f12 __f13 __f14 __f15]
+                                );
+                            )?
                         }
                     )*
                 }
@@ -86,9 +111,10 @@ macro_rules! message {
                 let tag = r.read_u16()?;
                 $(
                     if tag == __Tag::$variant as u16 {
-                        return ::std::result::Result::Ok($name::$variant $( {
-                            $( $field: $crate::Decode::decode(r)? ),*
-                        } )?);
+                        return ::std::result::Result::Ok($name::$variant
+                            $( { $( $field: $crate::Decode::decode(r)? ),* } )?
+                            $( ( $( <$tty as $crate::Decode>::decode(r)? ),* ) )?
+                        );
                     }
                 )*
                 ::std::result::Result::Err($crate::DecodeError::invalid_tag(
@@ -126,5 +152,39 @@ macro_rules! message {
                 })
             }
         }
+    };
+}
+
+/// `_`, whatever type it is given: the pattern of one tuple field in [`message!`]'s encode.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __message_wildcard {
+    ($ty:ty) => {
+        _
+    };
+}
+
+/// Encodes the fields of a tuple variant (for [`message!`]): pairs each field's type with a
+/// name from the pool, then binds the names in one pattern and encodes them in order.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __message_encode_tuple {
+    ($value:ident, $buf:ident, $path:path; [$($bound:ident)*]; []; [$($unused:ident)*]) => {
+        if let $path($($bound),*) = $value {
+            $( $crate::Encode::encode($bound, $buf); )*
+        }
+    };
+    (
+        $value:ident, $buf:ident, $path:path;
+        [$($bound:ident)*];
+        [$ty:ty $(, $rest:ty)*];
+        [$next:ident $($pool:ident)*]
+    ) => {
+        $crate::__message_encode_tuple!(
+            $value, $buf, $path; [$($bound)* $next]; [$($rest),*]; [$($pool)*]
+        )
+    };
+    ($value:ident, $buf:ident, $path:path; [$($bound:ident)*]; [$($rest:ty),+]; []) => {
+        ::std::compile_error!("message!: a tuple variant has at most 16 fields")
     };
 }

@@ -45,8 +45,8 @@ message! {
 }
 
 message! {
-    /// A message enum with a unit, a scalar and two nested variants: every shape the codec
-    /// has, in one type.
+    /// A message enum with a unit, a scalar, two nested and two tuple variants: every shape
+    /// the codec has, in one type.
     #[derive(Debug, Clone, PartialEq)]
     enum Nested {
         Empty,
@@ -60,6 +60,8 @@ message! {
             triple: (u8, String, u64),
             wait: Duration,
         },
+        Single(Inner),
+        Pair(u32, Option<String>),
     }
 }
 

@@ -86,6 +86,8 @@ pub(super) fn nested() -> impl Strategy<Value = Nested> {
                     wait,
                 }
             ),
+        inner().prop_map(Nested::Single),
+        (any::<u32>(), option::of(text())).prop_map(|(n, s)| Nested::Pair(n, s)),
     ]
 }
 
