@@ -8,6 +8,11 @@
 //! - `rpc.ask_pipelined_per_s`: asks with 256 in flight;
 //! - `rpc.ask_cpu_us`: CPU time both processes spent per sequential ask (user + system), so
 //!   latency bought with spinning shows its price;
+//! - `rpc.paced_ask_cpu_us`: CPU time per ask when asks come 500 us apart, so that every
+//!   spin window closes unanswered (what a spin costs a cluster at rest);
+//! - `rpc.idle_cpu_pct`: CPU both processes use while connected and idle, in % of one core;
+//! - the same again as `rpc.spin.*`, with `ember.rpc.io.spinWait` on both sides: askers and
+//!   IO threads poll a while before they park;
 //! - the same again as `rpc.secure.*`, with both envs authenticated and encrypted
 //!   (`ember.authenticate=true`, the secret in a 0600 file): the price of the Noise handshake's
 //!   AES-256-GCM records on every byte.
@@ -32,6 +37,9 @@ pub(crate) const ECHO_MODE: &str = "rpc-echo";
 const ECHO_NAME: &str = "echo";
 const PAYLOAD: usize = 64;
 const IN_FLIGHT: usize = 256;
+/// The pause between paced asks: past the spin of `rpc.spin.*`, as between the heartbeats
+/// and status updates of a cluster at rest.
+const PACE: Duration = Duration::from_micros(500);
 
 message! {
     /// One-way messages to the echo endpoint.
@@ -113,13 +121,71 @@ pub(crate) fn secure_conf(file: &str) -> RpcConf {
         .with(keys::AUTHENTICATE_SECRET_FILE, file)
 }
 
+/// The flag that gives the echo server its spin (`ember.rpc.io.spinWait`).
+const SPIN_WAIT_ARG: &str = "--spin-wait";
+
+/// The spin of the `rpc.spin.*` measurements: longer than the gap between one answer and
+/// the next ask of a sequential loop, short enough that a thread left waiting longer
+/// parks soon.
+const SPIN_WAIT: &str = "50us";
+
+/// The settings of one family of measurements, the same on both sides.
+struct Setting<'a> {
+    /// The family: `rpc`, `rpc.spin` or `rpc.secure`.
+    prefix: &'static str,
+    /// Authenticated and encrypted with the secret in this file.
+    secret_file: Option<&'a str>,
+    /// `ember.rpc.io.spinWait`, if set.
+    spin_wait: Option<&'static str>,
+}
+
+impl Setting<'_> {
+    /// The echo server's arguments.
+    fn server_args(&self) -> Vec<&str> {
+        let mut args = Vec::new();
+        if let Some(file) = self.secret_file {
+            args.extend([SECRET_FILE_ARG, file]);
+        }
+        if let Some(spin) = self.spin_wait {
+            args.extend([SPIN_WAIT_ARG, spin]);
+        }
+        args
+    }
+
+    /// The client env's settings.
+    fn conf(&self) -> RpcConf {
+        let conf = match self.secret_file {
+            Some(file) => secure_conf(file),
+            None => RpcConf::new(),
+        };
+        match self.spin_wait {
+            Some(spin) => conf.with(keys::SPIN_WAIT, spin),
+            None => conf,
+        }
+    }
+}
+
 /// The child side: a server env with the echo endpoint, until the parent goes away;
-/// authenticated with `--secret-file PATH`.
+/// authenticated with `--secret-file PATH`, spinning with `--spin-wait DURATION`.
 pub(crate) fn serve_echo(args: &[String]) -> Result<(), BenchError> {
-    let conf = match args {
-        [flag, file] if flag == SECRET_FILE_ARG => secure_conf(file),
-        _ => RpcConf::new(),
-    };
+    let mut conf = RpcConf::new();
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, file] if flag == SECRET_FILE_ARG => {
+                for (key, value) in secure_conf(file).iter() {
+                    conf.set(key, value);
+                }
+            }
+            [flag, spin] if flag == SPIN_WAIT_ARG => {
+                conf.set(keys::SPIN_WAIT, spin.as_str());
+            }
+            other => {
+                return Err(BenchError::new(format!(
+                    "unexpected echo server arguments: {other:?}"
+                )))
+            }
+        }
+    }
     let env = RpcEnv::create(RpcEnvConfig::server("bench-server", "127.0.0.1", 0).with_conf(conf))
         .map_err(rpc_error("starting the server env"))?;
     env.setup_endpoint(ECHO_NAME, Echo { received: 0 })
@@ -132,34 +198,44 @@ pub(crate) fn serve_echo(args: &[String]) -> Result<(), BenchError> {
     }
 }
 
-/// Measures rpc-env's ask and send paths, in the clear and then authenticated.
+/// Measures rpc-env's ask and send paths: in the clear, with the spin on, and then
+/// authenticated.
 pub(crate) fn measure(opts: &Options) -> Result<Vec<Metric>, BenchError> {
-    let mut metrics = measure_one(opts, "rpc", None)?;
+    let plain = Setting {
+        prefix: "rpc",
+        secret_file: None,
+        spin_wait: None,
+    };
+    let mut metrics = measure_one(opts, &plain)?;
+    eprintln!("[rpc] again with {} = {SPIN_WAIT} ...", keys::SPIN_WAIT);
+    let spin = Setting {
+        prefix: "rpc.spin",
+        secret_file: None,
+        spin_wait: Some(SPIN_WAIT),
+    };
+    metrics.extend(measure_one(opts, &spin)?);
     let secret = SecretFile::create()?;
     eprintln!("[rpc] again with authentication and encryption ...");
-    metrics.extend(measure_one(opts, "rpc.secure", Some(&secret.path))?);
+    let secure = Setting {
+        prefix: "rpc.secure",
+        secret_file: Some(&secret.path),
+        spin_wait: None,
+    };
+    metrics.extend(measure_one(opts, &secure)?);
     Ok(metrics)
 }
 
 /// One run of every measurement against a fresh server, metrics named `<prefix>.<name>`.
-fn measure_one(
-    opts: &Options,
-    prefix: &str,
-    secret_file: Option<&str>,
-) -> Result<Vec<Metric>, BenchError> {
-    let (args, conf) = match secret_file {
-        Some(file) => (vec![SECRET_FILE_ARG, file], secure_conf(file)),
-        None => (Vec::new(), RpcConf::new()),
-    };
-    let server = ChildServer::spawn(ECHO_MODE, &args)?;
-    let env = RpcEnv::create(RpcEnvConfig::client("bench-client").with_conf(conf))
+fn measure_one(opts: &Options, setting: &Setting<'_>) -> Result<Vec<Metric>, BenchError> {
+    let server = ChildServer::spawn(ECHO_MODE, &setting.server_args())?;
+    let env = RpcEnv::create(RpcEnvConfig::client("bench-client").with_conf(setting.conf()))
         .map_err(rpc_error("starting the client env"))?;
     let result = measure_with(
         &env,
         &RpcAddress::new("127.0.0.1", server.port()),
         server.pid(),
         opts,
-        prefix,
+        setting.prefix,
     );
     env.shutdown();
     result
@@ -301,18 +377,65 @@ fn measure_with(
         per_second(pipelined, took),
         "asks/s",
     ));
+
+    // Paced: asks with a pause between them longer than any spin window, so a spin
+    // that outlives each answer is paid in full on every ask, and no wakeup is saved.
+    eprintln!("[rpc] measuring {prefix}.paced ask CPU ...");
+    let paced = opts.iterations(4_000, 500);
+    let cpu_before = cpu_time(std::process::id())? + cpu_time(server_pid)?;
+    for _ in 0..paced {
+        std::thread::sleep(PACE);
+        echo.ask_sync(|reply| BenchAsk::Echo {
+            data: data.clone(),
+            reply,
+        })
+        .map_err(rpc_error("asking the echo endpoint"))?;
+    }
+    let cpu_after = cpu_time(std::process::id())? + cpu_time(server_pid)?;
+    let cpu_per_paced = (cpu_after - cpu_before).as_secs_f64() * 1e6 / paced as f64;
+    metrics.push(Metric::new(name("paced_ask_cpu_us"), cpu_per_paced, "us"));
+
+    // Idle: both envs connected, nothing sent. A spin that outlived its activity would
+    // show here.
+    eprintln!("[rpc] measuring {prefix}.idle CPU ...");
+    let idle = if opts.quick {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(3)
+    };
+    // Past any spin window of the last measurement.
+    std::thread::sleep(Duration::from_millis(50));
+    let cpu_before = cpu_time(std::process::id())? + cpu_time(server_pid)?;
+    let start = Instant::now();
+    std::thread::sleep(idle);
+    let cpu_after = cpu_time(std::process::id())? + cpu_time(server_pid)?;
+    let idle_pct = (cpu_after - cpu_before).as_secs_f64() * 100.0 / start.elapsed().as_secs_f64();
+    metrics.push(Metric::new(name("idle_cpu_pct"), idle_pct, "%"));
     Ok(metrics)
 }
 
 /// The fixed name of `metric` in the `prefix` family (names are `&'static`: scripts key on
 /// them, so they are spelled out here rather than built).
 fn metric_name(prefix: &str, metric: &str) -> &'static str {
-    const NAMES: [(&str, &str, &str); 10] = [
+    const NAMES: [(&str, &str, &str); 21] = [
         ("rpc", "ask_p50_us", "rpc.ask_p50_us"),
         ("rpc", "ask_p99_us", "rpc.ask_p99_us"),
         ("rpc", "ask_cpu_us", "rpc.ask_cpu_us"),
         ("rpc", "send_msgs_per_s", "rpc.send_msgs_per_s"),
         ("rpc", "ask_pipelined_per_s", "rpc.ask_pipelined_per_s"),
+        ("rpc", "idle_cpu_pct", "rpc.idle_cpu_pct"),
+        ("rpc", "paced_ask_cpu_us", "rpc.paced_ask_cpu_us"),
+        ("rpc.spin", "ask_p50_us", "rpc.spin.ask_p50_us"),
+        ("rpc.spin", "ask_p99_us", "rpc.spin.ask_p99_us"),
+        ("rpc.spin", "ask_cpu_us", "rpc.spin.ask_cpu_us"),
+        ("rpc.spin", "send_msgs_per_s", "rpc.spin.send_msgs_per_s"),
+        (
+            "rpc.spin",
+            "ask_pipelined_per_s",
+            "rpc.spin.ask_pipelined_per_s",
+        ),
+        ("rpc.spin", "idle_cpu_pct", "rpc.spin.idle_cpu_pct"),
+        ("rpc.spin", "paced_ask_cpu_us", "rpc.spin.paced_ask_cpu_us"),
         ("rpc.secure", "ask_p50_us", "rpc.secure.ask_p50_us"),
         ("rpc.secure", "ask_p99_us", "rpc.secure.ask_p99_us"),
         ("rpc.secure", "ask_cpu_us", "rpc.secure.ask_cpu_us"),
@@ -325,6 +448,12 @@ fn metric_name(prefix: &str, metric: &str) -> &'static str {
             "rpc.secure",
             "ask_pipelined_per_s",
             "rpc.secure.ask_pipelined_per_s",
+        ),
+        ("rpc.secure", "idle_cpu_pct", "rpc.secure.idle_cpu_pct"),
+        (
+            "rpc.secure",
+            "paced_ask_cpu_us",
+            "rpc.secure.paced_ask_cpu_us",
         ),
     ];
     NAMES

@@ -7,6 +7,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Condvar, Mutex};
@@ -109,6 +110,9 @@ impl<T> AskShared<T> {
 pub struct AskHandle<T> {
     shared: Arc<AskShared<T>>,
     ticket: Option<Ticket>,
+    /// How long [`wait`](Self::wait) polls for the answer before it parks
+    /// (`ember.rpc.io.spinWait`); zero: it parks at once.
+    spin: Duration,
 }
 
 /// The registry entry of an ask, for abort.
@@ -120,7 +124,17 @@ pub(crate) struct Ticket {
 
 impl<T: Send + 'static> AskHandle<T> {
     pub(crate) fn new(shared: Arc<AskShared<T>>, ticket: Option<Ticket>) -> AskHandle<T> {
-        AskHandle { shared, ticket }
+        AskHandle {
+            shared,
+            ticket,
+            spin: Duration::ZERO,
+        }
+    }
+
+    /// This handle, with [`wait`](Self::wait) polling for `spin` before it parks.
+    pub(crate) fn spinning(mut self, spin: Duration) -> AskHandle<T> {
+        self.spin = spin;
+        self
     }
 
     /// An ask that failed before it was sent.
@@ -130,6 +144,7 @@ impl<T: Send + 'static> AskHandle<T> {
         AskHandle {
             shared,
             ticket: None,
+            spin: Duration::ZERO,
         }
     }
 
@@ -140,8 +155,13 @@ impl<T: Send + 'static> AskHandle<T> {
     /// [`RpcError::BlockingOnIoThread`] unless the answer is already there: waiting there
     /// would stall every connection the thread serves, possibly the one the answer comes on.
     pub fn wait(self) -> Result<T, RpcError> {
-        if crate::thread_role::on_io_thread() && !self.shared.is_done() {
-            return Err(RpcError::BlockingOnIoThread);
+        if crate::thread_role::on_io_thread() {
+            if !self.shared.is_done() {
+                return Err(RpcError::BlockingOnIoThread);
+            }
+        } else {
+            // An answer that comes within the spin costs no wakeup of this thread.
+            crate::spin::poll_for(self.spin, || self.shared.is_done());
         }
         let mut state = self.shared.state.lock();
         loop {

@@ -191,7 +191,9 @@ impl<P: Protocol> EndpointRef<P> {
             origin,
         };
         if self.is_local() {
-            return env.ask_local::<P, T>(&self.inner.name, make, timeout);
+            return env
+                .ask_local::<P, T>(&self.inner.name, make, timeout)
+                .spinning(env.spin_wait);
         }
         let shared = AskShared::new();
         let ask = make(Reply::detached());
@@ -201,7 +203,7 @@ impl<P: Protocol> EndpointRef<P> {
         let ticket = env.ask_remote(&self.inner, pending, timeout, &|buf: &mut BytesMut| {
             ask.encode(buf)
         });
-        AskHandle::new(shared, ticket)
+        AskHandle::new(shared, ticket).spinning(env.spin_wait)
     }
 }
 

@@ -99,6 +99,7 @@ mod proptests;
 mod protocol_macro;
 mod refusals;
 mod security;
+mod spin;
 mod stats;
 mod thread_role;
 mod ticker;

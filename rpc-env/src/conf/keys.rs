@@ -12,6 +12,12 @@ pub const CONNECTION_CREATION_TIMEOUT: &str = "ember.rpc.io.connectionCreationTi
 pub const DISPATCHER_NUM_THREADS: &str = "ember.rpc.dispatcher.numThreads";
 /// Threads of the network I/O loop; default `min(cores, 8)`.
 pub const IO_THREADS: &str = "ember.rpc.io.threads";
+/// How long a thread that has just sent an ask, and an IO thread that has just handled
+/// network events, poll for what comes next before they park (Ember's; Spark always parks).
+/// Polling buys latency with CPU: an ask answered within the window skips the wakeups of
+/// parked threads. `0` turns it off; a bare number is microseconds, at most `10ms`. The
+/// window restarts only on activity, so an idle env never polls. Default `0`.
+pub const SPIN_WAIT: &str = "ember.rpc.io.spinWait";
 /// Largest message callers may send, in whole MiB; default 128, at most 2047.
 pub const MESSAGE_MAX_SIZE: &str = "ember.rpc.message.maxSize";
 /// How many bytes may wait to be written to one connection (Ember's; Spark has no cap).
@@ -69,6 +75,7 @@ pub const ALL: &[&str] = &[
     CONNECTION_CREATION_TIMEOUT,
     DISPATCHER_NUM_THREADS,
     IO_THREADS,
+    SPIN_WAIT,
     MESSAGE_MAX_SIZE,
     OUTBOX_MAX_BYTES,
     INBOX_MAX_BYTES,

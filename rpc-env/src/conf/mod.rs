@@ -106,6 +106,9 @@ impl fmt::Display for ConfError {
 
 impl std::error::Error for ConfError {}
 
+/// The longest [`keys::SPIN_WAIT`] accepted: past a few milliseconds, polling is only heat.
+const MAX_SPIN_WAIT: Duration = Duration::from_millis(10);
+
 /// The `ember.*` settings of an RPC environment, as strings kept in key order.
 #[derive(Clone, Default)]
 pub struct RpcConf {
@@ -317,6 +320,16 @@ impl RpcConf {
         self.thread_count(keys::IO_THREADS, available_cores.clamp(1, 8))
     }
 
+    /// How long threads poll before parking: [`keys::SPIN_WAIT`], `0` (off) by default, at
+    /// most `10ms`; a bare number is microseconds.
+    pub fn spin_wait(&self) -> Result<Duration, ConfError> {
+        let spin = self.get_duration(keys::SPIN_WAIT, Duration::ZERO, TimeUnit::Microseconds)?;
+        if spin > MAX_SPIN_WAIT {
+            return Err(self.invalid(keys::SPIN_WAIT, "must be at most 10ms"));
+        }
+        Ok(spin)
+    }
+
     fn thread_count(&self, key: &str, default: usize) -> Result<usize, ConfError> {
         match self.get_usize(key, default)? {
             0 => Err(self.invalid(key, "must be at least 1")),
@@ -378,6 +391,26 @@ mod test_support {
 mod tests {
     use super::test_support::{k, one, reason, MS, SECS};
     use super::*;
+
+    #[test]
+    fn spin_wait_is_off_by_default_and_bounded() {
+        use std::time::Duration;
+        let spin = |v: &str| one(keys::SPIN_WAIT, v).spin_wait();
+        assert_eq!(RpcConf::new().spin_wait(), Ok(Duration::ZERO));
+        assert_eq!(
+            spin("50"),
+            Ok(Duration::from_micros(50)),
+            "bare: microseconds"
+        );
+        assert_eq!(spin("2ms"), Ok(MS(2)));
+        assert_eq!(spin("10ms"), Ok(MS(10)));
+        assert_eq!(reason(spin("11ms")), "must be at most 10ms");
+        assert!(
+            reason(spin("soon")).starts_with("time must be"),
+            "{}",
+            reason(spin("soon"))
+        );
+    }
 
     #[test]
     fn map_operations() {

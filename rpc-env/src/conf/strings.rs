@@ -14,6 +14,8 @@ const SIZE_FORMAT: &str = "size must be given as bytes (b), kibibytes (k), mebib
 /// The unit of a time string that has no suffix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeUnit {
+    /// A bare number is microseconds.
+    Microseconds,
     /// A bare number is milliseconds.
     Milliseconds,
     /// A bare number is seconds.
@@ -67,6 +69,7 @@ pub(super) fn parse_time(text: &str, bare_unit: TimeUnit) -> Result<Duration, St
     };
     match suffix.as_str() {
         "" => match bare_unit {
+            TimeUnit::Microseconds => Ok(Duration::from_micros(n)),
             TimeUnit::Milliseconds => Ok(Duration::from_millis(n)),
             TimeUnit::Seconds => Ok(Duration::from_secs(n)),
         },

@@ -110,6 +110,7 @@ impl RpcEnv {
         let max_frame = conf.max_message_size()?;
         let limits = Limits::from_conf(&conf)?;
         let ask_timeout = conf.ask_timeout()?;
+        let spin_wait = conf.spin_wait()?;
         let lookup_timeout = conf.lookup_timeout()?;
         let connect_timeout = conf.connect_timeout()?;
         let max_retries = conf.port_max_retries()?;
@@ -153,6 +154,7 @@ impl RpcEnv {
             outboxes: RwLock::new(FastMap::default()),
             listen_owners: Mutex::new(FastMap::default()),
             ask_timeout: (ask_timeout.duration(), Arc::from(ask_timeout.key())),
+            spin_wait,
             lookup_timeout,
             connect_timeout,
             max_frame,

@@ -72,6 +72,8 @@ pub(crate) struct EnvShared {
     /// make the endpoints believe that process went away.
     pub(super) listen_owners: Mutex<FastMap<RpcAddress, u64>>,
     pub(crate) ask_timeout: (Duration, Arc<str>),
+    /// `ember.rpc.io.spinWait`: how long askers and IO threads poll before parking.
+    pub(crate) spin_wait: Duration,
     pub(super) lookup_timeout: RpcTimeout,
     pub(super) connect_timeout: Duration,
     /// The largest frame length field accepted or sent: `ember.rpc.message.maxSize`.

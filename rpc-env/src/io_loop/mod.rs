@@ -24,6 +24,7 @@ use crate::env::EnvShared;
 use crate::error::RpcError;
 use crate::fast_hash::FastMap;
 use crate::inbox::InlineBatch;
+use crate::spin::SpinWindow;
 
 mod deliver;
 mod handshake;
@@ -158,6 +159,7 @@ impl IoThreads {
                 scratch: vec![0u8; READ_CHUNK],
                 unfinished_reads: Vec::new(),
                 handshake_deadlines: VecDeque::new(),
+                spin: SpinWindow::new(env.spin_wait),
             };
             let join = std::thread::Builder::new()
                 .name(format!("{}-rpc-io-{index}", env.name))
@@ -201,6 +203,9 @@ struct IoLoop {
     /// When each connection still in its handshake must be done, oldest first (they are
     /// added in time order with one timeout, so the front is always the next due).
     handshake_deadlines: VecDeque<(Instant, Token)>,
+    /// `ember.rpc.io.spinWait`: after events, the thread polls rather than parks for a
+    /// while, as the answer to what it just handled is likely to come soon.
+    spin: SpinWindow,
 }
 
 impl IoLoop {
@@ -208,10 +213,11 @@ impl IoLoop {
         crate::thread_role::mark_io_thread();
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.unfinished_reads.is_empty() {
-                self.next_wakeup()
-            } else {
+            let spinning = self.unfinished_reads.is_empty() && self.spin.is_open();
+            let timeout = if !self.unfinished_reads.is_empty() || spinning {
                 Some(Duration::ZERO)
+            } else {
+                self.next_wakeup()
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -220,6 +226,12 @@ impl IoLoop {
                 log::error!("IO thread {} cannot poll: {e}", self.handle.index);
                 self.close_all();
                 return;
+            }
+            if !events.is_empty() {
+                self.spin.activity();
+            } else if spinning {
+                // Nothing yet: let another thread on this core (the asker, say) run.
+                std::thread::yield_now();
             }
             if !self.run_commands() {
                 self.close_all();
