@@ -17,6 +17,7 @@ mod error;
 mod report;
 mod rpc;
 mod stats;
+mod stream;
 mod suites;
 mod tcp_floor;
 
@@ -78,6 +79,8 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
         tcp_floor::BLOCKING_ECHO_MODE => tcp_floor::serve_blocking_echo,
         tcp_floor::SPIN_ECHO_MODE => tcp_floor::serve_spin_echo,
         rpc::ECHO_MODE => rpc::serve_echo,
+        stream::TCP_SINK_MODE => stream::serve_tcp_sink,
+        stream::FILE_SERVER_MODE => stream::serve_file_server,
         suites::tasks::EXECUTOR_MODE => suites::tasks::serve_executor,
         suites::cluster::WORKER_MODE => suites::cluster::serve_worker,
         suites::flood::MASTER_MODE => suites::flood::serve_master,

@@ -34,7 +34,7 @@ use crate::stats;
 
 /// The child mode that serves the echo endpoint.
 pub(crate) const ECHO_MODE: &str = "rpc-echo";
-const ECHO_NAME: &str = "echo";
+pub(crate) const ECHO_NAME: &str = "echo";
 const PAYLOAD: usize = 64;
 const IN_FLIGHT: usize = 256;
 /// The pause between paced asks: past the spin of `rpc.spin.*`, as between the heartbeats
@@ -68,8 +68,16 @@ impl Protocol for BenchProtocol {
     type Control = rpc_env::NoMessage;
 }
 
-struct Echo {
+/// The echo endpoint: answers `Echo` with its data and counts payloads.
+pub(crate) struct Echo {
     received: u64,
+}
+
+impl Echo {
+    /// An echo endpoint that has counted nothing yet.
+    pub(crate) fn new() -> Echo {
+        Echo { received: 0 }
+    }
 }
 
 impl RpcEndpoint for Echo {
@@ -107,7 +115,7 @@ impl RpcEndpoint for Echo {
     }
 }
 
-fn rpc_error(context: &str) -> impl Fn(rpc_env::RpcError) -> BenchError + '_ {
+pub(crate) fn rpc_error(context: &str) -> impl Fn(rpc_env::RpcError) -> BenchError + '_ {
     move |e| BenchError::new(format!("{context}: {e}"))
 }
 

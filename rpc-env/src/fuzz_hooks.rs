@@ -51,7 +51,9 @@ fn parse_payload(kind: FrameKind, payload: Bytes) {
                 let _ = header.receiver_name();
                 let _ = header.sender_raw();
                 let body = header.into_body();
-                // The verifier is the one endpoint every env has: its decoder sees any body.
+                // The verifier is the one endpoint every env has, and the file server the
+                // one every serving env has: their decoders see any body.
+                let _ = crate::decode_from::<crate::file_server::FileServerAsk>(body.clone());
                 let _ = crate::decode_from::<crate::verifier::VerifierAsk>(body);
             }
         }

@@ -23,6 +23,7 @@ use crate::endpoint::{Protocol, RpcEndpoint};
 use crate::endpoint_ref::EndpointRef;
 use crate::error::RpcError;
 use crate::fast_hash::FastMap;
+use crate::file_server::{FileServer, FileStream, FILE_SERVER_NAME};
 use crate::io_loop::IoThreads;
 use crate::outbox::Outbox;
 use crate::security::Security;
@@ -155,6 +156,7 @@ impl RpcEnv {
             listen_owners: Mutex::new(FastMap::default()),
             ask_timeout: (ask_timeout.duration(), Arc::from(ask_timeout.key())),
             spin_wait,
+            file_server: Mutex::new(None),
             lookup_timeout,
             connect_timeout,
             max_frame,
@@ -240,6 +242,43 @@ impl RpcEnv {
     pub fn endpoint_ref_at<P: Protocol>(&self, address: &RpcAddress, name: &str) -> EndpointRef<P> {
         let target = EndpointAddress::new(Some(address.clone()), name.to_string());
         EndpointRef::bind(Arc::clone(&self.shared), target, None)
+    }
+
+    /// This env's file server (Spark's `RpcEnvFileServer`): what is added to it, its peers
+    /// can read with [`open_stream`](Self::open_stream). Its endpoint, `file-server`, is
+    /// registered on the first call. A client-mode env has no address to serve at and
+    /// refuses.
+    pub fn file_server(&self) -> Result<FileServer, RpcError> {
+        let mut slot = self.shared.file_server.lock();
+        if let Some(server) = &*slot {
+            return Ok(server.clone());
+        }
+        let Some(address) = self.shared.address.clone() else {
+            return Err(RpcError::failure(
+                "A client-mode env cannot serve files: it has no address for its peers to                  reach",
+            ));
+        };
+        let (server, endpoint) = FileServer::new(address);
+        self.setup_concurrent_endpoint(FILE_SERVER_NAME, endpoint)?;
+        *slot = Some(server.clone());
+        Ok(server)
+    }
+
+    /// Opens a file another env serves, by the URI its
+    /// [`FileServer`](crate::FileServer) gave (`ember://host:port/files/name`): asks its
+    /// size, then yields its bytes in order as they are read, in chunks pulled over this
+    /// env's connection to that one. Fails at once if the URI is not a file URI, or that
+    /// env does not serve this path.
+    pub fn open_stream(&self, uri: &str) -> Result<FileStream, RpcError> {
+        let (address, path) = crate::file_server::parse_uri(uri)?;
+        let server = self.endpoint_ref_at(&address, FILE_SERVER_NAME);
+        FileStream::open(server, path).map_err(|e| match e {
+            // A server that has never served anything has no endpoint for it.
+            RpcError::EndpointNotFound { .. } => {
+                RpcError::failure(format!("No file is served at {uri}"))
+            }
+            other => other,
+        })
     }
 
     /// Whether an endpoint called `name` is registered here.

@@ -74,6 +74,8 @@ pub(crate) struct EnvShared {
     pub(crate) ask_timeout: (Duration, Arc<str>),
     /// `ember.rpc.io.spinWait`: how long askers and IO threads poll before parking.
     pub(crate) spin_wait: Duration,
+    /// The file server, once [`RpcEnv::file_server`](crate::RpcEnv::file_server) made it.
+    pub(crate) file_server: Mutex<Option<crate::file_server::FileServer>>,
     pub(super) lookup_timeout: RpcTimeout,
     pub(super) connect_timeout: Duration,
     /// The largest frame length field accepted or sent: `ember.rpc.message.maxSize`.
