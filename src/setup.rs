@@ -21,6 +21,7 @@ use crate::keys::{
     CORES_MAX, DRIVER_HOST, DRIVER_PORT, EXECUTOR_CORES, EXECUTOR_MEMORY, EXECUTOR_PROGRAM,
     EXECUTOR_PROGRAM_ARGS, NETWORK_TIMEOUT_INTERVAL,
 };
+use ember_deploy::program::{digest_file, ProgramDigest};
 
 pub(crate) fn required<'a>(conf: &'a RpcConf, key: &str, what: &str) -> Result<&'a str, Error> {
     conf.get(key)
@@ -151,13 +152,18 @@ pub(crate) fn application_description(
     conf: &RpcConf,
     app_name: &str,
     driver_url: &str,
+    env: &RpcEnv,
 ) -> Result<ApplicationDescription, Error> {
-    let program = match conf.get(EXECUTOR_PROGRAM) {
-        Some(p) => p.to_string(),
-        None => std::env::current_exe()
-            .map_err(|e| Error::Conf(format!("Cannot find this program to start executors: {e}")))?
-            .to_string_lossy()
-            .into_owned(),
+    let (program, program_digest) = match conf.get(EXECUTOR_PROGRAM) {
+        // Another program: it must be on the workers already.
+        Some(p) => (p.to_string(), None),
+        None => {
+            let exe = std::env::current_exe().map_err(|e| {
+                Error::Conf(format!("Cannot find this program to start executors: {e}"))
+            })?;
+            let digest = serve_program(env, &exe)?;
+            (exe.to_string_lossy().into_owned(), Some(digest))
+        }
     };
     let mut args: Vec<String> = conf
         .get(EXECUTOR_PROGRAM_ARGS)
@@ -199,5 +205,23 @@ pub(crate) fn application_description(
         cores_per_executor,
         command: Command { program, args, env },
         user: std::env::var("USER").unwrap_or_else(|_| "ember".to_string()),
+        program_digest,
     })
+}
+
+/// Serves this program from the driver's file server, so that workers whose disks do not
+/// have it fetch it, and describes it: its URI, size and SHA-256.
+fn serve_program(env: &RpcEnv, exe: &std::path::Path) -> Result<ProgramDigest, Error> {
+    let cannot = |e: String| {
+        Error::Conf(format!(
+            "Cannot serve this program ({}) to the workers: {e}",
+            exe.display()
+        ))
+    };
+    let (size, sha256) = digest_file(exe).map_err(|e| cannot(e.to_string()))?;
+    let uri = env
+        .file_server()
+        .and_then(|files| files.add_file(exe))
+        .map_err(|e| cannot(e.to_string()))?;
+    Ok(ProgramDigest { uri, size, sha256 })
 }

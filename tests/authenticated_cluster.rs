@@ -121,6 +121,7 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
                 cores_per_executor: Some(1),
                 command: owned(),
                 user: "attacker".into(),
+                program_digest: None,
             },
             driver: attacker.endpoint_ref_at::<AppClientProtocol>(&master, "AppClient"),
         })

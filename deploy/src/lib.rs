@@ -11,6 +11,7 @@ mod ids;
 mod local_cluster;
 mod master;
 pub mod messages;
+pub mod program;
 mod properties;
 mod stop_signals;
 pub mod submit;

@@ -16,6 +16,7 @@ fn description(max_cores: Option<u32>) -> ApplicationDescription {
             env: BTreeMap::new(),
         },
         user: "me".into(),
+        program_digest: None,
     }
 }
 

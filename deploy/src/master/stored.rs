@@ -156,6 +156,7 @@ mod tests {
                 cores_per_executor: None,
                 command: command(),
                 user: "me".into(),
+                program_digest: None,
             },
             driver: EndpointAddress::new(Some(RpcAddress::new("d", 1)), "AppClient"),
             address: RpcAddress::new("d", 1),

@@ -198,6 +198,7 @@ impl Fixture {
             cores_per_executor,
             command: command(),
             user: "me".into(),
+            program_digest: None,
         };
         let driver = env.local_ref("AppClient");
         let msg = MasterMessage::RegisterApplication {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use rpc_env::message;
 
 use crate::ids::AppId;
+use crate::program::ProgramDigest;
 
 message! {
     /// A process to launch: program, arguments (with placeholders), environment.
@@ -36,6 +37,9 @@ message! {
         pub command: Command,
         /// Who submitted it.
         pub user: String,
+        /// The size, hash and URI of the command's program when the driver serves it, so
+        /// a worker without that file fetches it (`None`: the program must be there).
+        pub program_digest: Option<ProgramDigest>,
     }
 }
 

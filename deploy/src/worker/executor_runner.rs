@@ -1,14 +1,19 @@
 //! `ExecutorRunner`: one executor process of an application, launched from the command in
 //! the application's description (Spark's `ExecutorRunner`).
 //!
-//! The process is started at once, in `<work>/<app-id>/<exec-id>/` with its output in the
-//! `stdout` and `stderr` files there; the worker reports RUNNING as soon as it is started.
-//! A thread waits for it and reports how it ended: EXITED with its code, or KILLED when the
-//! worker killed it. A process that cannot be started is FAILED.
+//! The process runs in `<work>/<app-id>/<exec-id>/` with its output in the `stdout` and
+//! `stderr` files there. When the program is at the description's path (or the description
+//! names no digest), it is started at once and the worker reports RUNNING; otherwise the
+//! runner's thread first gets it from the worker's program cache (fetching it from the
+//! driver if need be, `program_cache.rs`), then starts it and reports RUNNING itself. The
+//! thread waits for the process and reports how it ended: EXITED with its code, or KILLED
+//! when the worker killed it. A program that cannot be fetched or started is FAILED.
 //!
 //! ```text
-//!   LAUNCHING ──spawned──► RUNNING ──exits──► EXITED(code)
-//!       │                     └──kill()───► KILLED
+//!   LAUNCHING ──spawned──────────────────────► RUNNING ──exits──► EXITED(code)
+//!       │  └──fetching ──fetched, spawned──────┘   └──kill()───► KILLED
+//!       │        ├──kill()─────────────► KILLED (no process is started)
+//!       │        └──cannot fetch──► FAILED
 //!       └──cannot start──► FAILED
 //! ```
 
@@ -18,10 +23,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use rpc_env::RpcEnv;
+
 use crate::messages::{placeholders, Command, ExecutorDescription, ExecutorState};
+use crate::program::ProgramDigest;
 use crate::AppId;
 
 use super::process::{self, Launch, ProcessHandle};
+use super::program_cache::ProgramCache;
 
 /// The environment variable naming the executor's stdout file (Spark's `SPARK_LOG_URL_STDOUT`).
 pub(crate) const LOG_URL_STDOUT: &str = "EMBER_LOG_URL_STDOUT";
@@ -88,6 +98,39 @@ pub(crate) struct ExecutorSpec {
     pub(crate) launcher: Vec<String>,
     /// The worker's security for the child's environment (see [`Launch::security_env`]).
     pub(crate) security_env: Vec<(&'static str, std::ffi::OsString)>,
+    /// Where the program comes from when it is not at the command's path: the
+    /// application's digest of it, the worker's cache and its env to fetch through.
+    pub(crate) fetch: Option<Fetch>,
+}
+
+/// How a runner gets a program that may not be on this worker's disk.
+#[derive(Debug, Clone)]
+pub(crate) struct Fetch {
+    /// The application's description of its program.
+    pub(crate) digest: ProgramDigest,
+    /// The worker's cache.
+    pub(crate) cache: Arc<ProgramCache>,
+    /// The worker's env, to stream the program from the driver.
+    pub(crate) env: RpcEnv,
+}
+
+/// Whether [`ExecutorRunner::start`] started the process itself or left it to its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// The process runs: the caller reports RUNNING.
+    Now,
+    /// The thread fetches the program first and reports RUNNING (or FAILED, or KILLED).
+    Later,
+}
+
+/// Where the executor's process is in its life.
+enum Stage {
+    /// Its program is being fetched: no process yet.
+    Fetching,
+    /// Its process was started (it may have ended since).
+    Started(ProcessHandle),
+    /// Killed while its program was being fetched: no process will be started.
+    KilledBeforeStart,
 }
 
 /// How an executor's state changed, as the runner reports it.
@@ -107,19 +150,28 @@ pub(crate) struct ExecutorRunner {
     exec_id: u32,
     cores: u32,
     memory_mib: u32,
-    process: ProcessHandle,
+    stage: Arc<Mutex<Stage>>,
     killed: Arc<AtomicBool>,
     kill_grace: Duration,
 }
 
+/// What the runner's thread needs to start the process once its program is there.
+struct Prepared {
+    full_id: String,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    dir: PathBuf,
+}
+
 impl ExecutorRunner {
-    /// Creates the executor's directory and starts its process. Once it has started, a
-    /// thread waits for it and hands `report` the final update (EXITED or KILLED); the
-    /// caller reports RUNNING itself. An error is the FAILED message.
+    /// Creates the executor's directory and starts its process, at once or, when its
+    /// program must be fetched first, on its thread ([`Started`] says which). The thread
+    /// hands `report` what follows: RUNNING (when it started the process), then EXITED or
+    /// KILLED, or FAILED. An error is the FAILED message of a launch that failed at once.
     pub(crate) fn start(
         spec: ExecutorSpec,
-        report: impl FnOnce(StateUpdate) + Send + 'static,
-    ) -> Result<ExecutorRunner, String> {
+        report: impl Fn(StateUpdate) + Send + 'static,
+    ) -> Result<(ExecutorRunner, Started), String> {
         let full_id = format!("{}/{}", spec.app_id, spec.exec_id);
         let app_dir = process::dir_name(&spec.app_id.0)?;
         let dir = spec.work_dir.join(app_dir).join(spec.exec_id.to_string());
@@ -135,70 +187,126 @@ impl ExecutorRunner {
                 worker_url: spec.worker_url.clone(),
             },
         );
-        let env = executor_env(&spec.command.env, &dir);
-        let spawned = process::spawn(&Launch {
-            program: &spec.command.program,
-            args: &args,
-            env: &env,
-            dir: &dir,
-            title: "Ember Executor Command",
-            launcher: &spec.launcher,
-            security_env: &spec.security_env,
-        })
-        .map_err(|e| {
-            format!(
-                "Failed to launch executor {full_id}: cannot run program \"{}\": {e}",
-                spec.command.program
-            )
-        })?;
-        let process = spawned.handle();
+        let prepared = Prepared {
+            full_id: full_id.clone(),
+            env: executor_env(&spec.command.env, &dir),
+            args,
+            dir,
+        };
         let killed = Arc::new(AtomicBool::new(false));
-        let killed_seen = Arc::clone(&killed);
-        let waiter = std::thread::Builder::new()
-            .name(format!("ExecutorRunner for {full_id}"))
-            .spawn(move || {
-                let outcome = spawned.wait();
-                report(final_update(outcome, killed_seen.load(Ordering::SeqCst)));
-            });
-        if let Err(e) = waiter {
-            // Without its waiter nobody would reap or report it: take it down now.
-            process.terminate(Duration::ZERO);
-            return Err(format!(
-                "Failed to start the runner thread of {full_id}: {e}"
-            ));
-        }
-        log::info!(
-            "Launched executor {full_id} (pid {}) in {}",
-            process.pid(),
-            dir.display()
-        );
-        Ok(ExecutorRunner {
-            app_id: spec.app_id,
+        let runner = |stage: Stage| ExecutorRunner {
+            app_id: spec.app_id.clone(),
             exec_id: spec.exec_id,
             cores: spec.cores,
             memory_mib: spec.memory_mib,
-            process,
-            killed,
+            stage: Arc::new(Mutex::new(stage)),
+            killed: Arc::clone(&killed),
             kill_grace: spec.kill_grace,
-        })
+        };
+        let thread = std::thread::Builder::new().name(format!("ExecutorRunner for {full_id}"));
+        let Some(fetch) = spec.fetch.clone() else {
+            let spawned = spawn(&spec, &prepared, &spec.command.program)?;
+            let process = spawned.handle();
+            let killed_seen = Arc::clone(&killed);
+            let waiter = thread.spawn(move || {
+                let outcome = spawned.wait();
+                report(final_update(outcome, killed_seen.load(Ordering::SeqCst)));
+            });
+            if let Err(e) = waiter {
+                // Without its waiter nobody would reap or report it: take it down now.
+                process.terminate(Duration::ZERO);
+                return Err(format!(
+                    "Failed to start the runner thread of {full_id}: {e}"
+                ));
+            }
+            return Ok((runner(Stage::Started(process)), Started::Now));
+        };
+        let runner = runner(Stage::Fetching);
+        let stage = Arc::clone(&runner.stage);
+        let killed_seen = Arc::clone(&killed);
+        let local = spec.command.program.clone();
+        thread
+            .spawn(move || {
+                let program = fetch.cache.program_for(&fetch.env, &local, &fetch.digest);
+                let started = program.and_then(|program| {
+                    let mut stage = stage.lock();
+                    if matches!(*stage, Stage::KilledBeforeStart) {
+                        return Ok(None);
+                    }
+                    let spawned = spawn(&spec, &prepared, &program.to_string_lossy())?;
+                    *stage = Stage::Started(spawned.handle());
+                    Ok(Some(spawned))
+                });
+                match started {
+                    Ok(Some(spawned)) => {
+                        report(StateUpdate {
+                            state: ExecutorState::Running,
+                            message: None,
+                            exit_status: None,
+                        });
+                        let outcome = spawned.wait();
+                        report(final_update(outcome, killed_seen.load(Ordering::SeqCst)));
+                    }
+                    Ok(None) => report(StateUpdate {
+                        state: ExecutorState::Killed,
+                        message: Some("Killed by the worker before it started".to_string()),
+                        exit_status: None,
+                    }),
+                    Err(message) if matches!(*stage.lock(), Stage::KilledBeforeStart) => {
+                        log::info!("Executor {}: {message} (it was killed)", prepared.full_id);
+                        report(StateUpdate {
+                            state: ExecutorState::Killed,
+                            message: Some("Killed by the worker before it started".to_string()),
+                            exit_status: None,
+                        });
+                    }
+                    Err(message) => {
+                        log::error!("{message}");
+                        report(StateUpdate {
+                            state: ExecutorState::Failed,
+                            message: Some(message),
+                            exit_status: None,
+                        });
+                    }
+                }
+            })
+            .map_err(|e| format!("Failed to start the runner thread of {full_id}: {e}"))?;
+        Ok((runner, Started::Later))
     }
 
     /// Kills the executor without waiting: SIGTERM now, SIGKILL after the grace period.
     /// Its thread then reports KILLED.
     pub(crate) fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        let what = format!("executor {}/{}", self.app_id, self.exec_id);
-        self.process.terminate_in_background(self.kill_grace, &what);
+        let mut stage = self.stage.lock();
+        match &*stage {
+            Stage::Started(process) => {
+                let what = format!("executor {}/{}", self.app_id, self.exec_id);
+                process.terminate_in_background(self.kill_grace, &what);
+            }
+            // The thread sees it before it would start the process.
+            Stage::Fetching => *stage = Stage::KilledBeforeStart,
+            Stage::KilledBeforeStart => {}
+        }
     }
 
-    /// Waits up to `timeout` for the process to end; its exit code if it did.
+    /// Waits up to `timeout` for the process to end; its exit code if it did. One killed
+    /// before it started has nothing to wait for (`Some(-1)`); one still fetching, `None`.
     pub(crate) fn wait_exit(&self, timeout: Duration) -> Option<i32> {
-        self.process.wait_exit(timeout)
+        let process = match &*self.stage.lock() {
+            Stage::Started(process) => process.clone(),
+            Stage::KilledBeforeStart => return Some(-1),
+            Stage::Fetching => return None,
+        };
+        process.wait_exit(timeout)
     }
 
-    /// The process id.
-    pub(crate) fn pid(&self) -> u32 {
-        self.process.pid()
+    /// The process id, once there is a process.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        match &*self.stage.lock() {
+            Stage::Started(process) => Some(process.pid()),
+            Stage::Fetching | Stage::KilledBeforeStart => None,
+        }
     }
 
     /// The cores it holds.
@@ -221,6 +329,36 @@ impl ExecutorRunner {
             state,
         }
     }
+}
+
+/// Starts the executor's process with `program`.
+fn spawn(
+    spec: &ExecutorSpec,
+    prepared: &Prepared,
+    program: &str,
+) -> Result<process::Spawned, String> {
+    let spawned = process::spawn(&Launch {
+        program,
+        args: &prepared.args,
+        env: &prepared.env,
+        dir: &prepared.dir,
+        title: "Ember Executor Command",
+        launcher: &spec.launcher,
+        security_env: &spec.security_env,
+    })
+    .map_err(|e| {
+        format!(
+            "Failed to launch executor {}: cannot run program \"{program}\": {e}",
+            prepared.full_id
+        )
+    })?;
+    log::info!(
+        "Launched executor {} (pid {}) in {}",
+        prepared.full_id,
+        spawned.handle().pid(),
+        prepared.dir.display()
+    );
+    Ok(spawned)
 }
 
 /// The command's environment plus where its logs are.

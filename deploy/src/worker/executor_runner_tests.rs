@@ -38,16 +38,18 @@ fn spec(work: &Path, program: &str, args: &[&str]) -> ExecutorSpec {
         kill_grace: Duration::from_secs(10),
         launcher: Vec::new(),
         security_env: Vec::new(),
+        fetch: None,
     }
 }
 
 /// Starts `spec` with a channel for its final report.
 fn start(spec: ExecutorSpec) -> (ExecutorRunner, mpsc::Receiver<StateUpdate>) {
     let (tx, rx) = mpsc::channel();
-    let runner = ExecutorRunner::start(spec, move |u| {
+    let (runner, started) = ExecutorRunner::start(spec, move |u| {
         let _ = tx.send(u);
     })
     .expect("starts");
+    assert_eq!(started, Started::Now, "no fetch: started at once");
     (runner, rx)
 }
 
@@ -125,7 +127,7 @@ fn an_exiting_executor_is_reported_exited_with_its_code_and_output() {
 fn a_killed_executor_is_reported_killed_within_the_grace_period() {
     let work = TempDir::new("runner-kill");
     let (runner, reports) = start(spec(work.path(), "sleep", &["30"]));
-    let pid = runner.pid();
+    let pid = runner.pid().expect("a process");
     assert!(is_alive(pid));
     let asked = Instant::now();
     runner.kill();
@@ -143,7 +145,8 @@ fn a_missing_program_fails_to_launch() {
     let result = ExecutorRunner::start(
         spec(work.path(), "/nonexistent/ember-no-such-program", &[]),
         |_| panic!("nothing to report for a process that never started"),
-    );
+    )
+    .map(|(runner, _)| runner);
     let Err(message) = result else {
         panic!("a missing program cannot start")
     };
@@ -162,4 +165,93 @@ fn an_app_id_that_is_not_a_plain_name_is_refused() {
     let result = ExecutorRunner::start(escaping, |_| panic!("never started"));
     assert!(result.is_err());
     assert!(!work.path().join("..").join("escape").exists());
+}
+
+/// A driver-like env serving `program` (made executable), and the fetch of it.
+fn serving(program: &Path, work: &Path) -> (rpc_env::RpcEnv, Fetch) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let driver =
+        rpc_env::RpcEnv::create(rpc_env::RpcEnvConfig::server("driver", "127.0.0.1", 0)).unwrap();
+    let uri = driver.file_server().unwrap().add_file(program).unwrap();
+    let (size, sha256) = crate::program::digest_file(program).unwrap();
+    let worker = rpc_env::RpcEnv::create(rpc_env::RpcEnvConfig::client("worker")).unwrap();
+    let fetch = Fetch {
+        digest: ProgramDigest { uri, size, sha256 },
+        cache: Arc::new(ProgramCache::new(work)),
+        env: worker,
+    };
+    (driver, fetch)
+}
+
+/// Ember's own (Spark's workers run the path they are given): a program that is not on
+/// this worker's disk is fetched into its cache, then started; the thread reports RUNNING,
+/// then how it ended.
+#[test]
+fn a_program_not_on_this_disk_is_fetched_then_run() {
+    let work = TempDir::new("runner-fetch");
+    let script = work.path().join("served-app");
+    std::fs::write(&script, "#!/bin/sh\necho \"fetched and run with $1\"\n").unwrap();
+    let (driver, fetch) = serving(&script, work.path());
+    let cached = work.path().join("cache").join(&fetch.digest.sha256);
+    let mut spec = spec(
+        work.path(),
+        "/nonexistent/ember/served-app",
+        &["an-argument"],
+    );
+    spec.fetch = Some(fetch);
+    let (tx, reports) = mpsc::channel();
+    let (runner, started) = ExecutorRunner::start(spec, move |u| {
+        let _ = tx.send(u);
+    })
+    .expect("starts");
+    assert_eq!(started, Started::Later);
+    let running = reports.recv_timeout(PATIENCE).expect("a report");
+    assert_eq!(running.state, ExecutorState::Running);
+    let ended = reports.recv_timeout(PATIENCE).expect("a report");
+    assert_eq!(
+        (ended.state, ended.exit_status),
+        (ExecutorState::Exited, Some(0)),
+        "{ended:?}"
+    );
+    assert!(runner.pid().is_some());
+    let stdout = std::fs::read_to_string(work.path().join("app-20240101000000-0001/3/stdout"))
+        .expect("its stdout");
+    assert!(
+        stdout.contains("fetched and run with an-argument"),
+        "{stdout}"
+    );
+    assert!(cached.is_file(), "kept in the cache");
+    driver.shutdown();
+}
+
+/// A program that cannot be fetched (here: its hash is not what arrives) is FAILED,
+/// reported by the thread with the reason; nothing runs and nothing is cached.
+#[test]
+fn a_program_that_cannot_be_fetched_fails_the_launch() {
+    let work = TempDir::new("runner-fetch-bad");
+    let script = work.path().join("served-app");
+    std::fs::write(&script, "#!/bin/sh\ntouch ran\n").unwrap();
+    let (driver, mut fetch) = serving(&script, work.path());
+    fetch.digest.sha256 = "0".repeat(64);
+    let mut spec = spec(work.path(), "/nonexistent/ember/served-app", &[]);
+    spec.fetch = Some(fetch);
+    let (tx, reports) = mpsc::channel();
+    let (runner, started) = ExecutorRunner::start(spec, move |u| {
+        let _ = tx.send(u);
+    })
+    .expect("starts");
+    assert_eq!(started, Started::Later);
+    let failed = reports.recv_timeout(PATIENCE).expect("a report");
+    assert_eq!(failed.state, ExecutorState::Failed);
+    let message = failed.message.unwrap_or_default();
+    assert!(
+        message.contains("Failed to fetch the application's program"),
+        "{message}"
+    );
+    assert!(message.ends_with("refused"), "{message}");
+    assert_eq!(runner.pid(), None, "no process");
+    assert!(!work.path().join("app-20240101000000-0001/3/ran").exists());
+    assert!(!work.path().join("cache").join("0".repeat(64)).exists());
+    driver.shutdown();
 }

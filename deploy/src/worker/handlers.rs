@@ -1,5 +1,7 @@
 //! The worker's handlers for executors, drivers and cleanup: launch, kill, state changes.
 
+use std::sync::Arc;
+
 use crate::messages::{
     ApplicationDescription, DriverDescription, DriverState, ExecutorDescription, ExecutorState,
     MasterMessage, WorkerControl,
@@ -9,7 +11,7 @@ use crate::{AppId, DriverId};
 
 use super::cleanup::clean_in_background;
 use super::driver_runner::{DriverRunner, DriverSpec, FIRST_BACKOFF};
-use super::executor_runner::{ExecutorRunner, ExecutorSpec};
+use super::executor_runner::{ExecutorRunner, ExecutorSpec, Fetch, Started};
 use super::{trim_oldest, Ctx, FinishedDriver, FinishedExecutor, Report, RunningExecutor, Worker};
 
 impl Worker {
@@ -53,13 +55,18 @@ impl Worker {
             kill_grace: self.settings.executor_kill_grace,
             launcher: self.who.launcher.clone(),
             security_env: self.who.security_env.clone(),
+            fetch: description.program_digest.map(|digest| Fetch {
+                digest,
+                cache: Arc::clone(&self.programs),
+                env: ctx.env().clone(),
+            }),
         };
         // The runner's thread reports the end through this endpoint, like any message.
         let me = ctx.control_ref();
         let reported_app = app_id.clone();
         let report = move |u: super::executor_runner::StateUpdate| {
             let _ = me.send(WorkerControl::ExecutorStateChanged {
-                app_id: reported_app,
+                app_id: reported_app.clone(),
                 exec_id,
                 state: u.state,
                 message: u.message,
@@ -67,11 +74,20 @@ impl Worker {
             });
         };
         match ExecutorRunner::start(spec, report) {
-            Ok(runner) => {
+            Ok((runner, started)) => {
                 let state = ExecutorState::Launching;
                 self.executors
                     .insert(key, RunningExecutor { runner, state, app });
-                self.executor_state_changed(app_id, exec_id, ExecutorState::Running, None, None);
+                // Else its thread reports RUNNING once the program is fetched and started.
+                if started == Started::Now {
+                    self.executor_state_changed(
+                        app_id,
+                        exec_id,
+                        ExecutorState::Running,
+                        None,
+                        None,
+                    );
+                }
             }
             Err(message) => {
                 log::error!("{message}");

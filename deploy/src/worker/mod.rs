@@ -22,6 +22,9 @@ mod handle;
 mod handlers;
 mod on_registration;
 mod process;
+mod program_cache;
+
+use program_cache::ProgramCache;
 mod registration;
 mod state_sync;
 #[cfg(test)]
@@ -106,6 +109,8 @@ pub(crate) struct Worker {
     finished_apps: HashSet<AppId>,
     sync: Option<StateSync>,
     exit: Arc<ExitSlot>,
+    /// The programs fetched for executors, `<work>/cache/`.
+    programs: Arc<ProgramCache>,
 }
 
 /// Who the worker is and what it offers: what [`Worker::new`] needs besides its settings.
@@ -139,7 +144,6 @@ impl Worker {
         exit: Arc<ExitSlot>,
     ) -> Worker {
         Worker {
-            who,
             registration: Registration::new(settings.schedule),
             settings,
             master: None,
@@ -155,6 +159,8 @@ impl Worker {
             finished_apps: HashSet::new(),
             sync: None,
             exit,
+            programs: Arc::new(ProgramCache::new(&who.work_dir)),
+            who,
         }
     }
 
@@ -455,10 +461,12 @@ impl Worker {
         for ((app_id, exec_id), e) in &self.executors {
             let left = deadline.saturating_duration_since(Instant::now());
             if e.runner.wait_exit(left).is_none() {
-                log::warn!(
-                    "Executor {app_id}/{exec_id} (pid {}) did not exit",
-                    e.runner.pid()
-                );
+                match e.runner.pid() {
+                    Some(pid) => log::warn!("Executor {app_id}/{exec_id} (pid {pid}) did not exit"),
+                    None => {
+                        log::warn!("Executor {app_id}/{exec_id} was still fetching its program")
+                    }
+                }
             }
         }
         for (id, d) in &self.drivers {

@@ -567,6 +567,7 @@ pub fn app(
         cores_per_executor,
         command: command(),
         user: "tester".into(),
+        program_digest: None,
     }
 }
 

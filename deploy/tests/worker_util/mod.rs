@@ -420,6 +420,7 @@ pub fn shell_app(script: &str) -> ApplicationDescription {
             env: BTreeMap::new(),
         },
         user: "tester".to_string(),
+        program_digest: None,
     }
 }
 

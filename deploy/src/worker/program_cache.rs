@@ -1,0 +1,178 @@
+//! The worker's cache of application programs, `<work>/cache/<sha256>`: where an executor's
+//! program comes from when the path in the application's description does not hold it.
+//!
+//! ```text
+//!  the description's path has the digest ──► run it (one machine, shared disks)
+//!  <work>/cache/<sha256> has the digest   ──► run it
+//!  otherwise: fetch from the driver's file server into a partial file, hashing on the way;
+//!             the right size and hash ──► rename into place, 0755 ──► run it
+//!             anything else          ──► the partial file is removed; the launch FAILS
+//! ```
+//!
+//! One download per program at a time: executors of one application launched together on
+//! one worker wait for the first one's download and share its file. A cache entry whose
+//! hash is wrong (corrupted on disk) is removed and fetched again.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rpc_env::RpcEnv;
+
+use crate::program::{digest_file, Hasher, ProgramDigest};
+
+/// The cache directory's name inside the work directory.
+pub(crate) const CACHE_DIR: &str = "cache";
+
+/// The programs one worker has fetched, and the downloads in progress.
+#[derive(Debug)]
+pub(crate) struct ProgramCache {
+    dir: PathBuf,
+    /// One lock per program being resolved, so one download serves every launch that
+    /// waits for it.
+    downloads: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Numbers the partial files of downloads, so two never share one.
+    next_partial: AtomicU64,
+}
+
+impl ProgramCache {
+    /// The cache under `work_dir`.
+    pub(crate) fn new(work_dir: &Path) -> ProgramCache {
+        ProgramCache {
+            dir: work_dir.join(CACHE_DIR),
+            downloads: Mutex::new(HashMap::new()),
+            next_partial: AtomicU64::new(0),
+        }
+    }
+
+    /// The program to run for `digest`: `local` if that file has the digest, else the
+    /// cache's copy, fetched through `env` first if need be. Blocks for the download: call
+    /// it on the executor's own thread. The error is the launch's FAILED message.
+    pub(crate) fn program_for(
+        &self,
+        env: &RpcEnv,
+        local: &str,
+        digest: &ProgramDigest,
+    ) -> Result<PathBuf, String> {
+        if !digest.is_well_formed() {
+            return Err(format!(
+                "Refused the application's program: '{}' is not a SHA-256",
+                digest.sha256.chars().take(80).collect::<String>()
+            ));
+        }
+        let local = Path::new(local);
+        if has_digest(local, digest) {
+            return Ok(local.to_path_buf());
+        }
+        let lock = Arc::clone(
+            self.downloads
+                .lock()
+                .entry(digest.sha256.clone())
+                .or_default(),
+        );
+        let _one_at_a_time = lock.lock();
+        let cached = self.dir.join(&digest.sha256);
+        if cached.exists() {
+            if has_digest(&cached, digest) {
+                return Ok(cached);
+            }
+            log::warn!(
+                "{} does not have the digest its name says: fetching it again",
+                cached.display()
+            );
+            let _ = std::fs::remove_file(&cached);
+        }
+        self.fetch(env, digest, &cached)?;
+        Ok(cached)
+    }
+
+    /// Downloads the program into `target`, through a partial file that never stays
+    /// behind.
+    fn fetch(&self, env: &RpcEnv, digest: &ProgramDigest, target: &Path) -> Result<(), String> {
+        let failed = |why: String| {
+            format!(
+                "Failed to fetch the application's program from {}: {why}",
+                digest.uri
+            )
+        };
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| failed(format!("cannot create {}: {e}", self.dir.display())))?;
+        let partial = self.dir.join(format!(
+            ".{}.partial-{}-{}",
+            digest.sha256,
+            std::process::id(),
+            self.next_partial.fetch_add(1, Ordering::Relaxed)
+        ));
+        let outcome = download(env, digest, &partial).and_then(|()| {
+            std::fs::rename(&partial, target)
+                .map_err(|e| format!("cannot move it to {}: {e}", target.display()))
+        });
+        if outcome.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        outcome.map_err(failed)?;
+        log::info!(
+            "Fetched the application's program ({} bytes) from {} into {}",
+            digest.size,
+            digest.uri,
+            target.display()
+        );
+        Ok(())
+    }
+}
+
+/// Whether the file at `path` has `digest`'s size and hash.
+fn has_digest(path: &Path, digest: &ProgramDigest) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == digest.size => {}
+        _ => return false,
+    }
+    matches!(digest_file(path), Ok((size, sha)) if size == digest.size && sha == digest.sha256)
+}
+
+/// Streams the program into `partial` (0755, created new), checking its size and hash.
+fn download(env: &RpcEnv, digest: &ProgramDigest, partial: &Path) -> Result<(), String> {
+    let mut stream = env.open_stream(&digest.uri).map_err(|e| e.to_string())?;
+    if stream.size() != digest.size {
+        return Err(format!(
+            "it is {} bytes, not the {} the application described",
+            stream.size(),
+            digest.size
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o700)
+        .open(partial)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; 128 << 10];
+    loop {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    }
+    let sha = hasher.finish();
+    if sha != digest.sha256 {
+        return Err(format!(
+            "what arrived has SHA-256 {sha}, not {}: refused",
+            digest.sha256
+        ));
+    }
+    file.sync_all()
+        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o755)))
+        .map_err(|e| format!("cannot finish {}: {e}", partial.display()))
+}
+
+#[cfg(test)]
+#[path = "program_cache_tests.rs"]
+mod tests;
