@@ -154,17 +154,23 @@ pub(crate) fn application_description(
     driver_url: &str,
     env: &RpcEnv,
 ) -> Result<ApplicationDescription, Error> {
-    let (program, program_digest) = match conf.get(EXECUTOR_PROGRAM) {
-        // Another program: it must be on the workers already.
-        Some(p) => (p.to_string(), None),
-        None => {
-            let exe = std::env::current_exe().map_err(|e| {
-                Error::Conf(format!("Cannot find this program to start executors: {e}"))
-            })?;
-            let digest = serve_program(env, &exe)?;
-            (exe.to_string_lossy().into_owned(), Some(digest))
+    let exe = std::env::current_exe();
+    let program = match (conf.get(EXECUTOR_PROGRAM), &exe) {
+        (Some(p), _) => std::path::PathBuf::from(p),
+        (None, Ok(exe)) => exe.clone(),
+        (None, Err(e)) => {
+            return Err(Error::Conf(format!(
+                "Cannot find this program to start executors: {e}"
+            )))
         }
     };
+    // This very program (a test binary, an App) is served to the workers that lack it;
+    // another one must be on the workers already.
+    let program_digest = match &exe {
+        Ok(exe) if is_same_file(&program, exe) => Some(serve_program(env, exe)?),
+        _ => None,
+    };
+    let program = program.to_string_lossy().into_owned();
     let mut args: Vec<String> = conf
         .get(EXECUTOR_PROGRAM_ARGS)
         .map(|a| a.split_whitespace().map(str::to_string).collect())
@@ -207,6 +213,14 @@ pub(crate) fn application_description(
         user: std::env::var("USER").unwrap_or_else(|_| "ember".to_string()),
         program_digest,
     })
+}
+
+/// Whether `a` and `b` are one file (symlinks and relative paths resolved).
+fn is_same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    matches!(
+        (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+        (Ok(a), Ok(b)) if a == b
+    )
 }
 
 /// Serves this program from the driver's file server, so that workers whose disks do not

@@ -6,6 +6,9 @@
 //! on the other worker and the job finishes there with every result exactly once; the
 //! link comes back and the worker re-registers.
 //!
+//! The hosts share no disk where this test's binary is (each sees an empty directory
+//! there): the workers fetch it from the driver into their caches and run it from there.
+//!
 //! Where namespaces cannot be made (not root, no `ip`), the daemons bind distinct loopback
 //! addresses (127.0.0.2, ...) instead, and the partition case is skipped, saying so.
 //!
@@ -59,8 +62,14 @@ fn worker_at(state: &MasterState, addr: Ipv4Addr) -> Vec<&str> {
 #[test]
 fn a_job_across_hosts_survives_a_partition() {
     let _ = env_logger::builder().is_test(true).try_init();
+    let exe = std::env::current_exe().expect("this test's path");
     let hosts = match Network::create(3) {
-        Ok(network) => Hosts::Namespaces(network),
+        Ok(mut network) => {
+            // The hosts share no disk with the driver where its binary is: the workers
+            // fetch it from the driver.
+            network.hide_on_hosts(exe.parent().expect("the binary's directory"));
+            Hosts::Namespaces(network)
+        }
         Err(why) => {
             eprintln!(
                 "multi_host: cannot make network namespaces ({why}); using 127.0.0.2-4 \
@@ -78,7 +87,6 @@ fn a_job_across_hosts_survives_a_partition() {
         s.workers.iter().filter(|w| w.state == "ALIVE").count() == 2
     });
 
-    let exe = std::env::current_exe().expect("this test's path");
     let conf = RpcConf::new()
         .with(ember::MASTER, cluster.master_url())
         .with(ember::APP_NAME, "multi-host")
@@ -100,6 +108,19 @@ fn a_job_across_hosts_survives_a_partition() {
     });
     assert_eq!(state.workers.len(), 2, "{state:#?}");
     squares(&ctx, 100);
+    if let Hosts::Namespaces(_) = &hosts {
+        // Each worker ran the executor from its own cache: the binary's path is empty there.
+        for worker in ["worker-1", "worker-2"] {
+            let cache = cluster.root().join(format!("work-{worker}/cache"));
+            let entries: Vec<String> = std::fs::read_dir(&cache)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", cache.display(), cluster.logs()))
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(entries.len(), 1, "one program, fetched once: {entries:?}");
+            assert_eq!(entries[0].len(), 64, "named by its SHA-256: {entries:?}");
+        }
+    }
 
     if let Hosts::Namespaces(network) = &hosts {
         let cut = hosts.addr(1);

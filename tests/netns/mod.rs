@@ -10,7 +10,7 @@
 //! no longer alive) are removed by the next one.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The prefix of every namespace and interface these tests make.
@@ -22,6 +22,8 @@ pub struct Network {
     bridge: String,
     hosts: Vec<Host>,
     subnet: [u8; 3],
+    /// Directories the hosts do not have: each host's processes see an empty one there.
+    hidden: Vec<PathBuf>,
 }
 
 /// One host: a namespace and its link to the bridge.
@@ -66,6 +68,7 @@ impl Network {
             tag,
             hosts: Vec::new(),
             subnet,
+            hidden: Vec::new(),
         };
         // On an error part-way, dropping `network` removes what was made.
         ip(&["link", "add", "name", &network.bridge, "type", "bridge"])?;
@@ -107,11 +110,34 @@ impl Network {
         Ipv4Addr::new(a, b, c, 2 + i as u8)
     }
 
-    /// A command that runs `program` on host `i` (in its namespace).
+    /// From now on, the processes started on the hosts see an empty directory at `dir`, so
+    /// that the hosts share no file there with this one (a mount namespace of their own,
+    /// with a tmpfs over `dir`): the test's binary, say, is not on their disks.
+    pub fn hide_on_hosts(&mut self, dir: &Path) {
+        self.hidden.push(dir.to_path_buf());
+    }
+
+    /// A command that runs `program` on host `i` (in its namespace, and with the hidden
+    /// directories hidden); the caller's arguments are the program's.
     pub fn command(&self, i: usize, program: &Path) -> Command {
         let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.hosts[i].namespace]);
+        if self.hidden.is_empty() {
+            command.arg(program);
+            return command;
+        }
+        // `sh -c SCRIPT PROGRAM ARGS...`: the script mounts, then runs "$0" "$@".
+        let mut script = String::new();
+        for dir in &self.hidden {
+            script.push_str(&format!(
+                "mount -t tmpfs -o size=1m,mode=0755 ember-hidden '{}' && ",
+                dir.display()
+            ));
+        }
+        script.push_str("exec \"$0\" \"$@\"");
         command
-            .args(["netns", "exec", &self.hosts[i].namespace])
+            .args(["unshare", "--mount", "--propagation", "private", "--"])
+            .args(["sh", "-c", &script])
             .arg(program);
         command
     }
