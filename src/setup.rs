@@ -148,11 +148,16 @@ pub(crate) fn remote_driver(
 
 /// What the master needs to know of this application, including how a worker starts one
 /// of its executors: this program (or `ember.executor.program`) with executor arguments.
+/// With `serve_program`, when the executors' program is this very binary, the driver
+/// serves it and the description carries its digest, for workers whose disks lack it
+/// (`local-cluster` workers run in this process, so they need not: hashing the binary
+/// would only slow its start).
 pub(crate) fn application_description(
     conf: &RpcConf,
     app_name: &str,
     driver_url: &str,
     env: &RpcEnv,
+    serve_program: bool,
 ) -> Result<ApplicationDescription, Error> {
     let exe = std::env::current_exe();
     let program = match (conf.get(EXECUTOR_PROGRAM), &exe) {
@@ -167,7 +172,7 @@ pub(crate) fn application_description(
     // This very program (a test binary, an App) is served to the workers that lack it;
     // another one must be on the workers already.
     let program_digest = match &exe {
-        Ok(exe) if is_same_file(&program, exe) => Some(serve_program(env, exe)?),
+        Ok(exe) if serve_program && is_same_file(&program, exe) => Some(serve(env, exe)?),
         _ => None,
     };
     let program = program.to_string_lossy().into_owned();
@@ -225,7 +230,7 @@ fn is_same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 
 /// Serves this program from the driver's file server, so that workers whose disks do not
 /// have it fetch it, and describes it: its URI, size and SHA-256.
-fn serve_program(env: &RpcEnv, exe: &std::path::Path) -> Result<ProgramDigest, Error> {
+fn serve(env: &RpcEnv, exe: &std::path::Path) -> Result<ProgramDigest, Error> {
     let cannot = |e: String| {
         Error::Conf(format!(
             "Cannot serve this program ({}) to the workers: {e}",

@@ -190,7 +190,13 @@ impl Context {
         );
         let registration =
             (|| -> Result<(ControlRef<AppClientProtocol>, Arc<AppStatus>, Duration), Error> {
-                let description = application_description(&conf, &app_name, &driver_url, &env)?;
+                let description = application_description(
+                    &conf,
+                    &app_name,
+                    &driver_url,
+                    &env,
+                    local_cluster.is_none(),
+                )?;
                 let timeout = conf.get_duration(
                     REGISTRATION_TIMEOUT,
                     Duration::from_secs(20),

@@ -5,7 +5,12 @@
 //! - `startup.worker_ms`: a worker process started until the master has registered it;
 //! - `tasks.cluster_per_s`: 100,000 no-op tasks on `local-cluster[2,1,1024]`;
 //! - `tasks.cluster_job_p50_us`: 1,000 sequential one-task jobs there;
-//! - `mem.executor_rss_kib`: an idle executor process's resident memory.
+//! - `mem.executor_rss_kib`: an idle executor process's resident memory;
+//! - `cluster.executor_start_ms`: a worker process started until an application's executor
+//!   on it has registered with the driver, the program on the worker's disk;
+//! - `cluster.binary_fetch_ms`: the same when the program is not on the worker's disk, so
+//!   the worker fetches it from the driver into its cache first (the difference is the
+//!   fetch).
 //!
 //! Executors and the worker are this binary in other roles (`__serve executor`,
 //! `__serve worker`).
@@ -137,6 +142,73 @@ fn worker_startup_ms() -> Result<f64, BenchError> {
     result
 }
 
+/// Starts a master here, registers an application whose executor program is `program`,
+/// then starts a worker process and times it until the application's executor has
+/// registered. With `fetch`, `program` is removed first, so the worker must fetch the
+/// binary from the driver into its (empty) cache.
+fn executor_start_ms(program: &std::path::Path, fetch: bool) -> Result<f64, BenchError> {
+    let master = start_master(MasterConfig::local()).map_err(|e| BenchError::new(e.to_string()))?;
+    let result = (|| {
+        let exe = std::env::current_exe().map_err(|e| BenchError::io("finding ember-bench", e))?;
+        let _ = std::fs::remove_file(program);
+        std::os::unix::fs::symlink(&exe, program)
+            .map_err(|e| BenchError::io(program.display().to_string(), e))?;
+        let conf = RpcConf::new()
+            .with(ember::MASTER, master.url())
+            .with(ember::APP_NAME, "ember-bench-fetch")
+            .with(ember::EXECUTOR_PROGRAM, program.to_string_lossy())
+            .with(
+                ember::EXECUTOR_PROGRAM_ARGS,
+                format!("{SERVE_ARG} {EXECUTOR_MODE}"),
+            )
+            .with("ember.scheduler.starvationTimeout", "1h");
+        let ctx = Context::new(conf, registry()).map_err(failed("registering the application"))?;
+        if fetch {
+            // The description names a path the worker will not find.
+            let _ = std::fs::remove_file(program);
+        }
+        let work = std::env::temp_dir().join(format!("ember-bench-fetch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&work);
+        let start = Instant::now();
+        let worker = WorkerProcess(
+            Command::new(&exe)
+                .args([
+                    SERVE_ARG,
+                    WORKER_MODE,
+                    &master.url(),
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "1g",
+                ])
+                .arg("--work-dir")
+                .arg(&work)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| BenchError::io("starting a worker process", e))?,
+        );
+        let registered = ctx.wait_for_executors(1, Duration::from_secs(60));
+        let took = start.elapsed();
+        let fetched = work.join("cache").is_dir();
+        ctx.stop();
+        drop(worker);
+        let _ = std::fs::remove_dir_all(&work);
+        let _ = std::fs::remove_file(program);
+        registered.map_err(failed("waiting for the executor"))?;
+        if fetched != fetch {
+            return Err(BenchError::new(format!(
+                "the worker {} the program",
+                if fetched { "fetched" } else { "did not fetch" }
+            )));
+        }
+        Ok(took.as_secs_f64() * 1e3)
+    })();
+    master.shutdown();
+    master.await_termination();
+    result
+}
+
 /// Runs the suite.
 pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     let mut metrics = Vec::new();
@@ -194,5 +266,19 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
 
     eprintln!("[cluster] measuring startup.worker_ms ...");
     metrics.push(Metric::new("startup.worker_ms", worker_startup_ms()?, "ms"));
+
+    let program = std::env::temp_dir().join(format!("ember-bench-app-{}", std::process::id()));
+    eprintln!("[cluster] measuring cluster.executor_start_ms (the program on disk) ...");
+    metrics.push(Metric::new(
+        "cluster.executor_start_ms",
+        executor_start_ms(&program, false)?,
+        "ms",
+    ));
+    eprintln!("[cluster] measuring cluster.binary_fetch_ms (the program fetched) ...");
+    metrics.push(Metric::new(
+        "cluster.binary_fetch_ms",
+        executor_start_ms(&program, true)?,
+        "ms",
+    ));
     Ok(metrics)
 }
