@@ -285,3 +285,50 @@ fn a_server_killed_mid_file_fails_the_read() {
     // And it stays failed.
     assert_eq!(stream.read(&mut buf).unwrap_err().to_string(), text);
 }
+
+#[test]
+fn a_verified_stream_checks_what_it_read_against_the_servers_hash() {
+    let scratch = Scratch::new("verified");
+    let data = pattern(4 * 128 * 1024);
+    let file = scratch.file("data", &data);
+    let empty = scratch.file("empty", b"");
+    let server = Env::server("server");
+    let files = server.file_server().unwrap();
+    let uri = files.add_file(&file).unwrap();
+    let empty_uri = files.add_file(&empty).unwrap();
+    let client = Env::client("client");
+
+    let mut stream = client.open_verified_stream(&uri).unwrap();
+    // SHA-256 of the pattern, as `sha256sum` would print it.
+    let expected = {
+        let output = Command::new("sha256sum").arg(&file).output().unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(stream.sha256(), Some(expected.as_str()));
+    let mut read = Vec::new();
+    stream.read_to_end(&mut read).unwrap();
+    assert_eq!(read, data);
+    let mut empty_stream = client.open_verified_stream(&empty_uri).unwrap();
+    assert_eq!(empty_stream.read(&mut [0u8; 8]).unwrap(), 0);
+    assert_eq!(
+        client.open_stream(&uri).unwrap().sha256(),
+        None,
+        "unverified"
+    );
+
+    // The file changes (same size) after the stream opened: the chunks read after the
+    // change do not add up to the hash given at the start, and the last read says so.
+    let mut stream = client.open_verified_stream(&uri).unwrap();
+    std::fs::write(&file, &pattern(4 * 128 * 1024 + 1)[1..]).unwrap();
+    let error = std::io::copy(&mut stream, &mut std::io::sink()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("not the {expected} the server gave")),
+        "{error}"
+    );
+}

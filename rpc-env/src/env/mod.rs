@@ -270,9 +270,21 @@ impl RpcEnv {
     /// env's connection to that one. Fails at once if the URI is not a file URI, or that
     /// env does not serve this path.
     pub fn open_stream(&self, uri: &str) -> Result<FileStream, RpcError> {
+        self.open_file_stream(uri, false)
+    }
+
+    /// Like [`open_stream`](Self::open_stream), and what is read is checked: the serving
+    /// env is asked the file's SHA-256 first ([`FileStream::sha256`]), the reader hashes
+    /// what arrives, and the read that would end the stream fails instead if the two
+    /// differ (the file changed while it was read, or was damaged on the way).
+    pub fn open_verified_stream(&self, uri: &str) -> Result<FileStream, RpcError> {
+        self.open_file_stream(uri, true)
+    }
+
+    fn open_file_stream(&self, uri: &str, verified: bool) -> Result<FileStream, RpcError> {
         let (address, path) = crate::file_server::parse_uri(uri)?;
         let server = self.endpoint_ref_at(&address, FILE_SERVER_NAME);
-        FileStream::open(server, path).map_err(|e| match e {
+        FileStream::open(server, path, verified).map_err(|e| match e {
             // A server that has never served anything has no endpoint for it.
             RpcError::EndpointNotFound { .. } => {
                 RpcError::failure(format!("No file is served at {uri}"))

@@ -11,11 +11,13 @@
 mod served;
 mod stream;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::address::RpcAddress;
 use crate::endpoint::{ConcurrentRpcEndpoint, EndpointContext, HandlerResult};
@@ -51,6 +53,8 @@ protocol! {
                 len: u32,
                 reply: Reply<Bytes>,
             },
+            /// The file's SHA-256 (lowercase hex), for a reader that checks what it read.
+            Sha256 { path: String, reply: Reply<String> },
         }
     }
 }
@@ -70,6 +74,7 @@ impl FileServer {
         let served = Arc::new(RwLock::new(Served::default()));
         let endpoint = FileServerEndpoint {
             served: Arc::clone(&served),
+            hashes: Mutex::new(HashMap::new()),
         };
         (FileServer { address, served }, endpoint)
     }
@@ -108,10 +113,18 @@ impl std::fmt::Debug for FileServer {
     }
 }
 
-/// The `file-server` endpoint: answers sizes and chunks of what is served.
+/// The `file-server` endpoint: answers sizes, chunks and hashes of what is served.
 pub(crate) struct FileServerEndpoint {
     served: Arc<RwLock<Served>>,
+    /// Hashes already computed, by file version: a file is hashed once, not per reader.
+    hashes: Mutex<HashMap<FileVersion, String>>,
 }
+
+/// A file as it was hashed: its path, size and modification time.
+type FileVersion = (PathBuf, u64, SystemTime);
+
+/// The most hashes remembered: past it the memo starts again.
+const MAX_HASHES: usize = 1024;
 
 impl FileServerEndpoint {
     /// Up to `len` bytes of the file served at `path`, from `offset`.
@@ -136,6 +149,33 @@ impl FileServerEndpoint {
         }
         chunk.truncate(filled);
         Ok(Bytes::from(chunk))
+    }
+
+    /// The SHA-256 of the file served at `path`, lowercase hex.
+    fn sha256(&self, path: &str) -> Result<String, String> {
+        let file_path = self
+            .served
+            .read()
+            .resolve(path)
+            .map_err(|e| e.to_string())?;
+        let cannot = |e: std::io::Error| format!("Cannot read /{path}: {e}");
+        let metadata = std::fs::metadata(&file_path).map_err(cannot)?;
+        let version = (
+            file_path.clone(),
+            metadata.len(),
+            metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        if let Some(known) = self.hashes.lock().get(&version) {
+            return Ok(known.clone());
+        }
+        let file = std::fs::File::open(&file_path).map_err(cannot)?;
+        let sha = stream::sha256_of(file).map_err(cannot)?;
+        let mut hashes = self.hashes.lock();
+        if hashes.len() >= MAX_HASHES {
+            hashes.clear();
+        }
+        hashes.insert(version, sha.clone());
+        Ok(sha)
     }
 
     /// The size of the file served at `path`.
@@ -175,6 +215,10 @@ impl ConcurrentRpcEndpoint for FileServerEndpoint {
                 reply,
             } => match self.read(&path, offset, len) {
                 Ok(chunk) => reply.send(chunk),
+                Err(reason) => reply.fail(reason),
+            },
+            FileServerAsk::Sha256 { path, reply } => match self.sha256(&path) {
+                Ok(sha) => reply.send(sha),
                 Err(reason) => reply.fail(reason),
             },
         }

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use bytes::{Buf, Bytes};
+use sha2::{Digest, Sha256};
 
 use super::{FileServerAsk, FileServerProtocol, MAX_CHUNK};
 use crate::ask::AskHandle;
@@ -37,6 +38,8 @@ pub struct FileStream {
     current: Bytes,
     /// Why the stream failed, once it has: every later read fails the same way.
     failed: Option<String>,
+    /// For a verified stream: the SHA-256 the server gave, and the hash of what was read.
+    check: Option<(String, Sha256)>,
 }
 
 impl FileStream {
@@ -44,7 +47,18 @@ impl FileStream {
     pub(crate) fn open(
         server: EndpointRef<FileServerProtocol>,
         path: String,
+        verified: bool,
     ) -> Result<FileStream, RpcError> {
+        let check = match verified {
+            true => {
+                let sha = server.ask_sync(|reply| FileServerAsk::Sha256 {
+                    path: path.clone(),
+                    reply,
+                })?;
+                Some((sha, Sha256::new()))
+            }
+            false => None,
+        };
         let size = server.ask_sync(|reply| FileServerAsk::Size {
             path: path.clone(),
             reply,
@@ -58,6 +72,7 @@ impl FileStream {
             in_flight: VecDeque::with_capacity(WINDOW),
             current: Bytes::new(),
             failed: None,
+            check,
         };
         stream.fill_window();
         Ok(stream)
@@ -66,6 +81,12 @@ impl FileStream {
     /// The file's size when the stream opened: how many bytes it yields.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// For a stream from [`RpcEnv::open_verified_stream`](crate::RpcEnv::open_verified_stream):
+    /// the SHA-256 (lowercase hex) the serving env gave, which what is read must have.
+    pub fn sha256(&self) -> Option<&str> {
+        self.check.as_ref().map(|(sha, _)| sha.as_str())
     }
 
     /// Asks for chunks until [`WINDOW`] are on their way or the file is all asked for.
@@ -103,6 +124,21 @@ impl FileStream {
             ));
         }
         self.received += u64::from(len);
+        let mut mismatch = None;
+        if let Some((expected, hasher)) = &mut self.check {
+            hasher.update(&chunk);
+            if self.received == self.size {
+                let got = hex(&std::mem::take(hasher).finalize());
+                if got != *expected {
+                    mismatch = Some(format!(
+                        "what arrived has SHA-256 {got}, not the {expected} the server gave"
+                    ));
+                }
+            }
+        }
+        if let Some(why) = mismatch {
+            return Err(format!("Reading {} failed: {why}", self.uri()));
+        }
         self.current = chunk;
         self.fill_window();
         Ok(())
@@ -118,6 +154,42 @@ impl FileStream {
     }
 }
 
+impl FileStream {
+    /// An empty verified file has no chunk to check on: its hash is checked here.
+    fn check_empty(&mut self) -> io::Result<()> {
+        if let Some((expected, _)) = self.check.take() {
+            let got = hex(&Sha256::new().finalize());
+            if got != expected {
+                let reason = format!(
+                    "Reading {} failed: an empty file, where the server gave SHA-256 {expected}",
+                    self.uri()
+                );
+                self.failed = Some(reason.clone());
+                return Err(io::Error::other(reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 of everything `reader` yields, lowercase hex.
+pub(crate) fn sha256_of(mut reader: impl Read) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(hex(&hasher.finalize())),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Read for FileStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(reason) = &self.failed {
@@ -128,6 +200,9 @@ impl Read for FileStream {
         }
         while self.current.is_empty() {
             if self.received == self.size {
+                if self.size == 0 {
+                    self.check_empty()?;
+                }
                 return Ok(0);
             }
             if let Err(reason) = self.next_chunk() {
