@@ -28,6 +28,7 @@ use crate::args::ExecutorArgs;
 use crate::executor::Executor;
 use crate::local::DriverReporter;
 use crate::registry::TaskRegistry;
+use crate::task_files::{TaskFiles, FILES_DIR};
 use crate::worker_watcher::WorkerWatcher;
 
 /// Exit code when heartbeats keep failing (Spark's `HEARTBEAT_FAILURE`).
@@ -53,6 +54,21 @@ pub struct ExecutorBackend {
 }
 
 impl ExecutorBackend {
+    /// Where this executor's tasks find the application's added files: fetched from the
+    /// driver's file server into `files/` of the executor's working directory (the one
+    /// its worker made for it).
+    fn task_files(&self, ctx: &EndpointContext<'_, ExecutorProtocol>) -> TaskFiles {
+        match self.driver.address().address() {
+            Some(driver) => {
+                let dir = std::env::current_dir()
+                    .unwrap_or_else(|_| std::path::PathBuf::from("."))
+                    .join(FILES_DIR);
+                TaskFiles::fetched(ctx.env().clone(), driver.clone(), dir)
+            }
+            None => TaskFiles::None,
+        }
+    }
+
     fn exit(&mut self, ctx: &EndpointContext<'_, ExecutorProtocol>, code: i32, reason: &str) {
         if code == 0 {
             log::info!("{reason}");
@@ -180,6 +196,7 @@ impl RpcEndpoint for ExecutorBackend {
                     Arc::clone(&self.registry),
                     reporter,
                     self.max_result_size,
+                    Arc::new(self.task_files(ctx)),
                 ) {
                     Ok(executor) => {
                         self.executor = Some(Arc::new(executor));

@@ -13,6 +13,7 @@ pub mod builtin;
 mod executor;
 mod local;
 mod registry;
+mod task_files;
 mod worker_watcher;
 
 // The public interface.
@@ -23,4 +24,5 @@ pub use backend::{run_executor, ExecutorBackend, EXIT_HEARTBEAT_FAILURE};
 pub use executor::{Executor, StatusReporter, TaskRunner};
 pub use local::{DriverReporter, LocalExecutorHandle};
 pub use registry::{TaskContext, TaskError, TaskRegistry};
+pub use task_files::{Fetcher, TaskFiles, FILES_DIR};
 pub use worker_watcher::{WatchedProtocol, WorkerWatcher, EXIT_WORKER_LOST};

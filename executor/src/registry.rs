@@ -6,6 +6,7 @@
 use std::any::{type_name, TypeId};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use parking_lot::Mutex;
 use rpc_env::{decode_from, encode_to_bytes, Decode, Encode};
 
 use ember_scheduler::{ExecutorId, JobId, StageId, TaskId};
+
+use crate::task_files::TaskFiles;
 
 /// Why a task function did not produce its output.
 #[derive(Clone, PartialEq, Eq)]
@@ -78,6 +81,7 @@ pub struct TaskContext {
     pub(crate) executor_id: ExecutorId,
     pub(crate) properties: BTreeMap<String, String>,
     pub(crate) kill: Arc<KillSwitch>,
+    pub(crate) files: Arc<TaskFiles>,
 }
 
 /// Set when a task attempt is asked to stop.
@@ -142,6 +146,14 @@ impl TaskContext {
     /// return [`TaskError::killed`] (or use [`check_interrupted`](Self::check_interrupted)).
     pub fn is_interrupted(&self) -> bool {
         self.kill.killed.load(Ordering::Acquire)
+    }
+
+    /// The local path of the file the application added as `name` with
+    /// `Context::add_file` (Spark's `SparkFiles.get`). In an executor process it is
+    /// fetched from the driver the first time any task asks, its hash checked, and kept for
+    /// the executor's life; this call waits for that.
+    pub fn file(&self, name: &str) -> Result<PathBuf, TaskError> {
+        self.files.get(name).map_err(TaskError::msg)
     }
 
     /// `Err(TaskError::killed(reason))` once the attempt was asked to stop.

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +65,9 @@ enum Deployment {
     Local {
         master: MasterUrl,
         executor: Arc<Executor>,
+        /// The files added with [`Context::add_file`], by name: the tasks run here and
+        /// read them where they are.
+        files: Arc<parking_lot::RwLock<BTreeMap<String, PathBuf>>>,
     },
     /// No cluster manager ([`Context::driver_only`]): executors register by themselves.
     DriverOnly,
@@ -124,6 +128,56 @@ impl Context {
     /// The application's name.
     pub fn app_name(&self) -> &str {
         &self.inner.app_name
+    }
+
+    /// Adds the regular file at `path` to the application (Spark's `SparkContext.addFile`)
+    /// and returns the name tasks get it by, its file name:
+    /// [`TaskContext::file(name)`](crate::TaskContext::file) is its path where the task
+    /// runs. Executor processes fetch it from this driver the first time a task asks, check
+    /// its hash and keep it. Another file of the same name is refused.
+    pub fn add_file(&self, path: impl AsRef<std::path::Path>) -> Result<String, Error> {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| {
+                Error::Conf(format!(
+                    "Cannot add {}: it has no file name",
+                    path.display()
+                ))
+            })?
+            .to_string();
+        match &self.inner.deployment {
+            Deployment::Local { files, .. } => {
+                let real = std::fs::canonicalize(path)
+                    .ok()
+                    .filter(|p| p.is_file())
+                    .ok_or_else(|| {
+                        Error::Conf(format!(
+                            "Cannot add {}: it is not a regular file",
+                            path.display()
+                        ))
+                    })?;
+                let mut files = files.write();
+                match files.get(&name) {
+                    Some(known) if *known != real => Err(Error::Conf(format!(
+                        "Cannot add {}: '{name}' is already the file {}",
+                        path.display(),
+                        known.display()
+                    ))),
+                    _ => {
+                        files.insert(name.clone(), real);
+                        Ok(name)
+                    }
+                }
+            }
+            Deployment::DriverOnly
+            | Deployment::Standalone { .. }
+            | Deployment::LocalCluster { .. } => {
+                self.inner.env.file_server()?.add_file(path)?;
+                Ok(name)
+            }
+        }
     }
 
     /// The master this context runs on (`None` for a driver with no cluster manager).

@@ -11,7 +11,7 @@ use rpc_env::{ControlRef, RpcConf, RpcEnv, RpcEnvConfig, TimeUnit};
 use ember_deploy::client::{AppClient, AppClientConfig};
 use ember_deploy::messages::{AppClientProtocol, APP_CLIENT_ENDPOINT_NAME};
 use ember_deploy::LocalCluster;
-use ember_executor::{DriverReporter, Executor, LocalExecutorHandle, TaskRegistry};
+use ember_executor::{DriverReporter, Executor, LocalExecutorHandle, TaskFiles, TaskRegistry};
 use ember_scheduler::{
     DriverEndpoint, DriverProtocol, ExecutorId, SchedulerConf, TaskScheduler, DRIVER_ENDPOINT_NAME,
 };
@@ -105,12 +105,14 @@ impl Context {
         // them is a pointer check.
         let executor_id = ExecutorId::driver();
         let reporter = Arc::new(DriverReporter::local(driver.clone(), executor_id.clone()));
+        let files = Arc::new(parking_lot::RwLock::new(std::collections::BTreeMap::new()));
         let executor = Executor::start(
             executor_id.clone(),
             threads,
             Arc::clone(&registry),
             reporter,
             usize::MAX,
+            Arc::new(TaskFiles::Local(Arc::clone(&files))),
         )
         .map_err(|e| Error::Conf(format!("Cannot start the local executor: {e}")))?;
         let executor = Arc::new(executor);
@@ -137,7 +139,11 @@ impl Context {
             inner: Arc::new(Inner {
                 env,
                 driver,
-                deployment: Deployment::Local { master, executor },
+                deployment: Deployment::Local {
+                    master,
+                    executor,
+                    files,
+                },
                 registry,
                 next_job: AtomicU32::new(0),
                 app_id,

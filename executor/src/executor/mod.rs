@@ -20,6 +20,7 @@ use ember_scheduler::{
 };
 
 use crate::registry::{KillSwitch, TaskContext, TaskRegistry};
+use crate::task_files::TaskFiles;
 
 /// Where an executor's status updates go (the driver endpoint, near or far).
 pub trait StatusReporter: Send + Sync {
@@ -71,6 +72,8 @@ const RUNNING_REPORT_DELAY: Duration = Duration::from_millis(10);
 const REPORT_SPIN: Duration = Duration::from_micros(50);
 
 struct Inner {
+    /// Where tasks find the application's added files.
+    files: Arc<TaskFiles>,
     executor_id: ExecutorId,
     registry: Arc<TaskRegistry>,
     reporter: Arc<dyn StatusReporter>,
@@ -98,17 +101,20 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Starts an executor with `cores` task threads.
+    /// Starts an executor with `cores` task threads; its tasks find the application's
+    /// added files through `files`.
     pub fn start(
         executor_id: ExecutorId,
         cores: u32,
         registry: Arc<TaskRegistry>,
         reporter: Arc<dyn StatusReporter>,
         max_result_size: usize,
+        files: Arc<TaskFiles>,
     ) -> std::io::Result<Executor> {
         let inner = Arc::new(Inner {
             executor_id,
             registry,
+            files,
             reporter,
             max_result_size,
             queue: Mutex::new(Queue {
@@ -402,6 +408,7 @@ impl TaskRunner<'_> {
             executor_id: inner.executor_id.clone(),
             properties: task.properties,
             kill: Arc::clone(&kill),
+            files: Arc::clone(&inner.files),
         };
         let started = Instant::now();
         let status = match kill.reason() {

@@ -22,6 +22,7 @@ use ember_scheduler::{
 
 use super::{Executor, StatusReporter};
 use crate::registry::{TaskError, TaskRegistry};
+use crate::task_files::TaskFiles;
 
 mod kill_tests;
 mod report_tests;
@@ -182,6 +183,7 @@ impl Started {
             Arc::new(registry),
             reporter,
             max_result_size,
+            Arc::new(TaskFiles::None),
         )
         .expect("the executor starts");
         Started(Arc::new(executor))
@@ -485,6 +487,7 @@ fn stop_kills_running_tasks_and_join_ends_the_threads() {
         Arc::new(registry),
         recorder.clone(),
         1 << 20,
+        Arc::new(TaskFiles::None),
     )
     .unwrap();
     executor.launch_tasks(
