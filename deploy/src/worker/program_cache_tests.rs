@@ -175,3 +175,91 @@ fn a_program_with_another_hash_is_refused_and_not_kept() {
     driver.shutdown();
     env.shutdown();
 }
+
+/// The env variable that makes [`child_program_server`] serve: the file's path.
+const SERVE_VAR: &str = "EMBER_TEST_PROGRAM_SERVER";
+
+/// Not a test of its own: the serving process of the kill test, when `SERVE_VAR` is set.
+/// Serves the file and prints `SERVING <size> <sha256> <uri>`, then waits to be killed.
+#[test]
+fn child_program_server() {
+    let Some(path) = std::env::var_os(SERVE_VAR) else {
+        return;
+    };
+    let (env, digest) = serve(Path::new(&path));
+    println!("SERVING {} {} {}", digest.size, digest.sha256, digest.uri);
+    let _keep = env;
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A driver killed with SIGKILL mid-download: the launch fails, naming the fetch, and no
+/// partial file stays in the cache.
+#[test]
+fn a_driver_killed_mid_download_leaves_no_partial_file() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let scratch = Scratch::new("killed");
+    let program = scratch.0.join("big-app");
+    {
+        let chunk = vec![0x42u8; 1 << 20];
+        let mut file = std::fs::File::create(&program).unwrap();
+        for _ in 0..256 {
+            file.write_all(&chunk).unwrap();
+        }
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "worker::program_cache::tests::child_program_server",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(SERVE_VAR, &program)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    while !line.starts_with("SERVING ") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the server printed nothing"
+        );
+    }
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let digest = ProgramDigest {
+        size: parts[1].parse().unwrap(),
+        sha256: parts[2].to_string(),
+        uri: parts[3].to_string(),
+    };
+    let work = scratch.0.join("work");
+    let cache = ProgramCache::new(&work);
+    let env = worker_env();
+    let outcome = std::thread::scope(|s| {
+        let fetch = s.spawn(|| cache.program_for(&env, "/nonexistent/big-app", &digest));
+        // Kill the driver as soon as the download has begun (its partial file exists).
+        ember_test_support::wait_until("the download begins", ember_test_support::DEADLINE, || {
+            cache_entries(&work).iter().any(|e| e.contains(".partial-")) || fetch.is_finished()
+        });
+        child.kill().unwrap();
+        fetch.join().unwrap()
+    });
+    let _ = child.wait();
+    let error = outcome.expect_err("the driver died mid-file");
+    assert!(
+        error.starts_with(&format!(
+            "Failed to fetch the application's program from {}",
+            digest.uri
+        )),
+        "{error}"
+    );
+    assert!(
+        cache_entries(&work).is_empty(),
+        "{:?}",
+        cache_entries(&work)
+    );
+    env.shutdown();
+}
