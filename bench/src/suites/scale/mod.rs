@@ -1,0 +1,133 @@
+//! The `scale` suite (Ember issue 15): how the driver's and the master's costs grow with the
+//! size of the cluster, measured on one machine by simulation.
+//!
+//! **Driver under many executors** ([`driver`]): the real driver endpoint and task
+//! scheduler with E simulated executors of 4 cores each (E = 10, 100, 1,000) that finish
+//! every task the moment it launches, running jobs of T = 10^4, 10^5 and 10^6 tasks, without
+//! and with preferred locations (three hosts a task, spread over the executors' hosts; delay
+//! scheduling on, Spark's 3 s wait). Metrics:
+//!
+//! - `scale.driver_us_per_task_<E>x<T>`, `scale.driver_local_us_per_task_<E>x<T>`: a job's
+//!   wall time from submission to its end over its tasks, in µs, without and with
+//!   preferred locations;
+//! - `scale.driver_growth`, `scale.driver_local_growth`: the cost per task at E = 1,000,
+//!   T = 10^6 over the cost at E = 10, T = 10^4 (goal ≤ 1.3);
+//! - `scale.driver_bytes_per_pending_task`, `scale.driver_local_bytes_per_pending_task`:
+//!   the driver's resident memory grown by a submitted job of 10^6 tasks that cannot launch
+//!   (no executor), over its tasks (goal ≤ 200 bytes);
+//! - `scale.driver_first_launch_ms`: from the submission of a job of 10^6 tasks with
+//!   preferred locations on 1,000 executors to its first launch (goal ≤ 50 ms).
+//!
+//! **Master under many workers** ([`master`]): see that module.
+//!
+//! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips.
+
+mod driver;
+
+use crate::cli::Options;
+use crate::error::BenchError;
+use crate::report::Metric;
+
+use driver::SimDriver;
+
+/// Executors the driver is measured with.
+const EXECUTORS: [usize; 3] = [10, 100, 1_000];
+/// Tasks per job the driver is measured with.
+const TASKS: [usize; 3] = [10_000, 100_000, 1_000_000];
+/// Under `--quick`: the executors and tasks measured.
+const QUICK_EXECUTORS: [usize; 2] = [10, 100];
+/// Under `--quick`: the tasks per job measured.
+const QUICK_TASKS: [usize; 1] = [10_000];
+/// A job run first on each new driver, so the timed ones find the allocator and the
+/// caches warm.
+const WARM_UP_TASKS: usize = 2_000;
+
+/// A metric name made at run time (sizes in it). The report keeps `&'static str` names, as
+/// every other suite's are fixed; a run makes a few dozen of these once, so leaking them is
+/// bounded.
+fn name(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// Runs the suite.
+pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
+    let mut metrics = Vec::new();
+    driver_metrics(opts, &mut metrics)?;
+    Ok(metrics)
+}
+
+/// The per-task cost measured at `(executors, tasks)`, if it was.
+fn cost_at(costs: &[(usize, usize, f64)], executors: usize, tasks: usize) -> Option<f64> {
+    costs
+        .iter()
+        .find(|(e, t, _)| *e == executors && *t == tasks)
+        .map(|(_, _, c)| *c)
+}
+
+fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), BenchError> {
+    let (executors, tasks): (&[usize], &[usize]) = if opts.quick {
+        eprintln!(
+            "[scale] --quick: the driver at {QUICK_EXECUTORS:?} executors x {QUICK_TASKS:?} \
+             tasks only; skipped: {EXECUTORS:?} x {TASKS:?} beyond those, \
+             scale.driver_growth (needs 1000x1000000), scale.driver_first_launch_ms \
+             (needs 1000000 tasks); pending-task memory measured at 100000 tasks"
+        );
+        (&QUICK_EXECUTORS, &QUICK_TASKS)
+    } else {
+        (&EXECUTORS, &TASKS)
+    };
+    // Memory first, while the allocator has no freed memory to hand back out.
+    let pending = if opts.quick { 100_000 } else { 1_000_000 };
+    for (local, metric) in [
+        (0, "scale.driver_bytes_per_pending_task"),
+        (100, "scale.driver_local_bytes_per_pending_task"),
+    ] {
+        eprintln!("[scale] driver memory of a pending job of {pending} tasks ({metric}) ...");
+        let bytes = driver::bytes_per_pending_task(pending, local)?;
+        metrics.push(Metric::new(metric, bytes.round(), "bytes"));
+    }
+
+    let mut first_launch = None;
+    for local in [false, true] {
+        let mut costs = Vec::new();
+        for &e in executors {
+            let mut sim = SimDriver::start(e)?;
+            sim.run_job(WARM_UP_TASKS, local)?;
+            for &t in tasks {
+                let run = sim.run_job(t, local)?;
+                eprintln!(
+                    "[scale] driver: {e} executors, {t} tasks{}: {:.2} us/task, first launch \
+                     after {:.1} ms",
+                    if local { ", preferred locations" } else { "" },
+                    run.us_per_task,
+                    run.first_launch_ms
+                );
+                let kind = if local { "driver_local" } else { "driver" };
+                metrics.push(Metric::new(
+                    name(format!("scale.{kind}_us_per_task_{e}x{t}")),
+                    run.us_per_task,
+                    "us",
+                ));
+                costs.push((e, t, run.us_per_task));
+                if local && e == 1_000 && t == 1_000_000 {
+                    first_launch = Some(run.first_launch_ms);
+                }
+            }
+        }
+        if let (Some(big), Some(small)) = (
+            cost_at(&costs, 1_000, 1_000_000),
+            cost_at(&costs, 10, 10_000),
+        ) {
+            let metric = if local {
+                "scale.driver_local_growth"
+            } else {
+                "scale.driver_growth"
+            };
+            metrics.push(Metric::new(metric, big / small, "x"));
+        }
+    }
+    if let Some(ms) = first_launch {
+        metrics.push(Metric::new("scale.driver_first_launch_ms", ms, "ms"));
+    }
+    Ok(())
+}
