@@ -18,11 +18,19 @@
 //! - `scale.driver_first_launch_ms`: from the submission of a job of 10^6 tasks with
 //!   preferred locations on 1,000 executors to its first launch (goal ≤ 50 ms).
 //!
-//! **Master under many workers** ([`master`]): see that module.
+//! **Master under many workers** ([`master`], [`fleet`]): a real master in a child process
+//! and N simulated workers (N = 100, 1,000, 10,000) in this one, each its own connection;
+//! `scale.master_{register_s,place_ms,cpu_pct,rss_mib,json_ms}_<N>` (see [`master`]).
 //!
 //! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips.
 
 mod driver;
+mod fleet;
+mod master;
+
+pub(crate) use master::{serve_master, MASTER_MODE};
+
+use std::time::Duration;
 
 use crate::cli::Options;
 use crate::error::BenchError;
@@ -38,6 +46,14 @@ const TASKS: [usize; 3] = [10_000, 100_000, 1_000_000];
 const QUICK_EXECUTORS: [usize; 2] = [10, 100];
 /// Under `--quick`: the tasks per job measured.
 const QUICK_TASKS: [usize; 1] = [10_000];
+/// Workers the master is measured with.
+const WORKERS: [usize; 3] = [100, 1_000, 10_000];
+/// Under `--quick`: the workers measured.
+const QUICK_WORKERS: [usize; 1] = [100];
+/// The steady-heartbeat window: two heartbeat intervals, so every worker beats twice.
+const CPU_WINDOW: Duration = Duration::from_secs(30);
+/// Under `--quick`: a short window (a fifth of the workers beat; the figure is noisier).
+const QUICK_CPU_WINDOW: Duration = Duration::from_secs(3);
 /// A job run first on each new driver, so the timed ones find the allocator and the
 /// caches warm.
 const WARM_UP_TASKS: usize = 2_000;
@@ -53,6 +69,7 @@ fn name(text: String) -> &'static str {
 pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     let mut metrics = Vec::new();
     driver_metrics(opts, &mut metrics)?;
+    master_metrics(opts, &mut metrics)?;
     Ok(metrics)
 }
 
@@ -128,6 +145,36 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
     }
     if let Some(ms) = first_launch {
         metrics.push(Metric::new("scale.driver_first_launch_ms", ms, "ms"));
+    }
+    Ok(())
+}
+
+fn master_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), BenchError> {
+    let (workers, window): (&[usize], Duration) = if opts.quick {
+        eprintln!(
+            "[scale] --quick: the master with {QUICK_WORKERS:?} workers only, heartbeats \
+             watched {QUICK_CPU_WINDOW:?}; skipped: {WORKERS:?} beyond those"
+        );
+        (&QUICK_WORKERS, QUICK_CPU_WINDOW)
+    } else {
+        (&WORKERS, CPU_WINDOW)
+    };
+    for &n in workers {
+        eprintln!("[scale] master with {n} simulated workers ...");
+        let run = master::measure(n, window)?;
+        for (metric, value, unit) in [
+            ("register_s", run.register_s, "s"),
+            ("place_ms", run.place_ms, "ms"),
+            ("cpu_pct", run.cpu_pct, "%"),
+            ("rss_mib", run.rss_mib, "MiB"),
+            ("json_ms", run.json_ms, "ms"),
+        ] {
+            metrics.push(Metric::new(
+                name(format!("scale.master_{metric}_{n}")),
+                value,
+                unit,
+            ));
+        }
     }
     Ok(())
 }
