@@ -35,6 +35,7 @@ const REGISTRATION_WINDOW: usize = 256;
 
 /// Frame kinds (`rpc-env/WIRE.md`, "Frame").
 const REQUEST: u8 = 1;
+const RESPONSE: u8 = 2;
 const ONE_WAY: u8 = 4;
 
 /// `MasterMessage` tags (declaration order).
@@ -96,6 +97,8 @@ pub(crate) struct Counts {
     pub(crate) last_launch: Option<Instant>,
     /// When the last registration answer came.
     pub(crate) last_registered: Option<Instant>,
+    /// Answers to our `ExecutorStateChanged` asks: the master has handled that many.
+    pub(crate) answers: usize,
     /// Heartbeats sent.
     pub(crate) heartbeats: u64,
 }
@@ -320,8 +323,14 @@ impl Fleet {
         let mut r = Cursor(frame);
         let kind = r.u8()?;
         let _request_id = r.u64()?;
+        if kind == RESPONSE {
+            // The master answers `ExecutorStateChanged` once it has handled it.
+            self.counts.answers += 1;
+            return Some(());
+        }
         if kind != ONE_WAY {
-            // Answers to our asks (always `true`) and asks of ours we never get.
+            // Failures of our asks, and asks of the master's (it asks workers nothing).
+            log::debug!("simulated worker {i}: a frame of kind {kind} ignored");
             return Some(());
         }
         if r.u8()? == 1 {

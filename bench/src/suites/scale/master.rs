@@ -197,8 +197,19 @@ fn place_and_watch(
     });
     eprintln!("[scale] master: {n} executors placed in {place_ms:.1} ms");
 
-    // Let the executors' RUNNING reports settle before the steady window.
-    fleet.run_until(Instant::now() + Duration::from_secs(1), |_| false)?;
+    // The steady window starts once the master has handled every executor's RUNNING
+    // report (answered its ask), so that it times heartbeats, not a backlog.
+    let settled = fleet.run_until(Instant::now() + PHASE_DEADLINE, |c| c.answers >= n)?;
+    if !settled {
+        return Err(BenchError::new(format!(
+            "the master answered {} of {n} executor state reports within {PHASE_DEADLINE:?}",
+            fleet.counts().answers
+        )));
+    }
+    eprintln!(
+        "[scale] master: every RUNNING report handled {:.1} ms after placement began",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     let pid = server.pid();
     let before = ui::cpu_ticks(pid)?;
     let beats = fleet.counts().heartbeats;

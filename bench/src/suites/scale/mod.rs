@@ -22,7 +22,9 @@
 //! and N simulated workers (N = 100, 1,000, 10,000) in this one, each its own connection;
 //! `scale.master_{register_s,place_ms,cpu_pct,rss_mib,json_ms}_<N>` (see [`master`]).
 //!
-//! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips.
+//! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips. For
+//! profiling, `EMBER_BENCH_SCALE_PART=driver|master` runs one part, and
+//! `EMBER_BENCH_SCALE_WORKERS=10000` (a comma-separated list) picks the master's sizes.
 
 mod driver;
 mod fleet;
@@ -54,6 +56,10 @@ const QUICK_WORKERS: [usize; 1] = [100];
 const CPU_WINDOW: Duration = Duration::from_secs(30);
 /// Under `--quick`: a short window (a fifth of the workers beat; the figure is noisier).
 const QUICK_CPU_WINDOW: Duration = Duration::from_secs(3);
+/// Runs one part only, for profiling: `driver` or `master` (unset: both).
+const PART_ENV: &str = "EMBER_BENCH_SCALE_PART";
+/// For profiling: the fleet sizes the master is measured with instead, comma-separated.
+const WORKERS_ENV: &str = "EMBER_BENCH_SCALE_WORKERS";
 /// A job run first on each new driver, so the timed ones find the allocator and the
 /// caches warm.
 const WARM_UP_TASKS: usize = 2_000;
@@ -68,8 +74,13 @@ fn name(text: String) -> &'static str {
 /// Runs the suite.
 pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     let mut metrics = Vec::new();
-    driver_metrics(opts, &mut metrics)?;
-    master_metrics(opts, &mut metrics)?;
+    let part = std::env::var(PART_ENV).unwrap_or_default();
+    if part != "master" {
+        driver_metrics(opts, &mut metrics)?;
+    }
+    if part != "driver" {
+        master_metrics(opts, &mut metrics)?;
+    }
     Ok(metrics)
 }
 
@@ -159,7 +170,10 @@ fn master_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
     } else {
         (&WORKERS, CPU_WINDOW)
     };
-    for &n in workers {
+    let chosen: Vec<usize> = std::env::var(WORKERS_ENV)
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| workers.to_vec());
+    for &n in &chosen {
         eprintln!("[scale] master with {n} simulated workers ...");
         let run = master::measure(n, window)?;
         for (metric, value, unit) in [
