@@ -178,6 +178,8 @@ fn place_and_watch(
         registration_retries: 3,
         starvation_timeout: Duration::ZERO,
     };
+    let pid = server.pid();
+    let ticks_before = (ui::cpu_ticks(pid)?, ui::cpu_ticks(std::process::id())?);
     let start = Instant::now();
     env.setup_endpoint(
         APP_CLIENT_ENDPOINT_NAME,
@@ -195,7 +197,15 @@ fn place_and_watch(
     let place_ms = counts.last_launch.map_or(f64::NAN, |t| {
         t.saturating_duration_since(start).as_secs_f64() * 1e3
     });
-    eprintln!("[scale] master: {n} executors placed in {place_ms:.1} ms");
+    // Where the time went: the master's CPU, or this process's (the simulated workers
+    // read and answer every launch on one thread).
+    let ms = |ticks: f64| ticks / ui::TICKS_PER_SECOND * 1e3;
+    let master_cpu = ms(ui::cpu_ticks(pid)? - ticks_before.0);
+    let fleet_cpu = ms(ui::cpu_ticks(std::process::id())? - ticks_before.1);
+    eprintln!(
+        "[scale] master: {n} executors placed in {place_ms:.1} ms (CPU meanwhile: master \
+         {master_cpu:.0} ms, simulator {fleet_cpu:.0} ms)"
+    );
 
     // The steady window starts once the master has handled every executor's RUNNING
     // report (answered its ask), so that it times heartbeats, not a backlog.
@@ -206,11 +216,12 @@ fn place_and_watch(
             fleet.counts().answers
         )));
     }
+    let master_cpu = ms(ui::cpu_ticks(pid)? - ticks_before.0);
     eprintln!(
-        "[scale] master: every RUNNING report handled {:.1} ms after placement began",
+        "[scale] master: every RUNNING report handled {:.1} ms after placement began (master \
+         CPU since then {master_cpu:.0} ms)",
         start.elapsed().as_secs_f64() * 1e3
     );
-    let pid = server.pid();
     let before = ui::cpu_ticks(pid)?;
     let beats = fleet.counts().heartbeats;
     let window_start = Instant::now();
