@@ -15,8 +15,9 @@
 //! - `scale.driver_bytes_per_pending_task`, `scale.driver_local_bytes_per_pending_task`:
 //!   the driver's resident memory grown by a submitted job of 10^6 tasks that cannot launch
 //!   (no executor), over its tasks (goal ≤ 200 bytes);
-//! - `scale.driver_first_launch_ms`: from the submission of a job of 10^6 tasks with
-//!   preferred locations on 1,000 executors to its first launch (goal ≤ 50 ms).
+//! - `scale.driver_first_launch_ms`, `scale.driver_local_first_launch_ms`: from the
+//!   submission of a job of 10^6 tasks on 1,000 executors to its first launch, without and
+//!   with preferred locations (goal ≤ 50 ms).
 //!
 //! **Master under many workers** ([`master`], [`fleet`]): a real master in a child process
 //! and N simulated workers (N = 100, 1,000, 10,000) in this one, each its own connection;
@@ -24,7 +25,8 @@
 //!
 //! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips. For
 //! profiling, `EMBER_BENCH_SCALE_PART=driver|master` runs one part, and
-//! `EMBER_BENCH_SCALE_WORKERS=10000` (a comma-separated list) picks the master's sizes.
+//! `EMBER_BENCH_SCALE_WORKERS=10000`, `EMBER_BENCH_SCALE_EXECUTORS=1000` and
+//! `EMBER_BENCH_SCALE_TASKS=1000000` (comma-separated lists) pick the sizes.
 
 mod driver;
 mod fleet;
@@ -60,6 +62,10 @@ const QUICK_CPU_WINDOW: Duration = Duration::from_secs(3);
 const PART_ENV: &str = "EMBER_BENCH_SCALE_PART";
 /// For profiling: the fleet sizes the master is measured with instead, comma-separated.
 const WORKERS_ENV: &str = "EMBER_BENCH_SCALE_WORKERS";
+/// For profiling: the driver's executor counts instead, comma-separated.
+const EXECUTORS_ENV: &str = "EMBER_BENCH_SCALE_EXECUTORS";
+/// For profiling: the driver's job sizes instead, comma-separated.
+const TASKS_ENV: &str = "EMBER_BENCH_SCALE_TASKS";
 /// A job run first on each new driver, so the timed ones find the allocator and the
 /// caches warm.
 const WARM_UP_TASKS: usize = 2_000;
@@ -84,6 +90,13 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     Ok(metrics)
 }
 
+/// The sizes listed in the environment variable `var` (comma-separated), else `default`.
+fn sizes_from(var: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(var)
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| default.to_vec())
+}
+
 /// The per-task cost measured at `(executors, tasks)`, if it was.
 fn cost_at(costs: &[(usize, usize, f64)], executors: usize, tasks: usize) -> Option<f64> {
     costs
@@ -97,13 +110,16 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
         eprintln!(
             "[scale] --quick: the driver at {QUICK_EXECUTORS:?} executors x {QUICK_TASKS:?} \
              tasks only; skipped: {EXECUTORS:?} x {TASKS:?} beyond those, \
-             scale.driver_growth (needs 1000x1000000), scale.driver_first_launch_ms \
+             scale.driver_growth (needs 1000x1000000), scale.driver_[local_]first_launch_ms \
              (needs 1000000 tasks); pending-task memory measured at 100000 tasks"
         );
         (&QUICK_EXECUTORS, &QUICK_TASKS)
     } else {
         (&EXECUTORS, &TASKS)
     };
+    let executors = sizes_from(EXECUTORS_ENV, executors);
+    let tasks = sizes_from(TASKS_ENV, tasks);
+    let (executors, tasks) = (&executors[..], &tasks[..]);
     // Memory first, while the allocator has no freed memory to hand back out.
     let pending = if opts.quick { 100_000 } else { 1_000_000 };
     for (local, metric) in [
@@ -115,7 +131,7 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
         metrics.push(Metric::new(metric, bytes.round(), "bytes"));
     }
 
-    let mut first_launch = None;
+    let mut first_launch = Vec::new();
     for local in [false, true] {
         let mut costs = Vec::new();
         for &e in executors {
@@ -137,8 +153,13 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
                     "us",
                 ));
                 costs.push((e, t, run.us_per_task));
-                if local && e == 1_000 && t == 1_000_000 {
-                    first_launch = Some(run.first_launch_ms);
+                if e == 1_000 && t == 1_000_000 {
+                    let metric = if local {
+                        "scale.driver_local_first_launch_ms"
+                    } else {
+                        "scale.driver_first_launch_ms"
+                    };
+                    first_launch.push(Metric::new(metric, run.first_launch_ms, "ms"));
                 }
             }
         }
@@ -154,9 +175,7 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
             metrics.push(Metric::new(metric, big / small, "x"));
         }
     }
-    if let Some(ms) = first_launch {
-        metrics.push(Metric::new("scale.driver_first_launch_ms", ms, "ms"));
-    }
+    metrics.extend(first_launch);
     Ok(())
 }
 
@@ -170,10 +189,7 @@ fn master_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
     } else {
         (&WORKERS, CPU_WINDOW)
     };
-    let chosen: Vec<usize> = std::env::var(WORKERS_ENV)
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|_| workers.to_vec());
-    for &n in &chosen {
+    for n in sizes_from(WORKERS_ENV, workers) {
         eprintln!("[scale] master with {n} simulated workers ...");
         let run = master::measure(n, window)?;
         for (metric, value, unit) in [
