@@ -23,6 +23,8 @@
 //! and N simulated workers (N = 100, 1,000, 10,000) in this one, each its own connection;
 //! `scale.master_{register_s,place_ms,cpu_pct,rss_mib,json_ms}_<N>` (see [`master`]).
 //!
+//! `--plot DIR` writes PNG charts of cost against size there ([`plot`]).
+//!
 //! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips. For
 //! profiling, `EMBER_BENCH_SCALE_PART=driver|master` runs one part, and
 //! `EMBER_BENCH_SCALE_WORKERS=10000`, `EMBER_BENCH_SCALE_EXECUTORS=1000` and
@@ -31,6 +33,8 @@
 mod driver;
 mod fleet;
 mod master;
+mod plot;
+mod png;
 
 pub(crate) use master::{serve_master, MASTER_MODE};
 
@@ -86,6 +90,13 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     }
     if part != "driver" {
         master_metrics(opts, &mut metrics)?;
+    }
+    if let Some(dir) = opts.plot {
+        plot::write(dir, &metrics)?;
+        eprintln!(
+            "[scale] charts written to {} (see charts.txt there)",
+            dir.display()
+        );
     }
     Ok(metrics)
 }
