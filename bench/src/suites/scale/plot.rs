@@ -18,7 +18,7 @@ const WIDTH: usize = 640;
 const HEIGHT: usize = 400;
 /// Margins: left and bottom hold the tick labels.
 const LEFT: i64 = 70;
-const RIGHT: i64 = 20;
+const RIGHT: i64 = 50;
 const TOP: i64 = 20;
 const BOTTOM: i64 = 40;
 const BLACK: Rgb = [0, 0, 0];
