@@ -9,7 +9,7 @@
 //!
 //! - `scale.driver_us_per_task_<E>x<T>`, `scale.driver_local_us_per_task_<E>x<T>`: a job's
 //!   wall time from submission to its end over its tasks, in µs, without and with
-//!   preferred locations;
+//!   preferred locations (the median of three jobs; one under `--quick`);
 //! - `scale.driver_growth`, `scale.driver_local_growth`: the cost per task at E = 1,000,
 //!   T = 10^6 over the cost at E = 10, T = 10^4 (goal ≤ 1.3);
 //! - `scale.driver_bytes_per_pending_task`, `scale.driver_local_bytes_per_pending_task`:
@@ -101,6 +101,27 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     Ok(metrics)
 }
 
+/// Runs the job `repeats` times; the median cost per task and time to first launch.
+fn median_run(
+    sim: &mut SimDriver,
+    tasks: usize,
+    local: bool,
+    repeats: usize,
+) -> Result<driver::JobRun, BenchError> {
+    let mut runs = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        runs.push(sim.run_job(tasks, local)?);
+    }
+    let median = |mut v: Vec<f64>| {
+        crate::stats::sort_samples(&mut v);
+        crate::stats::percentile(&v, 50.0)
+    };
+    Ok(driver::JobRun {
+        us_per_task: median(runs.iter().map(|r| r.us_per_task).collect()),
+        first_launch_ms: median(runs.iter().map(|r| r.first_launch_ms).collect()),
+    })
+}
+
 /// The sizes listed in the environment variable `var` (comma-separated), else `default`.
 fn sizes_from(var: &str, default: &[usize]) -> Vec<usize> {
     std::env::var(var)
@@ -142,6 +163,8 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
         metrics.push(Metric::new(metric, bytes.round(), "bytes"));
     }
 
+    // The machine is shared: the median of three runs of each size steadies the curves.
+    let repeats = if opts.quick { 1 } else { 3 };
     let mut first_launch = Vec::new();
     for local in [false, true] {
         let mut costs = Vec::new();
@@ -149,7 +172,7 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
             let mut sim = SimDriver::start(e)?;
             sim.run_job(WARM_UP_TASKS, local)?;
             for &t in tasks {
-                let run = sim.run_job(t, local)?;
+                let run = median_run(&mut sim, t, local, repeats)?;
                 eprintln!(
                     "[scale] driver: {e} executors, {t} tasks{}: {:.2} us/task, first launch \
                      after {:.1} ms",
