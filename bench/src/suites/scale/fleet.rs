@@ -28,12 +28,12 @@ use crate::error::BenchError;
 /// The largest frame accepted from the master; `LaunchExecutor` and the registration
 /// answer are a few hundred bytes.
 const MAX_FRAME: usize = 1 << 20;
-/// Connections being opened or waiting for their registration answer at once. The
-/// master's listener has std's backlog of 128 (`TcpListener::bind`); a burst beyond it
-/// overflows (`TcpExtListenOverflows` counts it), and a dropped SYN is retried a second
-/// later, which would time the kernel's retry, not the master (with 256 in flight, 1,000
-/// workers took 1.1 s to register instead of 0.1 s).
-const REGISTRATION_WINDOW: usize = 100;
+/// Connections being opened or waiting for their registration answer at once: a burst, as
+/// workers starting together make, but within the master's listen backlog (rpc-env asks for
+/// `SOMAXCONN`). With std's backlog of 128, 256 in flight overflowed it
+/// (`TcpExtListenOverflows`) and dropped SYNs waited a second for their retry: 1,000 workers
+/// took 1.1 s to register instead of 0.1 s.
+const REGISTRATION_WINDOW: usize = 256;
 
 /// Frame kinds (`rpc-env/WIRE.md`, "Frame").
 const REQUEST: u8 = 1;
