@@ -17,6 +17,9 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
     /// `--json`: print one JSON object instead of `name value unit` lines.
     pub(crate) json: bool,
+    /// `--plot DIR`: write charts there (suites that draw any: `scale`). Leaked once at
+    /// parse time, so that the options stay `Copy`.
+    pub(crate) plot: Option<&'static std::path::Path>,
 }
 
 impl Options {
@@ -70,6 +73,10 @@ pub(crate) fn parse(
             Short('h') | Long("help") => return Ok(Command::Help),
             Long("quick") => options.quick = true,
             Long("json") => options.json = true,
+            Long("plot") => {
+                let dir = std::path::PathBuf::from(parser.value()?);
+                options.plot = Some(Box::leak(dir.into_boxed_path()));
+            }
             // Only as the very first argument: the child's own arguments are
             // then taken verbatim, so a mode can have flags of its own.
             Value(v) if is_first && v == SERVE_ARG => return parse_serve(&mut parser),
@@ -108,7 +115,7 @@ fn parse_serve(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
 pub(crate) fn usage(suites: &[(&str, &str)]) -> String {
     let width = suites.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     let mut text = String::from(
-        "Usage: ember-bench <suite> [--quick] [--json]\n\
+        "Usage: ember-bench <suite> [--quick] [--json] [--plot DIR]\n\
          \n\
          Runs one benchmark suite and prints one `name value unit` line per\n\
          metric on stdout (progress goes to stderr).\n\
@@ -123,6 +130,7 @@ pub(crate) fn usage(suites: &[(&str, &str)]) -> String {
          Options:\n\
          \x20 --quick     far fewer iterations (CI smoke runs; noisier numbers)\n\
          \x20 --json      print one JSON object {name: {\"value\": v, \"unit\": u}} instead\n\
+         \x20 --plot DIR  write PNG charts of cost against size into DIR (scale)\n\
          \x20 -h, --help  print this help\n\
          \n\
          Logging: set RUST_LOG (e.g. RUST_LOG=info) for details on stderr.\n",
@@ -147,6 +155,7 @@ mod tests {
             options: Options {
                 quick: true,
                 json: true,
+                plot: None,
             },
         };
         assert_eq!(parse_strs(&["rpc", "--quick", "--json"]), Ok(want.clone()));
@@ -184,6 +193,17 @@ mod tests {
         assert!(parse_strs(&[]).unwrap_err().contains("missing <suite>"));
         assert!(parse_strs(&["--quick"]).is_err());
         assert!(parse_strs(&["rpc", "tasks"]).is_err());
+    }
+
+    #[test]
+    fn plot_takes_a_directory() {
+        match parse_strs(&["rpc", "--plot", "charts"]) {
+            Ok(Command::Run { options, .. }) => {
+                assert_eq!(options.plot, Some(std::path::Path::new("charts")))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_strs(&["rpc", "--plot"]).is_err());
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn serve(mode: &str, args: &[String]) -> Result<(), BenchError> {
         suites::cluster::WORKER_MODE => suites::cluster::serve_worker,
         suites::flood::MASTER_MODE => suites::flood::serve_master,
         suites::ui::MASTER_MODE => suites::ui::serve_master,
+        suites::scale::MASTER_MODE => suites::scale::serve_master,
         other => {
             return Err(BenchError::new(format!(
                 "unknown {} mode '{other}'",

@@ -306,3 +306,32 @@ fn short_tasks_are_launched_ahead_long_ones_are_not() {
         assert!(util::outcome(&job).is_err());
     }
 }
+
+/// Ember's own (issue 15): a full offer round over more executors than a launch batch
+/// searches linearly (8) sends each executor its own tasks, and only those.
+#[test]
+fn a_round_over_many_executors_sends_each_its_own_tasks() {
+    let d = Driver::start(DriverSetup::default());
+    let executors: Vec<FakeExecutor> = (0..12)
+        .map(|i| FakeExecutor::start(&d.addr(), &i.to_string(), &format!("host{i}"), 2))
+        .collect();
+    wait_until("all executors count", DEADLINE, || {
+        d.executor_count() == (12, 24)
+    });
+    let job = d.submit(job(0, 24));
+    wait_until("every core has a task", DEADLINE, || {
+        executors.iter().map(|e| e.launches().len()).sum::<usize>() >= 24
+    });
+    for (i, executor) in executors.iter().enumerate() {
+        let launched = executor.launches();
+        assert_eq!(launched.len(), 2, "executor {i}: {launched:?}");
+        assert!(launched
+            .iter()
+            .all(|t| t.executor_id.as_str() == i.to_string()));
+        executor.auto_finish(true);
+        for task in &launched {
+            executor.finish(task, &format!("0:{}", task.index));
+        }
+    }
+    assert_eq!(outcome(&job), Ok(echoed(0, 24)));
+}

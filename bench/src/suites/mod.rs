@@ -14,6 +14,7 @@ pub(crate) mod chaos;
 pub(crate) mod cluster;
 pub(crate) mod flood;
 pub(crate) mod rpc;
+pub(crate) mod scale;
 pub(crate) mod tasks;
 pub(crate) mod ui;
 
@@ -59,6 +60,11 @@ pub(crate) const SUITES: &[Suite] = &[
         name: "ui",
         about: "the master's CPU idle and with /json and /metrics/prometheus scraped every second; CPU and latency per UI request",
         run: ui::run,
+    },
+    Suite {
+        name: "scale",
+        about: "the driver with 10 to 1,000 simulated executors and jobs of 10^4 to 10^6 tasks; the master with 100 to 10,000 simulated workers",
+        run: scale::run,
     },
 ];
 

@@ -29,7 +29,7 @@ use crate::stats::percentile;
 pub(crate) const MASTER_MODE: &str = "ui-master";
 
 /// Linux's `USER_HZ`: `/proc/<pid>/stat` counts CPU time in hundredths of a second.
-const TICKS_PER_SECOND: f64 = 100.0;
+pub(crate) const TICKS_PER_SECOND: f64 = 100.0;
 
 /// The child side: a master on loopback (free RPC and UI ports), unauthenticated (it
 /// binds loopback only), until the parent goes away.
@@ -153,7 +153,7 @@ fn cpu_share(
 }
 
 /// User plus system CPU time of `pid` so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<f64, BenchError> {
+pub(crate) fn cpu_ticks(pid: u32) -> Result<f64, BenchError> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).map_err(|e| BenchError::io(&path, e))?;
     // The fields after the command's closing parenthesis: state is the first, utime the
@@ -170,7 +170,7 @@ fn cpu_ticks(pid: u32) -> Result<f64, BenchError> {
 }
 
 /// `GET path` over HTTP/1.0 (never chunked); the body of a 200, else an error.
-fn get(addr: SocketAddr, path: &str) -> Result<String, BenchError> {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> Result<String, BenchError> {
     let failed = |e: std::io::Error| BenchError::io(format!("GET {path}"), e);
     let mut stream = TcpStream::connect(addr).map_err(failed)?;
     stream
@@ -190,7 +190,7 @@ fn get(addr: SocketAddr, path: &str) -> Result<String, BenchError> {
 }
 
 /// The value of `field` in a `/json/<field>` answer, as text (strings unquoted).
-fn json_field(body: &str, field: &str) -> Result<String, BenchError> {
+pub(crate) fn json_field(body: &str, field: &str) -> Result<String, BenchError> {
     let value: serde_json::Value = serde_json::from_str(body)
         .map_err(|e| BenchError::new(format!("/json/{field} is not JSON: {e}")))?;
     match &value[field] {

@@ -59,6 +59,10 @@ pub(crate) struct Master {
     pub(super) control: Option<ControlRef<MasterProtocol>>,
     /// Messages refused because their sender may not send them (`senders.rs`).
     pub(super) refused: Refusals,
+    /// Worker records `schedule()` has copied into its snapshots and waiting checks so far:
+    /// what the complexity tests count (issue 15), since the master's events must not each
+    /// cost a walk of every worker.
+    pub(super) workers_scanned: u64,
 }
 
 impl Master {
@@ -92,6 +96,7 @@ impl Master {
             recovery_timer: None,
             control: None,
             refused: Refusals::new(),
+            workers_scanned: 0,
         }
     }
 

@@ -57,6 +57,17 @@ impl Master {
     /// changed since it was last told. Run after each `schedule()`.
     pub(super) fn tell_waiting_apps(&mut self) -> Effects {
         let mut out = Effects::none();
+        let ids: Vec<_> = self
+            .apps
+            .in_order()
+            .filter(|a| a.executor_count() == 0)
+            .map(|a| a.id().clone())
+            .collect();
+        // Only applications with no executor can be waiting: most schedule() calls have
+        // none, and need not walk every worker (issue 15).
+        if ids.is_empty() {
+            return out;
+        }
         let workers: Vec<WorkerSize> = self
             .workers
             .alive_iter()
@@ -65,12 +76,7 @@ impl Master {
                 memory_mib: w.memory_mib(),
             })
             .collect();
-        let ids: Vec<_> = self
-            .apps
-            .in_order()
-            .filter(|a| a.executor_count() == 0)
-            .map(|a| a.id().clone())
-            .collect();
+        self.workers_scanned += workers.len() as u64;
         for id in ids {
             let Some(app) = self.apps.get_mut(&id) else {
                 continue;

@@ -111,6 +111,11 @@ impl PendingCounts {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RackCache {
     racks: FastMap<Box<str>, Option<Box<str>>>,
+    /// Whether any preferred host has a rack. Most clusters have no rack resolver: then
+    /// [`rack_of`](Self::rack_of) answers without a lookup, which spares queuing a task
+    /// set two hash lookups per preferred location (issue 15: submitting 10^6 tasks of 3
+    /// hosts each spent a third of its time there).
+    any: bool,
 }
 
 impl RackCache {
@@ -124,11 +129,15 @@ impl RackCache {
                 racks.insert(host.into(), rack);
             }
         }
-        RackCache { racks }
+        let any = racks.values().any(Option::is_some);
+        RackCache { racks, any }
     }
 
     /// The rack of a preferred host, if it has one.
     pub(crate) fn rack_of(&self, host: &str) -> Option<&str> {
+        if !self.any {
+            return None;
+        }
         self.racks.get(host).and_then(|rack| rack.as_deref())
     }
 }

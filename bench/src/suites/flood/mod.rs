@@ -35,7 +35,7 @@
 mod floods;
 mod master;
 mod record;
-mod rss;
+pub(crate) mod rss;
 
 use std::time::Duration;
 
