@@ -170,6 +170,7 @@ fn place_and_watch(
             env: BTreeMap::new(),
         },
         user: "ember-bench".into(),
+        program_digest: None,
     };
     let config = AppClientConfig {
         masters: vec![master.clone()],
