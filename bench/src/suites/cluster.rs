@@ -91,6 +91,33 @@ pub(crate) fn executor_pids() -> Vec<u32> {
 /// A worker process; killed and reaped when dropped.
 struct WorkerProcess(Child);
 
+impl WorkerProcess {
+    /// A 1-core, 1 GiB worker process of the master at `master_url`, in `work`.
+    fn start(
+        exe: &std::path::Path,
+        master_url: &str,
+        work: &std::path::Path,
+    ) -> Result<WorkerProcess, BenchError> {
+        Command::new(exe)
+            .args([
+                SERVE_ARG,
+                WORKER_MODE,
+                master_url,
+                "--cores",
+                "1",
+                "--memory",
+                "1g",
+            ])
+            .arg("--work-dir")
+            .arg(work)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .map(WorkerProcess)
+            .map_err(|e| BenchError::io("starting a worker process", e))
+    }
+}
+
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -105,24 +132,7 @@ fn worker_startup_ms() -> Result<f64, BenchError> {
         let exe = std::env::current_exe().map_err(|e| BenchError::io("finding ember-bench", e))?;
         let work = std::env::temp_dir().join(format!("ember-bench-worker-{}", std::process::id()));
         let start = Instant::now();
-        let _worker = WorkerProcess(
-            Command::new(&exe)
-                .args([
-                    SERVE_ARG,
-                    WORKER_MODE,
-                    &master.url(),
-                    "--cores",
-                    "1",
-                    "--memory",
-                    "1g",
-                ])
-                .arg("--work-dir")
-                .arg(&work)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| BenchError::io("starting a worker process", e))?,
-        );
+        let _worker = WorkerProcess::start(&exe, &master.url(), &work)?;
         let deadline = start + Duration::from_secs(30);
         loop {
             let state = master.state().map_err(|e| BenchError::new(e.to_string()))?;
@@ -170,24 +180,7 @@ fn executor_start_ms(program: &std::path::Path, fetch: bool) -> Result<f64, Benc
         let work = std::env::temp_dir().join(format!("ember-bench-fetch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&work);
         let start = Instant::now();
-        let worker = WorkerProcess(
-            Command::new(&exe)
-                .args([
-                    SERVE_ARG,
-                    WORKER_MODE,
-                    &master.url(),
-                    "--cores",
-                    "1",
-                    "--memory",
-                    "1g",
-                ])
-                .arg("--work-dir")
-                .arg(&work)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| BenchError::io("starting a worker process", e))?,
-        );
+        let worker = WorkerProcess::start(&exe, &master.url(), &work)?;
         let registered = ctx.wait_for_executors(1, Duration::from_secs(60));
         let took = start.elapsed();
         let fetched = work.join("cache").is_dir();

@@ -184,6 +184,17 @@ fn serving(program: &Path, work: &Path) -> (rpc_env::RpcEnv, Fetch) {
     (driver, fetch)
 }
 
+/// Starts `spec`, whose program is fetched first: its thread reports everything.
+fn start_fetching(spec: ExecutorSpec) -> (ExecutorRunner, mpsc::Receiver<StateUpdate>) {
+    let (tx, reports) = mpsc::channel();
+    let (runner, started) = ExecutorRunner::start(spec, move |u| {
+        let _ = tx.send(u);
+    })
+    .expect("starts");
+    assert_eq!(started, Started::Later);
+    (runner, reports)
+}
+
 /// Ember's own (Spark's workers run the path they are given): a program that is not on
 /// this worker's disk is fetched into its cache, then started; the thread reports RUNNING,
 /// then how it ended.
@@ -200,12 +211,7 @@ fn a_program_not_on_this_disk_is_fetched_then_run() {
         &["an-argument"],
     );
     spec.fetch = Some(fetch);
-    let (tx, reports) = mpsc::channel();
-    let (runner, started) = ExecutorRunner::start(spec, move |u| {
-        let _ = tx.send(u);
-    })
-    .expect("starts");
-    assert_eq!(started, Started::Later);
+    let (runner, reports) = start_fetching(spec);
     let running = reports.recv_timeout(PATIENCE).expect("a report");
     assert_eq!(running.state, ExecutorState::Running);
     let ended = reports.recv_timeout(PATIENCE).expect("a report");
@@ -236,12 +242,7 @@ fn a_program_that_cannot_be_fetched_fails_the_launch() {
     fetch.digest.sha256 = "0".repeat(64);
     let mut spec = spec(work.path(), "/nonexistent/ember/served-app", &[]);
     spec.fetch = Some(fetch);
-    let (tx, reports) = mpsc::channel();
-    let (runner, started) = ExecutorRunner::start(spec, move |u| {
-        let _ = tx.send(u);
-    })
-    .expect("starts");
-    assert_eq!(started, Started::Later);
+    let (runner, reports) = start_fetching(spec);
     let failed = reports.recv_timeout(PATIENCE).expect("a report");
     assert_eq!(failed.state, ExecutorState::Failed);
     let message = failed.message.unwrap_or_default();

@@ -47,6 +47,17 @@ fn cache_entries(work: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `error` is a failed fetch of `digest`, and it left nothing in the cache under `work`.
+#[track_caller]
+fn assert_fetch_failed_cleanly(error: &str, digest: &ProgramDigest, work: &Path) {
+    let prefix = format!(
+        "Failed to fetch the application's program from {}: ",
+        digest.uri
+    );
+    assert!(error.starts_with(&prefix), "{error}");
+    assert!(cache_entries(work).is_empty(), "{:?}", cache_entries(work));
+}
+
 #[test]
 fn a_program_already_at_its_path_is_run_from_there() {
     let scratch = Scratch::new("local");
@@ -107,18 +118,7 @@ fn a_program_missing_here_is_fetched_once_checked_and_kept() {
     // launch fails), and is no longer in the cache.
     std::fs::write(&cached, b"corrupted").unwrap();
     let error = cache.program_for(&env, elsewhere, &digest).unwrap_err();
-    assert!(
-        error.starts_with(&format!(
-            "Failed to fetch the application's program from {}: ",
-            digest.uri
-        )),
-        "{error}"
-    );
-    assert!(
-        cache_entries(&work).is_empty(),
-        "{:?}",
-        cache_entries(&work)
-    );
+    assert_fetch_failed_cleanly(&error, &digest, &work);
     env.shutdown();
 }
 
@@ -249,17 +249,6 @@ fn a_driver_killed_mid_download_leaves_no_partial_file() {
     });
     let _ = child.wait();
     let error = outcome.expect_err("the driver died mid-file");
-    assert!(
-        error.starts_with(&format!(
-            "Failed to fetch the application's program from {}",
-            digest.uri
-        )),
-        "{error}"
-    );
-    assert!(
-        cache_entries(&work).is_empty(),
-        "{:?}",
-        cache_entries(&work)
-    );
+    assert_fetch_failed_cleanly(&error, &digest, &work);
     env.shutdown();
 }
