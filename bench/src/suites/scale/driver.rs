@@ -127,14 +127,18 @@ impl SimDriver {
     /// Starts the endpoint (default scheduler settings: FIFO, delay scheduling on with
     /// Spark's 3 s locality wait) with `executors` executors on hosts of their own.
     pub(crate) fn start(executors: usize) -> Result<SimDriver, BenchError> {
+        SimDriver::start_with(executors, Pools::fifo())
+    }
+
+    /// Like [`start`](Self::start), scheduling with `pools` (FAIR pools, say).
+    pub(crate) fn start_with(executors: usize, pools: Pools) -> Result<SimDriver, BenchError> {
         let failed =
             |what: &str, e: &dyn std::fmt::Display| BenchError::new(format!("{what}: {e}"));
         let env = RpcEnv::create(RpcEnvConfig::client("ember-bench-scale"))
             .map_err(|e| failed("starting the driver env", &e))?;
         let driver = env.control_ref::<DriverProtocol>(DRIVER_ENDPOINT_NAME);
         let probe = Arc::new(Probe::default());
-        let scheduler =
-            ember_scheduler::TaskScheduler::new(SchedulerConf::default(), 4, Pools::fifo());
+        let scheduler = ember_scheduler::TaskScheduler::new(SchedulerConf::default(), 4, pools);
         let app = AppConfig {
             app_id: "scale-sim".into(),
             properties: BTreeMap::new(),
@@ -261,6 +265,43 @@ impl SimDriver {
         })
     }
 }
+
+/// The cost per task, in µs, of `jobs` jobs of `tasks` tasks each submitted at once to a
+/// driver with FAIR scheduling and `executors` executors, spread over `pools` pools (the
+/// job's `ember.scheduler.pool` property): from the first submission to the last job's end
+/// over all their tasks.
+pub(crate) fn fair_us_per_task(
+    executors: usize,
+    jobs: usize,
+    tasks: usize,
+    pools: usize,
+) -> Result<f64, BenchError> {
+    let fair = Pools::fair(None).map_err(|e| BenchError::new(format!("FAIR pools: {e}")))?;
+    let mut sim = SimDriver::start_with(executors, fair)?;
+    sim.run_job(WARM_UP_FAIR_TASKS, false)?;
+    let start = Instant::now();
+    let mut running = Vec::with_capacity(jobs);
+    for j in 0..jobs {
+        let mut task_set = sim.task_set(tasks, 0);
+        task_set.properties.insert(
+            ember_scheduler::keys::POOL_PROPERTY.to_string(),
+            format!("pool-{}", j % pools),
+        );
+        running.push(sim.submit(task_set)?);
+    }
+    for job in running {
+        match job.wait(Some(start + JOB_DEADLINE)) {
+            Some(Ok(results)) if results.len() == tasks => {}
+            Some(Ok(_)) => return Err(BenchError::new("a FAIR job returned the wrong results")),
+            Some(Err(e)) => return Err(BenchError::new(format!("a FAIR job failed: {e}"))),
+            None => return Err(BenchError::new("the FAIR jobs did not end in time")),
+        }
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / (jobs * tasks) as f64)
+}
+
+/// Tasks of the job that warms a FAIR driver up.
+const WARM_UP_FAIR_TASKS: usize = 1_000;
 
 impl Drop for SimDriver {
     fn drop(&mut self) {

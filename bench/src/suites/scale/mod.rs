@@ -18,6 +18,9 @@
 //! - `scale.driver_first_launch_ms`, `scale.driver_local_first_launch_ms`: from the
 //!   submission of a job of 10^6 tasks on 1,000 executors to its first launch, without and
 //!   with preferred locations (goal ≤ 50 ms).
+//! - `scale.driver_fair_us_per_task`: 100 jobs of 1,000 tasks submitted at once in 10 FAIR
+//!   pools on 100 executors (100 of 100 on 10 under `--quick`), from the first submission to
+//!   the last job's end, per task.
 //!
 //! **Master under many workers** ([`master`], [`fleet`]): a real master in a child process
 //! and N simulated workers (N = 100, 1,000, 10,000) in this one, each its own connection;
@@ -210,8 +213,22 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
         }
     }
     metrics.extend(first_launch);
+
+    // 100 jobs at once in 10 FAIR pools: what concurrent jobs and pool sorting add.
+    let (fair_executors, fair_tasks) = if opts.quick { (10, 100) } else { (100, 1_000) };
+    let fair = driver::fair_us_per_task(fair_executors, FAIR_JOBS, fair_tasks, FAIR_POOLS)?;
+    eprintln!(
+        "[scale] driver: {FAIR_JOBS} concurrent jobs of {fair_tasks} tasks in {FAIR_POOLS} FAIR \
+         pools on {fair_executors} executors: {fair:.2} us/task"
+    );
+    metrics.push(Metric::new("scale.driver_fair_us_per_task", fair, "us"));
     Ok(())
 }
+
+/// Jobs submitted at once for `scale.driver_fair_us_per_task`.
+const FAIR_JOBS: usize = 100;
+/// The FAIR pools they are spread over.
+const FAIR_POOLS: usize = 10;
 
 fn master_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), BenchError> {
     let (workers, window): (&[usize], Duration) = if opts.quick {
