@@ -29,7 +29,7 @@
 //! `--plot DIR` writes PNG charts of cost against size there ([`plot`]).
 //!
 //! `--quick` (CI) runs the smallest sizes only and says on stderr which it skips. For
-//! profiling, `EMBER_BENCH_SCALE_PART=driver|master` runs one part, and
+//! profiling, `EMBER_BENCH_SCALE_PART=driver|fair|master` runs one part, and
 //! `EMBER_BENCH_SCALE_WORKERS=10000`, `EMBER_BENCH_SCALE_EXECUTORS=1000` and
 //! `EMBER_BENCH_SCALE_TASKS=1000000` (comma-separated lists) pick the sizes.
 
@@ -65,7 +65,8 @@ const QUICK_WORKERS: [usize; 1] = [100];
 const CPU_WINDOW: Duration = Duration::from_secs(30);
 /// Under `--quick`: a short window (a fifth of the workers beat; the figure is noisier).
 const QUICK_CPU_WINDOW: Duration = Duration::from_secs(3);
-/// Runs one part only, for profiling: `driver` or `master` (unset: both).
+/// Runs one part only, for profiling: `driver`, `fair` (its FAIR-pools job) or `master`
+/// (unset: all).
 const PART_ENV: &str = "EMBER_BENCH_SCALE_PART";
 /// For profiling: the fleet sizes the master is measured with instead, comma-separated.
 const WORKERS_ENV: &str = "EMBER_BENCH_SCALE_WORKERS";
@@ -88,10 +89,13 @@ fn name(text: String) -> &'static str {
 pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
     let mut metrics = Vec::new();
     let part = std::env::var(PART_ENV).unwrap_or_default();
-    if part != "master" {
+    if part == "fair" {
+        fair_metrics(opts, &mut metrics)?;
+    } else if part != "master" {
         driver_metrics(opts, &mut metrics)?;
+        fair_metrics(opts, &mut metrics)?;
     }
-    if part != "driver" {
+    if part != "driver" && part != "fair" {
         master_metrics(opts, &mut metrics)?;
     }
     if let Some(dir) = opts.plot {
@@ -213,8 +217,12 @@ fn driver_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), Bench
         }
     }
     metrics.extend(first_launch);
+    Ok(())
+}
 
-    // 100 jobs at once in 10 FAIR pools: what concurrent jobs and pool sorting add.
+/// `scale.driver_fair_us_per_task`: 100 jobs at once in 10 FAIR pools, what concurrent
+/// jobs and pool sorting add.
+fn fair_metrics(opts: &Options, metrics: &mut Vec<Metric>) -> Result<(), BenchError> {
     let (fair_executors, fair_tasks) = if opts.quick { (10, 100) } else { (100, 1_000) };
     let fair = driver::fair_us_per_task(fair_executors, FAIR_JOBS, fair_tasks, FAIR_POOLS)?;
     eprintln!(
