@@ -247,18 +247,10 @@ impl ExecutorRunner {
                         let outcome = spawned.wait();
                         report(final_update(outcome, killed_seen.load(Ordering::SeqCst)));
                     }
-                    Ok(None) => report(StateUpdate {
-                        state: ExecutorState::Killed,
-                        message: Some("Killed by the worker before it started".to_string()),
-                        exit_status: None,
-                    }),
+                    Ok(None) => report(killed_before_start()),
                     Err(message) if matches!(*stage.lock(), Stage::KilledBeforeStart) => {
                         log::info!("Executor {}: {message} (it was killed)", prepared.full_id);
-                        report(StateUpdate {
-                            state: ExecutorState::Killed,
-                            message: Some("Killed by the worker before it started".to_string()),
-                            exit_status: None,
-                        });
+                        report(killed_before_start());
                     }
                     Err(message) => {
                         log::error!("{message}");
@@ -328,6 +320,15 @@ impl ExecutorRunner {
             memory_mib: self.memory_mib,
             state,
         }
+    }
+}
+
+/// The update for an executor killed while its program was being fetched.
+fn killed_before_start() -> StateUpdate {
+    StateUpdate {
+        state: ExecutorState::Killed,
+        message: Some("Killed by the worker before it started".to_string()),
+        exit_status: None,
     }
 }
 
