@@ -256,3 +256,42 @@ fn a_program_that_cannot_be_fetched_fails_the_launch() {
     assert!(!work.path().join("cache").join("0".repeat(64)).exists());
     driver.shutdown();
 }
+
+/// An executor killed while its program is being fetched (here from a "driver" that accepts
+/// the connection and never answers) is reported KILLED once the fetch gives up, and no
+/// process is ever started.
+#[test]
+fn an_executor_killed_while_fetching_never_starts() {
+    let work = TempDir::new("runner-fetch-killed");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let conf = rpc_env::RpcConf::new().with(rpc_env::keys::ASK_TIMEOUT, "1s");
+    let worker =
+        rpc_env::RpcEnv::create(rpc_env::RpcEnvConfig::client("worker").with_conf(conf)).unwrap();
+    let mut spec = spec(work.path(), "/nonexistent/ember/served-app", &[]);
+    spec.fetch = Some(Fetch {
+        digest: ProgramDigest {
+            uri: format!("ember://127.0.0.1:{port}/files/served-app"),
+            size: 10,
+            sha256: "0".repeat(64),
+        },
+        cache: Arc::new(ProgramCache::new(work.path())),
+        env: worker.clone(),
+    });
+    let (runner, reports) = start_fetching(spec);
+    runner.kill();
+    assert_eq!(
+        runner.wait_exit(Duration::ZERO),
+        Some(-1),
+        "nothing to wait for"
+    );
+    let update = reports.recv_timeout(PATIENCE).expect("a report");
+    assert_eq!(update.state, ExecutorState::Killed, "{update:?}");
+    assert_eq!(runner.pid(), None, "no process was started");
+    assert!(
+        reports.recv_timeout(Duration::from_millis(200)).is_err(),
+        "one report only"
+    );
+    drop(silent);
+    worker.shutdown();
+}
