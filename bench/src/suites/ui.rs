@@ -34,7 +34,11 @@ pub(crate) const TICKS_PER_SECOND: f64 = 100.0;
 /// The child side: a master on loopback (free RPC and UI ports), unauthenticated (it
 /// binds loopback only), until the parent goes away.
 pub(crate) fn serve_master(_args: &[String]) -> Result<(), BenchError> {
-    let conf = RpcConf::new().with(keys::AUTHENTICATE, "false");
+    serve_master_with(RpcConf::new().with(keys::AUTHENTICATE, "false"))
+}
+
+/// A master on loopback with `conf`, its UI port announced, until the parent goes away.
+pub(crate) fn serve_master_with(conf: RpcConf) -> Result<(), BenchError> {
     let master = start_master(MasterConfig::local().with_conf(conf))
         .map_err(|e| BenchError::new(format!("starting the master: {e}")))?;
     let ui = master

@@ -16,15 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use ember_deploy::client::{AppClient, AppClientConfig, AppClientListener};
 use ember_deploy::messages::{ApplicationDescription, Command, APP_CLIENT_ENDPOINT_NAME};
-use ember_deploy::{start_master, AppId, MasterConfig, WorkerId};
+use ember_deploy::{AppId, WorkerId};
 use rpc_env::{keys, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig};
 
-use crate::child::{self, ChildServer};
+use crate::child::ChildServer;
 use crate::error::BenchError;
 use crate::suites::flood::rss;
 use crate::suites::ui;
@@ -61,15 +60,7 @@ pub(crate) fn serve_master(_args: &[String]) -> Result<(), BenchError> {
     let conf = RpcConf::new()
         .with(keys::AUTHENTICATE, "false")
         .with(keys::MAX_CONNECTIONS, MAX_CONNECTIONS);
-    let master = start_master(MasterConfig::local().with_conf(conf))
-        .map_err(|e| BenchError::new(format!("starting the master: {e}")))?;
-    let ui = master
-        .ui_address()
-        .ok_or_else(|| BenchError::new("the master has no UI"))?;
-    child::announce(ui.port())?;
-    loop {
-        thread::park();
-    }
+    crate::suites::ui::serve_master_with(conf)
 }
 
 /// The app client's listener: the fleet times placement, so this only logs.
