@@ -6,15 +6,7 @@
 //! machine, shared disks), and otherwise fetches it from the driver into a
 //! content-addressed cache (`worker/program_cache.rs`).
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::SystemTime;
-
-use parking_lot::Mutex;
 use rpc_env::message;
-use sha2::{Digest, Sha256};
 
 message! {
     /// What a worker needs to fetch and check the application's program.
@@ -41,98 +33,17 @@ impl ProgramDigest {
     }
 }
 
-/// A file's size and SHA-256 (lowercase hex), as a [`ProgramDigest`] carries them.
-///
-/// Remembered for the process by path, size and modification time, so that a driver and
-/// the workers of one machine hash one binary once, not at every executor launch.
-pub fn digest_file(path: &Path) -> std::io::Result<(u64, String)> {
-    /// A file as it was hashed: its path, size and modification time.
-    type FileVersion = (PathBuf, u64, SystemTime);
-    static KNOWN: OnceLock<Mutex<HashMap<FileVersion, String>>> = OnceLock::new();
-    let metadata = std::fs::metadata(path)?;
-    let key = (
-        path.to_path_buf(),
-        metadata.len(),
-        metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-    );
-    let known = KNOWN.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(sha) = known.lock().get(&key) {
-        return Ok((key.1, sha.clone()));
-    }
-    let (size, sha) = hash_reader(std::fs::File::open(path)?)?;
-    let mut known = known.lock();
-    // A bound on what the memo holds: a long-lived worker sees a binary per build.
-    if known.len() >= 256 {
-        known.clear();
-    }
-    known.insert(key, sha.clone());
-    Ok((size, sha))
-}
+/// A file's size and SHA-256 (lowercase hex), as a [`ProgramDigest`] carries them: the
+/// file server's own digest, so the driver, its file server and the workers of one
+/// machine hash a binary once.
+pub use rpc_env::file_digest as digest_file;
 
-/// The size and SHA-256 of everything `reader` yields, read in 64 KiB pieces.
-pub(crate) fn hash_reader(mut reader: impl Read) -> std::io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut size = 0u64;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((size, hex(&hasher.finalize())))
-}
-
-/// Incremental hashing for a copy in progress: bytes go through it on their way to disk.
-#[derive(Default)]
-pub(crate) struct Hasher(Sha256);
-
-impl Hasher {
-    /// Hashes `bytes` after what came before.
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    /// The SHA-256 of everything, lowercase hex.
-    pub(crate) fn finish(self) -> String {
-        hex(&self.0.finalize())
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+#[cfg(test)]
+pub(crate) use rpc_env::digest_reader as hash_reader;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digests_are_sha256_and_remembered_until_the_file_changes() {
-        assert_eq!(
-            hash_reader(&b"abc"[..]).unwrap(),
-            (
-                3,
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_string()
-            )
-        );
-        let path = std::env::temp_dir().join(format!("ember-digest-{}", std::process::id()));
-        std::fs::write(&path, b"abc").unwrap();
-        let first = digest_file(&path).unwrap();
-        assert_eq!(first, hash_reader(&b"abc"[..]).unwrap());
-        std::fs::write(&path, b"abcd").unwrap();
-        assert_eq!(
-            digest_file(&path).unwrap().0,
-            4,
-            "a changed file is hashed again"
-        );
-        let _ = std::fs::remove_file(&path);
-    }
 
     #[test]
     fn only_hex_digests_name_cache_files() {

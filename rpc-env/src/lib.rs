@@ -120,7 +120,7 @@ pub use endpoint_ref::EndpointRef;
 pub use env::{RpcEnv, RpcEnvConfig};
 pub use error::{EndpointError, RpcError, TimeoutOrigin};
 pub use fast_hash::{FastHasher, FastMap, FastSet};
-pub use file_server::{FileServer, FileStream};
+pub use file_server::{digest_reader, file_digest, FileServer, FileStream};
 pub use refusals::Refusals;
 pub use security::{Secret, Security, CHILD_ENV_KEYS, DEFAULT_AUTH_TIMEOUT};
 pub use stats::NetworkStats;

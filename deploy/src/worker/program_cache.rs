@@ -14,7 +14,6 @@
 //! hash is wrong (corrupted on disk) is removed and fetched again.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +22,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rpc_env::RpcEnv;
 
-use crate::program::{digest_file, Hasher, ProgramDigest};
+use crate::program::{digest_file, ProgramDigest};
 
 /// The cache directory's name inside the work directory.
 pub(crate) const CACHE_DIR: &str = "cache";
@@ -134,14 +133,25 @@ fn has_digest(path: &Path, digest: &ProgramDigest) -> bool {
     matches!(digest_file(path), Ok((size, sha)) if size == digest.size && sha == digest.sha256)
 }
 
-/// Streams the program into `partial` (0755, created new), checking its size and hash.
+/// Streams the program into `partial` (created new, 0755 once complete), checking its size
+/// and hash: the serving env's hash must be the description's, and the verified stream
+/// checks that what arrives has it.
 fn download(env: &RpcEnv, digest: &ProgramDigest, partial: &Path) -> Result<(), String> {
-    let mut stream = env.open_stream(&digest.uri).map_err(|e| e.to_string())?;
+    let mut stream = env
+        .open_verified_stream(&digest.uri)
+        .map_err(|e| e.to_string())?;
     if stream.size() != digest.size {
         return Err(format!(
             "it is {} bytes, not the {} the application described",
             stream.size(),
             digest.size
+        ));
+    }
+    let served = stream.sha256().unwrap_or_default();
+    if served != digest.sha256 {
+        return Err(format!(
+            "what arrived has SHA-256 {served}, not {}: refused",
+            digest.sha256
         ));
     }
     let mut file = std::fs::OpenOptions::new()
@@ -150,24 +160,7 @@ fn download(env: &RpcEnv, digest: &ProgramDigest, partial: &Path) -> Result<(), 
         .mode(0o700)
         .open(partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let mut hasher = Hasher::default();
-    let mut buf = vec![0u8; 128 << 10];
-    loop {
-        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-    }
-    let sha = hasher.finish();
-    if sha != digest.sha256 {
-        return Err(format!(
-            "what arrived has SHA-256 {sha}, not {}: refused",
-            digest.sha256
-        ));
-    }
+    std::io::copy(&mut stream, &mut file).map_err(|e| e.to_string())?;
     file.sync_all()
         .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o755)))
         .map_err(|e| format!("cannot finish {}: {e}", partial.display()))

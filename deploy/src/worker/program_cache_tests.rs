@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 use rpc_env::{RpcEnv, RpcEnvConfig};

@@ -8,22 +8,22 @@
 //! consumes one, and the server reads a chunk from disk only when asked (`WIRE.md`,
 //! "File streams"; `SEMANTICS.md`, "File streams").
 
+mod digest;
 mod served;
 mod stream;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::address::RpcAddress;
 use crate::endpoint::{ConcurrentRpcEndpoint, EndpointContext, HandlerResult};
 use crate::error::RpcError;
 use crate::{protocol, Reply};
 
+pub use digest::{digest_reader, file_digest};
 use served::Served;
 pub use stream::FileStream;
 
@@ -74,7 +74,6 @@ impl FileServer {
         let served = Arc::new(RwLock::new(Served::default()));
         let endpoint = FileServerEndpoint {
             served: Arc::clone(&served),
-            hashes: Mutex::new(HashMap::new()),
         };
         (FileServer { address, served }, endpoint)
     }
@@ -116,15 +115,7 @@ impl std::fmt::Debug for FileServer {
 /// The `file-server` endpoint: answers sizes, chunks and hashes of what is served.
 pub(crate) struct FileServerEndpoint {
     served: Arc<RwLock<Served>>,
-    /// Hashes already computed, by file version: a file is hashed once, not per reader.
-    hashes: Mutex<HashMap<FileVersion, String>>,
 }
-
-/// A file as it was hashed: its path, size and modification time.
-type FileVersion = (PathBuf, u64, SystemTime);
-
-/// The most hashes remembered: past it the memo starts again.
-const MAX_HASHES: usize = 1024;
 
 impl FileServerEndpoint {
     /// Up to `len` bytes of the file served at `path`, from `offset`.
@@ -158,24 +149,9 @@ impl FileServerEndpoint {
             .read()
             .resolve(path)
             .map_err(|e| e.to_string())?;
-        let cannot = |e: std::io::Error| format!("Cannot read /{path}: {e}");
-        let metadata = std::fs::metadata(&file_path).map_err(cannot)?;
-        let version = (
-            file_path.clone(),
-            metadata.len(),
-            metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        );
-        if let Some(known) = self.hashes.lock().get(&version) {
-            return Ok(known.clone());
-        }
-        let file = std::fs::File::open(&file_path).map_err(cannot)?;
-        let sha = stream::sha256_of(file).map_err(cannot)?;
-        let mut hashes = self.hashes.lock();
-        if hashes.len() >= MAX_HASHES {
-            hashes.clear();
-        }
-        hashes.insert(version, sha.clone());
-        Ok(sha)
+        file_digest(&file_path)
+            .map(|(_, sha)| sha)
+            .map_err(|e| format!("Cannot read /{path}: {e}"))
     }
 
     /// The size of the file served at `path`.

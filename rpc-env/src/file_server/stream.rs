@@ -6,6 +6,7 @@ use std::io::{self, Read};
 use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 
+use super::digest::hex;
 use super::{FileServerAsk, FileServerProtocol, MAX_CHUNK};
 use crate::ask::AskHandle;
 use crate::endpoint_ref::EndpointRef;
@@ -170,24 +171,6 @@ impl FileStream {
         }
         Ok(())
     }
-}
-
-/// The SHA-256 of everything `reader` yields, lowercase hex.
-pub(crate) fn sha256_of(mut reader: impl Read) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(hex(&hasher.finalize())),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Read for FileStream {
