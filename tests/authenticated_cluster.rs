@@ -131,6 +131,7 @@ fn a_peer_without_the_secret_gets_nothing_from_the_master() {
         cores: 1,
         supervise: false,
         command: owned(),
+        program_digest: None,
     };
     let submitted = master_ref
         .ask(|reply| MasterAsk::RequestSubmitDriver { description, reply })

@@ -25,12 +25,16 @@ impl ProgramDigest {
     /// Whether `sha256` is 64 lowercase hex digits: it names a file in the worker's cache,
     /// so nothing else may pass (no `/`, no `..`).
     pub fn is_well_formed(&self) -> bool {
-        self.sha256.len() == 64
-            && self
-                .sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        is_sha256(&self.sha256)
     }
+}
+
+/// Whether `s` is 64 lowercase hex digits: the only names programs get in a worker's cache
+/// and the master's store.
+pub(crate) fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A file's size and SHA-256 (lowercase hex), as a [`ProgramDigest`] carries them: the

@@ -208,3 +208,84 @@ fn cluster_mode_runs_drivers_on_a_worker() {
     s.run_ok("stop-master.sh", &[]);
     s.assert_nothing_left();
 }
+
+/// Cluster mode on hosts that share no disk: `ember-submit` uploads the program to the
+/// master, whose store (in the FILESYSTEM recovery directory) outlives a master restart;
+/// the worker, started after the program was deleted from where it was submitted, fetches
+/// it from the restarted master into its cache and runs it.
+#[test]
+fn cluster_mode_uploads_the_program_and_a_restarted_master_still_serves_it() {
+    let mut s = scripts("submit-upload");
+    let recovery = s.root().join("recovery");
+    let defaults = s.conf_dir().join("ember-defaults.conf");
+    let mut conf = std::fs::read_to_string(&defaults).expect("ember-defaults.conf");
+    conf.push_str(&format!(
+        "ember.deploy.recoveryMode FILESYSTEM\nember.deploy.recoveryDirectory {}\n\
+         ember.deploy.recoveryTimeout 2s\n",
+        recovery.display()
+    ));
+    std::fs::write(&defaults, conf).expect("ember-defaults.conf");
+    s.start_master();
+    let url = s.master_url();
+    let body = "echo \"uploaded driver ran: $1\"\n";
+    let program = app(&s, "uploaded", body);
+    let submit_it = |s: &Scripts, url: &str, program: &str| {
+        let out = submit(
+            s,
+            &[
+                "--master",
+                url,
+                "--deploy-mode",
+                "cluster",
+                "--supervise",
+                "--no-wait",
+                program,
+                "arg-1",
+            ],
+        );
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        driver_id(&stdout)
+    };
+    let first = submit_it(&s, &url, &program);
+    // The same program again, from another path: nothing new is stored.
+    let copy = app(&s, "copy-of-uploaded", body);
+    let second = submit_it(&s, &url, &copy);
+    std::fs::remove_dir_all(s.root().join("apps")).expect("the programs are gone");
+
+    let store = recovery.join("programs-store").join("programs");
+    let stored: Vec<String> = std::fs::read_dir(&store)
+        .expect("the store")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let (_, sha) = rpc_env::digest_reader(format!("#!/bin/sh\n{body}").as_bytes()).expect("hashes");
+    assert_eq!(stored, vec![sha.clone()]);
+
+    s.run_ok("stop-master.sh", &[]);
+    s.start_master();
+    let url = s.master_url();
+    s.run_ok("start-worker.sh", &[&url, "--cores", "2", "--memory", "1g"]);
+    // Not launched before recovery, so both are relaunched under new ids, and run.
+    let state = s.wait_for_master("both relaunched drivers finished", |st| {
+        st.completed_drivers
+            .iter()
+            .filter(|d| d.state == DriverState::Finished)
+            .count()
+            == 2
+    });
+    for driver in state
+        .completed_drivers
+        .iter()
+        .filter(|d| d.state == DriverState::Finished)
+    {
+        assert!(driver.id.0 != first && driver.id.0 != second, "{driver:?}");
+        let out = std::fs::read_to_string(s.work_dir().join(&driver.id.0).join("stdout"))
+            .expect("the driver's stdout");
+        assert_eq!(out, "uploaded driver ran: arg-1\n");
+    }
+    assert!(s.work_dir().join("cache").join(&sha).is_file());
+
+    s.run_ok("stop-worker.sh", &[]);
+    s.run_ok("stop-master.sh", &[]);
+    s.assert_nothing_left();
+}

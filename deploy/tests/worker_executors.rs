@@ -232,6 +232,7 @@ fn shutdown_kills_running_executors_and_drivers() {
                 args: vec!["-c".to_string(), "echo $$; exec sleep 30".to_string()],
                 env: BTreeMap::new(),
             },
+            program_digest: None,
         },
     });
     let pids = [executor_pid(&worker, 0), executor_pid(&worker, 1)];
@@ -298,6 +299,7 @@ fn drivers_run_finish_and_can_be_killed() {
                 args: vec!["-c".to_string(), script.to_string()],
                 env: BTreeMap::new(),
             },
+            program_digest: None,
         },
     };
     master.tell_worker(driver("driver-1", "echo {{WORKER_URL}}"));
@@ -344,6 +346,7 @@ fn running_executors_and_drivers_count_as_used_until_they_end() {
                 args: vec!["-c".to_string(), "exec sleep 30".to_string()],
                 env: BTreeMap::new(),
             },
+            program_digest: None,
         },
     });
     wait_for_drivers(&worker, 1);

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rpc_env::{ConfError, RpcConf, TimeUnit};
+use rpc_env::{ConfError, RpcConf, SizeUnit, TimeUnit};
 
 /// The settings the master reads (Spark's `spark.*` keys as `ember.*`).
 pub mod keys {
@@ -54,6 +54,14 @@ pub mod keys {
     /// How often a standby master checks whether it can take the lead. A bare number is in
     /// seconds. Default `1s`.
     pub const LEADER_POLL_INTERVAL: &str = "ember.deploy.leaderPollInterval";
+    /// The most bytes of cluster-mode drivers' programs the master keeps for their workers
+    /// to fetch (`ember-submit` uploads them); a bare number is in bytes. Default `2g`.
+    pub const PROGRAM_STORE_MAX_BYTES: &str = "ember.deploy.programStore.maxBytes";
+    /// Where the master keeps those programs. Default: `programs-store` inside the
+    /// recovery directory under FILESYSTEM recovery, so a restarted master still serves
+    /// them; otherwise a private directory in the system's temporary directory, removed
+    /// when the master stops. Created `0700`; refused if group or others may write it.
+    pub const PROGRAM_STORE_DIR: &str = "ember.deploy.programStore.dir";
     /// Every key above: what a properties file may set for the master.
     pub const ALL: &[&str] = &[
         WORKER_TIMEOUT,
@@ -72,6 +80,8 @@ pub mod keys {
         RECOVERY_DIRECTORY,
         RECOVERY_TIMEOUT,
         LEADER_POLL_INTERVAL,
+        PROGRAM_STORE_MAX_BYTES,
+        PROGRAM_STORE_DIR,
     ];
 }
 
@@ -274,6 +284,10 @@ pub struct MasterSettings {
     pub recovery_timeout: Duration,
     /// [`keys::LEADER_POLL_INTERVAL`]: 1 s; never zero.
     pub leader_poll_interval: Duration,
+    /// [`keys::PROGRAM_STORE_MAX_BYTES`]: 2 GiB.
+    pub program_store_max_bytes: u64,
+    /// [`keys::PROGRAM_STORE_DIR`]: `None` = the default place.
+    pub program_store_dir: Option<PathBuf>,
 }
 
 impl Default for MasterSettings {
@@ -292,6 +306,8 @@ impl Default for MasterSettings {
             recovery_mode: RecoveryMode::None,
             recovery_timeout: Duration::from_secs(60),
             leader_poll_interval: Duration::from_secs(1),
+            program_store_max_bytes: 2 << 30,
+            program_store_dir: None,
         }
     }
 }
@@ -380,6 +396,16 @@ impl MasterSettings {
             recovery_mode: RecoveryMode::from_conf(conf)?,
             recovery_timeout,
             leader_poll_interval,
+            program_store_max_bytes: conf.get_size_bytes(
+                keys::PROGRAM_STORE_MAX_BYTES,
+                d.program_store_max_bytes,
+                SizeUnit::Bytes,
+            )?,
+            program_store_dir: conf
+                .get(keys::PROGRAM_STORE_DIR)
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -433,7 +459,9 @@ mod tests {
             .with(keys::RECOVERY_MODE, "filesystem")
             .with(keys::RECOVERY_DIRECTORY, "/var/lib/ember/recovery")
             .with(keys::RECOVERY_TIMEOUT, "5")
-            .with(keys::LEADER_POLL_INTERVAL, "50ms");
+            .with(keys::LEADER_POLL_INTERVAL, "50ms")
+            .with(keys::PROGRAM_STORE_MAX_BYTES, "64m")
+            .with(keys::PROGRAM_STORE_DIR, "/var/lib/ember/programs");
         let s = MasterSettings::from_conf(&conf).expect("parses");
         assert_eq!(
             s,
@@ -453,6 +481,8 @@ mod tests {
                 },
                 recovery_timeout: Duration::from_secs(5),
                 leader_poll_interval: Duration::from_millis(50),
+                program_store_max_bytes: 64 << 20,
+                program_store_dir: Some(PathBuf::from("/var/lib/ember/programs")),
             }
         );
     }

@@ -220,6 +220,7 @@ mod tests {
                 args: Vec::new(),
                 env: BTreeMap::new(),
             },
+            program_digest: None,
         };
         DriverInfo::new(DriverId(format!("driver-{n}")), description)
     }

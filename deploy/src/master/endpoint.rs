@@ -11,6 +11,9 @@
 //! The handlers import this module for [`Master`]; it imports none of them.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use rpc_env::Ticker;
 use rpc_env::{
@@ -28,6 +31,7 @@ use super::id_gen::IdGenerator;
 use super::leader::LeaderElection;
 use super::persistence::PersistenceEngine;
 use super::phase::Phase;
+use super::program_store::ProgramStore;
 use super::workers::{ExecutorKey, Workers};
 
 /// The master: a single-threaded state machine over the cluster's workers, applications
@@ -63,6 +67,9 @@ pub(crate) struct Master {
     /// what the complexity tests count (issue 15), since the master's events must not each
     /// cost a walk of every worker.
     pub(super) workers_scanned: u64,
+    /// Cluster-mode drivers' uploaded programs (`program_store/`), shared with the
+    /// `ProgramStore` endpoint; `None` in tests that drive handlers without one.
+    pub(super) programs: Option<Arc<Mutex<ProgramStore>>>,
 }
 
 impl Master {
@@ -97,7 +104,16 @@ impl Master {
             control: None,
             refused: Refusals::new(),
             workers_scanned: 0,
+            programs: None,
         }
+    }
+
+    /// The same master, keeping uploaded programs in `store`: a submitted driver whose
+    /// program was uploaded is accepted only if the store holds it, and is launched with
+    /// the URI this master serves it at.
+    pub(crate) fn with_program_store(mut self, store: Arc<Mutex<ProgramStore>>) -> Master {
+        self.programs = Some(store);
+        self
     }
 
     /// The answer to `RequestMasterState`.

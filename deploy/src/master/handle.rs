@@ -7,13 +7,19 @@ use rpc_env::{
     ConfError, EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError, Secret,
 };
 
-use crate::messages::{MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME};
+use parking_lot::Mutex;
+
+use crate::messages::{
+    MasterAsk, MasterProtocol, MasterState, MASTER_ENDPOINT_NAME, PROGRAM_STORE_ENDPOINT_NAME,
+    PROGRAM_STORE_FILE_BASE,
+};
 use crate::ui::{BoundUi, Daemon, UiServer};
 
-use super::config::{keys, MasterConfig, RecoveryMode};
+use super::config::{keys, MasterConfig, MasterSettings, RecoveryMode};
 use super::endpoint::Master;
 use super::leader::{FileLockLeader, LeaderElection, NeverLeader, SingleNodeLeader};
 use super::persistence::{BlackHolePersistence, FileSystemPersistence, PersistenceEngine};
+use super::program_store::{ProgramStore, ProgramStoreEndpoint, STORE_IN_RECOVERY_DIR};
 
 /// The name of the master's RPC environment (Spark's `sparkMaster`).
 const MASTER_ENV_NAME: &str = "ember-master";
@@ -70,6 +76,13 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
     };
     let web_ui_url = bound_ui.url(address.host());
     let election = leader_election(&settings.recovery_mode, config.standby, &address);
+    let store = match serve_program_store(&env, &settings) {
+        Ok(store) => store,
+        Err(e) => {
+            env.shutdown();
+            return Err(e);
+        }
+    };
     let master = Master::new(
         settings,
         me.clone(),
@@ -77,7 +90,8 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
         web_ui_url,
         persistence,
         election,
-    );
+    )
+    .with_program_store(store);
     if let Err(e) = env.setup_endpoint(MASTER_ENDPOINT_NAME, master) {
         env.shutdown();
         return Err(e);
@@ -95,6 +109,38 @@ pub fn start_master(config: MasterConfig) -> Result<MasterHandle, RpcError> {
         address,
         ui,
     })
+}
+
+/// Opens the program store where the settings say, answers uploads to it with the
+/// `ProgramStore` endpoint, and serves what it holds at `/programs/<sha256>`.
+fn serve_program_store(
+    env: &RpcEnv,
+    settings: &MasterSettings,
+) -> Result<Arc<Mutex<ProgramStore>>, RpcError> {
+    let max = settings.program_store_max_bytes;
+    let opened = match (&settings.program_store_dir, &settings.recovery_mode) {
+        (Some(dir), _) => ProgramStore::open(dir, max, false),
+        (None, RecoveryMode::FileSystem { directory }) => {
+            ProgramStore::open(&directory.join(STORE_IN_RECOVERY_DIR), max, false)
+        }
+        (None, RecoveryMode::None) => ProgramStore::open_temporary(max),
+    };
+    let store = opened.map_err(|reason| {
+        let dir = settings
+            .program_store_dir
+            .as_ref()
+            .map_or_else(|| "(default)".to_string(), |d| d.display().to_string());
+        RpcError::Conf(ConfError::new(keys::PROGRAM_STORE_DIR, dir, reason))
+    })?;
+    let programs_dir = store.programs_dir();
+    let store = Arc::new(Mutex::new(store));
+    env.setup_concurrent_endpoint(
+        PROGRAM_STORE_ENDPOINT_NAME,
+        ProgramStoreEndpoint::new(Arc::clone(&store)),
+    )?;
+    env.file_server()?
+        .add_directory(PROGRAM_STORE_FILE_BASE, &programs_dir)?;
+    Ok(store)
 }
 
 /// The store of `mode`, its directory created if need be and checked; its records carry a

@@ -42,6 +42,7 @@ mod on_workers;
 mod persistence;
 mod phase;
 mod placement;
+mod program_store;
 mod record;
 mod recovery_files;
 mod scheduling;

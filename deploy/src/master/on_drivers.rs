@@ -8,7 +8,7 @@ use rpc_env::EndpointError;
 use crate::ids::{DriverId, WorkerId};
 use crate::messages::{
     DriverDescription, DriverState, DriverStatusResponse, KillDriverResponse, SubmitDriverResponse,
-    WorkerMessage,
+    WorkerMessage, PROGRAM_STORE_FILE_BASE,
 };
 
 use super::drivers::DriverInfo;
@@ -61,6 +61,10 @@ impl Master {
         description: DriverDescription,
     ) -> (SubmitDriverResponse, Effects) {
         log::info!("Driver submitted {}", description.command.program);
+        if let Some(refused) = self.refuse_unstored_program(&description) {
+            return (refused, Effects::none());
+        }
+        self.pin_program(&description);
         let now = SystemTime::now();
         let id = self.ids.next_driver_id(now);
         self.drivers
@@ -72,6 +76,40 @@ impl Master {
             driver_id: Some(id),
         };
         (response, self.schedule())
+    }
+
+    /// A submission whose uploaded program this master does not hold: refused, so that no
+    /// worker is sent to fetch what nobody serves.
+    fn refuse_unstored_program(
+        &self,
+        description: &DriverDescription,
+    ) -> Option<SubmitDriverResponse> {
+        let digest = description.program_digest.as_ref()?;
+        let held = self
+            .programs
+            .as_ref()
+            .is_some_and(|store| store.lock().holds(digest));
+        if held {
+            return None;
+        }
+        let message = format!(
+            "Refused the driver: its program ({} bytes, SHA-256 {:?}) is not in this master's \
+             program store; upload it first",
+            digest.size, digest.sha256
+        );
+        log::warn!("{message}");
+        Some(SubmitDriverResponse {
+            success: false,
+            driver_id: None,
+            message,
+        })
+    }
+
+    /// A driver needing `description`'s uploaded program is known: keep the program.
+    pub(super) fn pin_program(&self, description: &DriverDescription) {
+        if let (Some(store), Some(digest)) = (&self.programs, &description.program_digest) {
+            store.lock().pin(&digest.sha256);
+        }
     }
 
     /// `RequestKillDriver` while ALIVE: a waiting driver ends KILLED at once; a running one
@@ -162,7 +200,11 @@ impl Master {
         ) else {
             return out;
         };
-        let description = driver.description().clone();
+        let mut description = driver.description().clone();
+        if let Some(digest) = &mut description.program_digest {
+            // This master serves it now, whichever master it was submitted to.
+            digest.uri = format!("{}/{PROGRAM_STORE_FILE_BASE}/{}", self.url, digest.sha256);
+        }
         log::info!("Launching driver {driver_id} on worker {worker_id}");
         worker.add_driver(driver_id.clone(), description.cores, description.memory_mib);
         let launch = WorkerMessage::LaunchDriver {
@@ -190,6 +232,10 @@ impl Master {
             return;
         };
         log::info!("Removing driver: {driver_id} ({})", state.as_str());
+        if let (Some(store), Some(digest)) = (&self.programs, &driver.description().program_digest)
+        {
+            store.lock().unpin(&digest.sha256);
+        }
         self.unpersist(&driver_key(driver_id));
         if let Some(worker) = driver.worker().and_then(|w| self.workers.alive_mut(w)) {
             worker.remove_driver(driver_id);
@@ -207,6 +253,7 @@ impl Master {
         let now = SystemTime::now();
         let id = self.ids.next_driver_id(now);
         log::info!("Driver {driver_id} relaunched as {id}");
+        self.pin_program(&description);
         self.drivers
             .insert(DriverInfo::new(id.clone(), description));
         self.persist_driver(&id);

@@ -125,6 +125,7 @@ impl Master {
         for driver in stored.drivers {
             // Queued, worker unknown: a worker's answer places it, else completion does.
             self.ids.observe_driver(&driver.id);
+            self.pin_program(&driver.description);
             let info = DriverInfo::new(driver.id, driver.description);
             self.drivers.insert(info.submitted_at(driver.submitted_ms));
         }

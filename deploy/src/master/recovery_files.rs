@@ -27,7 +27,7 @@ pub(crate) const FILE_MODE: u32 = 0o600;
 const SAFE_OPEN_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
 
 /// The user this process runs as, who must own the directory and its files.
-fn my_uid() -> u32 {
+pub(crate) fn my_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 

@@ -171,6 +171,7 @@ mod tests {
                 cores: 1,
                 supervise: true,
                 command: command(),
+                program_digest: None,
             },
             submitted_ms: 5,
         };

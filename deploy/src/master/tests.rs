@@ -372,6 +372,7 @@ pub(super) fn driver_description(supervise: bool) -> DriverDescription {
         cores: 1,
         supervise,
         command: command(),
+        program_digest: None,
     }
 }
 

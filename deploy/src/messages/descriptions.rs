@@ -55,6 +55,11 @@ message! {
         pub supervise: bool,
         /// How to start it.
         pub command: Command,
+        /// The size and hash of the command's program when `ember-submit` uploaded it to
+        /// the master's program store (the URI is the master's, filled in when the master
+        /// launches the driver), so a worker without that file fetches it. `None`: the
+        /// program must already be at its path on the worker.
+        pub program_digest: Option<ProgramDigest>,
     }
 }
 

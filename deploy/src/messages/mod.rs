@@ -28,11 +28,13 @@ pub mod placeholders {
 mod app_client;
 mod descriptions;
 mod master;
+mod program_store;
 mod worker;
 
 pub use app_client::*;
 pub use descriptions::*;
 pub use master::*;
+pub use program_store::*;
 pub use worker::*;
 
 /// A protocol with nothing in it, for refs used only to watch a connection.

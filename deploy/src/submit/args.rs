@@ -12,6 +12,7 @@ use clap::builder::TypedValueParser;
 
 use crate::command_line::{parse, Parsed, Utf8};
 use crate::messages::{Command, DriverDescription};
+use crate::program::ProgramDigest;
 use crate::properties::{properties_file, read_properties};
 use crate::{parse_master_urls, parse_memory_mib, DriverId};
 
@@ -470,7 +471,8 @@ impl SubmitArgs {
         command
     }
 
-    /// What cluster mode asks the master to run: the binary by its absolute path, its
+    /// What cluster mode asks the master to run: the binary by its absolute path, with its
+    /// size and SHA-256 (it is uploaded to the master, so workers without it fetch it), its
     /// arguments, an environment without secrets, the driver's memory, cores and supervise.
     ///
     /// # Errors
@@ -490,6 +492,8 @@ impl SubmitArgs {
         if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
             return Err(cannot("not an executable file"));
         }
+        let (size, sha256) =
+            crate::program::digest_file(&path).map_err(|e| cannot(&e.to_string()))?;
         let program = path
             .into_os_string()
             .into_string()
@@ -515,6 +519,12 @@ impl SubmitArgs {
                 args,
                 env: self.cluster_env(),
             },
+            // The master fills in where it serves the upload.
+            program_digest: Some(ProgramDigest {
+                uri: String::new(),
+                size,
+                sha256,
+            }),
         })
     }
 }

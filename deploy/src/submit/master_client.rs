@@ -1,16 +1,18 @@
 //! `ember-submit`'s questions to the master about cluster-mode drivers (Spark's
 //! `deploy.Client`): submit, kill, status, and following a driver until it ends.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rpc_env::{EndpointRef, RpcAddress, RpcConf, RpcEnv, RpcEnvConfig, RpcError};
 
 use crate::messages::{
     DriverDescription, DriverState, DriverStatusResponse, KillDriverResponse, MasterAsk,
-    MasterProtocol, SubmitDriverResponse, MASTER_ENDPOINT_NAME,
+    MasterProtocol, SubmitDriverResponse, MASTER_ENDPOINT_NAME, PROGRAM_STORE_ENDPOINT_NAME,
 };
 use crate::DriverId;
 
+use super::upload::{upload_program, UploadError};
 use super::SubmitError;
 
 /// How a master that does not lead begins its refusals.
@@ -79,24 +81,67 @@ impl MasterClient {
         })
     }
 
-    /// `RequestSubmitDriver`: queue a driver.
+    /// `RequestSubmitDriver`: queue a driver. When the description has a program digest,
+    /// the program (at the command's path) is first uploaded to the master asked, unless
+    /// its store already holds it.
     ///
     /// # Errors
     ///
-    /// No master answered.
+    /// No master answered, a master's program store refused the upload, or the program
+    /// cannot be read.
     pub fn submit(
         &self,
         description: &DriverDescription,
     ) -> Result<SubmitDriverResponse, SubmitError> {
-        self.ask_leader(
-            |m| {
-                m.ask_sync(|reply| MasterAsk::RequestSubmitDriver {
-                    description: description.clone(),
-                    reply,
-                })
-            },
-            |r: &SubmitDriverResponse| !r.success && r.message.starts_with(NOT_ALIVE),
-        )
+        let Some(digest) = &description.program_digest else {
+            return self.ask_leader(
+                |m| Self::ask_submit(m, description),
+                |r: &SubmitDriverResponse| !r.success && r.message.starts_with(NOT_ALIVE),
+            );
+        };
+        let program = Path::new(&description.command.program);
+        let mut refusal = None;
+        let mut errors = Vec::new();
+        for (address, master) in &self.masters {
+            let store = self
+                .env
+                .endpoint_ref_at(address, PROGRAM_STORE_ENDPOINT_NAME);
+            match upload_program(&store, program, digest) {
+                Ok(()) => {}
+                Err(UploadError::Refused(why)) | Err(UploadError::Local(why)) => {
+                    return Err(SubmitError::new(format!(
+                        "Cannot upload {} to {}: {why}",
+                        program.display(),
+                        address.to_ember_url()
+                    )));
+                }
+                Err(UploadError::Unreachable(e)) => {
+                    errors.push(format!("{}: {e}", address.to_ember_url()));
+                    continue;
+                }
+            }
+            match Self::ask_submit(master, description) {
+                Ok(r) if !r.success && r.message.starts_with(NOT_ALIVE) => refusal = Some(r),
+                Ok(r) => return Ok(r),
+                Err(e) => errors.push(format!("{}: {e}", address.to_ember_url())),
+            }
+        }
+        refusal.ok_or_else(|| {
+            SubmitError::new(format!(
+                "No master is available ({}), exiting.",
+                errors.join("; ")
+            ))
+        })
+    }
+
+    fn ask_submit(
+        master: &EndpointRef<MasterProtocol>,
+        description: &DriverDescription,
+    ) -> Result<SubmitDriverResponse, RpcError> {
+        master.ask_sync(|reply| MasterAsk::RequestSubmitDriver {
+            description: description.clone(),
+            reply,
+        })
     }
 
     /// `RequestKillDriver`.

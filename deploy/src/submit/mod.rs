@@ -5,8 +5,9 @@
 //!   driver, with `EMBER_MASTER` set to the master URL and `EMBER_CONF` holding the settings.
 //! - Cluster deploy mode asks the master to run the binary as a driver on a worker
 //!   (`RequestSubmitDriver`), then follows its state (`RequestDriverStatus`) until it ends.
-//!   The binary must be at the same absolute path on every worker's machine: nothing is
-//!   copied.
+//!   The binary is uploaded to the master first (`upload.rs`; nothing is sent when the
+//!   master's program store holds it already), and the worker chosen for the driver
+//!   fetches it from the master unless the same file is at the same path on its machine.
 //! - `--kill <driver-id>` and `--status <driver-id>` ask the master about such a driver.
 //!
 //! Settings come from `--conf KEY=VALUE` flags, over the properties file (`--properties-file`,
@@ -15,6 +16,7 @@
 
 mod args;
 mod master_client;
+mod upload;
 
 pub use args::{
     parse_submit_args, DeployMode, SubmitArgs, SubmitCommand, SubmitError, SUBMIT_USAGE,

@@ -1,7 +1,8 @@
 //! The periodic work-dir cleanup (Spark's `WorkDirCleanup`, `ember.worker.cleanup.*`, on
 //! by default as in Spark 4): deletes each top-level directory of the work dir that no running executor
-//! or driver uses and that holds nothing modified within the TTL. Failures are logged,
-//! never fatal. It runs on a thread of its own, since deleting trees may take a while.
+//! or driver uses and that holds nothing modified within the TTL, and, in the program
+//! cache (`cache/`), each program not used within the TTL. Failures are logged, never
+//! fatal. It runs on a thread of its own, since deleting trees may take a while.
 
 use std::collections::HashSet;
 use std::io;
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use super::program_cache::CACHE_DIR;
 
 /// Deletes the directories of `work_dir` whose names are not in `in_use` (app and driver
 /// ids) and that contain no file or directory modified after `now - ttl`. Returns the
@@ -36,6 +39,10 @@ pub(crate) fn clean_work_dir(
         if !is_dir || in_use.contains(&name) {
             continue;
         }
+        if name == CACHE_DIR {
+            removed.extend(clean_cache(&path, cutoff));
+            continue;
+        }
         match contains_newer_than(&path, cutoff) {
             Ok(true) => {}
             Ok(false) => {
@@ -45,6 +52,37 @@ pub(crate) fn clean_work_dir(
                     Err(e) => log::warn!("Cannot remove {}: {e}", path.display()),
                 }
             }
+            Err(e) => log::warn!("Cannot inspect {}: {e}", path.display()),
+        }
+    }
+    removed
+}
+
+/// Deletes the programs in the cache directory `dir` last used before `cutoff` (a use
+/// refreshes an entry's modification time: `ProgramCache`), one by one: the cache as a
+/// whole stays, and so do the programs in use.
+fn clean_cache(dir: &Path, cutoff: SystemTime) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            log::warn!("Cannot list {}: {e}", dir.display());
+            return Vec::new();
+        }
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let old = std::fs::symlink_metadata(&path)
+            .and_then(|meta| Ok(meta.file_type().is_file() && meta.modified()? <= cutoff));
+        match old {
+            Ok(true) => {
+                log::info!("Removing cached program: {}", path.display());
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed.push(path),
+                    Err(e) => log::warn!("Cannot remove {}: {e}", path.display()),
+                }
+            }
+            Ok(false) => {}
             Err(e) => log::warn!("Cannot inspect {}: {e}", path.display()),
         }
     }
@@ -142,6 +180,31 @@ mod tests {
         assert!(work.path().join("app2").exists(), "in use");
         assert!(work.path().join("app3").exists(), "recent");
         assert!(stray.exists(), "files at the top are not touched");
+    }
+
+    /// The program cache is cleaned entry by entry: a program unused for the TTL goes, a
+    /// recently used one and the directory itself stay, even when all else in it is old.
+    #[test]
+    fn cached_programs_go_one_by_one_when_unused_for_the_ttl() {
+        let work = TempDir::new("cleanup-cache");
+        let ttl = Duration::from_secs(60);
+        let unused = work.path().join(CACHE_DIR).join("a".repeat(64));
+        let used = work.path().join(CACHE_DIR).join("b".repeat(64));
+        file(&unused);
+        file(&used);
+        age(&unused, Duration::from_secs(120));
+        let cache = File::open(work.path().join(CACHE_DIR)).expect("dir");
+        cache
+            .set_modified(SystemTime::now() - Duration::from_secs(120))
+            .expect("dir mtime");
+        let removed = clean_work_dir(work.path(), &HashSet::new(), ttl, SystemTime::now());
+        assert_eq!(removed, std::slice::from_ref(&unused));
+        assert!(!unused.exists());
+        assert!(used.exists(), "used within the TTL");
+        age(&used, Duration::from_secs(120));
+        let removed = clean_work_dir(work.path(), &HashSet::new(), ttl, SystemTime::now());
+        assert_eq!(removed, [used]);
+        assert!(work.path().join(CACHE_DIR).is_dir(), "the cache stays");
     }
 
     #[test]

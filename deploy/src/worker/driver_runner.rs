@@ -3,8 +3,10 @@
 //! A thread runs the driver's command in `<work>/<driver-id>/` (output in `stdout` and
 //! `stderr` there) and, when the driver is supervised, runs it again after a non-zero exit,
 //! waiting 1 s, 2 s, 4 s, ... in between (back to 1 s after a run that lasted over 5 s).
+//! A driver `ember-submit` uploaded is first got from the worker's program cache (fetched
+//! from the master when this machine does not have the file), as executors' programs are.
 //! The final state goes to the worker: FINISHED (exit 0), FAILED, KILLED, or ERROR when the
-//! command could not be started. The relaunch decision is [`Relauncher`], a pure function of
+//! program could not be fetched or the command could not be started. The relaunch decision is [`Relauncher`], a pure function of
 //! exit codes and run times.
 
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::messages::{placeholders, DriverDescription, DriverState};
 use crate::DriverId;
 
+use super::executor_runner::Fetch;
 use super::process::{self, Launch, ProcessHandle};
 
 /// A run longer than this resets the back-off (Spark's `successfulRunDuration`, 5 s).
@@ -102,6 +105,9 @@ pub(crate) struct DriverSpec {
     ///
     /// [`Launch::security_env`]: super::process::Launch::security_env
     pub(crate) security_env: Vec<(&'static str, std::ffi::OsString)>,
+    /// Where the program comes from when it is not at the command's path (uploaded by
+    /// `ember-submit`, served by the master).
+    pub(crate) fetch: Option<Fetch>,
 }
 
 /// A supervised driver: its thread, and what `kill` needs.
@@ -257,6 +263,14 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
         return (DriverState::Error, Some(reason));
     }
     let command = &spec.description.command;
+    let program = match resolve_program(spec) {
+        Ok(program) => program,
+        Err(_) if shared.state.lock().is_killed() => return (DriverState::Killed, None),
+        Err(reason) => {
+            log::error!("Driver {}: {reason}", spec.driver_id);
+            return (DriverState::Error, Some(reason));
+        }
+    };
     let args: Vec<String> = command
         .args
         .iter()
@@ -281,7 +295,7 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
                 return (DriverState::Killed, None);
             }
             let launched = process::spawn(&Launch {
-                program: &command.program,
+                program: &program,
                 args: &args,
                 env: &env,
                 dir: &dir,
@@ -295,7 +309,7 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
                     spawned
                 }
                 Err(e) => {
-                    let reason = format!("Cannot run program \"{}\": {e}", command.program);
+                    let reason = format!("Cannot run program \"{program}\": {e}");
                     return (DriverState::Error, Some(reason));
                 }
             }
@@ -325,6 +339,22 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
             }
         }
     }
+}
+
+/// The program to run: the command's path, or, for an uploaded program, the file with its
+/// digest from the worker's cache (fetched from the master first if need be). Blocks for
+/// the download, on the runner's thread; a kill meanwhile takes effect once it ends.
+fn resolve_program(spec: &DriverSpec) -> Result<String, String> {
+    let program = &spec.description.command.program;
+    let Some(fetch) = &spec.fetch else {
+        return Ok(program.clone());
+    };
+    let path = fetch
+        .cache
+        .program_for(&fetch.env, program, &fetch.digest)?;
+    path.into_os_string()
+        .into_string()
+        .map_err(|p| format!("The program's path {} is not UTF-8", p.to_string_lossy()))
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ fn spec(work: &Path, program: &str, args: &[&str], supervise: bool) -> DriverSpe
                 args: args.iter().map(|a| a.to_string()).collect(),
                 env: BTreeMap::new(),
             },
+            program_digest: None,
         },
         worker_url: "ember://Worker@127.0.0.1:4444".to_string(),
         work_dir: work.to_path_buf(),
@@ -101,6 +102,7 @@ fn spec(work: &Path, program: &str, args: &[&str], supervise: bool) -> DriverSpe
         first_backoff: SHORT,
         launcher: Vec::new(),
         security_env: Vec::new(),
+        fetch: None,
     }
 }
 

@@ -207,6 +207,11 @@ impl Worker {
             log::warn!("Driver {driver_id} is already running; ignoring its launch");
             return;
         }
+        let fetch = description.program_digest.clone().map(|digest| Fetch {
+            digest,
+            cache: Arc::clone(&self.programs),
+            env: ctx.env().clone(),
+        });
         let spec = DriverSpec {
             driver_id: driver_id.clone(),
             description,
@@ -216,6 +221,7 @@ impl Worker {
             first_backoff: FIRST_BACKOFF,
             launcher: self.who.launcher.clone(),
             security_env: self.who.security_env.clone(),
+            fetch,
         };
         let me = ctx.control_ref();
         let reported_id = driver_id.clone();

@@ -19,10 +19,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use std::time::{Duration, SystemTime};
+
 use parking_lot::Mutex;
 use rpc_env::RpcEnv;
 
 use crate::program::{digest_file, ProgramDigest};
+
+/// How stale an entry's modification time may be before a use refreshes it. The work-dir
+/// cleanup removes entries by it (`cleanup.rs`), and refreshing it also makes the next use
+/// hash the file again (the digest memo is per modification time), so it is refreshed at
+/// most this often, far within any cleanup TTL.
+const USE_REFRESH: Duration = Duration::from_secs(3600);
 
 /// The cache directory's name inside the work directory.
 pub(crate) const CACHE_DIR: &str = "cache";
@@ -77,6 +85,7 @@ impl ProgramCache {
         let cached = self.dir.join(&digest.sha256);
         if cached.exists() {
             if has_digest(&cached, digest) {
+                mark_used(&cached);
                 return Ok(cached);
             }
             log::warn!(
@@ -164,6 +173,24 @@ fn download(env: &RpcEnv, digest: &ProgramDigest, partial: &Path) -> Result<(), 
     file.sync_all()
         .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o755)))
         .map_err(|e| format!("cannot finish {}: {e}", partial.display()))
+}
+
+/// Records a use of the cache entry at `path` in its modification time, which the
+/// work-dir cleanup reads, when that is older than [`USE_REFRESH`].
+fn mark_used(path: &Path) {
+    let now = SystemTime::now();
+    let stale = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > USE_REFRESH));
+    if !stale {
+        return;
+    }
+    // Read-only: a program some executor runs cannot be opened for writing (ETXTBSY), and
+    // its owner may set its times through any descriptor.
+    let touched = std::fs::File::open(path).and_then(|f| f.set_modified(now));
+    if let Err(e) = touched {
+        log::warn!("Cannot mark {} as used: {e}", path.display());
+    }
 }
 
 #[cfg(test)]

@@ -115,6 +115,19 @@ fn a_program_missing_here_is_fetched_once_checked_and_kept() {
         Ok(cached.clone())
     );
 
+    // A use refreshes an entry older than USE_REFRESH, so the cleanup keeps what is used.
+    let old = SystemTime::now() - USE_REFRESH - Duration::from_secs(60);
+    std::fs::File::open(&cached)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(
+        cache.program_for(&env, elsewhere, &digest),
+        Ok(cached.clone())
+    );
+    let modified = std::fs::metadata(&cached).unwrap().modified().unwrap();
+    assert!(modified > old + USE_REFRESH, "the use was recorded");
+
     // A corrupted copy is not run: it is fetched again (here the driver is gone, so the
     // launch fails), and is no longer in the cache.
     std::fs::write(&cached, b"corrupted").unwrap();

@@ -578,6 +578,7 @@ pub fn driver(cores: u32, memory_mib: u32, supervise: bool) -> DriverDescription
         cores,
         supervise,
         command: command(),
+        program_digest: None,
     }
 }
 
