@@ -4,7 +4,9 @@
 pub const MASTER: &str = "ember.master";
 /// The setting that names the application.
 pub const APP_NAME: &str = "ember.app.name";
-/// The host the driver's RPC server binds and advertises (127.0.0.1).
+/// The host the driver's RPC server binds and advertises: when unset, `$EMBER_LOCAL_IP`
+/// (which a worker sets to its own host for the cluster-mode drivers it runs, so that
+/// executors on other hosts reach them), else 127.0.0.1.
 pub const DRIVER_HOST: &str = "ember.driver.host";
 /// The port of the driver's RPC server (0: any free one).
 pub const DRIVER_PORT: &str = "ember.driver.port";

@@ -22,6 +22,7 @@ use crate::keys::{
     EXECUTOR_PROGRAM_ARGS, NETWORK_TIMEOUT_INTERVAL,
 };
 use ember_deploy::program::{digest_file, ProgramDigest};
+use ember_deploy::LOCAL_IP_ENV;
 
 pub(crate) fn required<'a>(conf: &'a RpcConf, key: &str, what: &str) -> Result<&'a str, Error> {
     conf.get(key)
@@ -86,7 +87,10 @@ pub(crate) fn remote_driver(
         Duration::from_secs(60),
         TimeUnit::Milliseconds,
     )?;
-    let host = conf.get(DRIVER_HOST).unwrap_or("127.0.0.1").to_string();
+    let host = match conf.get(DRIVER_HOST) {
+        Some(host) => host.to_string(),
+        None => std::env::var(LOCAL_IP_ENV).unwrap_or_else(|_| "127.0.0.1".to_string()),
+    };
     let port = conf.get_u32(DRIVER_PORT, 0)?;
     let port = u16::try_from(port)
         .map_err(|_| Error::Conf(format!("{DRIVER_PORT} must be a port, not {port}")))?;

@@ -15,7 +15,10 @@
 //! The daemons are the `ember-master` and `ember-worker` binaries `cargo test --workspace`
 //! builds next to this test (built here when missing); executors are this test binary.
 
+mod built;
 pub mod daemons;
+#[path = "../deploy/tests/script_support/mod.rs"]
+pub mod script_support;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -24,8 +27,11 @@ use ember::testing::EXECUTOR_ENTRY_ARGS;
 use ember::{Context, RpcConf, TaskContext, TaskError, TaskRegistry};
 use ember_deploy::messages::MasterState;
 
+use built::{ensure_built, profile_dir};
 use daemons::netns::Network;
 use daemons::{Daemons, Hosts, DEADLINE};
+use ember_deploy::messages::DriverState;
+use script_support::{run_bounded, text};
 
 /// The squares, slowly enough that a job spans the partition.
 fn slow_square(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
@@ -63,11 +69,15 @@ fn worker_at(state: &MasterState, addr: Ipv4Addr) -> Vec<&str> {
 fn a_job_across_hosts_survives_a_partition() {
     let _ = env_logger::builder().is_test(true).try_init();
     let exe = std::env::current_exe().expect("this test's path");
+    let bins = profile_dir();
+    ensure_built(&bins);
     let hosts = match Network::create(3) {
         Ok(mut network) => {
             // The hosts share no disk with the driver where its binary is: the workers
-            // fetch it from the driver.
+            // fetch it from the driver. Nor where `examples/pi` is, which runs in cluster
+            // mode below: its worker fetches it from the master.
             network.hide_on_hosts(exe.parent().expect("the binary's directory"));
+            network.hide_on_hosts(&bins.join("examples"));
             Hosts::Namespaces(network)
         }
         Err(why) => {
@@ -151,6 +161,67 @@ fn a_job_across_hosts_survives_a_partition() {
     }
 
     ctx.stop();
+    pi_in_cluster_mode(&cluster, &hosts, &bins);
     cluster.stop();
     drop(hosts);
+}
+
+/// `ember-submit --deploy-mode cluster` of `examples/pi` from here: with namespaces, no
+/// host has pi's binary, so the worker chosen for the driver fetches it from the master's
+/// program store, the driver binds that worker's address, and its executors' workers
+/// fetch pi from the driver.
+fn pi_in_cluster_mode(cluster: &Daemons, hosts: &Hosts, bins: &std::path::Path) {
+    let pi = bins.join("examples").join("pi");
+    let mut submit = std::process::Command::new(bins.join("ember-submit"));
+    submit
+        .args([
+            "--master",
+            &cluster.master_url(),
+            "--deploy-mode",
+            "cluster",
+        ])
+        .arg("--properties-file")
+        .arg(cluster.root().join("ember-defaults.conf"))
+        .args(["--driver-memory", "256m"])
+        .arg(&pi)
+        .args(["--slices", "4"]);
+    let output = run_bounded(submit, "ember-submit (cluster)");
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{stderr}\n{}",
+        cluster.logs()
+    );
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Driver successfully submitted as "))
+        .unwrap_or_else(|| panic!("no driver id in: {stdout}"))
+        .trim()
+        .to_string();
+    assert!(
+        stdout.ends_with(&format!("State of driver {id} is FINISHED\n")),
+        "{stdout}"
+    );
+    let state = cluster.wait_for("the driver is done", |s| {
+        s.completed_drivers.iter().any(|d| d.id.0 == id)
+    });
+    let driver = state.completed_drivers.iter().find(|d| d.id.0 == id);
+    assert_eq!(driver.map(|d| d.state), Some(DriverState::Finished));
+    let worker = ["worker-1", "worker-2"]
+        .into_iter()
+        .find(|w| cluster.root().join(format!("work-{w}/{id}")).is_dir())
+        .expect("a worker ran the driver");
+    let out = std::fs::read_to_string(cluster.root().join(format!("work-{worker}/{id}/stdout")))
+        .expect("the driver's stdout");
+    let value: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Pi is roughly "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no answer in: {out}"));
+    assert!((3.1..3.2).contains(&value), "Pi is roughly {value}");
+    if let Hosts::Namespaces(_) = hosts {
+        let (_, sha) = ember_deploy::program::digest_file(&pi).expect("pi hashes");
+        let cached = cluster.root().join(format!("work-{worker}/cache/{sha}"));
+        assert!(cached.is_file(), "pi came from the master's store");
+    }
 }

@@ -20,6 +20,11 @@ mod worker;
 
 // The public interface.
 pub use fd_limit::raise_open_file_limit;
+
+/// The environment variable that names the address a process on a host binds (Spark's
+/// `SPARK_LOCAL_IP`): a worker's default host, and the host a worker gives the
+/// cluster-mode drivers it runs, so that their executors on other hosts reach them.
+pub const LOCAL_IP_ENV: &str = "EMBER_LOCAL_IP";
 pub use ids::{AppId, DriverId, WorkerId};
 pub use local_cluster::{LocalCluster, LocalClusterError};
 pub use master::{

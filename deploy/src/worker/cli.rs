@@ -126,7 +126,7 @@ pub fn parse_worker_args(
     if let Some(v) = env("EMBER_WORKER_DIR") {
         config.work_dir = PathBuf::from(v);
     }
-    if let Some(v) = env("EMBER_WORKER_HOST").or_else(|| env("EMBER_LOCAL_IP")) {
+    if let Some(v) = env("EMBER_WORKER_HOST").or_else(|| env(crate::LOCAL_IP_ENV)) {
         config.host = v;
     }
 

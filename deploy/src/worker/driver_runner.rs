@@ -20,6 +20,7 @@ use crate::DriverId;
 
 use super::executor_runner::Fetch;
 use super::process::{self, Launch, ProcessHandle};
+use crate::LOCAL_IP_ENV;
 
 /// A run longer than this resets the back-off (Spark's `successfulRunDuration`, 5 s).
 pub(crate) const SUCCESSFUL_RUN: Duration = Duration::from_secs(5);
@@ -93,6 +94,8 @@ pub(crate) struct DriverSpec {
     pub(crate) description: DriverDescription,
     /// The worker endpoint's URI (`{{WORKER_URL}}`).
     pub(crate) worker_url: String,
+    /// The worker's host, which the driver binds unless told otherwise ([`LOCAL_IP_ENV`]).
+    pub(crate) host: String,
     /// The worker's work directory (absolute).
     pub(crate) work_dir: PathBuf,
     /// The grace between SIGTERM and SIGKILL (`ember.worker.driverTerminateTimeout`).
@@ -277,6 +280,10 @@ fn supervise(spec: &DriverSpec, shared: &Shared) -> (DriverState, Option<String>
         .map(|a| a.replace(placeholders::WORKER_URL, &spec.worker_url))
         .collect();
     let mut env = command.env.clone();
+    // The driver listens where its executors, on any worker, can reach it: on this
+    // worker's host, unless the submitter chose (`ember.driver.host` wins over this).
+    env.entry(LOCAL_IP_ENV.to_string())
+        .or_insert_with(|| spec.host.clone());
     for (key, file) in [
         ("EMBER_DRIVER_LOG_URL_STDOUT", "stdout"),
         ("EMBER_DRIVER_LOG_URL_STDERR", "stderr"),

@@ -97,6 +97,7 @@ fn spec(work: &Path, program: &str, args: &[&str], supervise: bool) -> DriverSpe
             program_digest: None,
         },
         worker_url: "ember://Worker@127.0.0.1:4444".to_string(),
+        host: "127.0.0.1".to_string(),
         work_dir: work.to_path_buf(),
         kill_grace: Duration::from_secs(10),
         first_backoff: SHORT,

@@ -215,6 +215,7 @@ impl Worker {
         let spec = DriverSpec {
             driver_id: driver_id.clone(),
             description,
+            host: self.who.address.host().to_string(),
             worker_url: ctx.self_ref().address().to_string(),
             work_dir: self.who.work_dir.clone(),
             kill_grace: self.settings.driver_kill_grace,
