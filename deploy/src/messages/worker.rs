@@ -157,6 +157,8 @@ message! {
         pub finished_executors: Vec<ExecutorDescription>,
         /// Drivers running.
         pub drivers: Vec<DriverId>,
+        /// Messages refused because their sender may not send them (not its master).
+        pub refused_messages: u64,
     }
 }
 

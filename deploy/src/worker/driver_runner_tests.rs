@@ -137,6 +137,37 @@ fn a_real_driver_finishes_with_its_worker_url_filled_in() {
     assert!(err.starts_with("Launch Command: \"/bin/sh\""), "{err}");
 }
 
+/// A driver binds its worker's host (`EMBER_LOCAL_IP`) unless its command says otherwise.
+#[test]
+fn a_driver_is_told_its_workers_host_unless_its_command_chose() {
+    let work = TempDir::new("driver-host");
+    let mut told = spec(
+        work.path(),
+        "/bin/sh",
+        &["-c", "echo $EMBER_LOCAL_IP"],
+        false,
+    );
+    told.host = "10.9.8.7".to_string();
+    let mut chose = told.clone();
+    chose.driver_id = DriverId("driver-20240101000000-0002".to_string());
+    chose
+        .description
+        .command
+        .env
+        .insert("EMBER_LOCAL_IP".to_string(), "10.1.1.1".to_string());
+    for (spec, expected) in [(told, "10.9.8.7\n"), (chose, "10.1.1.1\n")] {
+        let dir = work.path().join(&spec.driver_id.0);
+        let (runner, rx) = run(spec);
+        assert_eq!(
+            rx.recv_timeout(PATIENCE).expect("report"),
+            (DriverState::Finished, None)
+        );
+        assert!(runner.wait_done(PATIENCE));
+        let out = std::fs::read_to_string(dir.join("stdout")).expect("stdout");
+        assert_eq!(out, expected);
+    }
+}
+
 #[test]
 fn a_supervised_driver_is_relaunched_until_it_succeeds() {
     let work = TempDir::new("driver-retry");

@@ -26,6 +26,7 @@ mod program_cache;
 
 use program_cache::ProgramCache;
 mod registration;
+mod senders;
 mod state_sync;
 #[cfg(test)]
 mod test_util;
@@ -39,7 +40,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rpc_env::Ticker;
-use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
+use rpc_env::{
+    EndpointContext, EndpointRef, HandlerResult, Refusals, RpcAddress, RpcEndpoint, RpcEnv,
+};
 
 use crate::messages::{
     DriverState, ExecutorDescription, ExecutorState, MasterMessage, MasterProtocol, WorkerAsk,
@@ -111,6 +114,8 @@ pub(crate) struct Worker {
     exit: Arc<ExitSlot>,
     /// The programs fetched for executors, `<work>/cache/`.
     programs: Arc<ProgramCache>,
+    /// Messages refused because their sender may not send them (`senders.rs`).
+    refused: Refusals,
 }
 
 /// Who the worker is and what it offers: what [`Worker::new`] needs besides its settings.
@@ -160,6 +165,7 @@ impl Worker {
             sync: None,
             exit,
             programs: Arc::new(ProgramCache::new(&who.work_dir)),
+            refused: Refusals::new(),
             who,
         }
     }
@@ -285,6 +291,9 @@ impl RpcEndpoint for Worker {
     }
 
     fn receive(&mut self, ctx: &Ctx<'_>, msg: WorkerMessage) -> HandlerResult {
+        if !self.accepts(&msg, ctx.sender()) {
+            return Ok(());
+        }
         match msg {
             WorkerMessage::RegisteredWorker {
                 master,
@@ -380,6 +389,7 @@ impl RpcEndpoint for Worker {
                 .map(|f| f.description.clone())
                 .collect(),
             drivers: self.drivers.keys().cloned().collect(),
+            refused_messages: self.refused.count(),
         });
         Ok(())
     }
