@@ -14,9 +14,13 @@
 //!   situation, seen where its causes are known.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_env::{EndpointContext, EndpointRef, HandlerResult, RpcAddress, RpcEndpoint, RpcEnv};
+use rpc_env::{
+    EndpointContext, EndpointRef, HandlerResult, Refusals, RpcAddress, RpcEndpoint, RpcEnv,
+};
 
 use rpc_env::Ticker;
 
@@ -79,7 +83,7 @@ pub struct AppClient {
     masters: Vec<EndpointRef<MasterProtocol>>,
     listener: Box<dyn AppClientListener>,
     app_id: Option<AppId>,
-    master: Option<EndpointRef<MasterProtocol>>,
+    pub(super) master: Option<EndpointRef<MasterProtocol>>,
     rounds: u32,
     retry: Option<Ticker>,
     dead: bool,
@@ -90,6 +94,10 @@ pub struct AppClient {
     /// Whether an executor was ever granted (then the starvation check stops).
     granted: bool,
     starvation: Option<Ticker>,
+    /// Messages refused because their sender may not send them (`senders.rs`).
+    pub(super) refused: Refusals,
+    /// How many, for [`refused_messages`](Self::refused_messages).
+    pub(super) refused_count: Arc<AtomicU64>,
 }
 
 impl AppClient {
@@ -108,7 +116,15 @@ impl AppClient {
             waiting: None,
             granted: false,
             starvation: None,
+            refused: Refusals::new(),
+            refused_count: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A counter of the messages this client refuses because their sender is not its
+    /// master: take it before the client becomes an endpoint, read it while it runs.
+    pub fn refused_messages(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.refused_count)
     }
 
     /// Sends the registration to every master, each with an endpoint check whose failure
@@ -228,6 +244,9 @@ impl RpcEndpoint for AppClient {
         ctx: &EndpointContext<'_, AppClientProtocol>,
         msg: AppClientMessage,
     ) -> HandlerResult {
+        if !self.accepts(&msg, ctx.sender()) {
+            return Ok(());
+        }
         match msg {
             AppClientMessage::RegisteredApplication { app_id, master } => {
                 log::info!("Connected to the master of the application: {app_id}");

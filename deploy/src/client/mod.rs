@@ -5,5 +5,6 @@
 //! needs nothing of the scheduler.
 
 mod app_client;
+mod senders;
 
 pub use app_client::{AppClient, AppClientConfig, AppClientListener, GIVING_UP, STARVING};
