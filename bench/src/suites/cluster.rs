@@ -11,6 +11,9 @@
 //! - `cluster.binary_fetch_ms`: the same when the program is not on the worker's disk, so
 //!   the worker fetches it from the driver into its cache first (the difference is the
 //!   fetch).
+//! - `cluster.program_upload_mib_per_s`: cluster deploy mode's upload of this binary to a
+//!   fresh master's program store (`ember-submit`'s client, up to the submission's answer),
+//!   the median of three.
 //!
 //! Executors and the worker are this binary in other roles (`__serve executor`,
 //! `__serve worker`).
@@ -156,6 +159,55 @@ fn worker_startup_ms() -> Result<f64, BenchError> {
 /// then starts a worker process and times it until the application's executor has
 /// registered. With `fetch`, `program` is removed first, so the worker must fetch the
 /// binary from the driver into its (empty) cache.
+/// This binary submitted in cluster deploy mode to a fresh master (no worker: the driver
+/// only waits), three times; the median MiB/s from the submission's start to its answer.
+fn program_upload_mib_per_s() -> Result<f64, BenchError> {
+    use ember_deploy::messages::{Command, DriverDescription};
+    use ember_deploy::program::{digest_file, ProgramDigest};
+    use ember_deploy::submit::MasterClient;
+
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("finding ember-bench", e))?;
+    let (size, sha256) = digest_file(&exe).map_err(|e| BenchError::io("hashing ember-bench", e))?;
+    let description = DriverDescription {
+        memory_mib: 128,
+        cores: 1,
+        supervise: false,
+        command: Command {
+            program: exe.to_string_lossy().into_owned(),
+            args: Vec::new(),
+            env: Default::default(),
+        },
+        program_digest: Some(ProgramDigest {
+            uri: String::new(),
+            size,
+            sha256,
+        }),
+    };
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let master =
+            start_master(MasterConfig::local()).map_err(|e| BenchError::new(e.to_string()))?;
+        let submitted = MasterClient::new(&[master.address()], &RpcConf::new())
+            .and_then(|client| {
+                let start = Instant::now();
+                let response = client.submit(&description)?;
+                Ok((start.elapsed(), response))
+            })
+            .map_err(|e| BenchError::new(format!("submitting: {e}")));
+        master.shutdown();
+        let (took, response) = submitted?;
+        if !response.success {
+            return Err(BenchError::new(format!(
+                "not submitted: {}",
+                response.message
+            )));
+        }
+        rates.push(size as f64 / (1 << 20) as f64 / took.as_secs_f64());
+    }
+    stats::sort_samples(&mut rates);
+    Ok(stats::percentile(&rates, 50.0))
+}
+
 fn executor_start_ms(program: &std::path::Path, fetch: bool) -> Result<f64, BenchError> {
     let master = start_master(MasterConfig::local()).map_err(|e| BenchError::new(e.to_string()))?;
     let result = (|| {
@@ -272,6 +324,12 @@ pub(crate) fn run(opts: &Options) -> Result<Vec<Metric>, BenchError> {
         "cluster.binary_fetch_ms",
         executor_start_ms(&program, true)?,
         "ms",
+    ));
+    eprintln!("[cluster] measuring cluster.program_upload_mib_per_s ...");
+    metrics.push(Metric::new(
+        "cluster.program_upload_mib_per_s",
+        program_upload_mib_per_s()?,
+        "MiB/s",
     ));
     Ok(metrics)
 }
