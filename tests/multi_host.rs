@@ -8,6 +8,9 @@
 //!
 //! The hosts share no disk where this test's binary is (each sees an empty directory
 //! there): the workers fetch it from the driver into their caches and run it from there.
+//! Nor where a file the driver adds for its tasks is (`Context::add_file`): the executors
+//! fetch it. Last, `examples/pi`, whose directory the hosts lack too, runs in cluster deploy
+//! mode: its worker fetches it from the master's program store.
 //!
 //! Where namespaces cannot be made (not root, no `ip`), the daemons bind distinct loopback
 //! addresses (127.0.0.2, ...) instead, and the partition case is skipped, saying so.
@@ -39,9 +42,16 @@ fn slow_square(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
     Ok(x * x)
 }
 
+/// The text of a file the driver added, read where the task runs.
+fn read_added(ctx: &TaskContext, name: String) -> Result<String, TaskError> {
+    let path = ctx.file(&name)?;
+    std::fs::read_to_string(&path).map_err(|e| TaskError::msg(format!("{}: {e}", path.display())))
+}
+
 fn tasks() -> TaskRegistry {
     let mut registry = TaskRegistry::new();
     registry.register("slow_square", slow_square);
+    registry.register("read_added", read_added);
     registry
 }
 
@@ -71,6 +81,12 @@ fn a_job_across_hosts_survives_a_partition() {
     let exe = std::env::current_exe().expect("this test's path");
     let bins = profile_dir();
     ensure_built(&bins);
+    // A file the driver adds for its tasks, in a directory the hosts do not have either.
+    let files = std::env::temp_dir().join(format!("ember-multi-host-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files).expect("the files' directory");
+    let added = files.join("words.txt");
+    std::fs::write(&added, "only on the driver's disk").expect("the added file");
     let hosts = match Network::create(3) {
         Ok(mut network) => {
             // The hosts share no disk with the driver where its binary is: the workers
@@ -78,6 +94,7 @@ fn a_job_across_hosts_survives_a_partition() {
             // mode below: its worker fetches it from the master.
             network.hide_on_hosts(exe.parent().expect("the binary's directory"));
             network.hide_on_hosts(&bins.join("examples"));
+            network.hide_on_hosts(&files);
             Hosts::Namespaces(network)
         }
         Err(why) => {
@@ -118,6 +135,14 @@ fn a_job_across_hosts_survives_a_partition() {
     });
     assert_eq!(state.workers.len(), 2, "{state:#?}");
     squares(&ctx, 100);
+    let name = ctx.add_file(&added).expect("added");
+    let texts: Vec<String> = ctx
+        .run_job("read_added", vec![name; 8])
+        .expect("the tasks read the added file");
+    assert!(
+        texts.iter().all(|t| t == "only on the driver's disk"),
+        "{texts:?}"
+    );
     if let Hosts::Namespaces(_) = &hosts {
         // Each worker ran the executor from its own cache: the binary's path is empty there.
         for worker in ["worker-1", "worker-2"] {
@@ -161,6 +186,7 @@ fn a_job_across_hosts_survives_a_partition() {
     }
 
     ctx.stop();
+    let _ = std::fs::remove_dir_all(&files);
     pi_in_cluster_mode(&cluster, &hosts, &bins);
     cluster.stop();
     drop(hosts);
