@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the seed corpus from real traffic: a master, a worker and a pi job (auth off),
-# with a recording relay (relay.py) in front of the master, then split.py.
+# and a tiny program in cluster deploy mode (its upload), with a recording relay (relay.py) in
+# front of the master, then split.py.
 # Usage (from the repository root): fuzz/capture/capture.sh [CORPUS_DIR, default fuzz/corpus]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,7 +11,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-timeout 900 cargo build --release -q --bins --example pi
+timeout 900 cargo build --release -q --workspace --bins --example pi
 bin=target/release
 master_port=17077 relay_port=17078 worker_port=17079
 
@@ -32,5 +33,9 @@ sleep_until grep -qi "registered" "$work/worker.log"
 timeout 120 "$bin/ember-submit" --master "ember://127.0.0.1:$relay_port" "$bin/examples/pi" 8 \
     >"$work/pi.log" 2>&1 || { cat "$work/pi.log"; exit 1; }
 grep -i "pi is" "$work/pi.log"
+# Cluster deploy mode with a tiny program, for the program store's upload messages.
+printf '#!/bin/sh\nexit 0\n' >"$work/tiny" && chmod +x "$work/tiny"
+timeout 60 "$bin/ember-submit" --master "ember://127.0.0.1:$relay_port" --deploy-mode cluster \
+    "$work/tiny" >"$work/tiny.log" 2>&1 || { cat "$work/tiny.log"; exit 1; }
 python3 fuzz/capture/split.py "$work/cap" "$corpus"
 find "$corpus" -type f | wc -l

@@ -11,7 +11,7 @@ import os
 import struct
 import sys
 
-ENUMS = 12  # the number of enums fuzz_targets/messages.rs selects among
+ENUMS = 14  # the number of enums fuzz_targets/messages.rs selects among
 
 
 def frames(stream):

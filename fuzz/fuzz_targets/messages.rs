@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 12 {
+    match which % 14 {
         0 => check::<s::DriverMessage>(body),
         1 => check::<s::DriverAsk>(body),
         2 => check::<s::ExecutorMessage>(body),
@@ -44,6 +44,8 @@ fuzz_target!(|data: &[u8]| {
         9 => check::<d::AppClientMessage>(body),
         // Was `AppClientAsk`, now local-only (`AppClientControl`, no encoding).
         10 => check::<d::ExecutorDescription>(body),
-        _ => check::<s::TaskDescription>(body),
+        11 => check::<s::TaskDescription>(body),
+        12 => check::<d::ProgramStoreAsk>(body),
+        _ => check::<d::UploadStart>(body),
     }
 });
