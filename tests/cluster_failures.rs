@@ -5,7 +5,9 @@
 pub mod cluster_support;
 
 use ember::testing::ExecutorProcess;
-use ember_deploy::messages::{ExecutorState, MasterAsk, WorkerMessage};
+use ember_deploy::messages::{
+    ExecutorState, MasterAsk, WorkerMessage, WorkerProtocol, WORKER_ENDPOINT_NAME,
+};
 use ember_deploy::AppId;
 
 use cluster_support::{app_now, cluster, stop_and_check, tasks, wait_gone, wait_until, DEADLINE};
@@ -92,8 +94,17 @@ fn a_worker_asked_to_kill_an_executor_kills_its_process_and_everyone_learns_it()
         .worker(worker_of(&cluster, &victim))
         .expect("its worker runs");
 
-    worker
+    // From the master's own env: a worker takes orders only from the master it registered
+    // with.
+    let worker_address = worker
         .worker_ref()
+        .rpc_address()
+        .cloned()
+        .expect("the worker has an address");
+    cluster
+        .master()
+        .env()
+        .endpoint_ref_at::<WorkerProtocol>(&worker_address, WORKER_ENDPOINT_NAME)
         .send(WorkerMessage::KillExecutor {
             master_url: cluster.master_url(),
             app_id: AppId(ctx.app_id().to_string()),
