@@ -174,6 +174,10 @@ impl ClusterView for Cluster {
     fn rack_for_host(&self, host: &str) -> Option<String> {
         self.resolve_rack(host)
     }
+
+    fn knows_racks(&self) -> bool {
+        self.rack_resolver.is_some()
+    }
 }
 
 impl std::fmt::Debug for Cluster {

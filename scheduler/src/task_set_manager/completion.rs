@@ -59,7 +59,7 @@ impl TaskSetManager {
                 self.kill_other_attempts(index, task_id, &mut events);
             }
         }
-        let num_tasks = self.tasks.len();
+        let num_tasks = self.task_set.tasks.len();
         let active = self.is_active();
         let Some(record) = self.tasks.get_mut(index as usize) else {
             return events;

@@ -173,7 +173,7 @@ impl TaskSetManager {
     pub fn check_speculatable_tasks(&mut self, now: Instant) -> bool {
         // With one task there is no median to compare against (Spark speculates it only
         // with an absolute duration threshold, which Ember does not have).
-        if !self.speculation.enabled() || !self.is_active() || self.tasks.len() == 1 {
+        if !self.speculation.enabled() || !self.is_active() || self.task_set.tasks.len() == 1 {
             return false;
         }
         let Some(threshold) = self.speculation.threshold() else {
