@@ -15,11 +15,13 @@
 //! Layout: this file holds the public types, construction and offers; `completion` handles
 //! task ends, executor loss, abort and cancel; `pending` the per-locality pending lists;
 //! `frontier` the tasks not indexed in them yet (they are indexed a batch at a time);
+//! `launch` taking a task for an offer and the launch bookkeeping;
 //! `locality` valid levels and delay scheduling; `speculation` speculative copies;
 //! `records` the per-task and per-attempt state; `result_size` `maxResultSize`.
 
 mod completion;
 mod frontier;
+mod launch;
 mod locality;
 mod pending;
 mod records;
@@ -40,8 +42,8 @@ use crate::task::{TaskDescription, TaskSet};
 
 use self::frontier::Frontier;
 use self::locality::{DelayScheduler, LevelSet};
-use self::pending::{Candidate, PendingCounts, PendingLists, RackCache, Taken};
-use self::records::{Attempt, AttemptMap, AttemptPhase, IndexStatus, TaskRecord, TaskSetPhase};
+use self::pending::{PendingCounts, PendingLists, RackCache};
+use self::records::{AttemptMap, AttemptPhase, TaskRecord, TaskSetPhase};
 use self::result_size::ResultSize;
 use self::speculation::{HostTable, Speculation};
 
@@ -188,14 +190,6 @@ pub struct TaskSetManager {
     speculation: Speculation,
     hosts: HostTable,
     results: ResultSize,
-}
-
-/// A task chosen from the pending lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Dequeued {
-    index: u32,
-    locality: TaskLocality,
-    speculative: bool,
 }
 
 impl TaskSetManager {
@@ -442,168 +436,6 @@ impl TaskSetManager {
         self.frontier
             .valid_levels(listed, &self.task_set.tasks, &mut self.racks, view)
             .levels()
-    }
-
-    /// Takes a normal task if one fits, else a speculative copy (Spark's `dequeueTask`).
-    fn dequeue(
-        &mut self,
-        executor: &ExecutorId,
-        host: &str,
-        allowed: TaskLocality,
-        view: &dyn ClusterView,
-    ) -> Option<Dequeued> {
-        while self.pending_total() > 0 {
-            let tasks = &self.tasks;
-            let frontier = &self.frontier;
-            let taken = self.pending.take(
-                executor.as_str(),
-                host,
-                allowed,
-                || view.rack_for_host(host),
-                |index| match tasks.get(index as usize).map(|t| t.status) {
-                    Some(IndexStatus::Pending) => Candidate::Take,
-                    _ => Candidate::Stale,
-                },
-                |source| frontier.may_hold(source),
-            );
-            match taken {
-                Taken::Task(index, locality) => {
-                    return Some(Dequeued {
-                        index,
-                        locality,
-                        speculative: false,
-                    })
-                }
-                Taken::Nothing => break,
-                // The task a full index would give may be behind the frontier.
-                Taken::NeedMore => self.index_batch(view),
-            }
-        }
-        let tasks = &self.tasks;
-        if self.speculatable > 0 {
-            // A host no launch ever went to cannot have run an attempt.
-            let host_id = self.hosts.get(host);
-            let taken = self.speculative.take(
-                executor.as_str(),
-                host,
-                allowed,
-                || view.rack_for_host(host),
-                |index| {
-                    let Some(task) = tasks.get(index as usize) else {
-                        return Candidate::Stale;
-                    };
-                    match task.status {
-                        IndexStatus::Running {
-                            copies: 1,
-                            speculatable: true,
-                        } => match host_id {
-                            Some(id) if task.hosts_tried.contains(id) => Candidate::Skip,
-                            _ => Candidate::Take,
-                        },
-                        _ => Candidate::Stale,
-                    }
-                },
-                // Copies are only ever pushed: nothing is behind a frontier.
-                |_| false,
-            );
-            if let Taken::Task(index, locality) = taken {
-                return Some(Dequeued {
-                    index,
-                    locality,
-                    speculative: true,
-                });
-            }
-        }
-        None
-    }
-
-    /// Launch bookkeeping (Spark's `prepareLaunchingTask`): the task's record, the attempt,
-    /// and the description sent to the executor.
-    fn launch(
-        &mut self,
-        dequeued: Dequeued,
-        executor: &ExecutorId,
-        host: &str,
-        task_cpus: u32,
-        task_id: TaskId,
-        now: Instant,
-    ) -> Option<TaskDescription> {
-        let index = dequeued.index;
-        let (Some(record), Some(spec)) = (
-            self.tasks.get_mut(index as usize),
-            self.task_set.tasks.get(index as usize),
-        ) else {
-            return None;
-        };
-        match (record.status, dequeued.speculative) {
-            (IndexStatus::Pending, false) => {
-                self.pending_counts.remove(record.levels);
-                record.status = IndexStatus::Running {
-                    copies: 1,
-                    speculatable: false,
-                };
-            }
-            (IndexStatus::Running { copies, .. }, true) => {
-                self.speculatable = self.speculatable.saturating_sub(1);
-                record.status = IndexStatus::Running {
-                    copies: copies + 1,
-                    speculatable: false,
-                };
-            }
-            // `dequeue` only returns tasks in one of the states above.
-            _ => return None,
-        }
-        let attempt_number = record.attempts;
-        record.attempts += 1;
-        if self.speculation.enabled() {
-            record.hosts_tried.insert(self.hosts.intern(host));
-        }
-        self.running.insert(
-            task_id,
-            Attempt {
-                index,
-                attempt_number,
-                executor: executor.clone(),
-                launched_at: now,
-                locality: dequeued.locality,
-                speculative: dequeued.speculative,
-                phase: AttemptPhase::Launching,
-                killed_by: None,
-            },
-        );
-        if log::log_enabled!(log::Level::Debug) {
-            let name = crate::task::task_name(
-                index,
-                attempt_number,
-                self.task_set.stage_id,
-                self.task_set.stage_attempt,
-                task_id,
-            );
-            log::debug!(
-                "Starting {name} ({host}, executor {executor}, partition {}, {}{})",
-                spec.partition,
-                dequeued.locality,
-                if dequeued.speculative {
-                    ", speculative"
-                } else {
-                    ""
-                }
-            );
-        }
-        Some(TaskDescription {
-            task_id,
-            attempt_number,
-            executor_id: executor.clone(),
-            index,
-            partition: spec.partition,
-            job_id: self.task_set.job_id,
-            stage_id: self.task_set.stage_id,
-            stage_attempt: self.task_set.stage_attempt,
-            function: std::sync::Arc::clone(&self.task_set.function),
-            properties: self.task_set.properties.clone(),
-            cpus: task_cpus,
-            input: spec.input.clone(),
-        })
     }
 
     /// Recomputes the valid levels from the pending tasks and who is alive (skipped once
