@@ -1,7 +1,8 @@
 //! What the scheduler knows of the executors: their hosts, racks and running attempts.
 
-use crate::ids::{ExecutorId, FastMap, FastSet, TaskId, TaskIdMap, TaskIdSet};
+use crate::ids::{ExecutorId, FastMap, FastSet, TaskId, TaskIdSet};
 use crate::task_set_manager::ClusterView;
+use crate::task_table::TaskTable;
 
 type RackResolver = Box<dyn Fn(&str) -> Option<String> + Send>;
 
@@ -11,7 +12,8 @@ pub struct Cluster {
     executors: FastMap<ExecutorId, ExecutorState>,
     hosts: FastMap<String, FastSet<ExecutorId>>,
     racks: FastMap<String, FastSet<String>>,
-    task_to_executor: TaskIdMap<ExecutorId>,
+    /// The executor of each running attempt (a dense window of recent ids).
+    task_to_executor: TaskTable<ExecutorId>,
     rack_resolver: Option<RackResolver>,
 }
 

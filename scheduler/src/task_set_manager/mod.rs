@@ -393,7 +393,7 @@ impl TaskSetManager {
 
     /// The ids of the running attempts, in increasing order.
     pub fn running_task_ids(&self) -> Vec<TaskId> {
-        let mut ids: Vec<TaskId> = self.running.keys().copied().collect();
+        let mut ids: Vec<TaskId> = self.running.keys().collect();
         ids.sort_unstable();
         ids
     }

@@ -190,7 +190,7 @@ impl TaskSetManager {
                     });
                 single && now.saturating_duration_since(attempt.launched_at) > threshold
             })
-            .map(|(&tid, attempt)| (tid, attempt.index))
+            .map(|(tid, attempt)| (tid, attempt.index))
             .collect();
         // Mark in task-id order so that which copy launches first does not depend on hashing.
         slow.sort_unstable();
