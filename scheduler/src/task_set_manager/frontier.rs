@@ -17,8 +17,8 @@
 //! indexing them all:
 //!
 //! - whether one of them could run at a level (delay scheduling skips a level with none,
-//!   SPARK-4939): the last index that could run at each level, from one backward scan at
-//!   creation that reads the preferences' kinds and hashes nothing (racks: on first need);
+//!   SPARK-4939): the last index that could run at each level, from one scan at creation
+//!   that reads the preferences' kinds and hashes nothing (racks: on first need);
 //! - whether one of them names a key (executor, host, rack) that is alive, for the valid
 //!   locality levels: a scan of the next batch of tasks for one, else a summary of
 //!   every key's last index, built once and exact from then on as the frontier moves.
@@ -96,7 +96,7 @@ pub(crate) struct Frontier {
 
 impl Frontier {
     /// Nothing of `specs` indexed; `batch` tasks are indexed at a time. Scans the
-    /// preferences' kinds backwards until every level is found (hashing nothing).
+    /// preferences' kinds once (hashing nothing).
     pub(crate) fn new(specs: &[TaskSpec], batch: u32) -> Frontier {
         let mut frontier = Frontier {
             next: 0,
@@ -108,24 +108,22 @@ impl Frontier {
             last_rack: None,
             summary: None,
         };
-        let no_racks = RackCache::default();
-        for (index, spec) in specs.iter().enumerate().rev() {
-            if frontier.last_process.is_some()
-                && frontier.last_node.is_some()
-                && frontier.last_no_pref.is_some()
-            {
-                break;
-            }
+        // Forwards, in the order the specs were allocated, so that the reads of their
+        // preference lists stream; only the kinds are read, nothing is hashed.
+        for (index, spec) in specs.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let mask = LevelMask::of(&spec.preferred_locations, &no_racks);
-            let note = |last: &mut Option<u32>, level| {
-                if last.is_none() && mask.at(level) {
-                    *last = Some(index);
-                }
-            };
-            note(&mut frontier.last_process, TaskLocality::ProcessLocal);
-            note(&mut frontier.last_node, TaskLocality::NodeLocal);
-            note(&mut frontier.last_no_pref, TaskLocality::NoPref);
+            let preferences = &spec.preferred_locations;
+            if preferences.is_empty() {
+                frontier.last_no_pref = Some(index);
+                continue;
+            }
+            frontier.last_node = Some(index);
+            if preferences
+                .iter()
+                .any(|location| !matches!(location, TaskLocation::Host(_)))
+            {
+                frontier.last_process = Some(index);
+            }
         }
         frontier
     }
