@@ -319,6 +319,21 @@ impl Frontier {
             .is_some_and(|summary| summary.any_alive(kind, next, view))
     }
 
+    /// Builds the summary of every key's last index if there is none yet and tasks are left
+    /// behind the frontier; whether it built one.
+    pub(crate) fn summarize_once(
+        &mut self,
+        specs: &[TaskSpec],
+        racks: &mut RackCache,
+        view: &dyn ClusterView,
+    ) -> bool {
+        if self.summary.is_some() || self.is_done() {
+            return false;
+        }
+        self.summarize(specs, racks, view);
+        true
+    }
+
     /// Records every key's last index behind the frontier: one pass, once per task set.
     fn summarize(&mut self, specs: &[TaskSpec], racks: &mut RackCache, view: &dyn ClusterView) {
         let mut keys = SuffixKeys::default();

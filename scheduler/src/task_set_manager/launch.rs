@@ -12,6 +12,11 @@ use super::pending::{Candidate, Taken};
 use super::records::{Attempt, AttemptPhase, IndexStatus};
 use super::{ClusterView, TaskSetManager};
 
+/// Batches one offer may index looking for its task before the frontier summarises every
+/// key instead: an executor on a host no task prefers would otherwise index the whole set
+/// in its first offer, to learn that none is there.
+const SUMMARIZE_AFTER: u32 = 4;
+
 /// A task chosen from the pending lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Dequeued {
@@ -29,6 +34,7 @@ impl TaskSetManager {
         allowed: TaskLocality,
         view: &dyn ClusterView,
     ) -> Option<Dequeued> {
+        let mut batches = 0;
         while self.pending_total() > 0 {
             let tasks = &self.tasks;
             let frontier = &self.frontier;
@@ -53,7 +59,19 @@ impl TaskSetManager {
                 }
                 Taken::Nothing => break,
                 // The task a full index would give may be behind the frontier.
-                Taken::NeedMore => self.index_batch(view),
+                Taken::NeedMore => {
+                    batches += 1;
+                    if batches == SUMMARIZE_AFTER
+                        && self
+                            .frontier
+                            .summarize_once(&self.task_set.tasks, &mut self.racks, view)
+                    {
+                        // Ask again, with every key's last index known: a list no task
+                        // behind the frontier names no longer asks for more.
+                        continue;
+                    }
+                    self.index_batch(view);
+                }
             }
         }
         let tasks = &self.tasks;

@@ -69,6 +69,25 @@ fn a_host_named_only_by_the_last_task_is_found() {
     assert_eq!(h.levels(), vec![TaskLocality::Any]);
 }
 
+#[test]
+fn an_executor_on_a_host_no_task_prefers_does_not_index_the_set() {
+    let tasks = 100_000;
+    let cluster = FakeCluster::with(&[("a", "A"), ("b", "B")]);
+    let mut h = Harness::new(cluster, task_set(vec![vec![host_loc("A")]; tasks]));
+    assert_eq!(h.levels(), vec![TaskLocality::NodeLocal, TaskLocality::Any]);
+    // Nothing prefers B: after a few batches the frontier summarises the hosts it holds
+    // and the offer ends, delay scheduling holding the tasks back for A.
+    let offered = h.offer_full("b", "B", TaskLocality::Any);
+    assert_eq!(offered.task.map(|t| t.index), None);
+    assert!(offered.delay_rejected);
+    assert!(
+        h.tsm.indexed_tasks() <= 4 * BATCH as usize,
+        "{} tasks indexed for an offer that launches nothing",
+        h.tsm.indexed_tasks()
+    );
+    assert_eq!(h.offer_index("a", "A", TaskLocality::NodeLocal), Some(0));
+}
+
 /// SplitMix64: a fixed, dependency-free random sequence.
 struct Rng(u64);
 
