@@ -18,6 +18,7 @@ mod pool;
 mod task;
 mod task_scheduler;
 mod task_set_manager;
+mod task_table;
 
 // The public interface.
 pub use conf::{keys, SchedulerConf};

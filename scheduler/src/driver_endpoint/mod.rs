@@ -388,6 +388,8 @@ impl DriverEndpoint {
     fn status_update(&mut self, executor_id: &ExecutorId, updates: Vec<TaskUpdate>) {
         let now = Instant::now();
         let mut freed = false;
+        // Applied once after the loop: one lookup of the executor per batch, not per task.
+        let mut freed_cpus = 0u32;
         for update in updates {
             let finished = update.status.state().is_finished();
             freed |= finished;
@@ -400,9 +402,7 @@ impl DriverEndpoint {
                 .scheduler
                 .status_update(update.task_id, update.status, now);
             if finished {
-                if let Some(e) = self.executors.get_mut(executor_id) {
-                    e.busy_cores = e.busy_cores.saturating_sub(update.cpus);
-                }
+                freed_cpus = freed_cpus.saturating_add(update.cpus);
                 if update.run_micros > 0 {
                     self.learn_task_time(Duration::from_micros(update.run_micros));
                 }
@@ -412,10 +412,14 @@ impl DriverEndpoint {
             }
             self.handle_events(events);
         }
-        if !self.executors.contains_key(executor_id) {
-            log::warn!("Ignored task status update from unknown executor {executor_id}");
-        } else if freed {
-            self.make_offers(Some(executor_id));
+        match self.executors.get_mut(executor_id) {
+            None => log::warn!("Ignored task status update from unknown executor {executor_id}"),
+            Some(e) => {
+                e.busy_cores = e.busy_cores.saturating_sub(freed_cpus);
+                if freed {
+                    self.make_offers(Some(executor_id));
+                }
+            }
         }
     }
 

@@ -17,11 +17,12 @@ use bytes::Bytes;
 pub use cluster::Cluster;
 
 use crate::conf::SchedulerConf;
-use crate::ids::{ExecutorId, FastMap, JobId, TaskId, TaskIdMap, TaskIdSet};
+use crate::ids::{ExecutorId, FastMap, JobId, TaskId, TaskIdSet};
 use crate::locality::TaskLocality;
 use crate::pool::{Pools, TaskSetKey, TaskSetView};
 use crate::task::{ExecutorLossReason, TaskDescription, TaskSet, TaskStatus, WorkerOffer};
 use crate::task_set_manager::{TaskSetEvent, TaskSetManager};
+use crate::task_table::TaskTable;
 
 /// What the scheduler's caller must do after a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,8 +74,8 @@ pub struct TaskScheduler {
     pools: Pools,
     cluster: Cluster,
     next_task_id: u64,
-    /// Which task set each running attempt belongs to.
-    task_to_set: TaskIdMap<TaskSetKey>,
+    /// Which task set each running attempt belongs to (a dense window of recent ids).
+    task_to_set: TaskTable<TaskSetKey>,
     /// Shuffles offers so load spreads; tests turn it off to get a fixed order.
     shuffle: Option<SplitMix64>,
 }
@@ -139,7 +140,7 @@ impl TaskScheduler {
             pools,
             cluster: Cluster::default(),
             next_task_id: 0,
-            task_to_set: TaskIdMap::default(),
+            task_to_set: TaskTable::default(),
             shuffle: Some(SplitMix64(seed)),
         }
     }

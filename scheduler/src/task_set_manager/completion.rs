@@ -59,7 +59,7 @@ impl TaskSetManager {
                 self.kill_other_attempts(index, task_id, &mut events);
             }
         }
-        let num_tasks = self.tasks.len();
+        let num_tasks = self.task_set.tasks.len();
         let active = self.is_active();
         let Some(record) = self.tasks.get_mut(index as usize) else {
             return events;
@@ -221,7 +221,7 @@ impl TaskSetManager {
             .running
             .iter()
             .filter(|(_, attempt)| &attempt.executor == executor)
-            .map(|(&tid, attempt)| (tid, attempt.phase))
+            .map(|(tid, attempt)| (tid, attempt.phase))
             .collect();
         lost.sort_unstable_by_key(|&(tid, _)| tid);
         if !lost.is_empty() {
@@ -320,8 +320,8 @@ impl TaskSetManager {
         let mut others: Vec<TaskId> = self
             .running
             .iter()
-            .filter(|(&tid, attempt)| attempt.index == index && tid != winner)
-            .map(|(&tid, _)| tid)
+            .filter(|(tid, attempt)| attempt.index == index && *tid != winner)
+            .map(|(tid, _)| tid)
             .collect();
         others.sort_unstable();
         for tid in others {

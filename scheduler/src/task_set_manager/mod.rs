@@ -14,10 +14,14 @@
 //!
 //! Layout: this file holds the public types, construction and offers; `completion` handles
 //! task ends, executor loss, abort and cancel; `pending` the per-locality pending lists;
+//! `frontier` the tasks not indexed in them yet (they are indexed a batch at a time);
+//! `launch` taking a task for an offer and the launch bookkeeping;
 //! `locality` valid levels and delay scheduling; `speculation` speculative copies;
 //! `records` the per-task and per-attempt state; `result_size` `maxResultSize`.
 
 mod completion;
+mod frontier;
+mod launch;
 mod locality;
 mod pending;
 mod records;
@@ -36,9 +40,10 @@ use crate::ids::{ExecutorId, TaskId};
 use crate::locality::TaskLocality;
 use crate::task::{TaskDescription, TaskSet};
 
-use self::locality::DelayScheduler;
-use self::pending::{Candidate, PendingCounts, PendingLists, RackCache};
-use self::records::{Attempt, AttemptMap, AttemptPhase, IndexStatus, TaskRecord, TaskSetPhase};
+use self::frontier::Frontier;
+use self::locality::{DelayScheduler, LevelSet};
+use self::pending::{PendingCounts, PendingLists, RackCache};
+use self::records::{AttemptMap, AttemptPhase, TaskRecord, TaskSetPhase};
 use self::result_size::ResultSize;
 use self::speculation::{HostTable, Speculation};
 
@@ -52,6 +57,12 @@ pub trait ClusterView {
     fn has_hosts_alive_on_rack(&self, rack: &str) -> bool;
     /// The rack of `host`, if racks are known.
     fn rack_for_host(&self, host: &str) -> Option<String>;
+    /// Whether any host can have a rack (a rack resolver is set). `false` spares a task set
+    /// asking [`rack_for_host`](Self::rack_for_host) for each host it prefers; the default,
+    /// `true`, is always correct.
+    fn knows_racks(&self) -> bool {
+        true
+    }
 }
 
 /// The result of one offer to a task set.
@@ -158,13 +169,15 @@ pub struct TaskSetManager {
     name: String,
     max_task_failures: u32,
     phase: TaskSetPhase,
-    /// One record per task, by index.
+    /// One record per indexed task, by index (the frontier says how many).
     tasks: Vec<TaskRecord>,
     /// Attempts that have not ended, by task id.
     running: AttemptMap,
-    /// Pending tasks by locality, with exact per-level counts.
+    /// Indexed pending tasks by locality, with exact per-level counts.
     pending: PendingLists,
     pending_counts: PendingCounts,
+    /// The tasks not indexed yet.
+    frontier: Frontier,
     /// Queued speculative copies, and how many tasks want one.
     speculative: PendingLists,
     speculatable: usize,
@@ -179,18 +192,11 @@ pub struct TaskSetManager {
     results: ResultSize,
 }
 
-/// A task chosen from the pending lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Dequeued {
-    index: u32,
-    locality: TaskLocality,
-    speculative: bool,
-}
-
 impl TaskSetManager {
     /// A manager for `task_set`, all tasks pending, its locality levels computed from `view`
-    /// and its delay-scheduling timer started at `now`. Preferred hosts' racks are resolved
-    /// here, once.
+    /// and its delay-scheduling timer started at `now`. Only the first
+    /// [`BATCH`](frontier::BATCH) tasks are indexed here; the rest are indexed as offers
+    /// need them, so a large set launches its first task without indexing all of them.
     pub fn new(
         task_set: TaskSet,
         max_task_failures: u32,
@@ -198,44 +204,58 @@ impl TaskSetManager {
         now: Instant,
         view: &dyn ClusterView,
     ) -> TaskSetManager {
-        let racks = RackCache::resolve(&task_set.tasks, view);
-        let mut pending_counts = PendingCounts::default();
-        let tasks: Vec<TaskRecord> = task_set
-            .tasks
-            .iter()
-            .map(|spec| {
-                let mask = pending::LevelMask::of(&spec.preferred_locations, &racks);
-                pending_counts.add(mask);
-                TaskRecord::new(mask)
-            })
-            .collect();
-        let mut pending = PendingLists::default();
-        // Reverse order: the lists are stacks, so task 0 launches first.
-        for (index, spec) in task_set.tasks.iter().enumerate().rev() {
-            pending.push(index_u32(index), &spec.preferred_locations, &racks);
-        }
-        let levels = pending.valid_levels(view);
+        TaskSetManager::with_batch(
+            task_set,
+            max_task_failures,
+            conf,
+            now,
+            view,
+            frontier::BATCH,
+        )
+    }
+
+    /// [`new`](Self::new), indexing `batch` tasks at a time.
+    pub(crate) fn with_batch(
+        task_set: TaskSet,
+        max_task_failures: u32,
+        conf: &SchedulerConf,
+        now: Instant,
+        view: &dyn ClusterView,
+        batch: u32,
+    ) -> TaskSetManager {
         let name = format!("TaskSet_{}", task_set.stage_name());
-        log::debug!("Valid locality levels for {name}: {:?}", levels.as_slice());
-        TaskSetManager {
+        let frontier = Frontier::new(&task_set.tasks, batch);
+        let count = task_set.tasks.len();
+        let mut tsm = TaskSetManager {
             name,
             max_task_failures,
             phase: TaskSetPhase::Active,
             running: AttemptMap::default(),
-            pending,
-            pending_counts,
+            pending: PendingLists::default(),
+            pending_counts: PendingCounts::default(),
+            frontier,
             speculative: PendingLists::default(),
             speculatable: 0,
             succeeded: 0,
-            racks,
-            delay: DelayScheduler::new(levels, conf, now),
+            racks: RackCache::new(view),
+            delay: DelayScheduler::new(LevelSet::from_flags(false, false, false, false), conf, now),
             legacy_locality_reset: conf.legacy_locality_reset,
-            speculation: Speculation::new(conf, tasks.len()),
+            speculation: Speculation::new(conf, count),
             hosts: HostTable::default(),
             results: ResultSize::new(conf.max_result_size),
-            tasks,
+            // Reserved, not touched: pages are only paid for as records are written.
+            tasks: Vec::with_capacity(count),
             task_set,
-        }
+        };
+        tsm.index_batch(view);
+        let levels = tsm.valid_levels(view);
+        log::debug!(
+            "Valid locality levels for {}: {:?}",
+            tsm.name,
+            levels.as_slice()
+        );
+        tsm.delay = DelayScheduler::new(levels, conf, now);
+        tsm
     }
 
     /// The task set this manager runs.
@@ -303,9 +323,12 @@ impl TaskSetManager {
         let allowed = if max_locality == TaskLocality::NoPref {
             TaskLocality::NoPref
         } else {
+            let behind = self
+                .frontier
+                .levels_present(&self.task_set.tasks, &mut self.racks, view);
             let counts = &self.pending_counts;
             self.delay
-                .allowed(now, |level| counts.any_at(level))
+                .allowed(now, |level| counts.any_at(level) || behind[level as usize])
                 .min(max_locality)
         };
         let Some(dequeued) = self.dequeue(executor, host, allowed, view) else {
@@ -370,7 +393,7 @@ impl TaskSetManager {
 
     /// The ids of the running attempts, in increasing order.
     pub fn running_task_ids(&self) -> Vec<TaskId> {
-        let mut ids: Vec<TaskId> = self.running.keys().copied().collect();
+        let mut ids: Vec<TaskId> = self.running.keys().collect();
         ids.sort_unstable();
         ids
     }
@@ -380,168 +403,48 @@ impl TaskSetManager {
     }
 
     fn has_pending(&self) -> bool {
-        self.pending_counts.total() > 0 || self.speculatable > 0
+        self.pending_counts.total() > 0 || !self.frontier.is_done() || self.speculatable > 0
     }
 
-    /// Takes a normal task if one fits, else a speculative copy (Spark's `dequeueTask`).
-    fn dequeue(
-        &mut self,
-        executor: &ExecutorId,
-        host: &str,
-        allowed: TaskLocality,
-        view: &dyn ClusterView,
-    ) -> Option<Dequeued> {
-        let tasks = &self.tasks;
-        if self.pending_counts.total() > 0 {
-            let taken = self.pending.take(
-                executor.as_str(),
-                host,
-                allowed,
-                || view.rack_for_host(host),
-                |index| match tasks.get(index as usize).map(|t| t.status) {
-                    Some(IndexStatus::Pending) => Candidate::Take,
-                    _ => Candidate::Stale,
-                },
-            );
-            if let Some((index, locality)) = taken {
-                return Some(Dequeued {
-                    index,
-                    locality,
-                    speculative: false,
-                });
-            }
-        }
-        if self.speculatable > 0 {
-            // A host no launch ever went to cannot have run an attempt.
-            let host_id = self.hosts.get(host);
-            let taken = self.speculative.take(
-                executor.as_str(),
-                host,
-                allowed,
-                || view.rack_for_host(host),
-                |index| {
-                    let Some(task) = tasks.get(index as usize) else {
-                        return Candidate::Stale;
-                    };
-                    match task.status {
-                        IndexStatus::Running {
-                            copies: 1,
-                            speculatable: true,
-                        } => match host_id {
-                            Some(id) if task.hosts_tried.contains(id) => Candidate::Skip,
-                            _ => Candidate::Take,
-                        },
-                        _ => Candidate::Stale,
-                    }
-                },
-            );
-            if let Some((index, locality)) = taken {
-                return Some(Dequeued {
-                    index,
-                    locality,
-                    speculative: true,
-                });
-            }
-        }
-        None
+    /// Tasks pending, indexed or not.
+    fn pending_total(&self) -> usize {
+        self.pending_counts.total() + self.frontier.remaining()
     }
 
-    /// Launch bookkeeping (Spark's `prepareLaunchingTask`): the task's record, the attempt,
-    /// and the description sent to the executor.
-    fn launch(
-        &mut self,
-        dequeued: Dequeued,
-        executor: &ExecutorId,
-        host: &str,
-        task_cpus: u32,
-        task_id: TaskId,
-        now: Instant,
-    ) -> Option<TaskDescription> {
-        let index = dequeued.index;
-        let (Some(record), Some(spec)) = (
-            self.tasks.get_mut(index as usize),
-            self.task_set.tasks.get(index as usize),
-        ) else {
-            return None;
-        };
-        match (record.status, dequeued.speculative) {
-            (IndexStatus::Pending, false) => {
-                self.pending_counts.remove(record.levels);
-                record.status = IndexStatus::Running {
-                    copies: 1,
-                    speculatable: false,
-                };
-            }
-            (IndexStatus::Running { copies, .. }, true) => {
-                self.speculatable = self.speculatable.saturating_sub(1);
-                record.status = IndexStatus::Running {
-                    copies: copies + 1,
-                    speculatable: false,
-                };
-            }
-            // `dequeue` only returns tasks in one of the states above.
-            _ => return None,
-        }
-        let attempt_number = record.attempts;
-        record.attempts += 1;
-        if self.speculation.enabled() {
-            record.hosts_tried.insert(self.hosts.intern(host));
-        }
-        self.running.insert(
-            task_id,
-            Attempt {
-                index,
-                attempt_number,
-                executor: executor.clone(),
-                launched_at: now,
-                locality: dequeued.locality,
-                speculative: dequeued.speculative,
-                phase: AttemptPhase::Launching,
-                killed_by: None,
-            },
+    /// How many tasks have been indexed (have a record and list entries) so far.
+    #[cfg(test)]
+    pub(crate) fn indexed_tasks(&self) -> usize {
+        self.frontier.indexed()
+    }
+
+    /// Indexes the next batch of tasks behind the frontier.
+    fn index_batch(&mut self, view: &dyn ClusterView) {
+        self.frontier.index_batch(
+            &self.task_set.tasks,
+            &mut self.tasks,
+            &mut self.pending_counts,
+            &mut self.pending,
+            &mut self.racks,
+            view,
         );
-        if log::log_enabled!(log::Level::Debug) {
-            let name = crate::task::task_name(
-                index,
-                attempt_number,
-                self.task_set.stage_id,
-                self.task_set.stage_attempt,
-                task_id,
-            );
-            log::debug!(
-                "Starting {name} ({host}, executor {executor}, partition {}, {}{})",
-                spec.partition,
-                dequeued.locality,
-                if dequeued.speculative {
-                    ", speculative"
-                } else {
-                    ""
-                }
-            );
-        }
-        Some(TaskDescription {
-            task_id,
-            attempt_number,
-            executor_id: executor.clone(),
-            index,
-            partition: spec.partition,
-            job_id: self.task_set.job_id,
-            stage_id: self.task_set.stage_id,
-            stage_attempt: self.task_set.stage_attempt,
-            function: std::sync::Arc::clone(&self.task_set.function),
-            properties: self.task_set.properties.clone(),
-            cpus: task_cpus,
-            input: spec.input.clone(),
-        })
     }
 
-    /// Recomputes the valid levels from the pending lists and who is alive (skipped once
+    /// The valid locality levels: what the lists give, and what the tasks behind the
+    /// frontier add.
+    fn valid_levels(&mut self, view: &dyn ClusterView) -> LevelSet {
+        let listed = self.pending.valid_levels(view);
+        self.frontier
+            .valid_levels(listed, &self.task_set.tasks, &mut self.racks, view)
+            .levels()
+    }
+
+    /// Recomputes the valid levels from the pending tasks and who is alive (skipped once
     /// zombie: nothing more will launch).
     fn recompute_locality(&mut self, view: &dyn ClusterView) {
         if !self.is_active() {
             return;
         }
-        let levels = self.pending.valid_levels(view);
+        let levels = self.valid_levels(view);
         log::debug!(
             "Valid locality levels for {}: {:?}",
             self.name,
@@ -549,10 +452,4 @@ impl TaskSetManager {
         );
         self.delay.recompute(levels);
     }
-}
-
-/// A task index as the wire types carry it. A task set cannot have 2^32 tasks in memory, so
-/// the fallback is never used; it only keeps the conversion panic-free.
-fn index_u32(index: usize) -> u32 {
-    u32::try_from(index).unwrap_or(u32::MAX)
 }

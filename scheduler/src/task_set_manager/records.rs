@@ -141,5 +141,6 @@ pub(crate) struct Attempt {
     pub(crate) killed_by: Option<TaskId>,
 }
 
-/// Running attempts by task id.
-pub(crate) type AttemptMap = crate::ids::TaskIdMap<Attempt>;
+/// Running attempts by task id, in a dense window of recent ids (issue 15: a hash map of
+/// 4,000 attempts in flight missed the cache on every launch and status update).
+pub(crate) type AttemptMap = crate::task_table::TaskTable<Attempt>;

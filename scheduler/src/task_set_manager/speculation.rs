@@ -47,12 +47,19 @@ impl HostTable {
 }
 
 /// The hosts an attempt of one task ran on. Most tasks run once, so the first host is kept
-/// inline and only further ones allocate.
+/// inline and only further ones allocate; those sit behind one pointer, so that every task's
+/// record stays small (issue 15: a record per task of a 10^6-task set, touched at each
+/// launch and end).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostsTried {
     first: Option<HostId>,
-    more: Vec<HostId>,
+    more: Option<Box<MoreHosts>>,
 }
+
+/// The hosts after the first, behind a thin pointer: a task record holds 8 bytes for them,
+/// not a `Vec`'s 24.
+#[derive(Debug, Clone, Default)]
+struct MoreHosts(Vec<HostId>);
 
 impl HostsTried {
     /// Remembers that an attempt ran on `host`.
@@ -61,8 +68,9 @@ impl HostsTried {
             None => self.first = Some(host),
             Some(first) if first == host => {}
             Some(_) => {
-                if !self.more.contains(&host) {
-                    self.more.push(host);
+                let more = &mut self.more.get_or_insert_with(Box::default).0;
+                if !more.contains(&host) {
+                    more.push(host);
                 }
             }
         }
@@ -70,7 +78,11 @@ impl HostsTried {
 
     /// Whether an attempt ran on `host`.
     pub(crate) fn contains(&self, host: HostId) -> bool {
-        self.first == Some(host) || self.more.contains(&host)
+        self.first == Some(host)
+            || self
+                .more
+                .as_ref()
+                .is_some_and(|more| more.0.contains(&host))
     }
 }
 
@@ -173,7 +185,7 @@ impl TaskSetManager {
     pub fn check_speculatable_tasks(&mut self, now: Instant) -> bool {
         // With one task there is no median to compare against (Spark speculates it only
         // with an absolute duration threshold, which Ember does not have).
-        if !self.speculation.enabled() || !self.is_active() || self.tasks.len() == 1 {
+        if !self.speculation.enabled() || !self.is_active() || self.task_set.tasks.len() == 1 {
             return false;
         }
         let Some(threshold) = self.speculation.threshold() else {
@@ -190,7 +202,7 @@ impl TaskSetManager {
                     });
                 single && now.saturating_duration_since(attempt.launched_at) > threshold
             })
-            .map(|(&tid, attempt)| (tid, attempt.index))
+            .map(|(tid, attempt)| (tid, attempt.index))
             .collect();
         // Mark in task-id order so that which copy launches first does not depend on hashing.
         slow.sort_unstable();
@@ -269,7 +281,14 @@ mod tests {
         assert!(tried.contains(a) && !tried.contains(b));
         tried.insert(b);
         assert!(tried.contains(b));
-        assert_eq!(tried.more.len(), 1);
+        assert_eq!(tried.more.as_ref().map(|more| more.0.len()), Some(1));
+    }
+
+    #[test]
+    fn a_task_record_stays_small() {
+        // One per task of the set: 56 bytes while the extra hosts were an inline Vec.
+        assert!(std::mem::size_of::<super::super::records::TaskRecord>() <= 40);
+        assert_eq!(std::mem::size_of::<HostsTried>(), 16);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! cluster view and a manual clock, no threads, no sleeps.
 
 mod failures;
+mod frontier;
 mod offers;
 mod speculation;
 
@@ -161,6 +162,21 @@ impl Harness {
     ) -> Harness {
         let start = Instant::now();
         let tsm = TaskSetManager::new(task_set, max_task_failures, &conf, start, &cluster);
+        Harness {
+            tsm,
+            cluster,
+            start,
+            elapsed: Duration::ZERO,
+            next_tid: 0,
+        }
+    }
+
+    /// A manager that indexes `batch` tasks at a time, with the default settings.
+    fn with_index_batch(cluster: FakeCluster, task_set: TaskSet, batch: u32) -> Harness {
+        let start = Instant::now();
+        let conf = SchedulerConf::default();
+        let tsm =
+            TaskSetManager::with_batch(task_set, MAX_TASK_FAILURES, &conf, start, &cluster, batch);
         Harness {
             tsm,
             cluster,
