@@ -34,7 +34,7 @@ use built::{ensure_built, profile_dir};
 use daemons::netns::Network;
 use daemons::{Daemons, Hosts, DEADLINE};
 use ember_deploy::messages::DriverState;
-use script_support::{run_bounded, text};
+use script_support::{run_bounded, submitted_driver_id, text};
 
 /// The squares, slowly enough that a job spans the partition.
 fn slow_square(_: &TaskContext, x: u64) -> Result<u64, TaskError> {
@@ -218,12 +218,7 @@ fn pi_in_cluster_mode(cluster: &Daemons, hosts: &Hosts, bins: &std::path::Path) 
         "{stdout}\n{stderr}\n{}",
         cluster.logs()
     );
-    let id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Driver successfully submitted as "))
-        .unwrap_or_else(|| panic!("no driver id in: {stdout}"))
-        .trim()
-        .to_string();
+    let id = submitted_driver_id(&stdout);
     assert!(
         stdout.ends_with(&format!("State of driver {id} is FINISHED\n")),
         "{stdout}"

@@ -159,12 +159,7 @@ fn pi_on(mut s: Scripts, bins: &Path, secure: bool) {
     let output = run_bounded(command, "ember-submit (cluster)");
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Driver successfully submitted as "))
-        .unwrap_or_else(|| panic!("no driver id in: {stdout}"))
-        .trim()
-        .to_string();
+    let id = submitted_driver_id(&stdout);
     assert!(
         stdout.ends_with(&format!("State of driver {id} is FINISHED\n")),
         "{stdout}"

@@ -43,16 +43,6 @@ fn app(s: &Scripts, name: &str, body: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// The driver id in `Driver successfully submitted as <id>`.
-fn driver_id(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Driver successfully submitted as "))
-        .unwrap_or_else(|| panic!("no driver id in: {stdout}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn bad_flags_print_the_usage_and_exit_1() {
     let s = scripts("submit-usage");
@@ -141,7 +131,7 @@ fn cluster_mode_runs_drivers_on_a_worker() {
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    let id = driver_id(&stdout);
+    let id = submitted_driver_id(&stdout);
     assert!(
         stdout.ends_with(&format!("State of driver {id} is FINISHED\n")),
         "{stdout}"
@@ -178,7 +168,7 @@ fn cluster_mode_runs_drivers_on_a_worker() {
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    let id = driver_id(&stdout);
+    let id = submitted_driver_id(&stdout);
     assert!(
         stderr.contains(&format!("Gave up waiting for driver {id}")),
         "{stderr}"
@@ -245,7 +235,7 @@ fn cluster_mode_uploads_the_program_and_a_restarted_master_still_serves_it() {
         );
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-        driver_id(&stdout)
+        submitted_driver_id(&stdout)
     };
     let first = submit_it(&s, &url, &program);
     // The same program again, from another path: nothing new is stored.

@@ -73,12 +73,7 @@ impl MasterClient {
                 Err(e) => errors.push(format!("{}: {e}", address.to_ember_url())),
             }
         }
-        refusal.ok_or_else(|| {
-            SubmitError::new(format!(
-                "No master is available ({}), exiting.",
-                errors.join("; ")
-            ))
-        })
+        refusal.ok_or_else(|| none_available(&errors))
     }
 
     /// `RequestSubmitDriver`: queue a driver. When the description has a program digest,
@@ -126,12 +121,7 @@ impl MasterClient {
                 Err(e) => errors.push(format!("{}: {e}", address.to_ember_url())),
             }
         }
-        refusal.ok_or_else(|| {
-            SubmitError::new(format!(
-                "No master is available ({}), exiting.",
-                errors.join("; ")
-            ))
-        })
+        refusal.ok_or_else(|| none_available(&errors))
     }
 
     fn ask_submit(
@@ -237,6 +227,14 @@ impl MasterClient {
             std::thread::sleep(poll);
         }
     }
+}
+
+/// The error when no master answered: each master's URL and its error.
+fn none_available(errors: &[String]) -> SubmitError {
+    SubmitError::new(format!(
+        "No master is available ({}), exiting.",
+        errors.join("; ")
+    ))
 }
 
 impl Drop for MasterClient {

@@ -29,6 +29,16 @@ pub const RUN_DEADLINE: Duration = Duration::from_secs(DEADLINE.as_secs() * 4);
 /// `EMBER_IDENT_STRING` in the tests: pid and log file names use it.
 pub const IDENT: &str = "test";
 
+/// The driver id in `ember-submit`'s `Driver successfully submitted as <id>`.
+pub fn submitted_driver_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Driver successfully submitted as "))
+        .unwrap_or_else(|| panic!("no driver id in: {stdout}"))
+        .trim()
+        .to_string()
+}
+
 /// Stdout and stderr of a finished run, for assertions and messages.
 pub fn text(output: &Output) -> (String, String) {
     (
