@@ -294,3 +294,52 @@ fn a_standby_master_refuses_driver_requests() {
     );
     master.shutdown();
 }
+
+/// Cluster deploy mode's upload goes past a standby to the leader: the standby's store takes
+/// nothing (it does not know which programs the leader's drivers need), the leader's takes
+/// the program, and the submission is accepted there; a second submission sends nothing.
+#[test]
+fn the_upload_skips_a_standby_and_the_leader_keeps_the_program() {
+    use ember_deploy::program::{digest_file, ProgramDigest};
+    use ember_deploy::submit::MasterClient;
+
+    let standby = start_master(MasterConfig {
+        standby: true,
+        ..MasterConfig::local().with_conf(small_conf())
+    })
+    .expect("a standby starts");
+    let leader = master_with(&[]);
+    let scratch = ember_test_support::TempDir::new("upload-standby");
+    let program = scratch.path().join("app");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&program, &content).expect("the program");
+    let (size, sha256) = digest_file(&program).expect("hashes");
+    let mut description = driver(1, 64, false);
+    description.command.program = program.display().to_string();
+    description.program_digest = Some(ProgramDigest {
+        uri: String::new(),
+        size,
+        sha256: sha256.clone(),
+    });
+    let client =
+        MasterClient::new(&[standby.address(), leader.address()], &small_conf()).expect("a client");
+    let response = client.submit(&description).expect("submitted");
+    assert!(response.success, "{}", response.message);
+    let state = leader.state().expect("the leader answers");
+    assert_eq!(state.active_drivers.len(), 1, "{state:?}");
+    // Deleted here: a second submission of the same program needs nothing from this disk.
+    std::fs::remove_file(&program).expect("removed");
+    let again = client.submit(&description).expect("submitted again");
+    assert!(again.success, "{}", again.message);
+    // Only a standby: refused as a standby refuses a submission, so the user learns why.
+    let only_standby = MasterClient::new(&[standby.address()], &small_conf()).expect("client");
+    let refused = only_standby.submit(&description).expect("an answer");
+    assert!(!refused.success);
+    assert!(
+        refused.message.starts_with("Current state is not alive"),
+        "{}",
+        refused.message
+    );
+    standby.shutdown();
+    leader.shutdown();
+}

@@ -105,6 +105,15 @@ impl Master {
         })
     }
 
+    /// The master is ALIVE: its program store takes uploads from now on.
+    pub(super) fn accept_uploads(&self) {
+        if let Some(store) = &self.programs {
+            if let Err(e) = store.lock().start_accepting() {
+                log::error!("The program store cannot be read: {e}");
+            }
+        }
+    }
+
     /// A driver needing `description`'s uploaded program is known: keep the program.
     pub(super) fn pin_program(&self, description: &DriverDescription) {
         if let (Some(store), Some(digest)) = (&self.programs, &description.program_digest) {

@@ -63,6 +63,7 @@ impl Master {
         };
         if stored.apps.is_empty() && stored.drivers.is_empty() && stored.workers.is_empty() {
             self.phase = Phase::Alive;
+            self.accept_uploads();
             log::info!("I have been elected leader! New state: ALIVE");
             return self.schedule();
         }
@@ -398,6 +399,7 @@ impl Master {
             }
         }
         self.phase = Phase::Alive;
+        self.accept_uploads();
         out.append(self.schedule());
         log::info!(
             "Recovery complete in {} ms - resuming operations!",

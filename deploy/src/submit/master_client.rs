@@ -16,7 +16,7 @@ use super::upload::{upload_program, UploadError};
 use super::SubmitError;
 
 /// How a master that does not lead begins its refusals.
-const NOT_ALIVE: &str = "Current state is not alive";
+pub(super) const NOT_ALIVE: &str = "Current state is not alive";
 
 /// Status asks in a row that may fail while following a driver before giving up.
 const MAX_STATUS_FAILURES: u32 = 3;
@@ -112,6 +112,15 @@ impl MasterClient {
                 }
                 Err(UploadError::Unreachable(e)) => {
                     errors.push(format!("{}: {e}", address.to_ember_url()));
+                    continue;
+                }
+                Err(UploadError::NotLeading(message)) => {
+                    // As a standby's refusal of the submission itself would read.
+                    refusal = Some(SubmitDriverResponse {
+                        success: false,
+                        driver_id: None,
+                        message,
+                    });
                     continue;
                 }
             }

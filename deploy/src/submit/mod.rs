@@ -22,6 +22,7 @@ pub use args::{
     parse_submit_args, DeployMode, SubmitArgs, SubmitCommand, SubmitError, SUBMIT_USAGE,
 };
 pub use master_client::MasterClient;
+use master_client::NOT_ALIVE;
 
 /// The `ember.*` settings `ember-submit` reads itself (Spark's `spark.submit.*` and
 /// `spark.driver.*`); the rest go to the application.

@@ -24,6 +24,9 @@ pub(crate) enum UploadError {
     Refused(String),
     /// The master could not be reached, or went away mid-upload: another may do.
     Unreachable(RpcError),
+    /// The master does not lead (a standby, or recovering): the leader may take it. The
+    /// reason begins as a standby's refusal of a submission does.
+    NotLeading(String),
     /// The program cannot be read here.
     Local(String),
 }
@@ -31,6 +34,9 @@ pub(crate) enum UploadError {
 impl From<RpcError> for UploadError {
     fn from(e: RpcError) -> Self {
         match e {
+            RpcError::Failure { message } if message.starts_with(super::NOT_ALIVE) => {
+                UploadError::NotLeading(message)
+            }
             RpcError::Failure { message } => UploadError::Refused(message),
             other => UploadError::Unreachable(other),
         }

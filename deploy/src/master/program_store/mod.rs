@@ -2,7 +2,9 @@
 //! and kept by SHA-256 until the worker chosen for the driver fetches them (issue 14).
 //!
 //! ```text
-//!  <store>/incoming/<n>.partial   an upload in progress: 0600, hashed as it is written
+//!  <store>/incoming-<pid>/<n>.partial   an upload in progress: 0600, hashed as it is
+//!                                 written; one directory per master process, so masters
+//!                                 sharing the store never clear each other's
 //!  <store>/programs/<sha256>      a finished upload whose size and hash matched: served
 //!                                 by the master's file server at /programs/<sha256>
 //! ```
@@ -12,7 +14,9 @@
 //! directory of this process, removed when the master stops. Its total size is capped
 //! ([`keys::PROGRAM_STORE_MAX_BYTES`]): a program no known driver needs makes room for a
 //! new one once it is older than [`UNPINNED_GRACE`]; past that, an upload is refused
-//! before a byte of it is accepted.
+//! before a byte of it is accepted. Only a master that leads and is ALIVE takes uploads (and
+//! so removes programs): a standby sharing the directory does not know which programs the
+//! leader's drivers need.
 //!
 //! [`keys::PROGRAM_STORE_MAX_BYTES`]: super::config::keys::PROGRAM_STORE_MAX_BYTES
 
@@ -40,8 +44,14 @@ pub(crate) use endpoint::ProgramStoreEndpoint;
 pub(crate) const STORE_IN_RECOVERY_DIR: &str = "programs-store";
 /// Finished programs, named by SHA-256: what the file server serves.
 const PROGRAMS: &str = "programs";
-/// Uploads in progress.
-const INCOMING: &str = "incoming";
+/// Uploads in progress start with this, then the process id: masters sharing a recovery
+/// directory (a leader and its standbys) each have their own.
+const INCOMING_PREFIX: &str = "incoming-";
+
+/// How a master that does not lead refuses an upload: as its refusals of submissions
+/// begin, so that `ember-submit` goes on to the next master.
+pub(crate) const NOT_LEADING: &str =
+    "Current state is not alive: only a master that leads and is ALIVE takes uploads";
 
 /// The most bytes one chunk may carry: a bound on what one ask makes the master buffer.
 pub(crate) const CHUNK_BYTES: u32 = 256 << 10;
@@ -73,6 +83,11 @@ pub(crate) struct ProgramStore {
     pins: HashMap<String, usize>,
     /// A directory of this process only, removed on drop.
     temporary: bool,
+    /// Whether the master leads and is ALIVE: only then are uploads taken (and only then
+    /// may it remove programs to make room, which a standby sharing the directory must not).
+    accepting: bool,
+    /// This process's directory for uploads in progress.
+    incoming: PathBuf,
 }
 
 impl ProgramStore {
@@ -84,15 +99,15 @@ impl ProgramStore {
         if let Some(warning) = prepare_dir(dir)? {
             log::warn!("{warning}");
         }
-        let incoming = dir.join(INCOMING);
+        remove_dead_incoming(dir);
+        let incoming = dir.join(format!("{INCOMING_PREFIX}{}", std::process::id()));
         match fs::remove_dir_all(&incoming) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{} cannot be cleared: {e}", incoming.display())),
         }
-        for sub in [PROGRAMS, INCOMING] {
-            prepare_dir(&dir.join(sub))?;
-        }
+        prepare_dir(&dir.join(PROGRAMS))?;
+        prepare_dir(&incoming)?;
         let mut store = ProgramStore {
             dir: dir.to_path_buf(),
             max_bytes,
@@ -101,6 +116,8 @@ impl ProgramStore {
             next_upload: 0,
             pins: HashMap::new(),
             temporary,
+            accepting: false,
+            incoming,
         };
         store.scan()?;
         Ok(store)
@@ -155,6 +172,14 @@ impl ProgramStore {
         Ok(())
     }
 
+    /// The master leads and is ALIVE: uploads are taken from now on. What the directory
+    /// holds is read again, since a leader before this one may have stored more.
+    pub(crate) fn start_accepting(&mut self) -> Result<(), String> {
+        self.accepting = true;
+        self.stored.clear();
+        self.scan()
+    }
+
     /// The directory the file server serves as `/programs/`.
     pub(crate) fn programs_dir(&self) -> PathBuf {
         self.dir.join(PROGRAMS)
@@ -204,6 +229,9 @@ impl ProgramStore {
                 sha256.chars().take(80).collect::<String>()
             ));
         }
+        if !self.accepting {
+            return Err(NOT_LEADING.to_string());
+        }
         if self.stored.get(sha256).is_some_and(|s| s.size == size) {
             return Ok(UploadStart::AlreadyStored);
         }
@@ -216,7 +244,7 @@ impl ProgramStore {
         self.make_room(size, now)?;
         let id = self.next_upload;
         self.next_upload += 1;
-        let partial = self.dir.join(INCOMING).join(format!("{id}.partial"));
+        let partial = self.incoming.join(format!("{id}.partial"));
         let upload = Upload::create(owner.clone(), sha256.to_string(), size, partial, now)
             .map_err(|e| format!("Cannot store the upload: {e}"))?;
         self.uploads.insert(id, upload);
@@ -364,13 +392,37 @@ impl Drop for ProgramStore {
     }
 }
 
+/// Whether process `pid` runs; `None` when this system cannot tell (no /proc).
+fn process_alive(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    Some(Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes the upload directories in `store` of master processes that no longer run (their
+/// uploads can never finish).
+fn remove_dead_incoming(store: &Path) {
+    let Ok(entries) = fs::read_dir(store) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let pid = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(INCOMING_PREFIX))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if process_alive(pid) == Some(false) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// Removes the temporary stores in `tmp` of master processes that no longer run: a master
 /// killed, or one whose process exited without dropping its store, leaves its directory.
 fn remove_stores_of_dead_masters(tmp: &Path) {
-    // Without /proc every process would look gone: then nothing is removed.
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     let Ok(entries) = fs::read_dir(tmp) else {
         return;
     };
@@ -389,7 +441,8 @@ fn remove_stores_of_dead_masters(tmp: &Path) {
             use std::os::unix::fs::MetadataExt;
             m.is_dir() && m.uid() == my_uid()
         });
-        if mine && !Path::new(&format!("/proc/{pid}")).exists() {
+        // Without /proc every process would look gone: then nothing is removed.
+        if mine && process_alive(pid) == Some(false) {
             log::info!("Removing the program store of a master that is gone: {name:?}");
             let _ = fs::remove_dir_all(entry.path());
         }

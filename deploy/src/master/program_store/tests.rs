@@ -13,8 +13,11 @@ fn uploader(port: u16) -> RpcAddress {
     RpcAddress::new("10.0.0.9", port)
 }
 
+/// A store in `dir` of a master that leads.
 fn open(dir: &TestDir, max: u64) -> ProgramStore {
-    ProgramStore::open(&dir.path().join("store"), max, false).expect("opens")
+    let mut store = ProgramStore::open(&dir.path().join("store"), max, false).expect("opens");
+    store.start_accepting().expect("reads");
+    store
 }
 
 /// Uploads `bytes` in chunks of `chunk` from `owner`; the answer to `FinishUpload`.
@@ -63,7 +66,7 @@ fn an_upload_in_chunks_is_stored_by_its_hash_privately_and_only_once() {
     assert_eq!(fs::read(&path).expect("there"), program);
     let mode = fs::metadata(&path).expect("there").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    assert!(entries(&dir.path().join("store").join(INCOMING)).is_empty());
+    assert!(entries(&store.incoming).is_empty());
     let again = store.begin(&uploader(2), digest.size, &digest.sha256, now);
     assert_eq!(again, Ok(UploadStart::AlreadyStored));
 }
@@ -101,7 +104,7 @@ fn a_wrong_hash_or_a_short_upload_keeps_nothing() {
     let refused = store.finish(&owner, upload_id, now).expect_err("short");
     assert!(refused.contains("4 of its 10 bytes"), "{refused}");
     assert!(entries(&store.programs_dir()).is_empty());
-    assert!(entries(&dir.path().join("store").join(INCOMING)).is_empty());
+    assert!(entries(&store.incoming).is_empty());
 }
 
 #[test]
@@ -135,7 +138,7 @@ fn chunks_out_of_order_past_the_size_or_from_another_connection_are_refused() {
     let id = begin(&mut store);
     let huge = vec![0u8; CHUNK_BYTES as usize + 1];
     assert!(store.chunk(&owner, id, 0, &huge, now).is_err());
-    assert!(entries(&dir.path().join("store").join(INCOMING)).is_empty());
+    assert!(entries(&store.incoming).is_empty());
     let not_hex = store
         .begin(&owner, 1, "../../etc/passwd", now)
         .expect_err("no name");
@@ -199,7 +202,7 @@ fn idle_uploads_are_dropped_so_a_silent_uploader_cannot_hold_the_slots() {
     store
         .begin(&owner, 10, &sha(b"one more"), later)
         .expect("the idle ones were dropped");
-    assert_eq!(entries(&dir.path().join("store").join(INCOMING)).len(), 1);
+    assert_eq!(entries(&store.incoming).len(), 1);
 }
 
 #[test]
@@ -217,7 +220,15 @@ fn a_reopened_store_keeps_its_programs_and_clears_unfinished_uploads() {
     let root = dir.path().join("store");
     fs::write(root.join(PROGRAMS).join("not-a-hash"), b"junk").expect("planted");
     fs::create_dir(root.join(PROGRAMS).join("a".repeat(64))).expect("planted");
-    fs::write(root.join(INCOMING).join("7.partial"), b"left").expect("planted");
+    // This process's unfinished upload, a dead master's (pid 0 is nobody's) and a live
+    // one's (pid 1 always runs): the first two go, the live master's stays.
+    let own = root.join(format!("{INCOMING_PREFIX}{}", std::process::id()));
+    let dead = root.join(format!("{INCOMING_PREFIX}0"));
+    let live = root.join(format!("{INCOMING_PREFIX}1"));
+    for dir in [&own, &dead, &live] {
+        fs::create_dir_all(dir).expect("planted");
+        fs::write(dir.join("7.partial"), b"left").expect("planted");
+    }
     let store = open(&dir, 1 << 20);
     let digest = ProgramDigest {
         uri: String::new(),
@@ -227,7 +238,30 @@ fn a_reopened_store_keeps_its_programs_and_clears_unfinished_uploads() {
     assert!(store.holds(&digest));
     assert!(!store.stored.contains_key(&"a".repeat(64)));
     assert_eq!(store.used_bytes(), program.len() as u64);
-    assert!(entries(&root.join(INCOMING)).is_empty());
+    assert!(entries(&own).is_empty());
+    assert!(!dead.exists());
+    assert!(live.join("7.partial").exists());
+}
+
+#[test]
+fn a_master_that_does_not_lead_takes_no_upload() {
+    let dir = TestDir::new("store-standby");
+    let mut store = ProgramStore::open(&dir.path().join("store"), 1 << 20, false).expect("opens");
+    let refused = store
+        .begin(&uploader(1), 3, &sha(b"abc"), Instant::now())
+        .expect_err("a standby");
+    assert_eq!(refused, NOT_LEADING);
+    // Once it leads, it knows what a leader before it stored.
+    let program = b"stored by the leader before".to_vec();
+    fs::write(store.programs_dir().join(sha(&program)), &program).expect("planted");
+    store.start_accepting().expect("reads");
+    let again = store.begin(
+        &uploader(1),
+        program.len() as u64,
+        &sha(&program),
+        Instant::now(),
+    );
+    assert_eq!(again, Ok(UploadStart::AlreadyStored));
 }
 
 #[test]
