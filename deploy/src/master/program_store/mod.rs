@@ -327,7 +327,7 @@ impl ProgramStore {
     fn upload_of(&mut self, owner: &RpcAddress, id: u64) -> Result<&mut Upload, String> {
         match self.uploads.get_mut(&id) {
             Some(upload) if upload.owner() == owner => Ok(upload),
-            _ => Err(format!("No upload {id} is in progress for this connection")),
+            _ => Err(no_upload(id)),
         }
     }
 
@@ -359,9 +359,7 @@ impl ProgramStore {
         now: Instant,
     ) -> Result<(), String> {
         self.upload_of(owner, id)?;
-        let Some(upload) = self.uploads.remove(&id) else {
-            return Err(format!("No upload {id} is in progress for this connection"));
-        };
+        let upload = self.uploads.remove(&id).ok_or_else(|| no_upload(id))?;
         let sha256 = upload.sha256().to_string();
         let size = upload.size();
         let target = self.dir.join(PROGRAMS).join(&sha256);
@@ -390,6 +388,11 @@ impl Drop for ProgramStore {
             }
         }
     }
+}
+
+/// The refusal of a chunk or finish for an upload this connection did not begin.
+fn no_upload(id: u64) -> String {
+    format!("No upload {id} is in progress for this connection")
 }
 
 /// Whether process `pid` runs; `None` when this system cannot tell (no /proc).
