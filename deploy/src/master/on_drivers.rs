@@ -121,6 +121,13 @@ impl Master {
         }
     }
 
+    /// A driver that needed `description`'s uploaded program is gone.
+    fn unpin_program(&self, description: &DriverDescription) {
+        if let (Some(store), Some(digest)) = (&self.programs, &description.program_digest) {
+            store.lock().unpin(&digest.sha256);
+        }
+    }
+
     /// `RequestKillDriver` while ALIVE: a waiting driver ends KILLED at once; a running one
     /// is killed by its worker, which reports the end with `DriverStateChanged`.
     pub(super) fn kill_driver(&mut self, driver_id: DriverId) -> (KillDriverResponse, Effects) {
@@ -241,10 +248,7 @@ impl Master {
             return;
         };
         log::info!("Removing driver: {driver_id} ({})", state.as_str());
-        if let (Some(store), Some(digest)) = (&self.programs, &driver.description().program_digest)
-        {
-            store.lock().unpin(&digest.sha256);
-        }
+        self.unpin_program(driver.description());
         self.unpersist(&driver_key(driver_id));
         if let Some(worker) = driver.worker().and_then(|w| self.workers.alive_mut(w)) {
             worker.remove_driver(driver_id);
